@@ -1,0 +1,23 @@
+//! `muster-scim`: the SCIM 2.0 protocol core of Muster (RFC 7643, RFC 7644).
+//!
+//! Schemas as data with a run-time extensible registry, attribute and PATCH
+//! paths, filters (parse, print, evaluate), resource validation, PATCH,
+//! projection and sorting, and the wire messages.
+//!
+//! This crate does no I/O: no async runtime, no database, no HTTP. The server,
+//! the storage layer (filter to SQL), the rules engine and the sync engine all
+//! build on these semantics, so they are tested once, here.
+
+pub mod error;
+pub mod filter;
+pub mod message;
+pub mod path;
+pub mod schema;
+
+pub use error::{ScimError, ScimType};
+pub use filter::{CompareOp, Filter, FilterLimits, FilterValue};
+pub use path::{AttrPath, PatchPath};
+pub use schema::{
+    Attribute, AttributeType, Mutability, ResourceType, Returned, Schema, SchemaRegistry,
+    Uniqueness,
+};

@@ -1,0 +1,500 @@
+//! The schema registry: every schema and resource type a server knows, and the
+//! resolution of attribute paths against them.
+//!
+//! Built-in schemas are loaded by [`SchemaRegistry::builtin`]; custom
+//! extension schemas are added at run time with [`SchemaRegistry::add_schema`]
+//! and bound to a resource type with [`SchemaRegistry::bind_extension`].
+
+use super::builtin;
+use super::model::{Attribute, ResourceType, Schema, SchemaExtension};
+use crate::error::ScimError;
+use crate::path::AttrPath;
+
+/// Every schema and resource type, with case-insensitive lookup.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SchemaRegistry {
+    schemas: Vec<Schema>,
+    common_attributes: Vec<Attribute>,
+    resource_types: Vec<ResourceType>,
+}
+
+/// Where a resolved attribute lives in a resource's JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Container<'r> {
+    /// At the top level (core schema or common attribute).
+    Core,
+    /// Inside the object keyed by this extension schema URN.
+    Extension(&'r str),
+}
+
+/// An attribute path resolved against the registry, names in canonical case.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ResolvedAttribute<'r> {
+    /// Where the attribute lives.
+    pub container: Container<'r>,
+    /// The top-level attribute.
+    pub attribute: &'r Attribute,
+    /// The sub-attribute, when the path names one.
+    pub sub_attribute: Option<&'r Attribute>,
+}
+
+impl<'r> ResolvedAttribute<'r> {
+    /// The attribute the path ends at: the sub-attribute if any.
+    pub fn target(&self) -> &'r Attribute {
+        self.sub_attribute.unwrap_or(self.attribute)
+    }
+
+    /// The canonical path, URN-qualified for extension attributes.
+    pub fn canonical_path(&self) -> String {
+        let mut path = match self.container {
+            Container::Core => String::new(),
+            Container::Extension(urn) => format!("{urn}:"),
+        };
+        path.push_str(&self.attribute.name);
+        if let Some(sub) = self.sub_attribute {
+            path.push('.');
+            path.push_str(&sub.name);
+        }
+        path
+    }
+}
+
+/// The result of resolving a path: an attribute, or a whole extension.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ResolvedPath<'r> {
+    /// An attribute or sub-attribute.
+    Attribute(ResolvedAttribute<'r>),
+    /// A whole extension schema, e.g. `urn:...:enterprise:2.0:User`.
+    Extension(&'r Schema),
+}
+
+impl Default for SchemaRegistry {
+    fn default() -> Self {
+        Self::builtin()
+    }
+}
+
+impl SchemaRegistry {
+    /// The registry with RFC 7643's User, Group and Enterprise User schemas.
+    pub fn builtin() -> Self {
+        SchemaRegistry {
+            schemas: vec![
+                builtin::user_schema(),
+                builtin::group_schema(),
+                builtin::enterprise_user_schema(),
+            ],
+            common_attributes: builtin::common_attributes(),
+            resource_types: builtin::resource_types(),
+        }
+    }
+
+    /// Every schema, in registration order.
+    pub fn schemas(&self) -> &[Schema] {
+        &self.schemas
+    }
+
+    /// A schema by URN, case-insensitively.
+    pub fn schema(&self, urn: &str) -> Option<&Schema> {
+        self.schemas
+            .iter()
+            .find(|schema| schema.id.eq_ignore_ascii_case(urn))
+    }
+
+    /// Every resource type.
+    pub fn resource_types(&self) -> &[ResourceType] {
+        &self.resource_types
+    }
+
+    /// A resource type by id or name, case-insensitively.
+    pub fn resource_type(&self, id: &str) -> Option<&ResourceType> {
+        self.resource_types
+            .iter()
+            .find(|rt| rt.id.eq_ignore_ascii_case(id) || rt.name.eq_ignore_ascii_case(id))
+    }
+
+    /// The common attributes (`id`, `externalId`, `meta`).
+    pub fn common_attributes(&self) -> &[Attribute] {
+        &self.common_attributes
+    }
+
+    /// Adds a schema, or replaces the one with the same URN.
+    ///
+    /// Rejects a schema that would shadow a built-in one or holds
+    /// duplicate attribute names.
+    pub fn add_schema(&mut self, schema: Schema) -> Result<(), ScimError> {
+        for builtin_id in [builtin::USER_SCHEMA, builtin::GROUP_SCHEMA] {
+            if schema.id.eq_ignore_ascii_case(builtin_id) {
+                return Err(ScimError::invalid_value(format!(
+                    "schema '{}' is built in and cannot be replaced",
+                    schema.id
+                )));
+            }
+        }
+        check_schema(&schema)?;
+        match self
+            .schemas
+            .iter_mut()
+            .find(|existing| existing.id.eq_ignore_ascii_case(&schema.id))
+        {
+            Some(existing) => *existing = schema,
+            None => self.schemas.push(schema),
+        }
+        Ok(())
+    }
+
+    /// Binds an extension schema to a resource type (idempotent).
+    pub fn bind_extension(
+        &mut self,
+        resource_type: &str,
+        schema_urn: &str,
+        required: bool,
+    ) -> Result<(), ScimError> {
+        let urn = self
+            .schema(schema_urn)
+            .ok_or_else(|| ScimError::invalid_value(format!("unknown schema '{schema_urn}'")))?
+            .id
+            .clone();
+        let rt = self
+            .resource_types
+            .iter_mut()
+            .find(|rt| rt.id.eq_ignore_ascii_case(resource_type))
+            .ok_or_else(|| {
+                ScimError::invalid_value(format!("unknown resource type '{resource_type}'"))
+            })?;
+        if urn.eq_ignore_ascii_case(&rt.schema) {
+            return Err(ScimError::invalid_value(format!(
+                "'{urn}' is the core schema of {}",
+                rt.id
+            )));
+        }
+        match rt
+            .schema_extensions
+            .iter_mut()
+            .find(|ext| ext.schema.eq_ignore_ascii_case(&urn))
+        {
+            Some(ext) => ext.required = required,
+            None => rt.schema_extensions.push(SchemaExtension {
+                schema: urn,
+                required,
+            }),
+        }
+        Ok(())
+    }
+
+    /// The core schema of a resource type.
+    pub fn core_schema(&self, resource_type: &ResourceType) -> Option<&Schema> {
+        self.schema(&resource_type.schema)
+    }
+
+    /// The extension schemas bound to a resource type, with their binding.
+    pub fn extensions<'r>(
+        &'r self,
+        resource_type: &'r ResourceType,
+    ) -> impl Iterator<Item = (&'r Schema, &'r SchemaExtension)> + 'r {
+        resource_type
+            .schema_extensions
+            .iter()
+            .filter_map(|ext| self.schema(&ext.schema).map(|schema| (schema, ext)))
+    }
+
+    /// Resolves a path against a resource type.
+    ///
+    /// A path whose whole text is an extension URN bound to the type resolves
+    /// to [`ResolvedPath::Extension`]. Returns `None` for an unknown name;
+    /// [`SchemaRegistry::unknown_attribute`] words the error.
+    pub fn resolve<'r>(
+        &'r self,
+        resource_type: &'r ResourceType,
+        path: &AttrPath,
+    ) -> Option<ResolvedPath<'r>> {
+        if path.sub_attribute.is_none() {
+            if let Some(schema_prefix) = &path.schema {
+                let whole = format!("{schema_prefix}:{}", path.attribute);
+                if let Some((schema, _)) = self
+                    .extensions(resource_type)
+                    .find(|(schema, _)| schema.id.eq_ignore_ascii_case(&whole))
+                {
+                    return Some(ResolvedPath::Extension(schema));
+                }
+            }
+        }
+        let (container, attribute) = match &path.schema {
+            None => {
+                let core = self.core_schema(resource_type)?;
+                let attribute = core.attribute(&path.attribute).or_else(|| {
+                    self.common_attributes
+                        .iter()
+                        .find(|a| a.name.eq_ignore_ascii_case(&path.attribute))
+                })?;
+                (Container::Core, attribute)
+            }
+            Some(urn) if urn.eq_ignore_ascii_case(&resource_type.schema) => {
+                let core = self.core_schema(resource_type)?;
+                (Container::Core, core.attribute(&path.attribute)?)
+            }
+            Some(urn) => {
+                let (schema, _) = self
+                    .extensions(resource_type)
+                    .find(|(schema, _)| schema.id.eq_ignore_ascii_case(urn))?;
+                (
+                    Container::Extension(schema.id.as_str()),
+                    schema.attribute(&path.attribute)?,
+                )
+            }
+        };
+        let sub_attribute = match &path.sub_attribute {
+            None => None,
+            Some(sub) => Some(attribute.sub_attribute(sub)?),
+        };
+        Some(ResolvedPath::Attribute(ResolvedAttribute {
+            container,
+            attribute,
+            sub_attribute,
+        }))
+    }
+
+    /// Resolves a path that must name an attribute (not a whole extension).
+    pub fn resolve_attribute<'r>(
+        &'r self,
+        resource_type: &'r ResourceType,
+        path: &AttrPath,
+    ) -> Option<ResolvedAttribute<'r>> {
+        match self.resolve(resource_type, path)? {
+            ResolvedPath::Attribute(resolved) => Some(resolved),
+            ResolvedPath::Extension(_) => None,
+        }
+    }
+
+    /// Every attribute path a resource type declares, canonical and
+    /// URN-qualified for extensions: what "did you mean" chooses from and what
+    /// the attribute explain table lists.
+    pub fn attribute_paths(&self, resource_type: &ResourceType) -> Vec<String> {
+        let mut paths = Vec::new();
+        let mut push = |prefix: &str, attribute: &Attribute| {
+            paths.push(format!("{prefix}{}", attribute.name));
+            for sub in &attribute.sub_attributes {
+                paths.push(format!("{prefix}{}.{}", attribute.name, sub.name));
+            }
+        };
+        for attribute in &self.common_attributes {
+            push("", attribute);
+        }
+        if let Some(core) = self.core_schema(resource_type) {
+            for attribute in &core.attributes {
+                push("", attribute);
+            }
+        }
+        for (schema, _) in self.extensions(resource_type) {
+            let prefix = format!("{}:", schema.id);
+            for attribute in &schema.attributes {
+                push(&prefix, attribute);
+            }
+        }
+        paths
+    }
+
+    /// The detail for an attribute path no schema declares: names the full
+    /// path and, when a declared path is close, suggests it.
+    pub fn unknown_attribute(&self, resource_type: &ResourceType, path: &str) -> String {
+        let mut detail = format!(
+            "unknown attribute '{path}': no schema of resource type {} declares it",
+            resource_type.id
+        );
+        if let Some(suggestion) = self.suggest(resource_type, path) {
+            detail.push_str(&format!("; did you mean '{suggestion}'?"));
+        }
+        detail
+    }
+
+    /// The declared path closest to `path`, if one is close enough.
+    pub fn suggest(&self, resource_type: &ResourceType, path: &str) -> Option<String> {
+        let wanted = path.to_ascii_lowercase();
+        let wanted_leaf = leaf(&wanted);
+        self.attribute_paths(resource_type)
+            .into_iter()
+            .filter_map(|candidate| {
+                let lower = candidate.to_ascii_lowercase();
+                let whole = strsim::normalized_damerau_levenshtein(&wanted, &lower);
+                let same_prefix = prefix(&wanted) == prefix(&lower);
+                let leaf_score = if same_prefix {
+                    strsim::normalized_damerau_levenshtein(wanted_leaf, leaf(&lower))
+                } else {
+                    0.0
+                };
+                let score = whole.max(leaf_score);
+                (score >= 0.7).then_some((score, candidate))
+            })
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+            .map(|(_, candidate)| candidate)
+    }
+}
+
+/// The part of a path after the URN prefix.
+fn leaf(path: &str) -> &str {
+    path.rsplit_once(':').map_or(path, |(_, leaf)| leaf)
+}
+
+/// The URN prefix of a path, empty for core paths.
+fn prefix(path: &str) -> &str {
+    path.rsplit_once(':').map_or("", |(prefix, _)| prefix)
+}
+
+/// Checks a schema's own consistency: names valid and unique, sub-attributes
+/// only on complex attributes, no nesting below one level (RFC 7643 2.3.8).
+fn check_schema(schema: &Schema) -> Result<(), ScimError> {
+    if !schema.id.to_ascii_lowercase().starts_with("urn:") {
+        return Err(ScimError::invalid_value(format!(
+            "schema id '{}' must be a URN starting with 'urn:'",
+            schema.id
+        )));
+    }
+    check_attributes(&schema.id, &schema.attributes, 0)
+}
+
+fn check_attributes(owner: &str, attributes: &[Attribute], depth: usize) -> Result<(), ScimError> {
+    for (index, attribute) in attributes.iter().enumerate() {
+        let path = format!("{owner}:{}", attribute.name);
+        AttrPath::parse(&format!("urn:x:{}", attribute.name)).map_err(|_| {
+            ScimError::invalid_value(format!(
+                "attribute name '{}' in {owner} must start with a letter and hold only letters, digits, '-', '_' or '$'",
+                attribute.name
+            ))
+        })?;
+        if attributes[..index]
+            .iter()
+            .any(|other| other.name.eq_ignore_ascii_case(&attribute.name))
+        {
+            return Err(ScimError::invalid_value(format!(
+                "attribute '{path}' is declared twice (names are case-insensitive)"
+            )));
+        }
+        match (attribute.is_complex(), attribute.sub_attributes.is_empty()) {
+            (true, true) => {
+                return Err(ScimError::invalid_value(format!(
+                    "complex attribute '{path}' needs subAttributes"
+                )))
+            }
+            (false, false) => {
+                return Err(ScimError::invalid_value(format!(
+                    "attribute '{path}' has subAttributes but its type is {}, not complex",
+                    attribute.kind.as_str()
+                )))
+            }
+            (true, false) if depth > 0 => {
+                return Err(ScimError::invalid_value(format!(
+                    "sub-attribute '{path}' cannot be complex (RFC 7643 section 2.3.8)"
+                )))
+            }
+            _ => {}
+        }
+        check_attributes(&path, &attribute.sub_attributes, depth + 1)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::builtin::{ENTERPRISE_USER_SCHEMA, USER_SCHEMA};
+    use crate::schema::model::AttributeType;
+
+    fn user_type(registry: &SchemaRegistry) -> &ResourceType {
+        registry.resource_type("User").unwrap()
+    }
+
+    #[test]
+    fn resolves_case_insensitively_with_and_without_urn() {
+        let registry = SchemaRegistry::builtin();
+        let rt = user_type(&registry);
+        for text in [
+            "USERNAME",
+            "urn:ietf:params:scim:schemas:core:2.0:User:userName",
+        ] {
+            let resolved = registry
+                .resolve_attribute(rt, &AttrPath::parse(text).unwrap())
+                .unwrap();
+            assert_eq!(resolved.canonical_path(), "userName");
+        }
+        let manager = registry
+            .resolve_attribute(
+                rt,
+                &AttrPath::parse(&format!("{ENTERPRISE_USER_SCHEMA}:Manager.Value")).unwrap(),
+            )
+            .unwrap();
+        assert_eq!(
+            manager.canonical_path(),
+            format!("{ENTERPRISE_USER_SCHEMA}:manager.value")
+        );
+        let whole = registry
+            .resolve(rt, &AttrPath::parse(ENTERPRISE_USER_SCHEMA).unwrap())
+            .unwrap();
+        assert!(matches!(whole, ResolvedPath::Extension(s) if s.id == ENTERPRISE_USER_SCHEMA));
+        assert!(registry
+            .resolve(rt, &AttrPath::parse("urn:foo:bar").unwrap())
+            .is_none());
+    }
+
+    #[test]
+    fn custom_extension_resolves_after_binding() {
+        let mut registry = SchemaRegistry::builtin();
+        let urn = "urn:ietf:params:scim:schemas:extension:contoso:2.0:User";
+        registry
+            .add_schema(Schema {
+                id: urn.to_owned(),
+                name: Some("Contoso".to_owned()),
+                description: None,
+                attributes: vec![Attribute::new("region", AttributeType::String)],
+            })
+            .unwrap();
+        let path = AttrPath::parse(&format!("{urn}:region")).unwrap();
+        assert!(registry.resolve(user_type(&registry), &path).is_none());
+        registry.bind_extension("User", urn, false).unwrap();
+        assert!(registry.resolve(user_type(&registry), &path).is_some());
+        let detail = registry.unknown_attribute(user_type(&registry), &format!("{urn}:regoin"));
+        assert!(
+            detail.contains(&format!("did you mean '{urn}:region'")),
+            "{detail}"
+        );
+    }
+
+    #[test]
+    fn suggestions_for_core_typos() {
+        let registry = SchemaRegistry::builtin();
+        let rt = user_type(&registry);
+        assert_eq!(registry.suggest(rt, "usrName").as_deref(), Some("userName"));
+        assert_eq!(
+            registry.suggest(rt, "name.givenNmae").as_deref(),
+            Some("name.givenName")
+        );
+        assert_eq!(registry.suggest(rt, "zzzzzzzz"), None);
+    }
+
+    #[test]
+    fn rejects_bad_schemas() {
+        let mut registry = SchemaRegistry::builtin();
+        let bad = |attributes| Schema {
+            id: "urn:x:bad".to_owned(),
+            name: None,
+            description: None,
+            attributes,
+        };
+        let complex_without_subs = Attribute::new("c", AttributeType::Complex);
+        let duplicate = vec![
+            Attribute::new("a", AttributeType::String),
+            Attribute::new("A", AttributeType::Integer),
+        ];
+        for attributes in [vec![complex_without_subs], duplicate] {
+            assert_eq!(
+                registry.add_schema(bad(attributes)).unwrap_err().scim_type,
+                Some(crate::ScimType::InvalidValue)
+            );
+        }
+        let replace_core = Schema {
+            id: USER_SCHEMA.to_owned(),
+            name: None,
+            description: None,
+            attributes: vec![],
+        };
+        assert!(registry.add_schema(replace_core).is_err());
+    }
+}
