@@ -1,0 +1,4 @@
+//! The embedded SQLite backend. (Being written.)
+
+/// The embedded SQLite store.
+pub struct SqliteStore;
