@@ -1,0 +1,122 @@
+//! The SCIM media type: request bodies in, responses out.
+//!
+//! Requests may say `application/scim+json` or `application/json` (with any
+//! parameters such as `charset`); responses always say
+//! `application/scim+json`.
+
+use axum::body::Body;
+use axum::extract::{FromRef, FromRequest, Request};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use muster_scim::ScimError;
+use serde_json::Value;
+
+use crate::error::ApiError;
+use crate::AppState;
+
+/// The SCIM media type.
+pub const SCIM_JSON: &str = "application/scim+json";
+
+/// A JSON request body of a SCIM media type, size-limited and parsed.
+pub struct ScimJson(pub Value);
+
+impl<S> FromRequest<S> for ScimJson
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let limits = AppState::from_ref(state).config.max_payload_bytes;
+        check_content_type(request.headers())?;
+        let bytes = axum::body::to_bytes(request.into_body(), limits)
+            .await
+            .map_err(|_| {
+                ScimError::status(
+                    413,
+                    format!("request body is larger than maxPayloadSize ({limits} bytes)"),
+                )
+            })?;
+        parse_json(&bytes).map(ScimJson).map_err(ApiError::from)
+    }
+}
+
+fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return Err(ScimError::status(
+            415,
+            "missing Content-Type; send application/scim+json or application/json",
+        )
+        .into());
+    };
+    let essence = value
+        .to_str()
+        .unwrap_or_default()
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    if essence == SCIM_JSON || essence == "application/json" {
+        Ok(())
+    } else {
+        Err(ScimError::status(
+            415,
+            format!("unsupported Content-Type '{essence}'; send application/scim+json or application/json"),
+        )
+        .into())
+    }
+}
+
+/// Parses a JSON body, naming line and column of a syntax error.
+pub fn parse_json(bytes: &[u8]) -> Result<Value, ScimError> {
+    serde_json::from_slice(bytes).map_err(|error| {
+        ScimError::invalid_syntax(format!(
+            "request body is not valid JSON: {error} (line {}, column {})",
+            error.line(),
+            error.column()
+        ))
+    })
+}
+
+/// A SCIM JSON response with a status and optional `ETag` / `Location`.
+pub struct ScimResponse {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// The JSON body.
+    pub body: Value,
+    /// The weak ETag, e.g. `W/"3"`.
+    pub etag: Option<String>,
+    /// The `Location` header (created resources).
+    pub location: Option<String>,
+}
+
+impl ScimResponse {
+    /// `200 OK` with a body.
+    pub fn ok(body: Value) -> Self {
+        ScimResponse {
+            status: StatusCode::OK,
+            body,
+            etag: None,
+            location: None,
+        }
+    }
+}
+
+impl IntoResponse for ScimResponse {
+    fn into_response(self) -> Response {
+        let bytes = serde_json::to_vec(&self.body).unwrap_or_default();
+        let mut response = Response::new(Body::from(bytes));
+        *response.status_mut() = self.status;
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
+        if let Some(etag) = self.etag.and_then(|e| HeaderValue::from_str(&e).ok()) {
+            headers.insert(header::ETAG, etag);
+        }
+        if let Some(location) = self.location.and_then(|l| HeaderValue::from_str(&l).ok()) {
+            headers.insert(header::LOCATION, location);
+        }
+        response
+    }
+}

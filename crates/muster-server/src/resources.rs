@@ -1,0 +1,825 @@
+//! Resource endpoints: list and search, create, read, replace, patch, delete,
+//! for every resource type the registry knows (`/Users`, `/Groups`, ...).
+//!
+//! Each operation is a plain async function over [`Request`] context so that
+//! `/Bulk` runs exactly the same code as the single-resource endpoints.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
+use muster_scim::message::{ListResponse, Paging, SearchRequest, SortOrder};
+use muster_scim::patch::{apply_patch, PatchOp, PatchOpKind, PatchOperation};
+use muster_scim::projection::Projection;
+use muster_scim::resource::{check_immutable, normalize};
+use muster_scim::{
+    AttrPath, Filter, FilterValue, ResourceType, SchemaRegistry, ScimError,
+};
+use muster_store::{
+    Actor, ListQuery, Member, MemberChange, Page, Precondition, ResourceId, StoredResource,
+    Update,
+};
+use serde_json::{json, Value};
+
+use crate::auth::Client;
+use crate::error::ApiError;
+use crate::media::{ScimJson, ScimResponse};
+use crate::AppState;
+
+/// The absolute SCIM base URL as the client reached it, for `meta.location`.
+pub fn base_url(headers: &HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    let scheme = headers
+        .get("x-forwarded-proto")
+        .and_then(|h| h.to_str().ok())
+        .filter(|p| *p == "https")
+        .unwrap_or("http");
+    format!("{scheme}://{host}/scim/v2")
+}
+
+/// Everything an operation needs to know about its caller and context.
+pub struct Context {
+    /// Shared state.
+    pub state: AppState,
+    /// The registry snapshot for this request.
+    pub registry: Arc<SchemaRegistry>,
+    /// The authenticated client.
+    pub client: Client,
+    /// The actor recorded in change records.
+    pub actor: Actor,
+    /// The absolute base URL.
+    pub base: String,
+}
+
+impl Context {
+    /// The context of one request.
+    pub fn new(state: AppState, client: Client, headers: &HeaderMap) -> Self {
+        let request_id = headers
+            .get("x-request-id")
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        Context {
+            registry: state.registry(),
+            actor: Actor {
+                client: client.name.clone(),
+                request_id,
+            },
+            base: base_url(headers),
+            state,
+            client,
+        }
+    }
+
+    /// The resource type served at `/{endpoint}`.
+    pub fn resource_type(&self, endpoint: &str) -> Result<ResourceType, ApiError> {
+        self.registry
+            .resource_types()
+            .iter()
+            .find(|rt| rt.endpoint.trim_start_matches('/').eq_ignore_ascii_case(endpoint))
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(format!("no such endpoint '/{endpoint}'")))
+    }
+
+    /// Adds `meta.location` and group `$ref`s, then applies the projection.
+    fn render(&self, rt: &ResourceType, stored: &StoredResource, projection: &Projection) -> Value {
+        let mut resource = stored.resource.clone();
+        if let Some(meta) = resource.get_mut("meta").and_then(Value::as_object_mut) {
+            meta.insert(
+                "location".into(),
+                json!(format!("{}{}/{}", self.base, rt.endpoint, stored.id.0)),
+            );
+        }
+        for (attribute, default_endpoint) in [("groups", "/Groups"), ("members", "/Users")] {
+            if let Some(items) = resource.get_mut(attribute).and_then(Value::as_array_mut) {
+                for item in items.iter_mut().filter_map(Value::as_object_mut) {
+                    let endpoint = match item.get("type").and_then(Value::as_str) {
+                        Some("Group") => "/Groups",
+                        Some("User") => "/Users",
+                        _ => default_endpoint,
+                    };
+                    if let Some(id) = item.get("value").and_then(Value::as_str) {
+                        let reference = format!("{}{endpoint}/{id}", self.base);
+                        item.insert("$ref".into(), json!(reference));
+                    }
+                }
+            }
+        }
+        projection.apply(&self.registry, rt, &resource)
+    }
+
+    fn respond(
+        &self,
+        status: StatusCode,
+        rt: &ResourceType,
+        stored: &StoredResource,
+        projection: &Projection,
+    ) -> ScimResponse {
+        ScimResponse {
+            status,
+            body: self.render(rt, stored, projection),
+            etag: Some(etag(stored.version)),
+            location: (status == StatusCode::CREATED)
+                .then(|| format!("{}{}/{}", self.base, rt.endpoint, stored.id.0)),
+        }
+    }
+}
+
+/// The weak ETag of a version.
+pub fn etag(version: u64) -> String {
+    format!("W/\"{version}\"")
+}
+
+/// The `If-Match` precondition, if any. `*` matches any version.
+pub fn precondition(headers: &HeaderMap) -> Result<Precondition, ApiError> {
+    let Some(value) = headers.get(header::IF_MATCH) else {
+        return Ok(Precondition::None);
+    };
+    precondition_from_text(value.to_str().unwrap_or_default())
+}
+
+/// A precondition from an ETag text (`If-Match` or a bulk `version`).
+pub fn precondition_from_text(text: &str) -> Result<Precondition, ApiError> {
+    let text = text.trim();
+    if text == "*" {
+        return Ok(Precondition::None);
+    }
+    parse_etag(text).map(Precondition::Version).ok_or_else(|| {
+        ScimError::invalid_value(format!(
+            "If-Match '{text}' is not an ETag of this server (expected W/\"<version>\")"
+        ))
+        .into()
+    })
+}
+
+fn parse_etag(text: &str) -> Option<u64> {
+    text.trim()
+        .trim_start_matches("W/")
+        .trim_matches('"')
+        .parse()
+        .ok()
+}
+
+fn query_param<'q>(query: &'q HashMap<String, String>, name: &str) -> Option<&'q str> {
+    query
+        .iter()
+        .find(|(key, _)| key.eq_ignore_ascii_case(name))
+        .map(|(_, value)| value.as_str())
+}
+
+fn projection_from_query(
+    ctx: &Context,
+    rt: &ResourceType,
+    query: &HashMap<String, String>,
+) -> Result<Projection, ApiError> {
+    Ok(Projection::parse(
+        &ctx.registry,
+        rt,
+        query_param(query, "attributes"),
+        query_param(query, "excludedAttributes"),
+    )?)
+}
+
+/// `GET /{endpoint}`: list with filter, sort, paging and projection.
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(client): Extension<Client>,
+    headers: HeaderMap,
+    Path(endpoint): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<ScimResponse, ApiError> {
+    let ctx = Context::new(state, client, &headers);
+    let rt = ctx.resource_type(&endpoint)?;
+    let request = SearchRequest::from_query(&query)?;
+    search_one(&ctx, &rt, request).await.map(ScimResponse::ok)
+}
+
+/// `POST /{endpoint}/.search`.
+pub async fn search(
+    State(state): State<AppState>,
+    Extension(client): Extension<Client>,
+    headers: HeaderMap,
+    Path(endpoint): Path<String>,
+    ScimJson(body): ScimJson,
+) -> Result<ScimResponse, ApiError> {
+    let ctx = Context::new(state, client, &headers);
+    let rt = ctx.resource_type(&endpoint)?;
+    let request = SearchRequest::from_json(&body)?;
+    search_one(&ctx, &rt, request).await.map(ScimResponse::ok)
+}
+
+/// `POST /.search`: searches every resource type (index paging only).
+pub async fn search_root(
+    State(state): State<AppState>,
+    Extension(client): Extension<Client>,
+    headers: HeaderMap,
+    ScimJson(body): ScimJson,
+) -> Result<ScimResponse, ApiError> {
+    let ctx = Context::new(state, client, &headers);
+    let request = SearchRequest::from_json(&body)?;
+    if request.cursor.is_some() {
+        return Err(ScimError::bad_request(
+            muster_scim::ScimType::InvalidCursor,
+            "cursor paging is supported per resource type, not on the root /.search",
+        )
+        .into());
+    }
+    let paging = Paging::from_request(
+        &request,
+        ctx.state.config.default_page_size,
+        ctx.state.config.max_page_size,
+    )?;
+    // Count every type first, then take the requested window across them in
+    // resource-type order.
+    let rts: Vec<ResourceType> = ctx.registry.resource_types().to_vec();
+    let mut totals = Vec::new();
+    for rt in &rts {
+        let query = list_query(&ctx, rt, &request, Page::Index { start_index: 1, count: 0 })?;
+        let page = ctx
+            .state
+            .store
+            .list(&ctx.client.tenant, &ctx.registry, &query.0)
+            .await?;
+        totals.push(page.total_results);
+    }
+    let total: u64 = totals.iter().sum();
+    let mut resources = Vec::new();
+    let mut skip = paging.start_index.saturating_sub(1);
+    let mut remaining = paging.count;
+    for (rt, type_total) in rts.iter().zip(totals) {
+        if skip >= type_total {
+            skip -= type_total;
+            continue;
+        }
+        if remaining == 0 {
+            break;
+        }
+        let page = Page::Index {
+            start_index: skip + 1,
+            count: remaining,
+        };
+        skip = 0;
+        let (query, projection) = list_query(&ctx, rt, &request, page)?;
+        let page = ctx
+            .state
+            .store
+            .list(&ctx.client.tenant, &ctx.registry, &query)
+            .await?;
+        remaining = remaining.saturating_sub(page.resources.len() as u64);
+        resources.extend(page.resources.iter().map(|s| ctx.render(rt, s, &projection)));
+    }
+    Ok(ScimResponse::ok(
+        ListResponse::new(total, paging.start_index, resources, None).to_json(),
+    ))
+}
+
+fn list_query(
+    ctx: &Context,
+    rt: &ResourceType,
+    request: &SearchRequest,
+    page: Page,
+) -> Result<(ListQuery, Projection), ApiError> {
+    let filter = match &request.filter {
+        Some(text) => {
+            let filter = Filter::parse_with(text, &ctx.state.config.filter_limits)?;
+            filter.check(&ctx.registry, rt)?;
+            Some(filter)
+        }
+        None => None,
+    };
+    let sort_by = match &request.sort_by {
+        Some(text) => {
+            let path = AttrPath::parse(text)
+                .map_err(|e| ScimError::invalid_value(format!("sortBy: {}", e.detail)))?;
+            if ctx.registry.resolve_attribute(rt, &path).is_none() {
+                return Err(ScimError::invalid_value(format!(
+                    "sortBy: {}",
+                    ctx.registry.unknown_attribute(rt, text)
+                ))
+                .into());
+            }
+            Some(path)
+        }
+        None => None,
+    };
+    let projection = Projection::parse(
+        &ctx.registry,
+        rt,
+        request.attributes_text().as_deref(),
+        request.excluded_attributes_text().as_deref(),
+    )?;
+    Ok((
+        ListQuery {
+            resource_type: rt.id.clone(),
+            filter,
+            sort_by,
+            descending: request.sort_order == Some(SortOrder::Descending),
+            page,
+            include_members: projection.includes_members(),
+        },
+        projection,
+    ))
+}
+
+async fn search_one(
+    ctx: &Context,
+    rt: &ResourceType,
+    request: SearchRequest,
+) -> Result<Value, ApiError> {
+    let paging = Paging::from_request(
+        &request,
+        ctx.state.config.default_page_size,
+        ctx.state.config.max_page_size,
+    )?;
+    let page = match &request.cursor {
+        Some(cursor) => Page::Cursor {
+            cursor: (!cursor.is_empty()).then(|| cursor.clone()),
+            count: paging.count,
+        },
+        None => Page::Index {
+            start_index: paging.start_index,
+            count: paging.count,
+        },
+    };
+    let (query, projection) = list_query(ctx, rt, &request, page)?;
+    let page = ctx
+        .state
+        .store
+        .list(&ctx.client.tenant, &ctx.registry, &query)
+        .await?;
+    let resources = page
+        .resources
+        .iter()
+        .map(|stored| ctx.render(rt, stored, &projection))
+        .collect();
+    let start_index = match query.page {
+        Page::Index { start_index, .. } => start_index,
+        Page::Cursor { .. } => 1,
+    };
+    Ok(ListResponse::new(page.total_results, start_index, resources, page.next_cursor).to_json())
+}
+
+/// `POST /{endpoint}`.
+pub async fn create(
+    State(state): State<AppState>,
+    Extension(client): Extension<Client>,
+    headers: HeaderMap,
+    Path(endpoint): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    ScimJson(body): ScimJson,
+) -> Result<ScimResponse, ApiError> {
+    let ctx = Context::new(state, client, &headers);
+    let rt = ctx.resource_type(&endpoint)?;
+    let projection = projection_from_query(&ctx, &rt, &query)?;
+    create_resource(&ctx, &rt, body, &projection).await
+}
+
+/// Creates a resource from a client body; shared by POST and Bulk.
+pub async fn create_resource(
+    ctx: &Context,
+    rt: &ResourceType,
+    body: Value,
+    projection: &Projection,
+) -> Result<ScimResponse, ApiError> {
+    let resource = normalize(&ctx.registry, rt, &body)?;
+    let (resource, members) = split_members(resource)?;
+    let resource = hash_password(resource).await?;
+    let stored = ctx
+        .state
+        .store
+        .create(&ctx.client.tenant, &ctx.actor, &rt.id, resource, members)
+        .await?;
+    Ok(ctx.respond(StatusCode::CREATED, rt, &stored, projection))
+}
+
+/// `GET /{endpoint}/{id}`.
+pub async fn get(
+    State(state): State<AppState>,
+    Extension(client): Extension<Client>,
+    headers: HeaderMap,
+    Path((endpoint, id)): Path<(String, String)>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let ctx = Context::new(state, client, &headers);
+    let rt = ctx.resource_type(&endpoint)?;
+    let projection = projection_from_query(&ctx, &rt, &query)?;
+    let stored = ctx
+        .state
+        .store
+        .get(
+            &ctx.client.tenant,
+            &rt.id,
+            &ResourceId(id),
+            projection.includes_members(),
+        )
+        .await?;
+    if let Some(if_none_match) = headers.get(header::IF_NONE_MATCH) {
+        let text = if_none_match.to_str().unwrap_or_default();
+        let matches = text.trim() == "*"
+            || text
+                .split(',')
+                .filter_map(parse_etag)
+                .any(|version| version == stored.version);
+        if matches {
+            return Ok((
+                StatusCode::NOT_MODIFIED,
+                [(header::ETAG, etag(stored.version))],
+            )
+                .into_response());
+        }
+    }
+    Ok(ctx
+        .respond(StatusCode::OK, &rt, &stored, &projection)
+        .into_response())
+}
+
+/// `PUT /{endpoint}/{id}`.
+pub async fn replace(
+    State(state): State<AppState>,
+    Extension(client): Extension<Client>,
+    headers: HeaderMap,
+    Path((endpoint, id)): Path<(String, String)>,
+    Query(query): Query<HashMap<String, String>>,
+    ScimJson(body): ScimJson,
+) -> Result<ScimResponse, ApiError> {
+    let ctx = Context::new(state, client, &headers);
+    let rt = ctx.resource_type(&endpoint)?;
+    let projection = projection_from_query(&ctx, &rt, &query)?;
+    replace_resource(&ctx, &rt, &id, precondition(&headers)?, body, &projection).await
+}
+
+/// Replaces a resource from a client body; shared by PUT and Bulk.
+pub async fn replace_resource(
+    ctx: &Context,
+    rt: &ResourceType,
+    id: &str,
+    precondition: Precondition,
+    body: Value,
+    projection: &Projection,
+) -> Result<ScimResponse, ApiError> {
+    let resource = normalize(&ctx.registry, rt, &body)?;
+    let (resource, members) = split_members(resource)?;
+    let resource = hash_password(resource).await?;
+    let is_group_like = rt_has_members(&ctx.registry, rt);
+    let registry = Arc::clone(&ctx.registry);
+    let rt_for_update = rt.clone();
+    let update: muster_store::UpdateFn = Box::new(move |current: &StoredResource| {
+        let mut replacement = resource;
+        keep_server_attributes(&current.resource, &mut replacement);
+        check_immutable(&registry, &rt_for_update, &current.resource, &replacement)?;
+        let member_changes = if is_group_like {
+            vec![MemberChange::ReplaceAll(members)]
+        } else {
+            Vec::new()
+        };
+        Ok(Some(Update {
+            resource: replacement,
+            member_changes,
+        }))
+    });
+    let (stored, _) = ctx
+        .state
+        .store
+        .update(
+            &ctx.client.tenant,
+            &ctx.actor,
+            &rt.id,
+            &ResourceId(id.to_owned()),
+            precondition,
+            projection.includes_members(),
+            update,
+        )
+        .await?;
+    Ok(ctx.respond(StatusCode::OK, rt, &stored, projection))
+}
+
+/// `PATCH /{endpoint}/{id}`.
+pub async fn patch(
+    State(state): State<AppState>,
+    Extension(client): Extension<Client>,
+    headers: HeaderMap,
+    Path((endpoint, id)): Path<(String, String)>,
+    Query(query): Query<HashMap<String, String>>,
+    ScimJson(body): ScimJson,
+) -> Result<Response, ApiError> {
+    let ctx = Context::new(state, client, &headers);
+    let rt = ctx.resource_type(&endpoint)?;
+    let projection = projection_from_query(&ctx, &rt, &query)?;
+    let wants_body = query_param(&query, "attributes").is_some()
+        || !rt_has_members(&ctx.registry, &rt);
+    patch_resource(&ctx, &rt, &id, precondition(&headers)?, body, &projection, wants_body)
+        .await
+        .map(IntoResponse::into_response)
+}
+
+/// Applies a PatchOp; shared by PATCH and Bulk.
+///
+/// Operations on `members` become membership row changes, so patching a
+/// 50,000-member group never loads its member list. A group PATCH answers
+/// `204 No Content` unless the body is wanted (RFC 7644 section 3.5.2 allows
+/// it; the `attributes` parameter forces a body).
+pub async fn patch_resource(
+    ctx: &Context,
+    rt: &ResourceType,
+    id: &str,
+    precondition: Precondition,
+    body: Value,
+    projection: &Projection,
+    wants_body: bool,
+) -> Result<ScimResponse, ApiError> {
+    let patch = PatchOp::from_json(&body)?;
+    let has_members = rt_has_members(&ctx.registry, rt);
+    let (member_changes, operations) = if has_members {
+        split_member_operations(patch.operations)?
+    } else {
+        (Vec::new(), patch.operations)
+    };
+    let operations = hash_patch_passwords(operations).await?;
+    let registry = Arc::clone(&ctx.registry);
+    let rt_for_update = rt.clone();
+    let update: muster_store::UpdateFn = Box::new(move |current: &StoredResource| {
+        let outcome = apply_patch(&registry, &rt_for_update, &current.resource, &operations)?;
+        if !outcome.changed && member_changes.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(Update {
+            resource: outcome.resource,
+            member_changes,
+        }))
+    });
+    let (stored, _) = ctx
+        .state
+        .store
+        .update(
+            &ctx.client.tenant,
+            &ctx.actor,
+            &rt.id,
+            &ResourceId(id.to_owned()),
+            precondition,
+            wants_body && projection.includes_members(),
+            update,
+        )
+        .await?;
+    if wants_body {
+        Ok(ctx.respond(StatusCode::OK, rt, &stored, projection))
+    } else {
+        Ok(ScimResponse {
+            status: StatusCode::NO_CONTENT,
+            body: Value::Null,
+            etag: Some(etag(stored.version)),
+            location: None,
+        })
+    }
+}
+
+/// `DELETE /{endpoint}/{id}`.
+pub async fn delete(
+    State(state): State<AppState>,
+    Extension(client): Extension<Client>,
+    headers: HeaderMap,
+    Path((endpoint, id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let ctx = Context::new(state, client, &headers);
+    let rt = ctx.resource_type(&endpoint)?;
+    delete_resource(&ctx, &rt, &id, precondition(&headers)?).await
+}
+
+/// Deletes a resource; shared by DELETE and Bulk.
+pub async fn delete_resource(
+    ctx: &Context,
+    rt: &ResourceType,
+    id: &str,
+    precondition: Precondition,
+) -> Result<StatusCode, ApiError> {
+    ctx.state
+        .store
+        .delete(
+            &ctx.client.tenant,
+            &ctx.actor,
+            &rt.id,
+            &ResourceId(id.to_owned()),
+            precondition,
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Whether the resource type's core schema has a `members` attribute
+/// (membership is kept as rows, not in the JSON).
+fn rt_has_members(registry: &SchemaRegistry, rt: &ResourceType) -> bool {
+    registry
+        .core_schema(rt)
+        .and_then(|schema| schema.attribute("members"))
+        .is_some()
+}
+
+/// Server-owned attributes a PUT body cannot set: carried over from the
+/// stored resource so the store sees a complete replacement.
+fn keep_server_attributes(current: &Value, replacement: &mut Value) {
+    if let (Some(current), Some(replacement)) = (current.as_object(), replacement.as_object_mut()) {
+        for key in ["id", "meta"] {
+            if let Some(value) = current.get(key) {
+                replacement.insert(key.to_owned(), value.clone());
+            }
+        }
+    }
+}
+
+/// Takes `members` out of a canonical resource: they are stored as rows.
+fn split_members(mut resource: Value) -> Result<(Value, Vec<Member>), ApiError> {
+    let members = match resource.as_object_mut().and_then(|o| o.remove("members")) {
+        Some(list) => members_from_value(&list)?,
+        None => Vec::new(),
+    };
+    Ok((resource, members))
+}
+
+fn members_from_value(list: &Value) -> Result<Vec<Member>, ScimError> {
+    let items: Vec<&Value> = match list {
+        Value::Array(items) => items.iter().collect(),
+        Value::Null => Vec::new(),
+        single => vec![single],
+    };
+    items
+        .into_iter()
+        .map(|item| {
+            let value = match item {
+                Value::Object(object) => object
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case("value"))
+                    .map(|(_, v)| v),
+                other => Some(other),
+            };
+            match value {
+                Some(Value::String(id)) if !id.is_empty() => Ok(Member {
+                    value: ResourceId(id.clone()),
+                    kind: None,
+                }),
+                _ => Err(ScimError::invalid_value(format!(
+                    "attribute 'members' expects elements with a string 'value' (the member's id), got {item}"
+                ))),
+            }
+        })
+        .collect()
+}
+
+/// Splits PATCH operations on `members` off into membership changes.
+fn split_member_operations(
+    operations: Vec<PatchOperation>,
+) -> Result<(Vec<MemberChange>, Vec<PatchOperation>), ApiError> {
+    let mut changes = Vec::new();
+    let mut rest = Vec::new();
+    for (index, operation) in operations.into_iter().enumerate() {
+        let context = |e: ScimError| e.context(format!("Operations[{index}]"));
+        match &operation.path {
+            Some(path) if path.attribute.attribute.eq_ignore_ascii_case("members")
+                && path.attribute.schema.is_none() =>
+            {
+                changes.push(member_change(&operation).map_err(context)?);
+            }
+            None if operation.op != PatchOpKind::Remove => {
+                // Path-less add/replace: a `members` key becomes a change;
+                // the other keys stay an ordinary operation.
+                let mut value = operation.value.clone().unwrap_or(Value::Null);
+                let members = value.as_object_mut().and_then(|object| {
+                    let key = object
+                        .keys()
+                        .find(|k| k.eq_ignore_ascii_case("members"))
+                        .cloned()?;
+                    object.remove(&key)
+                });
+                if let Some(list) = members {
+                    let members = members_from_value(&list).map_err(context)?;
+                    changes.push(match operation.op {
+                        PatchOpKind::Add => MemberChange::Add(members),
+                        _ => MemberChange::ReplaceAll(members),
+                    });
+                    if value.as_object().is_some_and(|o| !o.is_empty()) {
+                        rest.push(PatchOperation {
+                            value: Some(value),
+                            ..operation
+                        });
+                    }
+                } else {
+                    rest.push(operation);
+                }
+            }
+            _ => rest.push(operation),
+        }
+    }
+    Ok((changes, rest))
+}
+
+fn member_change(operation: &PatchOperation) -> Result<MemberChange, ScimError> {
+    let path = operation.path.as_ref();
+    let filter = path.and_then(|p| p.value_filter.as_ref());
+    if path.is_some_and(|p| p.attribute.sub_attribute.is_some() || p.sub_attribute.is_some()) {
+        return Err(ScimError::invalid_path(
+            "members sub-attributes cannot be patched; add or remove whole members",
+        ));
+    }
+    match (operation.op, filter) {
+        (PatchOpKind::Remove, Some(filter)) => {
+            let mut ids = Vec::new();
+            member_ids_from_filter(filter, &mut ids)?;
+            Ok(MemberChange::Remove(ids))
+        }
+        (PatchOpKind::Remove, None) => match &operation.value {
+            None | Some(Value::Null) => Ok(MemberChange::ReplaceAll(Vec::new())),
+            Some(value) => Ok(MemberChange::Remove(
+                members_from_value(value)?.into_iter().map(|m| m.value).collect(),
+            )),
+        },
+        (PatchOpKind::Add, None) => Ok(MemberChange::Add(members_from_value(
+            operation.value.as_ref().unwrap_or(&Value::Null),
+        )?)),
+        (PatchOpKind::Replace, None) => Ok(MemberChange::ReplaceAll(members_from_value(
+            operation.value.as_ref().unwrap_or(&Value::Null),
+        )?)),
+        (PatchOpKind::Add | PatchOpKind::Replace, Some(_)) => Err(ScimError::invalid_path(
+            "members[filter] can only be removed; add members with path 'members' and a value list",
+        )),
+    }
+}
+
+/// Collects the ids of `value eq "id"` clauses joined by `or`.
+fn member_ids_from_filter(filter: &Filter, ids: &mut Vec<ResourceId>) -> Result<(), ScimError> {
+    match filter {
+        Filter::Or(operands) => operands
+            .iter()
+            .try_for_each(|operand| member_ids_from_filter(operand, ids)),
+        Filter::Compare {
+            path,
+            op: muster_scim::CompareOp::Eq,
+            value: FilterValue::String(id),
+        } if path.attribute.eq_ignore_ascii_case("value") && path.sub_attribute.is_none() => {
+            ids.push(ResourceId(id.clone()));
+            Ok(())
+        }
+        other => Err(ScimError::invalid_path(format!(
+            "members filter '{other}' is not supported; use members[value eq \"<id>\"]"
+        ))),
+    }
+}
+
+/// Replaces a clear-text `password` with its argon2 hash (never stored in clear).
+async fn hash_password(mut resource: Value) -> Result<Value, ApiError> {
+    let password = resource
+        .as_object_mut()
+        .and_then(|object| object.remove("password"));
+    if let Some(Value::String(password)) = password {
+        let hashed = hash_secret_value(password).await?;
+        if let Some(object) = resource.as_object_mut() {
+            object.insert("password".into(), Value::String(hashed));
+        }
+    }
+    Ok(resource)
+}
+
+async fn hash_patch_passwords(
+    operations: Vec<PatchOperation>,
+) -> Result<Vec<PatchOperation>, ApiError> {
+    let mut hashed = Vec::with_capacity(operations.len());
+    for mut operation in operations {
+        let targets_password = operation
+            .path
+            .as_ref()
+            .is_some_and(|p| p.attribute.attribute.eq_ignore_ascii_case("password"));
+        if targets_password {
+            if let Some(Value::String(password)) = operation.value.take() {
+                operation.value = Some(Value::String(hash_secret_value(password).await?));
+            }
+        } else if let Some(Value::Object(object)) = operation.value.as_mut() {
+            let key = object
+                .keys()
+                .find(|k| k.eq_ignore_ascii_case("password"))
+                .cloned();
+            if let Some(key) = key {
+                if let Some(Value::String(password)) = object.remove(&key) {
+                    object.insert(key, Value::String(hash_secret_value(password).await?));
+                }
+            }
+        }
+        hashed.push(operation);
+    }
+    Ok(hashed)
+}
+
+async fn hash_secret_value(password: String) -> Result<String, ApiError> {
+    use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut OsRng);
+        argon2::Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|hash| hash.to_string())
+    })
+    .await
+    .map_err(|_| ScimError::status(500, "password hashing failed"))?
+    .map_err(|_| ScimError::status(500, "password hashing failed").into())
+}
