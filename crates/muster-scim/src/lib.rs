@@ -21,3 +21,15 @@ pub use schema::{
     Attribute, AttributeType, Mutability, ResourceType, Returned, Schema, SchemaRegistry,
     Uniqueness,
 };
+pub mod projection;
+pub mod sort;
+pub use message::{
+    BulkMethod, BulkOperation, BulkOperationResponse, BulkRequest, BulkResponse, ErrorResponse,
+    ListResponse, Paging, SearchRequest, ServiceProviderConfig, ServiceProviderLimits,
+};
+pub use projection::{remove_never_returned, Projection};
+pub use sort::{sort_by_key, sort_resources, SortKey, SortOrder, SortValue};
+pub mod patch;
+pub mod resource;
+pub use patch::{apply_patch, PatchOp, PatchOpKind, PatchOperation, PatchOutcome};
+pub use resource::{canonicalize, check_immutable, normalize};

@@ -12,7 +12,7 @@
 //! `ScimError` an update closure returns.
 
 use async_trait::async_trait;
-use muster_scim::{AttrPath, Filter, ScimError, SchemaRegistry};
+use muster_scim::{AttrPath, Filter, SchemaRegistry, ScimError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -179,6 +179,11 @@ pub struct ChangeRecord {
     pub actor: Actor,
     /// When, RFC 3339.
     pub at: String,
+    /// What changed: `{"resource": <the resource after the change>}` when its
+    /// attributes changed (and on create), `{"members": {"added": [ids],
+    /// "removed": [ids]}}` when its membership changed (both keys when both
+    /// did); `null` for a delete.
+    pub payload: Value,
 }
 
 /// An API token as stored: the secret itself is never stored, only its hash.
@@ -244,9 +249,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<StoredResource, StoreError>;
 
     /// Updates one resource atomically: `update` runs inside the write
-    /// transaction on the current state (without members), so concurrent
+    /// transaction on the current state (without members, and without a
+    /// User's computed groups), so concurrent
     /// writers never lose an update. Returns the resource after the update
     /// (with members when `include_members`) and whether anything changed.
+    #[allow(clippy::too_many_arguments)]
     async fn update(
         &self,
         tenant: &TenantId,
@@ -285,8 +292,7 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<ChangeRecord>, StoreError>;
 
     /// Stores a new token; a name already in use is a conflict.
-    async fn create_token(&self, tenant: &TenantId, token: TokenRecord)
-        -> Result<(), StoreError>;
+    async fn create_token(&self, tenant: &TenantId, token: TokenRecord) -> Result<(), StoreError>;
 
     /// Every token of the tenant (hashes only).
     async fn list_tokens(&self, tenant: &TenantId) -> Result<Vec<TokenRecord>, StoreError>;

@@ -10,3 +10,5 @@ mod parse;
 mod print;
 
 pub use ast::{CompareOp, Filter, FilterLimits, FilterValue};
+mod check;
+mod lex;

@@ -1,4 +1,0 @@
-//! The embedded SQLite backend. (Being written.)
-
-/// The embedded SQLite store.
-pub struct SqliteStore;

@@ -1,0 +1,762 @@
+//! Filter to SQL: a [`Filter`] becomes a predicate over `resources r`, with
+//! every literal bound as a parameter.
+//!
+//! Semantics are those of the in-memory evaluator (`Filter::matches`), which
+//! the property test in `tests/` holds this translation to:
+//!
+//! - a comparison holds when some value of the attribute satisfies it, so
+//!   each comparison or presence test is a subquery over the attribute's
+//!   rows; `ne` is `not eq` and `eq null` is `not pr`, except that a path
+//!   no schema declares matches nothing whatever the operator;
+//! - a value path `emails[type eq "work" and value co "x"]` requires its
+//!   conditions to hold on the same element (same resource and `element`);
+//! - strings compare lower-cased unless the attribute is `caseExact`; dateTime
+//!   attributes compare as instants when both sides are RFC 3339.
+//!
+//! Plans: one operand of an `and` (and every operand of an `or` whose
+//! operands all can) is written `r.seq IN (SELECT ...)`, which SQLite answers
+//! from the `(tenant_id, path, value_lower)` index and then looks resources up
+//! by key; the other operands are correlated `EXISTS` checks on those few
+//! resources. So `userName eq "x" and active eq true` reads a handful of
+//! rows, not every user.
+
+use muster_scim::{AttrPath, Attribute, AttributeType, CompareOp, Filter, FilterValue};
+use rusqlite::types::Value as SqlValue;
+
+use super::query::{element_definition, Columns, Located, QueryBuilder, Source};
+use super::values::sortable_instant;
+
+/// How a predicate is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// As a set the database enumerates from an index (`r.seq IN (...)`).
+    Drive,
+    /// As a check of one resource already found (`EXISTS (... = r.seq)`).
+    Check,
+}
+
+/// Where an element of a stored multi-valued attribute is: SQL expressions
+/// for its resource and element index.
+struct Element {
+    resource: String,
+    index: String,
+}
+
+/// A translated (sub)filter.
+enum Sql {
+    /// A `SELECT` of the matching resources' `seq`, answerable from an index.
+    Set(String),
+    /// A predicate over `r`.
+    Predicate(String),
+}
+
+impl Sql {
+    fn never() -> Sql {
+        Sql::Predicate("0".to_owned())
+    }
+
+    fn predicate(self) -> String {
+        match self {
+            Sql::Set(set) => format!("r.seq IN ({set})"),
+            Sql::Predicate(predicate) => predicate,
+        }
+    }
+}
+
+impl QueryBuilder<'_> {
+    /// The SQL predicate over `resources r` of a filter.
+    pub(crate) fn filter(&mut self, filter: &Filter) -> String {
+        self.node(filter, Mode::Drive).predicate()
+    }
+
+    fn node(&mut self, filter: &Filter, mode: Mode) -> Sql {
+        match filter {
+            Filter::And(operands) => {
+                let driver = match mode {
+                    Mode::Drive => operands.iter().position(drivable),
+                    Mode::Check => None,
+                };
+                let parts: Vec<String> = operands
+                    .iter()
+                    .enumerate()
+                    .map(|(index, operand)| {
+                        let mode = if Some(index) == driver {
+                            Mode::Drive
+                        } else {
+                            Mode::Check
+                        };
+                        self.node(operand, mode).predicate()
+                    })
+                    .collect();
+                Sql::Predicate(join(&parts, " AND ", "1"))
+            }
+            Filter::Or(operands) => {
+                let mode = if mode == Mode::Drive && operands.iter().all(drivable) {
+                    Mode::Drive
+                } else {
+                    Mode::Check
+                };
+                let parts: Vec<Sql> = operands
+                    .iter()
+                    .map(|operand| self.node(operand, mode))
+                    .collect();
+                // Sets unite into one index-driven set; anything else is a
+                // predicate checked per resource.
+                if !parts.is_empty() && parts.iter().all(|part| matches!(part, Sql::Set(_))) {
+                    let sets: Vec<String> = parts
+                        .into_iter()
+                        .map(|part| match part {
+                            Sql::Set(set) | Sql::Predicate(set) => set,
+                        })
+                        .collect();
+                    return Sql::Set(sets.join(" UNION "));
+                }
+                let parts: Vec<String> = parts.into_iter().map(Sql::predicate).collect();
+                Sql::Predicate(join(&parts, " OR ", "0"))
+            }
+            Filter::Not(operand) => Sql::Predicate(format!(
+                "NOT ({})",
+                self.node(operand, Mode::Check).predicate()
+            )),
+            Filter::Present(path) => self.present(path, mode),
+            Filter::Compare { path, op, value } => self.compare(path, *op, value, mode),
+            Filter::ValuePath { path, filter } => self.value_path(path, filter, mode),
+        }
+    }
+
+    fn present(&mut self, path: &AttrPath, mode: Mode) -> Sql {
+        let Some(located) = self.locate(path) else {
+            return Sql::never();
+        };
+        let alias = self.alias();
+        let condition = match &located.source {
+            Source::Stored(_) => Some(Columns::stored(&alias).present),
+            Source::Members | Source::Groups | Source::Common => match located.step {
+                // An element (a membership, `meta`) is a non-empty object.
+                None if located.attribute.is_complex() => Some("1".to_owned()),
+                None => self
+                    .computed_columns(&located.source, &alias, located.attribute)
+                    .map(|columns| columns.present),
+                Some(sub) => self
+                    .computed_columns(&located.source, &alias, sub)
+                    .map(|columns| columns.present),
+            },
+        };
+        match condition {
+            Some(condition) => self.rows(&located, located.step, &alias, &condition, mode),
+            None => Sql::never(),
+        }
+    }
+
+    fn compare(&mut self, path: &AttrPath, op: CompareOp, value: &FilterValue, mode: Mode) -> Sql {
+        // An unknown path matches nothing, whatever the operator (even `ne`).
+        let Some(located) = self.locate(path) else {
+            return Sql::never();
+        };
+        match (op, value) {
+            (CompareOp::Ne, _) => {
+                return Sql::Predicate(format!(
+                    "NOT ({})",
+                    self.compare(path, CompareOp::Eq, value, Mode::Check)
+                        .predicate()
+                ))
+            }
+            (CompareOp::Eq, FilterValue::Null) => {
+                return Sql::Predicate(format!(
+                    "NOT ({})",
+                    self.present(path, Mode::Check).predicate()
+                ))
+            }
+            (_, FilterValue::Null) => return Sql::never(),
+            _ => {}
+        }
+        // A complex attribute compared as a whole compares its `value`.
+        let definition = match located.step {
+            Some(sub) => sub,
+            None if located.attribute.is_complex() => {
+                match located.attribute.sub_attribute("value") {
+                    Some(sub) => sub,
+                    None => return Sql::never(),
+                }
+            }
+            None => located.attribute,
+        };
+        let step = (!std::ptr::eq(definition, located.attribute)).then_some(definition);
+        let alias = self.alias();
+        let columns = match &located.source {
+            Source::Stored(_) => Some(Columns::stored(&alias)),
+            Source::Members | Source::Groups | Source::Common => {
+                self.computed_columns(&located.source, &alias, definition)
+            }
+        };
+        let condition =
+            columns.and_then(|columns| self.compare_condition(&columns, definition, op, value));
+        match condition {
+            Some(condition) => self.rows(&located, step, &alias, &condition, mode),
+            None => Sql::never(),
+        }
+    }
+
+    /// Resources with a row of `located` (at sub-attribute `step`) through
+    /// `alias` satisfying `condition`.
+    fn rows(
+        &mut self,
+        located: &Located<'_>,
+        step: Option<&Attribute>,
+        alias: &str,
+        condition: &str,
+        mode: Mode,
+    ) -> Sql {
+        match &located.source {
+            Source::Stored(prefix) => {
+                let path = match step {
+                    Some(sub) => format!("{prefix}.{}", sub.name.to_ascii_lowercase()),
+                    None => prefix.clone(),
+                };
+                let path = self.bind_path(&path);
+                match mode {
+                    Mode::Drive => Sql::Set(format!(
+                        "SELECT {alias}.resource_seq FROM resource_values {alias}
+                          WHERE {alias}.tenant_id = ?1 AND {alias}.path_id = {path}
+                          AND ({condition})"
+                    )),
+                    Mode::Check => Sql::Predicate(format!(
+                        "EXISTS (SELECT 1 FROM resource_values {alias}
+                          WHERE {alias}.resource_seq = r.seq AND {alias}.path_id = {path}
+                          AND ({condition}))"
+                    )),
+                }
+            }
+            Source::Common => match mode {
+                Mode::Drive => Sql::Set(format!(
+                    "SELECT {alias}.seq FROM resources {alias}
+                      WHERE {alias}.tenant_id = ?1 AND {alias}.resource_type = ?2
+                      AND ({condition})"
+                )),
+                Mode::Check => Sql::Predicate(format!(
+                    "EXISTS (SELECT 1 FROM resources {alias}
+                      WHERE {alias}.seq = r.seq AND ({condition}))"
+                )),
+            },
+            Source::Members => match mode {
+                Mode::Drive => {
+                    let group = self.alias();
+                    Sql::Set(format!(
+                        "SELECT {group}.seq FROM group_members {alias}
+                          CROSS JOIN resources {group} ON {group}.tenant_id = ?1
+                              AND {group}.id = {alias}.group_id
+                          WHERE {alias}.tenant_id = ?1 AND ({condition})"
+                    ))
+                }
+                Mode::Check => Sql::Predicate(format!(
+                    "EXISTS (SELECT 1 FROM group_members {alias}
+                      WHERE {alias}.tenant_id = ?1 AND {alias}.group_id = r.id
+                      AND ({condition}))"
+                )),
+            },
+            Source::Groups => {
+                self.needs_groups = true;
+                match mode {
+                    Mode::Drive => {
+                        let member = self.alias();
+                        Sql::Set(format!(
+                            "SELECT {member}.seq FROM user_groups {alias}
+                              CROSS JOIN resources {member} ON {member}.tenant_id = ?1
+                                  AND {member}.id = {alias}.member_id
+                              WHERE ({condition})"
+                        ))
+                    }
+                    Mode::Check => Sql::Predicate(format!(
+                        "EXISTS (SELECT 1 FROM user_groups {alias}
+                          WHERE {alias}.member_id = r.id AND ({condition}))"
+                    )),
+                }
+            }
+        }
+    }
+
+    fn value_path(&mut self, path: &AttrPath, filter: &Filter, mode: Mode) -> Sql {
+        let Some(located) = self.locate(path) else {
+            return Sql::never();
+        };
+        if located.step.is_some() {
+            return Sql::never();
+        }
+        match &located.source {
+            Source::Stored(prefix) => {
+                let prefix = prefix.clone();
+                self.stored_value_path(&prefix, located.attribute, filter, mode)
+            }
+            Source::Members | Source::Groups | Source::Common => {
+                let alias = self.alias();
+                let condition =
+                    self.computed_element(&located.source, located.attribute, &alias, filter);
+                self.rows(&located, None, &alias, &condition, mode)
+            }
+        }
+    }
+
+    /// A value path over a stored attribute. When the value filter is a
+    /// conjunction with a positive comparison, that comparison's rows drive
+    /// (index lookup) and the rest is checked on the same element; otherwise
+    /// every element of the attribute is examined.
+    fn stored_value_path(
+        &mut self,
+        prefix: &str,
+        attribute: &Attribute,
+        filter: &Filter,
+        mode: Mode,
+    ) -> Sql {
+        let conjuncts: Vec<&Filter> = match filter {
+            Filter::And(operands) => operands.iter().collect(),
+            other => vec![other],
+        };
+        let driver = conjuncts
+            .iter()
+            .enumerate()
+            .filter_map(|(index, conjunct)| {
+                driver_rank(attribute, conjunct).map(|rank| (rank, index))
+            })
+            .min()
+            .map(|(_, index)| index);
+        let alias = self.alias();
+        let mut conditions = Vec::new();
+        let row_path = match driver.and_then(|index| conjuncts.get(index)) {
+            Some(Filter::Compare { path, op, value }) => {
+                let Some((definition, is_element)) = element_definition(attribute, path) else {
+                    return Sql::never();
+                };
+                let Some(condition) =
+                    self.compare_condition(&Columns::stored(&alias), definition, *op, value)
+                else {
+                    return Sql::never();
+                };
+                conditions.push(condition);
+                if is_element {
+                    conditions.push(format!("{alias}.item = 0"));
+                    prefix.to_owned()
+                } else {
+                    format!("{prefix}.{}", definition.name.to_ascii_lowercase())
+                }
+            }
+            _ => {
+                conditions.push(format!("{alias}.item = 0"));
+                prefix.to_owned()
+            }
+        };
+        let element = Element {
+            resource: format!("{alias}.resource_seq"),
+            index: format!("{alias}.element"),
+        };
+        for (index, conjunct) in conjuncts.iter().enumerate() {
+            if Some(index) != driver {
+                conditions.push(self.stored_element(prefix, attribute, &element, conjunct));
+            }
+        }
+        let path = self.bind_path(&row_path);
+        let condition = join(&conditions, " AND ", "1");
+        match mode {
+            Mode::Drive => Sql::Set(format!(
+                "SELECT {alias}.resource_seq FROM resource_values {alias}
+                  WHERE {alias}.tenant_id = ?1 AND {alias}.path_id = {path} AND {condition}"
+            )),
+            Mode::Check => Sql::Predicate(format!(
+                "EXISTS (SELECT 1 FROM resource_values {alias}
+                  WHERE {alias}.resource_seq = r.seq AND {alias}.path_id = {path} AND {condition})"
+            )),
+        }
+    }
+
+    /// A value filter on one element of a stored attribute.
+    fn stored_element(
+        &mut self,
+        prefix: &str,
+        attribute: &Attribute,
+        element: &Element,
+        filter: &Filter,
+    ) -> String {
+        match filter {
+            Filter::And(operands) => {
+                let parts: Vec<String> = operands
+                    .iter()
+                    .map(|operand| self.stored_element(prefix, attribute, element, operand))
+                    .collect();
+                join(&parts, " AND ", "1")
+            }
+            Filter::Or(operands) => {
+                let parts: Vec<String> = operands
+                    .iter()
+                    .map(|operand| self.stored_element(prefix, attribute, element, operand))
+                    .collect();
+                join(&parts, " OR ", "0")
+            }
+            Filter::Not(operand) => format!(
+                "NOT ({})",
+                self.stored_element(prefix, attribute, element, operand)
+            ),
+            Filter::ValuePath { .. } => "0".to_owned(),
+            Filter::Present(path) => {
+                let Some((definition, is_element)) = element_definition(attribute, path) else {
+                    return "0".to_owned();
+                };
+                let alias = self.alias();
+                let condition = Columns::stored(&alias).present;
+                self.element_row(prefix, element, definition, is_element, &alias, &condition)
+            }
+            Filter::Compare { path, op, value } => {
+                if element_definition(attribute, path).is_none() {
+                    return "0".to_owned();
+                }
+                match (op, value) {
+                    (CompareOp::Ne, _) => {
+                        let equal = Filter::Compare {
+                            path: path.clone(),
+                            op: CompareOp::Eq,
+                            value: value.clone(),
+                        };
+                        return format!(
+                            "NOT ({})",
+                            self.stored_element(prefix, attribute, element, &equal)
+                        );
+                    }
+                    (CompareOp::Eq, FilterValue::Null) => {
+                        let present = Filter::Present(path.clone());
+                        return format!(
+                            "NOT ({})",
+                            self.stored_element(prefix, attribute, element, &present)
+                        );
+                    }
+                    (_, FilterValue::Null) => return "0".to_owned(),
+                    _ => {}
+                }
+                let Some((definition, is_element)) = element_definition(attribute, path) else {
+                    return "0".to_owned();
+                };
+                let alias = self.alias();
+                let Some(condition) =
+                    self.compare_condition(&Columns::stored(&alias), definition, *op, value)
+                else {
+                    return "0".to_owned();
+                };
+                self.element_row(prefix, element, definition, is_element, &alias, &condition)
+            }
+        }
+    }
+
+    /// Whether the element has a row at `definition` satisfying `condition`.
+    fn element_row(
+        &mut self,
+        prefix: &str,
+        element: &Element,
+        definition: &Attribute,
+        is_element: bool,
+        alias: &str,
+        condition: &str,
+    ) -> String {
+        let (path, item) = if is_element {
+            (prefix.to_owned(), format!(" AND {alias}.item = 0"))
+        } else {
+            (
+                format!("{prefix}.{}", definition.name.to_ascii_lowercase()),
+                String::new(),
+            )
+        };
+        let path = self.bind_path(&path);
+        format!(
+            "EXISTS (SELECT 1 FROM resource_values {alias}
+              WHERE {alias}.resource_seq = {} AND {alias}.path_id = {path}
+              AND {alias}.element = {}{item} AND ({condition}))",
+            element.resource, element.index
+        )
+    }
+
+    /// A value filter on one element not in the attribute index (a
+    /// `members` or `groups` row, or the resource row for `id` and `meta`,
+    /// read through `alias`). Never NULL: each leaf is wrapped.
+    fn computed_element(
+        &mut self,
+        source: &Source,
+        attribute: &Attribute,
+        alias: &str,
+        filter: &Filter,
+    ) -> String {
+        match filter {
+            Filter::And(operands) => {
+                let parts: Vec<String> = operands
+                    .iter()
+                    .map(|operand| self.computed_element(source, attribute, alias, operand))
+                    .collect();
+                join(&parts, " AND ", "1")
+            }
+            Filter::Or(operands) => {
+                let parts: Vec<String> = operands
+                    .iter()
+                    .map(|operand| self.computed_element(source, attribute, alias, operand))
+                    .collect();
+                join(&parts, " OR ", "0")
+            }
+            Filter::Not(operand) => format!(
+                "NOT ({})",
+                self.computed_element(source, attribute, alias, operand)
+            ),
+            Filter::ValuePath { .. } => "0".to_owned(),
+            Filter::Present(path) => {
+                let columns = element_definition(attribute, path)
+                    .and_then(|(definition, _)| self.computed_columns(source, alias, definition));
+                match columns {
+                    Some(columns) => columns.present,
+                    None => "0".to_owned(),
+                }
+            }
+            Filter::Compare { path, op, value } => {
+                if element_definition(attribute, path).is_none() {
+                    return "0".to_owned();
+                }
+                match (op, value) {
+                    (CompareOp::Ne, _) => {
+                        let equal = Filter::Compare {
+                            path: path.clone(),
+                            op: CompareOp::Eq,
+                            value: value.clone(),
+                        };
+                        return format!(
+                            "NOT ({})",
+                            self.computed_element(source, attribute, alias, &equal)
+                        );
+                    }
+                    (CompareOp::Eq, FilterValue::Null) => {
+                        let present = Filter::Present(path.clone());
+                        return format!(
+                            "NOT ({})",
+                            self.computed_element(source, attribute, alias, &present)
+                        );
+                    }
+                    (_, FilterValue::Null) => return "0".to_owned(),
+                    _ => {}
+                }
+                let Some((definition, _)) = element_definition(attribute, path) else {
+                    return "0".to_owned();
+                };
+                let condition = self
+                    .computed_columns(source, alias, definition)
+                    .and_then(|columns| self.compare_condition(&columns, definition, *op, value));
+                match condition {
+                    Some(condition) => format!("coalesce(({condition}), 0)"),
+                    None => "0".to_owned(),
+                }
+            }
+        }
+    }
+
+    /// The condition on one value for `op value` (`op` is not `ne`, `value`
+    /// not null); `None` when no value can satisfy it (e.g. `co` on a number).
+    pub(crate) fn compare_condition(
+        &mut self,
+        columns: &Columns,
+        definition: &Attribute,
+        op: CompareOp,
+        value: &FilterValue,
+    ) -> Option<String> {
+        match value {
+            FilterValue::String(text) => {
+                let string = self.string_condition(columns, definition, op, text);
+                if definition.kind == AttributeType::DateTime && is_ordering(op) {
+                    if let Some(instant) = sortable_instant(text) {
+                        let instant = self.bind(SqlValue::Text(instant));
+                        let sql_op = sql_operator(op)?;
+                        let time = &columns.time;
+                        return Some(format!(
+                            "(({time} IS NOT NULL AND {time} {sql_op} {instant})
+                              OR ({time} IS NULL AND {string}))"
+                        ));
+                    }
+                }
+                Some(string)
+            }
+            FilterValue::Number(number) => {
+                let sql_op = sql_operator(op)?;
+                let bound = match number.as_i64() {
+                    Some(integer) => SqlValue::Integer(integer),
+                    None => SqlValue::Real(number.as_f64()?),
+                };
+                let bound = self.bind(bound);
+                Some(format!("{} {sql_op} {bound}", columns.number))
+            }
+            FilterValue::Boolean(flag) => {
+                if op != CompareOp::Eq {
+                    return None;
+                }
+                let bound = self.bind(SqlValue::Integer(i64::from(*flag)));
+                Some(format!("{} = {bound}", columns.flag))
+            }
+            FilterValue::Null => None,
+        }
+    }
+
+    fn string_condition(
+        &mut self,
+        columns: &Columns,
+        definition: &Attribute,
+        op: CompareOp,
+        text: &str,
+    ) -> String {
+        let case_exact = definition.case_exact || definition.kind == AttributeType::Binary;
+        if !case_exact {
+            let lower = text.to_lowercase();
+            return self.text_condition(&columns.lower, op, &lower);
+        }
+        if op == CompareOp::Eq {
+            // Equal texts have equal lower-cased forms, so the indexed lower
+            // column narrows first and the exact text decides.
+            let lower = self.bind(SqlValue::Text(text.to_lowercase()));
+            let exact = self.bind_text(text);
+            return format!(
+                "({} = {lower} AND {} = {exact})",
+                columns.lower, columns.exact
+            );
+        }
+        self.text_condition(&columns.exact, op, text)
+    }
+
+    /// `column op text`, comparing by code point.
+    fn text_condition(&mut self, column: &str, op: CompareOp, text: &str) -> String {
+        match op {
+            CompareOp::Eq
+            | CompareOp::Ne
+            | CompareOp::Gt
+            | CompareOp::Ge
+            | CompareOp::Lt
+            | CompareOp::Le => {
+                let sql_op = sql_operator(op).unwrap_or("=");
+                let bound = self.bind_text(text);
+                format!("{column} {sql_op} {bound}")
+            }
+            CompareOp::Co => {
+                let bound = self.bind_text(text);
+                format!("instr({column}, {bound}) > 0")
+            }
+            CompareOp::Sw if text.is_empty() => format!("{column} IS NOT NULL"),
+            CompareOp::Sw => match successor(text) {
+                // `text <= x < successor` is exactly "x starts with text",
+                // and the index can answer it.
+                Some(upper) => {
+                    let lower = self.bind_text(text);
+                    let upper = self.bind(SqlValue::Text(upper));
+                    format!("({column} >= {lower} AND {column} < {upper})")
+                }
+                None => {
+                    let length = self.bind(SqlValue::Integer(char_count(text)));
+                    let bound = self.bind_text(text);
+                    format!("substr({column}, 1, {length}) = {bound}")
+                }
+            },
+            CompareOp::Ew if text.is_empty() => format!("{column} IS NOT NULL"),
+            CompareOp::Ew => {
+                let length = self.bind(SqlValue::Integer(-char_count(text)));
+                let bound = self.bind_text(text);
+                format!("substr({column}, {length}) = {bound}")
+            }
+        }
+    }
+}
+
+/// How well a conjunct of a value filter on `attribute` can drive the
+/// search (lower is better: an index lookup of few rows), or `None` if it
+/// cannot (a negation, `ne`, `eq null`, a path that names nothing).
+fn driver_rank(attribute: &Attribute, conjunct: &Filter) -> Option<u8> {
+    let Filter::Compare { path, op, value } = conjunct else {
+        return None;
+    };
+    let (definition, _) = element_definition(attribute, path)?;
+    let text = matches!(value, FilterValue::String(_));
+    let rank = match op {
+        CompareOp::Ne => return None,
+        _ if *value == FilterValue::Null => return None,
+        // `value` is the distinguishing sub-attribute; `type` and `primary`
+        // hold few distinct values.
+        CompareOp::Eq if text && definition.name.eq_ignore_ascii_case("value") => 0,
+        CompareOp::Eq if text => 1,
+        CompareOp::Sw if text => 2,
+        CompareOp::Eq | CompareOp::Sw => 3,
+        CompareOp::Gt | CompareOp::Ge | CompareOp::Lt | CompareOp::Le => 3,
+        CompareOp::Co | CompareOp::Ew => 4,
+    };
+    Some(rank)
+}
+
+/// Whether `filter` can be enumerated from an index (as opposed to only
+/// checked): negations cannot.
+fn drivable(filter: &Filter) -> bool {
+    match filter {
+        Filter::And(operands) => operands.iter().any(drivable),
+        Filter::Or(operands) => !operands.is_empty() && operands.iter().all(drivable),
+        Filter::Not(_) => false,
+        Filter::Present(_) | Filter::ValuePath { .. } => true,
+        Filter::Compare { op, value, .. } => {
+            !(*op == CompareOp::Ne || (*op == CompareOp::Eq && *value == FilterValue::Null))
+        }
+    }
+}
+
+fn join(parts: &[String], separator: &str, empty: &str) -> String {
+    if parts.is_empty() {
+        return empty.to_owned();
+    }
+    format!("({})", parts.join(separator))
+}
+
+/// Whether `op` is decided by an ordering (so dateTime compares as instants).
+fn is_ordering(op: CompareOp) -> bool {
+    match op {
+        CompareOp::Eq
+        | CompareOp::Ne
+        | CompareOp::Gt
+        | CompareOp::Ge
+        | CompareOp::Lt
+        | CompareOp::Le => true,
+        CompareOp::Co | CompareOp::Sw | CompareOp::Ew => false,
+    }
+}
+
+fn sql_operator(op: CompareOp) -> Option<&'static str> {
+    match op {
+        CompareOp::Eq => Some("="),
+        CompareOp::Ne => Some("<>"),
+        CompareOp::Gt => Some(">"),
+        CompareOp::Ge => Some(">="),
+        CompareOp::Lt => Some("<"),
+        CompareOp::Le => Some("<="),
+        CompareOp::Co | CompareOp::Sw | CompareOp::Ew => None,
+    }
+}
+
+fn char_count(text: &str) -> i64 {
+    i64::try_from(text.chars().count()).unwrap_or(i64::MAX)
+}
+
+/// The smallest text greater than every text starting with `prefix`: the
+/// prefix with its last character incremented. `None` if that character is
+/// the last code point.
+fn successor(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    let last = chars.pop()?;
+    let next = match last {
+        '\u{D7FF}' => '\u{E000}',
+        other => char::from_u32(u32::from(other) + 1)?,
+    };
+    chars.push(next);
+    Some(chars.into_iter().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn successor_bounds_prefixes() {
+        assert_eq!(successor("ab").as_deref(), Some("ac"));
+        assert_eq!(successor("a\u{D7FF}").as_deref(), Some("a\u{E000}"));
+        assert_eq!(successor("a\u{10FFFF}"), None);
+        assert_eq!(successor(""), None);
+    }
+}

@@ -1,0 +1,298 @@
+//! The embedded SQLite backend: one file, `muster.db`, in the data directory.
+//!
+//! # Design
+//!
+//! **One writer, group commit.** A single thread owns the only write
+//! connection (`writer.rs`). Every write is a job sent to it over a channel;
+//! the thread takes all jobs waiting, runs each inside its own `SAVEPOINT` of
+//! one transaction, commits once (`synchronous = FULL`, WAL), and only then
+//! answers each caller. A failing job rolls back to its savepoint alone. So
+//! concurrent writes share an fsync, a `2xx` is never sent for a write that
+//! is not on disk, and a crash never leaves half a write: the resource row,
+//! its index rows, its membership rows and its change record commit together.
+//! With a single writer, checks inside a job (versions, uniqueness, member
+//! existence) cannot race.
+//!
+//! **Readers.** Reads run on a few reader threads, each owning a read-only
+//! connection (`pool.rs`); WAL lets them read while the writer writes,
+//! each seeing the last committed state. Statements are prepared once per
+//! connection (`prepare_cached`). A checkpointer thread (`checkpoint.rs`)
+//! copies the WAL back into the database so the writer does not have to.
+//!
+//! **Attribute index.** Each write brings the resource's own rows of
+//! `resource_values` (`values.rs`) up to date, touching only the rows whose
+//! value changed: one row per value, keyed by lower-cased canonical path
+//! (numbered once in `attribute_paths`, `paths.rs`) and element, with typed
+//! value columns. Filters become SQL
+//! over these rows (`filter.rs`), sorting a correlated lookup (`sort.rs`),
+//! so lists never load every resource; any attribute of any schema,
+//! including extensions registered at run time, is filterable as soon as it
+//! is stored.
+//!
+//! **Membership as rows.** `group_members` has one row per (group, member):
+//! adding one member to a 50,000-member group writes one row. A User's
+//! `groups` is computed on read from these rows (direct, then level by level
+//! through nested groups, indirect: `read::load_groups`); filters on it use
+//! the same closure as a recursive query. Groups read without members never
+//! touch this table.
+//!
+//! Architecture Invariant: the store never interprets SCIM beyond what the
+//! registry passed to `list` says; writes are schema-agnostic.
+
+mod checkpoint;
+mod filter;
+mod list;
+mod paths;
+mod pool;
+mod query;
+mod read;
+mod schema;
+mod sort;
+mod values;
+mod write;
+mod writer;
+
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use muster_scim::SchemaRegistry;
+use serde_json::Value;
+
+use self::checkpoint::Checkpointer;
+use self::pool::ReaderPool;
+use self::write::{UpdateRequest, WriteScope};
+use self::writer::Writer;
+use crate::{
+    Actor, ChangeRecord, ListPage, ListQuery, Member, Precondition, ResourceId, Store, StoreError,
+    StoredResource, TenantId, TokenRecord, UpdateFn,
+};
+
+/// The database file name inside the data directory.
+pub const DATABASE_FILE: &str = "muster.db";
+
+/// How to open a [`SqliteStore`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqliteOptions {
+    /// Whether each commit is fsynced (`synchronous = FULL`). Only tests
+    /// that do not test durability should turn this off.
+    pub durable: bool,
+    /// The number of reader threads (each with its own connection).
+    pub max_readers: usize,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        SqliteOptions {
+            durable: true,
+            max_readers: 4,
+        }
+    }
+}
+
+/// The embedded SQLite store. See the module documentation for its design.
+pub struct SqliteStore {
+    path: PathBuf,
+    // Field order is drop order: the writer drains its queue first.
+    writer: Writer,
+    readers: ReaderPool,
+    _checkpointer: Checkpointer,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store in `data_dir`: creates the
+    /// directory and `muster.db`, applies migrations, starts the writer.
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        Self::open_with(data_dir, &SqliteOptions::default())
+    }
+
+    /// [`SqliteStore::open`] with explicit options.
+    pub fn open_with(data_dir: &Path, options: &SqliteOptions) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|error| {
+            StoreError::Database(format!(
+                "cannot create the data directory {}: {error}",
+                data_dir.display()
+            ))
+        })?;
+        let path = data_dir.join(DATABASE_FILE);
+        let connection = schema::open_writer(&path, options.durable)?;
+        let writer = Writer::start(connection)?;
+        let readers = ReaderPool::start(&path, options.max_readers)?;
+        let checkpointer = Checkpointer::start(&path)?;
+        Ok(SqliteStore {
+            path,
+            writer,
+            readers,
+            _checkpointer: checkpointer,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Adds a tenant (idempotent). The default tenant always exists.
+    pub async fn ensure_tenant(&self, tenant: &TenantId) -> Result<(), StoreError> {
+        let tenant = tenant.clone();
+        self.writer
+            .submit(move |connection| write::ensure_tenant(connection, &tenant))
+            .await
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(error: rusqlite::Error) -> Self {
+        StoreError::Database(error.to_string())
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create(
+        &self,
+        tenant: &TenantId,
+        actor: &Actor,
+        resource_type: &str,
+        resource: Value,
+        members: Vec<Member>,
+    ) -> Result<StoredResource, StoreError> {
+        let scope = WriteScope {
+            tenant: tenant.clone(),
+            actor: actor.clone(),
+        };
+        let resource_type = resource_type.to_owned();
+        self.writer
+            .submit(move |connection| {
+                write::create(connection, &scope, &resource_type, resource, members)
+            })
+            .await
+    }
+
+    async fn get(
+        &self,
+        tenant: &TenantId,
+        resource_type: &str,
+        id: &ResourceId,
+        include_members: bool,
+    ) -> Result<StoredResource, StoreError> {
+        let tenant = tenant.clone();
+        let resource_type = resource_type.to_owned();
+        let id = id.clone();
+        self.readers
+            .read(move |connection| {
+                read::get(connection, &tenant, &resource_type, &id, include_members)
+            })
+            .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn update(
+        &self,
+        tenant: &TenantId,
+        actor: &Actor,
+        resource_type: &str,
+        id: &ResourceId,
+        precondition: Precondition,
+        include_members: bool,
+        update: UpdateFn,
+    ) -> Result<(StoredResource, bool), StoreError> {
+        let scope = WriteScope {
+            tenant: tenant.clone(),
+            actor: actor.clone(),
+        };
+        let request = UpdateRequest {
+            resource_type: resource_type.to_owned(),
+            id: id.clone(),
+            precondition,
+            include_members,
+        };
+        self.writer
+            .submit(move |connection| write::update(connection, &scope, &request, update))
+            .await
+    }
+
+    async fn delete(
+        &self,
+        tenant: &TenantId,
+        actor: &Actor,
+        resource_type: &str,
+        id: &ResourceId,
+        precondition: Precondition,
+    ) -> Result<(), StoreError> {
+        let scope = WriteScope {
+            tenant: tenant.clone(),
+            actor: actor.clone(),
+        };
+        let resource_type = resource_type.to_owned();
+        let id = id.clone();
+        self.writer
+            .submit(move |connection| {
+                write::delete(connection, &scope, &resource_type, &id, precondition)
+            })
+            .await
+    }
+
+    async fn list(
+        &self,
+        tenant: &TenantId,
+        registry: &SchemaRegistry,
+        query: &ListQuery,
+    ) -> Result<ListPage, StoreError> {
+        let plan = list::plan(tenant, registry, query)?;
+        self.readers
+            .read(move |connection| list::run(connection, plan))
+            .await
+    }
+
+    async fn changes(
+        &self,
+        tenant: &TenantId,
+        after_sequence: u64,
+        limit: u64,
+    ) -> Result<Vec<ChangeRecord>, StoreError> {
+        let tenant = tenant.clone();
+        self.readers
+            .read(move |connection| read::changes(connection, &tenant, after_sequence, limit))
+            .await
+    }
+
+    async fn create_token(&self, tenant: &TenantId, token: TokenRecord) -> Result<(), StoreError> {
+        let tenant = tenant.clone();
+        self.writer
+            .submit(move |connection| write::create_token(connection, &tenant, token))
+            .await
+    }
+
+    async fn list_tokens(&self, tenant: &TenantId) -> Result<Vec<TokenRecord>, StoreError> {
+        let tenant = tenant.clone();
+        self.readers
+            .read(move |connection| read::list_tokens(connection, &tenant))
+            .await
+    }
+
+    async fn revoke_token(&self, tenant: &TenantId, name: &str) -> Result<(), StoreError> {
+        let tenant = tenant.clone();
+        let name = name.to_owned();
+        self.writer
+            .submit(move |connection| write::revoke_token(connection, &tenant, &name))
+            .await
+    }
+
+    async fn find_token(
+        &self,
+        secret_hash: &str,
+    ) -> Result<Option<(TenantId, TokenRecord)>, StoreError> {
+        let secret_hash = secret_hash.to_owned();
+        self.readers
+            .read(move |connection| read::find_token(connection, &secret_hash))
+            .await
+    }
+}

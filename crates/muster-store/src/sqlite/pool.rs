@@ -1,0 +1,108 @@
+//! The reader threads: a few threads, each owning a read-only connection,
+//! taking read jobs from one shared queue.
+//!
+//! WAL lets them read while the writer writes; each read sees the last
+//! committed state. Dedicated threads (rather than a blocking task per read)
+//! keep a busy reader on its queue without a context switch per request,
+//! keep each connection's statement cache warm, and bound the threads (and
+//! allocator arenas) reads can occupy.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread::JoinHandle;
+
+use rusqlite::Connection;
+use tokio::sync::oneshot;
+
+use super::schema::open_reader;
+use crate::StoreError;
+
+/// A read for some reader thread.
+type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
+
+/// The reader threads and their queue; dropping it ends the threads once
+/// the queue is empty.
+pub(crate) struct ReaderPool {
+    queue: Option<mpsc::Sender<ReadJob>>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl ReaderPool {
+    /// Starts `count` reader threads over the database at `path`.
+    pub(crate) fn start(path: &Path, count: usize) -> Result<ReaderPool, StoreError> {
+        let (queue, jobs) = mpsc::channel::<ReadJob>();
+        let jobs = Arc::new(Mutex::new(jobs));
+        let mut threads = Vec::new();
+        for index in 0..count.max(1) {
+            // Open here so a broken file fails at open time, not at first read.
+            let connection = open_reader(path)?;
+            let jobs = Arc::clone(&jobs);
+            let thread = std::thread::Builder::new()
+                .name(format!("muster-sqlite-reader-{index}"))
+                .spawn(move || run(&connection, &jobs))
+                .map_err(|error| {
+                    StoreError::Database(format!("cannot start a reader thread: {error}"))
+                })?;
+            threads.push(thread);
+        }
+        Ok(ReaderPool {
+            queue: Some(queue),
+            threads,
+        })
+    }
+
+    /// Runs `work` on a reader connection.
+    pub(crate) async fn read<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel::<Result<T, StoreError>>();
+        let job: ReadJob = Box::new(move |connection: &Connection| {
+            let result = catch_unwind(AssertUnwindSafe(|| work(connection)))
+                .unwrap_or_else(|_| Err(StoreError::Database("a read panicked".to_owned())));
+            // The caller may have gone away (request cancelled).
+            let _ = reply.send(result);
+        });
+        let Some(queue) = &self.queue else {
+            return Err(StoreError::Database("the store is closed".to_owned()));
+        };
+        queue
+            .send(job)
+            .map_err(|_| StoreError::Database("the reader threads have stopped".to_owned()))?;
+        answer.await.map_err(|_| {
+            StoreError::Database("a reader thread stopped before answering".to_owned())
+        })?
+    }
+}
+
+impl Drop for ReaderPool {
+    fn drop(&mut self) {
+        self.queue.take();
+        for thread in self.threads.drain(..) {
+            // A reader ends when the queue closes; nothing to report.
+            let _ = thread.join();
+        }
+    }
+}
+
+fn run(connection: &Connection, jobs: &Mutex<mpsc::Receiver<ReadJob>>) {
+    loop {
+        let job = match jobs.lock() {
+            Ok(jobs) => jobs.recv(),
+            Err(_) => return,
+        };
+        let Ok(job) = job else {
+            return;
+        };
+        job(connection);
+        // A read that failed mid-transaction must not leave it open.
+        if !connection.is_autocommit() {
+            if let Err(error) = connection.execute_batch("ROLLBACK") {
+                tracing::error!(%error, "a reader connection cannot roll back; stopping it");
+                return;
+            }
+        }
+    }
+}

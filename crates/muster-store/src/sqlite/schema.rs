@@ -1,0 +1,258 @@
+//! The database schema as versioned migration steps, and the settings every
+//! connection gets.
+//!
+//! `schema_migrations` records each applied step; a step runs in its own
+//! transaction together with its record, so a crash mid-migration leaves the
+//! previous version intact. A database whose recorded version is newer than
+//! this build refuses to open rather than being misread.
+
+use std::path::Path;
+
+use rusqlite::config::DbConfig;
+use rusqlite::functions::FunctionFlags;
+use rusqlite::{Connection, OpenFlags};
+
+use super::values::sortable_instant;
+use crate::StoreError;
+
+/// The migration steps, in order; a step's version is its position from 1.
+///
+/// Never edit a released step: append a new one.
+const MIGRATIONS: &[(&str, &str)] = &[("initial schema", INITIAL_SCHEMA)];
+
+/// Version 1.
+///
+/// - `resources.seq` orders resources stably (creation order) and keys the
+///   attribute index; `AUTOINCREMENT` so a sequence number is never reused.
+/// - `user_name_lower` is set for Users only and `display_name_lower` for
+///   Groups only (NULLs never clash), so the unique indexes on them are the
+///   last line of defence behind the writer's own checks, which word the
+///   conflict. No index is partial: a partial index makes SQLite re-plan a
+///   statement whenever a parameter that might match its condition is bound.
+/// - `id` and `meta` are columns (`*_instant`: `values::sortable_instant`,
+///   for filtering and sorting as instants); every other attribute is in
+///   `resource_values`, the attribute index (see `values.rs`), clustered by
+///   resource so a resource's rows are rewritten and read together.
+/// - `attribute_paths` numbers the index paths once (a path such as
+///   `urn:ietf:params:scim:schemas:extension:enterprise:2.0:user:department`
+///   is long; its number keeps index rows and entries small). It holds no
+///   tenant data: paths are names from schemas.
+/// - `group_members` holds one row per membership, so a change to a large
+///   group touches only the rows it changes.
+const INITIAL_SCHEMA: &str = "
+CREATE TABLE tenants (
+    tenant_id TEXT PRIMARY KEY,
+    created TEXT NOT NULL
+) WITHOUT ROWID;
+INSERT INTO tenants (tenant_id, created)
+    VALUES ('default', strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
+
+CREATE TABLE resources (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant_id TEXT NOT NULL REFERENCES tenants (tenant_id),
+    id TEXT NOT NULL,
+    resource_type TEXT NOT NULL,
+    json TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    created TEXT NOT NULL,
+    last_modified TEXT NOT NULL,
+    created_instant TEXT NOT NULL,
+    last_modified_instant TEXT NOT NULL,
+    user_name_lower TEXT,
+    display_name TEXT,
+    display_name_lower TEXT,
+    external_id TEXT
+);
+CREATE UNIQUE INDEX resources_by_id ON resources (tenant_id, id);
+CREATE INDEX resources_by_type ON resources (tenant_id, resource_type, seq);
+CREATE UNIQUE INDEX resources_unique_user_name
+    ON resources (tenant_id, resource_type, user_name_lower);
+CREATE UNIQUE INDEX resources_unique_group_display_name
+    ON resources (tenant_id, resource_type, display_name_lower);
+
+CREATE TABLE attribute_paths (
+    path_id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL UNIQUE
+);
+
+CREATE TABLE resource_values (
+    resource_seq INTEGER NOT NULL,
+    path_id INTEGER NOT NULL,
+    element INTEGER NOT NULL,
+    item INTEGER NOT NULL,
+    tenant_id TEXT NOT NULL,
+    present INTEGER NOT NULL,
+    value_lower TEXT,
+    value_exact TEXT,
+    value_time TEXT,
+    value_num,
+    value_bool INTEGER,
+    PRIMARY KEY (resource_seq, path_id, element, item)
+) WITHOUT ROWID;
+CREATE INDEX resource_values_lookup ON resource_values (tenant_id, path_id, value_lower);
+
+CREATE TABLE group_members (
+    tenant_id TEXT NOT NULL,
+    group_id TEXT NOT NULL,
+    member_id TEXT NOT NULL,
+    member_type TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, group_id, member_id)
+) WITHOUT ROWID;
+CREATE INDEX group_members_by_member ON group_members (tenant_id, member_id);
+
+CREATE TABLE changes (
+    sequence INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    resource_type TEXT NOT NULL,
+    resource_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    client TEXT NOT NULL,
+    request_id TEXT NOT NULL,
+    at TEXT NOT NULL,
+    payload TEXT NOT NULL
+);
+CREATE INDEX changes_by_tenant ON changes (tenant_id, sequence);
+
+CREATE TABLE tokens (
+    tenant_id TEXT NOT NULL REFERENCES tenants (tenant_id),
+    name TEXT NOT NULL,
+    secret_hash TEXT NOT NULL UNIQUE,
+    scopes TEXT NOT NULL,
+    created TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, name)
+) WITHOUT ROWID;
+";
+
+/// Page cache of the writer, in KiB (SQLite's negative `cache_size`).
+const WRITER_CACHE_KIB: i64 = 16 * 1024;
+/// Page cache per reader connection, in KiB.
+const READER_CACHE_KIB: i64 = 4 * 1024;
+/// Page cache of the checkpointer, in KiB.
+const CHECKPOINTER_CACHE_KIB: i64 = 512;
+/// WAL size (pages) past which the writer checkpoints itself: a backstop
+/// should the checkpointer thread fall behind.
+const WRITER_AUTOCHECKPOINT_PAGES: i64 = 16_384;
+/// Bytes the WAL file is truncated to after a checkpoint resets it.
+const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
+/// SQLite's process-wide soft heap limit, in bytes: beyond it, SQLite
+/// releases cache pages rather than grow.
+const SOFT_HEAP_LIMIT: i64 = 96 * 1024 * 1024;
+
+/// Opens the writer connection: creates the file, sets WAL mode and runs the
+/// migrations.
+pub(crate) fn open_writer(path: &Path, durable: bool) -> Result<Connection, StoreError> {
+    let connection = Connection::open(path)?;
+    configure(&connection, WRITER_CACHE_KIB)?;
+    let mode: String = connection.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Database(format!(
+            "could not switch {} to WAL mode (got '{mode}')",
+            path.display()
+        )));
+    }
+    let synchronous = if durable { "FULL" } else { "OFF" };
+    // The writer's savepoint journals stay in memory.
+    connection.execute_batch(&format!(
+        "PRAGMA synchronous = {synchronous};
+         PRAGMA temp_store = MEMORY;
+         PRAGMA wal_autocheckpoint = {WRITER_AUTOCHECKPOINT_PAGES};
+         PRAGMA journal_size_limit = {WAL_SIZE_LIMIT};
+         PRAGMA soft_heap_limit = {SOFT_HEAP_LIMIT};"
+    ))?;
+    migrate(&connection)?;
+    Ok(connection)
+}
+
+/// Opens a read-only connection for the reader pool.
+pub(crate) fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    let connection = Connection::open_with_flags(path, flags)?;
+    configure(&connection, READER_CACHE_KIB)?;
+    Ok(connection)
+}
+
+/// Opens the connection the checkpointer thread uses.
+pub(crate) fn open_checkpointer(path: &Path) -> Result<Connection, StoreError> {
+    let connection = Connection::open(path)?;
+    configure(&connection, CHECKPOINTER_CACHE_KIB)?;
+    Ok(connection)
+}
+
+/// Settings and SQL functions every connection needs.
+fn configure(connection: &Connection, cache_kib: i64) -> Result<(), StoreError> {
+    connection.busy_timeout(std::time::Duration::from_secs(10))?;
+    connection.execute_batch(&format!(
+        "PRAGMA cache_size = -{cache_kib}; PRAGMA foreign_keys = ON;"
+    ))?;
+    connection.set_prepared_statement_cache_capacity(64);
+    // Plans must not depend on bound values: otherwise SQLite may re-prepare
+    // a cached statement on every new binding.
+    connection.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
+    let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
+    // Unicode lower case, as the filter evaluator compares (SQLite's own
+    // lower() only folds ASCII). Used for computed attributes (members,
+    // groups); stored attributes carry their lower-cased text.
+    connection.create_scalar_function("muster_lower", 1, flags, |context| {
+        Ok(context
+            .get::<Option<String>>(0)?
+            .map(|text| text.to_lowercase()))
+    })?;
+    // The sortable instant of an RFC 3339 text, as `resource_values.value_time`.
+    connection.create_scalar_function("muster_instant", 1, flags, |context| {
+        Ok(context
+            .get::<Option<String>>(0)?
+            .and_then(|text| sortable_instant(&text)))
+    })?;
+    Ok(())
+}
+
+/// Applies the migration steps not yet recorded.
+fn migrate(connection: &Connection) -> Result<(), StoreError> {
+    connection.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+            version INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            applied TEXT NOT NULL
+        )",
+    )?;
+    let applied: i64 = connection.query_row(
+        "SELECT coalesce(max(version), 0) FROM schema_migrations",
+        [],
+        |row| row.get(0),
+    )?;
+    let known = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
+    if applied > known {
+        return Err(StoreError::Database(format!(
+            "the database schema is at version {applied}, newer than this build knows ({known}); \
+             use a newer Muster"
+        )));
+    }
+    for (index, (name, sql)) in MIGRATIONS.iter().enumerate() {
+        let version = i64::try_from(index + 1).unwrap_or(i64::MAX);
+        if version <= applied {
+            continue;
+        }
+        connection.execute_batch("BEGIN IMMEDIATE")?;
+        let step = connection.execute_batch(sql).and_then(|()| {
+            connection.execute(
+                "INSERT INTO schema_migrations (version, name, applied)
+                 VALUES (?1, ?2, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
+                rusqlite::params![version, name],
+            )
+        });
+        match step {
+            Ok(_) => connection.execute_batch("COMMIT")?,
+            Err(error) => {
+                // Best effort: the step failed, the rollback reports nothing new.
+                let _ = connection.execute_batch("ROLLBACK");
+                return Err(StoreError::Database(format!(
+                    "migration {version} ({name}) failed: {error}"
+                )));
+            }
+        }
+    }
+    Ok(())
+}

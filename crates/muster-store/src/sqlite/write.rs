@@ -1,0 +1,901 @@
+//! The writes, as run by the writer thread inside a job's savepoint.
+//!
+//! Each write changes the resource row, rewrites that resource's attribute
+//! index rows, applies membership rows one by one, and appends its change
+//! record: all or nothing, since the job's savepoint is rolled back on any
+//! error.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{params, Connection, ErrorCode, OptionalExtension};
+use serde_json::{json, Map, Value};
+
+use super::paths::path_id;
+use super::read::{finish, not_found, parse_object, to_version, GROUP, USER};
+use super::values::{index_rows, now_text, sortable_instant, Scalar, ValueRow};
+use crate::{
+    Actor, ChangeKind, Member, MemberChange, Precondition, ResourceId, StoreError, StoredResource,
+    TenantId, TokenRecord, Update, UpdateFn,
+};
+
+/// Who and where: the arguments every write shares.
+pub(crate) struct WriteScope {
+    /// The tenant written to.
+    pub tenant: TenantId,
+    /// Who writes.
+    pub actor: Actor,
+}
+
+/// Creates a resource.
+pub(crate) fn create(
+    connection: &Connection,
+    scope: &WriteScope,
+    resource_type: &str,
+    resource: Value,
+    members: Vec<Member>,
+) -> Result<StoredResource, StoreError> {
+    let content = content_of(resource, resource_type)?;
+    if !members.is_empty() && resource_type != GROUP {
+        return Err(no_members(resource_type));
+    }
+    let id = ResourceId(uuid::Uuid::now_v7().to_string());
+    let now = now_text();
+    let columns = IndexedColumns::of(&content, resource_type);
+    check_unique(connection, &scope.tenant, resource_type, &id, &columns)?;
+    let object = assemble(content, &id, resource_type, &now, &now, 1);
+    let text = to_text(&object)?;
+    let inserted = connection
+        .prepare_cached(
+            "INSERT INTO resources (tenant_id, id, resource_type, json, version, created,
+                 last_modified, created_instant, last_modified_instant, user_name_lower,
+                 display_name, display_name_lower, external_id)
+             VALUES (?1, ?2, ?3, ?4, 1, ?5, ?5, ?6, ?6, ?7, ?8, ?9, ?10)",
+        )?
+        .execute(params![
+            scope.tenant.0,
+            id.0,
+            resource_type,
+            text,
+            now,
+            sortable_instant(&now),
+            columns.user_name_lower,
+            columns.display_name,
+            columns.display_name_lower,
+            columns.external_id,
+        ]);
+    if let Err(error) = inserted {
+        return Err(insert_error(error, &scope.tenant));
+    }
+    let seq = connection.last_insert_rowid();
+    write_index(connection, &scope.tenant, seq, &object, None)?;
+    let mut delta = MemberDelta::default();
+    if !members.is_empty() {
+        let members = resolve_members(connection, &scope.tenant, &id, &members)?;
+        for (member_id, member_type) in members {
+            if add_member(connection, &scope.tenant, &id, &member_id, &member_type)? {
+                delta.added(member_id);
+            }
+        }
+    }
+    record_change(
+        connection,
+        scope,
+        ChangeKind::Create,
+        resource_type,
+        &id,
+        1,
+        &now,
+        &payload(Some(&text), &delta),
+    )?;
+    if resource_type == GROUP && !delta.is_empty() {
+        return finish(
+            connection,
+            &scope.tenant,
+            resource_type,
+            id,
+            object,
+            1,
+            true,
+        );
+    }
+    // Nothing can hold a resource that did not exist: no computed groups.
+    Ok(StoredResource {
+        id,
+        resource_type: resource_type.to_owned(),
+        resource: Value::Object(object),
+        version: 1,
+    })
+}
+
+/// A change record's payload: the resource's JSON text when its attributes
+/// changed, the membership delta when its membership did.
+fn payload(resource: Option<&str>, delta: &MemberDelta) -> String {
+    let members = delta.to_json().map(|members| members.to_string());
+    match (resource, members) {
+        (Some(resource), Some(members)) => {
+            format!("{{\"resource\":{resource},\"members\":{members}}}")
+        }
+        (Some(resource), None) => format!("{{\"resource\":{resource}}}"),
+        (None, Some(members)) => format!("{{\"members\":{members}}}"),
+        (None, None) => "{}".to_owned(),
+    }
+}
+
+/// The current row of a resource being changed.
+struct Current {
+    seq: i64,
+    object: Map<String, Value>,
+    version: u64,
+    created: String,
+}
+
+fn load_current(
+    connection: &Connection,
+    tenant: &TenantId,
+    resource_type: &str,
+    id: &ResourceId,
+) -> Result<Current, StoreError> {
+    let row = connection
+        .prepare_cached(
+            "SELECT seq, json, version, created FROM resources
+             WHERE tenant_id = ?1 AND id = ?2 AND resource_type = ?3",
+        )?
+        .query_row(params![tenant.0, id.0, resource_type], |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, i64>(2)?,
+                row.get::<_, String>(3)?,
+            ))
+        })
+        .optional()?;
+    let Some((seq, json, version, created)) = row else {
+        return Err(not_found(resource_type, id));
+    };
+    Ok(Current {
+        seq,
+        object: parse_object(&json)?,
+        version: to_version(version),
+        created,
+    })
+}
+
+fn check_precondition(precondition: Precondition, current: u64) -> Result<(), StoreError> {
+    match precondition {
+        Precondition::None => Ok(()),
+        Precondition::Version(expected) if expected == current => Ok(()),
+        Precondition::Version(_) => Err(StoreError::PreconditionFailed { current }),
+    }
+}
+
+/// The arguments of an update besides the scope.
+pub(crate) struct UpdateRequest {
+    /// The resource type.
+    pub resource_type: String,
+    /// The resource.
+    pub id: ResourceId,
+    /// The `If-Match` precondition.
+    pub precondition: Precondition,
+    /// Whether to return a Group's members.
+    pub include_members: bool,
+}
+
+/// Updates a resource through `update`, which sees the current state
+/// (without `members` and `groups`).
+pub(crate) fn update(
+    connection: &Connection,
+    scope: &WriteScope,
+    request: &UpdateRequest,
+    update: UpdateFn,
+) -> Result<(StoredResource, bool), StoreError> {
+    let UpdateRequest {
+        resource_type,
+        id,
+        precondition,
+        include_members,
+    } = request;
+    let current = load_current(connection, &scope.tenant, resource_type, id)?;
+    check_precondition(*precondition, current.version)?;
+    let before = StoredResource {
+        id: id.clone(),
+        resource_type: resource_type.clone(),
+        resource: Value::Object(current.object.clone()),
+        version: current.version,
+    };
+    let unchanged = |current: Current| {
+        finish(
+            connection,
+            &scope.tenant,
+            resource_type,
+            id.clone(),
+            current.object,
+            current.version,
+            *include_members,
+        )
+        .map(|stored| (stored, false))
+    };
+    let Some(Update {
+        resource,
+        member_changes,
+    }) = update(&before)?
+    else {
+        return unchanged(current);
+    };
+    drop(before);
+    if !member_changes.is_empty() && resource_type != GROUP {
+        return Err(no_members(resource_type));
+    }
+    let content = content_of(resource, resource_type)?;
+    let old_content = content_of(Value::Object(current.object.clone()), resource_type)?;
+    let content_changed = content != old_content;
+    let mut delta = MemberDelta::default();
+    for change in member_changes {
+        apply_member_change(connection, &scope.tenant, id, change, &mut delta)?;
+    }
+    if !content_changed && delta.is_empty() {
+        return unchanged(current);
+    }
+    let columns = IndexedColumns::of(&content, resource_type);
+    if content_changed {
+        check_unique(connection, &scope.tenant, resource_type, id, &columns)?;
+    }
+    let version = current.version + 1;
+    let now = now_text();
+    let object = assemble(content, id, resource_type, &current.created, &now, version);
+    let text = to_text(&object)?;
+    let previous = content_changed.then_some(&current.object);
+    store_state(
+        connection,
+        &scope.tenant,
+        current.seq,
+        &object,
+        &text,
+        version,
+        &now,
+        &columns,
+        previous,
+    )?;
+    record_change(
+        connection,
+        scope,
+        ChangeKind::Update,
+        resource_type,
+        id,
+        version,
+        &now,
+        &payload(content_changed.then_some(text.as_str()), &delta),
+    )?;
+    let stored = finish(
+        connection,
+        &scope.tenant,
+        resource_type,
+        id.clone(),
+        object,
+        version,
+        *include_members,
+    )?;
+    Ok((stored, true))
+}
+
+/// Deletes a resource, its index rows and its membership rows. Groups that
+/// had it as a member get a new version and a change record each.
+pub(crate) fn delete(
+    connection: &Connection,
+    scope: &WriteScope,
+    resource_type: &str,
+    id: &ResourceId,
+    precondition: Precondition,
+) -> Result<(), StoreError> {
+    let current = load_current(connection, &scope.tenant, resource_type, id)?;
+    check_precondition(precondition, current.version)?;
+    let containing: Vec<String> = {
+        let mut statement = connection.prepare_cached(
+            "SELECT group_id FROM group_members WHERE tenant_id = ?1 AND member_id = ?2",
+        )?;
+        let rows = statement.query_map(params![scope.tenant.0, id.0], |row| row.get(0))?;
+        rows.collect::<Result<_, _>>()?
+    };
+    connection
+        .prepare_cached("DELETE FROM group_members WHERE tenant_id = ?1 AND member_id = ?2")?
+        .execute(params![scope.tenant.0, id.0])?;
+    for group_id in containing {
+        let mut delta = MemberDelta::default();
+        delta.removed(id.0.clone());
+        touch_group(connection, scope, &ResourceId(group_id), &delta)?;
+    }
+    connection
+        .prepare_cached("DELETE FROM group_members WHERE tenant_id = ?1 AND group_id = ?2")?
+        .execute(params![scope.tenant.0, id.0])?;
+    connection
+        .prepare_cached("DELETE FROM resource_values WHERE resource_seq = ?1")?
+        .execute(params![current.seq])?;
+    connection
+        .prepare_cached("DELETE FROM resources WHERE seq = ?1")?
+        .execute(params![current.seq])?;
+    record_change(
+        connection,
+        scope,
+        ChangeKind::Delete,
+        resource_type,
+        id,
+        current.version,
+        &now_text(),
+        "null",
+    )
+}
+
+/// Gives a group whose membership changed (outside an update of the group
+/// itself) a new version, and records the change.
+fn touch_group(
+    connection: &Connection,
+    scope: &WriteScope,
+    group_id: &ResourceId,
+    delta: &MemberDelta,
+) -> Result<(), StoreError> {
+    let current = load_current(connection, &scope.tenant, GROUP, group_id)?;
+    let content = content_of(Value::Object(current.object), GROUP)?;
+    let columns = IndexedColumns::of(&content, GROUP);
+    let version = current.version + 1;
+    let now = now_text();
+    let object = assemble(content, group_id, GROUP, &current.created, &now, version);
+    // Only `meta` changed: the attribute index stays as it is.
+    store_state(
+        connection,
+        &scope.tenant,
+        current.seq,
+        &object,
+        &to_text(&object)?,
+        version,
+        &now,
+        &columns,
+        None,
+    )?;
+    record_change(
+        connection,
+        scope,
+        ChangeKind::Update,
+        GROUP,
+        group_id,
+        version,
+        &now,
+        &payload(None, delta),
+    )
+}
+
+/// Writes a resource's new JSON, version and columns and, when its
+/// attributes changed (`previous` is the object before), brings its index
+/// rows up to date.
+#[allow(clippy::too_many_arguments)]
+fn store_state(
+    connection: &Connection,
+    tenant: &TenantId,
+    seq: i64,
+    object: &Map<String, Value>,
+    text: &str,
+    version: u64,
+    now: &str,
+    columns: &IndexedColumns,
+    previous: Option<&Map<String, Value>>,
+) -> Result<(), StoreError> {
+    connection
+        .prepare_cached(
+            "UPDATE resources SET json = ?2, version = ?3, last_modified = ?4,
+                 last_modified_instant = ?5, user_name_lower = ?6, display_name = ?7,
+                 display_name_lower = ?8, external_id = ?9
+             WHERE seq = ?1",
+        )?
+        .execute(params![
+            seq,
+            text,
+            i64::try_from(version).unwrap_or(i64::MAX),
+            now,
+            sortable_instant(now),
+            columns.user_name_lower,
+            columns.display_name,
+            columns.display_name_lower,
+            columns.external_id,
+        ])?;
+    match previous {
+        Some(previous) => write_index(connection, tenant, seq, object, Some(previous)),
+        None => Ok(()),
+    }
+}
+
+/// The key of an index row within its resource.
+type RowKey = (String, i64, i64);
+
+/// Index rows by key; the first of rows sharing a key wins (keys differing
+/// only in case), as `INSERT OR IGNORE` would keep it.
+fn rows_by_key(object: &Map<String, Value>) -> Vec<(RowKey, ValueRow)> {
+    let mut seen = std::collections::HashSet::new();
+    index_rows(object)
+        .into_iter()
+        .filter_map(|row| {
+            let key = (row.path.clone(), row.element, row.item);
+            seen.insert(key.clone()).then_some((key, row))
+        })
+        .collect()
+}
+
+/// Writes a resource's attribute index rows. With `previous`, only the rows
+/// that differ from those of the previous state are deleted or written, so
+/// an update costs what it changed.
+fn write_index(
+    connection: &Connection,
+    tenant: &TenantId,
+    seq: i64,
+    object: &Map<String, Value>,
+    previous: Option<&Map<String, Value>>,
+) -> Result<(), StoreError> {
+    let mut stale: BTreeMap<RowKey, ValueRow> = match previous {
+        Some(previous) => rows_by_key(previous).into_iter().collect(),
+        None => BTreeMap::new(),
+    };
+    let mut insert = connection.prepare_cached(
+        "INSERT OR REPLACE INTO resource_values (resource_seq, path_id, element, item, tenant_id,
+             present, value_lower, value_exact, value_time, value_num, value_bool)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )?;
+    for (key, row) in rows_by_key(object) {
+        if stale.remove(&key).is_some_and(|old| old == row) {
+            continue;
+        }
+        let (lower, exact, time, number, flag) = match row.value {
+            Scalar::None => (None, None, None, SqlValue::Null, None),
+            Scalar::Bool(flag) => (None, None, None, SqlValue::Null, Some(flag)),
+            Scalar::Integer(number) => (None, None, None, SqlValue::Integer(number), None),
+            Scalar::Real(number) => (None, None, None, SqlValue::Real(number), None),
+            Scalar::Text { lower, exact, time } => (Some(lower), exact, time, SqlValue::Null, None),
+        };
+        insert.execute(params![
+            seq,
+            path_id(connection, &row.path)?,
+            row.element,
+            row.item,
+            tenant.0,
+            row.present,
+            lower,
+            exact,
+            time,
+            number,
+            flag,
+        ])?;
+    }
+    if !stale.is_empty() {
+        let mut delete = connection.prepare_cached(
+            "DELETE FROM resource_values
+             WHERE resource_seq = ?1 AND path_id = ?2 AND element = ?3 AND item = ?4",
+        )?;
+        for (path, element, item) in stale.into_keys() {
+            delete.execute(params![seq, path_id(connection, &path)?, element, item])?;
+        }
+    }
+    Ok(())
+}
+
+/// Appends a change record.
+#[allow(clippy::too_many_arguments)]
+fn record_change(
+    connection: &Connection,
+    scope: &WriteScope,
+    kind: ChangeKind,
+    resource_type: &str,
+    id: &ResourceId,
+    version: u64,
+    at: &str,
+    payload: &str,
+) -> Result<(), StoreError> {
+    let kind = match kind {
+        ChangeKind::Create => "create",
+        ChangeKind::Update => "update",
+        ChangeKind::Delete => "delete",
+    };
+    connection
+        .prepare_cached(
+            "INSERT INTO changes (tenant_id, kind, resource_type, resource_id, version, client,
+                 request_id, at, payload)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )?
+        .execute(params![
+            scope.tenant.0,
+            kind,
+            resource_type,
+            id.0,
+            i64::try_from(version).unwrap_or(i64::MAX),
+            scope.actor.client,
+            scope.actor.request_id,
+            at,
+            payload,
+        ])?;
+    Ok(())
+}
+
+/// A resource's JSON text.
+fn to_text(object: &Map<String, Value>) -> Result<String, StoreError> {
+    serde_json::to_string(object)
+        .map_err(|error| StoreError::Database(format!("cannot serialise a resource: {error}")))
+}
+
+/// The attributes of a resource as stored: without the server-set `id` and
+/// `meta` and without `members` and a User's computed `groups`.
+fn content_of(resource: Value, resource_type: &str) -> Result<Map<String, Value>, StoreError> {
+    let Value::Object(mut object) = resource else {
+        return Err(crate::ScimError::invalid_syntax(format!(
+            "a {resource_type} must be a JSON object"
+        ))
+        .into());
+    };
+    object.retain(|key, _| {
+        !(key.eq_ignore_ascii_case("id")
+            || key.eq_ignore_ascii_case("meta")
+            || key.eq_ignore_ascii_case("members")
+            || (resource_type == USER && key.eq_ignore_ascii_case("groups")))
+    });
+    Ok(object)
+}
+
+/// The stored JSON: `schemas`, `id`, the attributes, then `meta`.
+fn assemble(
+    content: Map<String, Value>,
+    id: &ResourceId,
+    resource_type: &str,
+    created: &str,
+    last_modified: &str,
+    version: u64,
+) -> Map<String, Value> {
+    let mut object = Map::with_capacity(content.len() + 2);
+    let mut content = content;
+    if let Some(schemas) = content.shift_remove("schemas") {
+        object.insert("schemas".to_owned(), schemas);
+    }
+    object.insert("id".to_owned(), Value::String(id.0.clone()));
+    object.extend(content);
+    object.insert(
+        "meta".to_owned(),
+        json!({
+            "resourceType": resource_type,
+            "created": created,
+            "lastModified": last_modified,
+            "version": format!("W/\"{version}\""),
+        }),
+    );
+    object
+}
+
+/// The resource columns that back uniqueness checks and member display.
+struct IndexedColumns {
+    user_name: Option<String>,
+    user_name_lower: Option<String>,
+    display_name: Option<String>,
+    display_name_lower: Option<String>,
+    external_id: Option<String>,
+}
+
+impl IndexedColumns {
+    fn of(content: &Map<String, Value>, resource_type: &str) -> Self {
+        let text = |name: &str| {
+            content
+                .iter()
+                .find(|(key, _)| key.eq_ignore_ascii_case(name))
+                .and_then(|(_, value)| value.as_str())
+                .map(str::to_owned)
+        };
+        let user_name = if resource_type == USER {
+            text("userName")
+        } else {
+            None
+        };
+        let display_name = text("displayName");
+        IndexedColumns {
+            user_name_lower: user_name.as_deref().map(str::to_lowercase),
+            user_name,
+            // Unique for Groups only.
+            display_name_lower: display_name
+                .as_deref()
+                .filter(|_| resource_type == GROUP)
+                .map(str::to_lowercase),
+            display_name,
+            external_id: text("externalId"),
+        }
+    }
+}
+
+/// Refuses a `userName` (Users) or `displayName` (Groups) another resource of
+/// the tenant already has, case-insensitively, naming that resource.
+fn check_unique(
+    connection: &Connection,
+    tenant: &TenantId,
+    resource_type: &str,
+    id: &ResourceId,
+    columns: &IndexedColumns,
+) -> Result<(), StoreError> {
+    let (attribute, value, lower, sql) = if resource_type == USER {
+        (
+            "userName",
+            &columns.user_name,
+            &columns.user_name_lower,
+            "SELECT id FROM resources WHERE tenant_id = ?1 AND resource_type = 'User'
+                 AND user_name_lower = ?2 AND id <> ?3",
+        )
+    } else if resource_type == GROUP {
+        (
+            "displayName",
+            &columns.display_name,
+            &columns.display_name_lower,
+            "SELECT id FROM resources WHERE tenant_id = ?1 AND resource_type = 'Group'
+                 AND display_name_lower = ?2 AND id <> ?3",
+        )
+    } else {
+        return Ok(());
+    };
+    let (Some(value), Some(lower)) = (value, lower) else {
+        return Ok(());
+    };
+    let holder: Option<String> = connection
+        .prepare_cached(sql)?
+        .query_row(params![tenant.0, lower, id.0], |row| row.get(0))
+        .optional()?;
+    match holder {
+        Some(holder) => Err(StoreError::Conflict(format!(
+            "{attribute} '{value}' is already taken by {resource_type} {holder}"
+        ))),
+        None => Ok(()),
+    }
+}
+
+fn no_members(resource_type: &str) -> StoreError {
+    crate::ScimError::invalid_value(format!(
+        "resource type {resource_type} has no members; only Groups do"
+    ))
+    .into()
+}
+
+/// Maps a failed resource insert: an unknown tenant, or (should the checks
+/// above have missed it) a uniqueness clash.
+fn insert_error(error: rusqlite::Error, tenant: &TenantId) -> StoreError {
+    if let rusqlite::Error::SqliteFailure(failure, _) = &error {
+        if failure.code == ErrorCode::ConstraintViolation {
+            return match failure.extended_code {
+                rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY => {
+                    StoreError::NotFound(format!("tenant '{}' does not exist", tenant.0))
+                }
+                _ => StoreError::Conflict(format!("uniqueness constraint violated: {error}")),
+            };
+        }
+    }
+    error.into()
+}
+
+/// Net membership changes of one write, for the change record.
+#[derive(Default)]
+struct MemberDelta {
+    /// `true`: added; `false`: removed.
+    net: BTreeMap<String, bool>,
+}
+
+impl MemberDelta {
+    fn added(&mut self, id: String) {
+        if self.net.get(&id) == Some(&false) {
+            self.net.remove(&id);
+        } else {
+            self.net.insert(id, true);
+        }
+    }
+
+    fn removed(&mut self, id: String) {
+        if self.net.get(&id) == Some(&true) {
+            self.net.remove(&id);
+        } else {
+            self.net.insert(id, false);
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.net.is_empty()
+    }
+
+    fn to_json(&self) -> Option<Value> {
+        if self.net.is_empty() {
+            return None;
+        }
+        let pick = |wanted: bool| -> Vec<Value> {
+            self.net
+                .iter()
+                .filter(|(_, added)| **added == wanted)
+                .map(|(id, _)| Value::String(id.clone()))
+                .collect()
+        };
+        Some(json!({ "added": pick(true), "removed": pick(false) }))
+    }
+}
+
+/// Checks that each member exists in the tenant and reads its type;
+/// duplicates collapse, order is kept.
+fn resolve_members(
+    connection: &Connection,
+    tenant: &TenantId,
+    group_id: &ResourceId,
+    members: &[Member],
+) -> Result<Vec<(String, String)>, StoreError> {
+    let mut statement = connection
+        .prepare_cached("SELECT resource_type FROM resources WHERE tenant_id = ?1 AND id = ?2")?;
+    let mut seen = BTreeSet::new();
+    let mut resolved = Vec::with_capacity(members.len());
+    for member in members {
+        let member_id = &member.value.0;
+        if !seen.insert(member_id.as_str()) {
+            continue;
+        }
+        if *member_id == group_id.0 {
+            return Err(crate::ScimError::invalid_value(format!(
+                "group {member_id} cannot be a member of itself"
+            ))
+            .into());
+        }
+        let member_type: Option<String> = statement
+            .query_row(params![tenant.0, member_id], |row| row.get(0))
+            .optional()?;
+        let Some(member_type) = member_type else {
+            return Err(crate::ScimError::invalid_value(format!(
+                "member '{member_id}' does not exist: no User or Group has that id"
+            ))
+            .into());
+        };
+        resolved.push((member_id.clone(), member_type));
+    }
+    Ok(resolved)
+}
+
+/// Inserts one membership row; whether it was new.
+fn add_member(
+    connection: &Connection,
+    tenant: &TenantId,
+    group_id: &ResourceId,
+    member_id: &str,
+    member_type: &str,
+) -> Result<bool, StoreError> {
+    let inserted = connection
+        .prepare_cached(
+            "INSERT OR IGNORE INTO group_members (tenant_id, group_id, member_id, member_type)
+             VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![tenant.0, group_id.0, member_id, member_type])?;
+    Ok(inserted == 1)
+}
+
+/// Deletes one membership row; whether it existed.
+fn remove_member(
+    connection: &Connection,
+    tenant: &TenantId,
+    group_id: &ResourceId,
+    member_id: &str,
+) -> Result<bool, StoreError> {
+    let deleted = connection
+        .prepare_cached(
+            "DELETE FROM group_members WHERE tenant_id = ?1 AND group_id = ?2 AND member_id = ?3",
+        )?
+        .execute(params![tenant.0, group_id.0, member_id])?;
+    Ok(deleted == 1)
+}
+
+fn apply_member_change(
+    connection: &Connection,
+    tenant: &TenantId,
+    group_id: &ResourceId,
+    change: MemberChange,
+    delta: &mut MemberDelta,
+) -> Result<(), StoreError> {
+    match change {
+        MemberChange::Add(members) => {
+            for (member_id, member_type) in resolve_members(connection, tenant, group_id, &members)?
+            {
+                if add_member(connection, tenant, group_id, &member_id, &member_type)? {
+                    delta.added(member_id);
+                }
+            }
+        }
+        MemberChange::Remove(ids) => {
+            for id in ids {
+                if remove_member(connection, tenant, group_id, &id.0)? {
+                    delta.removed(id.0);
+                }
+            }
+        }
+        MemberChange::ReplaceAll(members) => {
+            let wanted = resolve_members(connection, tenant, group_id, &members)?;
+            let existing: BTreeSet<String> = {
+                let mut statement = connection.prepare_cached(
+                    "SELECT member_id FROM group_members WHERE tenant_id = ?1 AND group_id = ?2",
+                )?;
+                let rows = statement.query_map(params![tenant.0, group_id.0], |row| row.get(0))?;
+                rows.collect::<Result<_, _>>()?
+            };
+            let keep: BTreeSet<&str> = wanted.iter().map(|(id, _)| id.as_str()).collect();
+            for member_id in existing.iter().filter(|id| !keep.contains(id.as_str())) {
+                if remove_member(connection, tenant, group_id, member_id)? {
+                    delta.removed(member_id.clone());
+                }
+            }
+            for (member_id, member_type) in wanted {
+                if !existing.contains(&member_id)
+                    && add_member(connection, tenant, group_id, &member_id, &member_type)?
+                {
+                    delta.added(member_id);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Stores a token; a name or secret already in use is a conflict.
+pub(crate) fn create_token(
+    connection: &Connection,
+    tenant: &TenantId,
+    token: TokenRecord,
+) -> Result<(), StoreError> {
+    let taken: Option<String> = connection
+        .prepare_cached("SELECT name FROM tokens WHERE tenant_id = ?1 AND name = ?2")?
+        .query_row(params![tenant.0, token.name], |row| row.get(0))
+        .optional()?;
+    if taken.is_some() {
+        return Err(StoreError::Conflict(format!(
+            "a token named '{}' already exists",
+            token.name
+        )));
+    }
+    let scopes = serde_json::to_string(&token.scopes)
+        .map_err(|error| StoreError::Database(format!("cannot serialise scopes: {error}")))?;
+    let created = if token.created.is_empty() {
+        now_text()
+    } else {
+        token.created
+    };
+    let inserted = connection
+        .prepare_cached(
+            "INSERT INTO tokens (tenant_id, name, secret_hash, scopes, created)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![
+            tenant.0,
+            token.name,
+            token.secret_hash,
+            scopes,
+            created
+        ]);
+    match inserted {
+        Ok(_) => Ok(()),
+        Err(rusqlite::Error::SqliteFailure(failure, _))
+            if failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE =>
+        {
+            Err(StoreError::Conflict(
+                "another token already has this secret".to_owned(),
+            ))
+        }
+        Err(error) => Err(insert_error(error, tenant)),
+    }
+}
+
+/// Deletes a token by name.
+pub(crate) fn revoke_token(
+    connection: &Connection,
+    tenant: &TenantId,
+    name: &str,
+) -> Result<(), StoreError> {
+    let deleted = connection
+        .prepare_cached("DELETE FROM tokens WHERE tenant_id = ?1 AND name = ?2")?
+        .execute(params![tenant.0, name])?;
+    if deleted == 0 {
+        return Err(StoreError::NotFound(format!("no token named '{name}'")));
+    }
+    Ok(())
+}
+
+/// Adds a tenant if it does not exist yet.
+pub(crate) fn ensure_tenant(connection: &Connection, tenant: &TenantId) -> Result<(), StoreError> {
+    connection
+        .prepare_cached("INSERT OR IGNORE INTO tenants (tenant_id, created) VALUES (?1, ?2)")?
+        .execute(params![tenant.0, now_text()])?;
+    Ok(())
+}
