@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use muster_server::auth::{mint_token, SCOPES, SCOPE_READ, SCOPE_WRITE};
-use muster_server::{router, AppState, ServerConfig};
+use muster_server::{AppState, ServerConfig};
 use muster_store::sqlite::SqliteStore;
 use muster_store::{Store, TenantId, TokenRecord};
 
@@ -111,8 +111,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     println!("Muster SCIM base URL: http://{address}/scim/v2");
     println!("Data directory: {}", args.data.data_dir.display());
     tracing::info!(%address, "serving");
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown_signal())
+    muster_server::serve(listener, state, shutdown_signal())
         .await
         .context("serving HTTP")
 }
@@ -148,7 +147,10 @@ async fn token(command: TokenCommand) -> Result<()> {
                 scopes = vec![SCOPE_READ.to_owned(), SCOPE_WRITE.to_owned()];
             }
             if let Some(unknown) = scopes.iter().find(|s| !SCOPES.contains(&s.as_str())) {
-                bail!("unknown scope '{unknown}'; use one of {}", SCOPES.join(", "));
+                bail!(
+                    "unknown scope '{unknown}'; use one of {}",
+                    SCOPES.join(", ")
+                );
             }
             let store = open_store(&data.data_dir)?;
             let token = mint_token();

@@ -445,6 +445,60 @@ impl SearchRequest {
         })
     }
 
+    /// Reads the query parameters of `GET /{endpoint}` (RFC 7644 section
+    /// 3.4.2): parameter names are matched case-insensitively, unknown
+    /// parameters are ignored (they may belong to a proxy), and a repeated
+    /// parameter is `400 invalidValue`. `attributes` and
+    /// `excludedAttributes` are comma-separated lists.
+    pub fn from_query<'q, I>(parameters: I) -> Result<SearchRequest, ScimError>
+    where
+        I: IntoIterator<Item = (&'q str, &'q str)>,
+    {
+        let mut found: [Option<&str>; 8] = [None; 8];
+        for (name, value) in parameters {
+            let Some(index) = Self::MEMBERS[1..]
+                .iter()
+                .position(|member| member.eq_ignore_ascii_case(name))
+            else {
+                continue;
+            };
+            if found[index].replace(value).is_some() {
+                return Err(ScimError::invalid_value(format!(
+                    "query parameter '{}' is given more than once",
+                    Self::MEMBERS[index + 1]
+                )));
+            }
+        }
+        let [attributes, excluded, filter, sort_by, sort_order, start_index, count, cursor] = found;
+        let list = |text: Option<&str>| -> Vec<String> {
+            text.map(|text| {
+                text.split(',')
+                    .map(str::trim)
+                    .filter(|name| !name.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+        };
+        let integer =
+            |name: &str, text: Option<&str>| text.map(|text| parse_integer(name, text)).transpose();
+        Ok(SearchRequest {
+            schemas: vec![SEARCH_REQUEST_URN.to_owned()],
+            attributes: list(attributes),
+            excluded_attributes: list(excluded),
+            filter: filter.map(str::to_owned),
+            sort_by: sort_by
+                .map(str::trim)
+                .filter(|text| !text.is_empty())
+                .map(str::to_owned),
+            sort_order: sort_order.map(SortOrder::parse).transpose()?,
+            start_index: integer("startIndex", start_index)?
+                .map(|index| index.max(1).unsigned_abs()),
+            count: integer("count", count)?.map(|count| count.max(0).unsigned_abs()),
+            cursor: cursor.map(str::to_owned),
+        })
+    }
+
     /// The index paging asked for, with the server's default and maximum.
     pub fn paging(&self, default_count: u64, max_count: u64) -> Paging {
         let to_signed = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);

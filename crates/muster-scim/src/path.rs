@@ -102,7 +102,10 @@ impl fmt::Display for AttrPath {
 }
 
 fn is_urn(text: &str) -> bool {
-    text.len() > 4 && text[..4].eq_ignore_ascii_case("urn:")
+    text.len() > 4
+        && text
+            .get(..4)
+            .is_some_and(|prefix| prefix.eq_ignore_ascii_case("urn:"))
 }
 
 /// Whether `c` may appear in an attribute name (`ALPHA / DIGIT / "-" / "_"`,

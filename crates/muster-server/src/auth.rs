@@ -54,7 +54,9 @@ impl Client {
             SCOPE_WRITE => &[SCOPE_WRITE, SCOPE_ADMIN],
             _ => &[SCOPE_ADMIN],
         };
-        self.scopes.iter().any(|held| implied.contains(&held.as_str()))
+        self.scopes
+            .iter()
+            .any(|held| implied.contains(&held.as_str()))
     }
 }
 
@@ -120,14 +122,10 @@ fn required_scope(method: &Method, path: &str) -> &'static str {
     }
 }
 
-async fn authenticate(state: &AppState, request: &Request) -> Result<Client, ApiError> {
-    let header_value = request
-        .headers()
-        .get(header::AUTHORIZATION)
+async fn authenticate(state: &AppState, authorization: Option<&str>) -> Result<Client, ApiError> {
+    let header_value = authorization
         .ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer <token> header"))?;
-    let secret = header_value
-        .to_str()
-        .ok()
+    let secret = Some(header_value)
         .and_then(|value| {
             let (scheme, secret) = value.split_once(' ')?;
             scheme.eq_ignore_ascii_case("bearer").then(|| secret.trim())
@@ -171,7 +169,11 @@ pub async fn authenticate_and_log(
     let needs_auth = path.starts_with("/scim/") || path.starts_with("/admin/");
     let mut client_name = String::from("-");
     let response = if needs_auth {
-        match authenticate(&state, &request).await {
+        let authorization = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .map(|value| value.to_str().unwrap_or_default().to_owned());
+        match authenticate(&state, authorization.as_deref()).await {
             Ok(client) => {
                 client_name.clone_from(&client.name);
                 let scope = required_scope(&method, &path);
@@ -228,8 +230,17 @@ mod tests {
         assert!(!client(&[SCOPE_READ]).allows(SCOPE_WRITE));
         assert!(client(&[SCOPE_ADMIN]).allows(SCOPE_WRITE));
         assert!(!client(&[SCOPE_WRITE]).allows(SCOPE_ADMIN));
-        assert_eq!(required_scope(&Method::POST, "/scim/v2/Users/.search"), SCOPE_READ);
-        assert_eq!(required_scope(&Method::PATCH, "/scim/v2/Users/x"), SCOPE_WRITE);
-        assert_eq!(required_scope(&Method::GET, "/admin/v1/schemas"), SCOPE_ADMIN);
+        assert_eq!(
+            required_scope(&Method::POST, "/scim/v2/Users/.search"),
+            SCOPE_READ
+        );
+        assert_eq!(
+            required_scope(&Method::PATCH, "/scim/v2/Users/x"),
+            SCOPE_WRITE
+        );
+        assert_eq!(
+            required_scope(&Method::GET, "/admin/v1/schemas"),
+            SCOPE_ADMIN
+        );
     }
 }

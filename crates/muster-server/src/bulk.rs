@@ -11,7 +11,9 @@ use std::collections::HashMap;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Extension;
-use muster_scim::message::{BulkOperation, BulkOperationResponse, BulkRequest, BulkResponse};
+use muster_scim::message::{
+    BulkMethod, BulkOperation, BulkOperationResponse, BulkRequest, BulkResponse,
+};
 use muster_scim::projection::Projection;
 use muster_scim::{ResourceType, ScimError};
 use muster_store::Precondition;
@@ -31,17 +33,7 @@ pub async fn bulk(
     ScimJson(body): ScimJson,
 ) -> Result<ScimResponse, ApiError> {
     let request = BulkRequest::from_json(&body)?;
-    let max = state.config.max_bulk_operations;
-    if request.operations.len() > max {
-        return Err(ScimError::status(
-            413,
-            format!(
-                "the bulk request has {} operations; maxOperations is {max}",
-                request.operations.len()
-            ),
-        )
-        .into());
-    }
+    request.check_max_operations(state.config.max_bulk_operations)?;
     let ctx = Context::new(state, client, &headers);
     let mut created: HashMap<String, String> = HashMap::new();
     let mut results: Vec<Option<BulkOperationResponse>> = vec![None; request.operations.len()];
@@ -83,14 +75,16 @@ pub async fn bulk(
                 let error = ScimError::invalid_value(
                     "a bulkId this operation references is not created by any other operation of the request (or the references form a cycle)",
                 );
-                results[index] = Some(error_response(operation, &error));
+                results[index] = Some(BulkOperationResponse::failure(operation, &error));
             }
             break;
         }
         pending = still_pending;
     }
     let operations = results.into_iter().flatten().collect();
-    Ok(ScimResponse::ok(BulkResponse { operations }.to_json()))
+    let response = serde_json::to_value(BulkResponse::new(operations))
+        .map_err(|error| ScimError::status(500, format!("bulk response: {error}")))?;
+    Ok(ScimResponse::ok(response))
 }
 
 /// The operation's path and data with `bulkId:` references replaced, or
@@ -147,7 +141,7 @@ async fn run(
 ) -> BulkOperationResponse {
     match execute(ctx, operation, path, data).await {
         Ok(response) => response,
-        Err(error) => error_response(operation, error.scim_error()),
+        Err(error) => BulkOperationResponse::failure(operation, error.scim_error()),
     }
 }
 
@@ -168,61 +162,57 @@ async fn execute(
         Some(version) => resources::precondition_from_text(version)?,
         None => Precondition::None,
     };
-    let method = operation.method.to_ascii_uppercase();
     let data = || {
         data.clone().ok_or_else(|| {
             ApiError::from(ScimError::invalid_syntax(format!(
-                "{method} operations need 'data'"
+                "{} operations need 'data'",
+                operation.method.as_str()
             )))
         })
     };
-    let reply = match (method.as_str(), id) {
-        ("POST", None) => resources::create_resource(ctx, &rt, data()?, &projection).await?,
-        ("PUT", Some(id)) => {
+    let location = |id: &str| format!("{}{}/{id}", ctx.base, rt.endpoint);
+    let reply = match (operation.method, id) {
+        (BulkMethod::Post, None) => {
+            resources::create_resource(ctx, &rt, data()?, &projection).await?
+        }
+        (BulkMethod::Put, Some(id)) => {
             resources::replace_resource(ctx, &rt, id, precondition, data()?, &projection).await?
         }
-        ("PATCH", Some(id)) => {
+        (BulkMethod::Patch, Some(id)) => {
             resources::patch_resource(ctx, &rt, id, precondition, data()?, &projection, false)
                 .await?
         }
-        ("DELETE", Some(id)) => {
+        (BulkMethod::Delete, Some(id)) => {
             let status = resources::delete_resource(ctx, &rt, id, precondition).await?;
-            return Ok(BulkOperationResponse {
-                method: operation.method.clone(),
-                bulk_id: operation.bulk_id.clone(),
-                version: None,
-                location: Some(format!("{}{}/{id}", ctx.base, rt.endpoint)),
-                status: status.as_u16().to_string(),
-                response: None,
-            });
+            return Ok(BulkOperationResponse::success(
+                operation,
+                status.as_u16(),
+                Some(location(id)),
+                None,
+                None,
+            ));
         }
-        _ => {
+        (method, _) => {
             return Err(ScimError::invalid_syntax(format!(
                 "method '{}' with path '{path}' is not a bulk operation (POST /Type, PUT|PATCH|DELETE /Type/id)",
-                operation.method
+                method.as_str()
             ))
             .into())
         }
     };
-    let id = id.or_else(|| reply.body.get("id").and_then(Value::as_str));
-    let location = id.map(|id| format!("{}{}/{id}", ctx.base, rt.endpoint));
-    Ok(BulkOperationResponse {
-        method: operation.method.clone(),
-        bulk_id: operation.bulk_id.clone(),
-        version: reply.etag.clone(),
-        location,
-        status: reply.status.as_u16().to_string(),
-        response: (!reply.body.is_null()).then_some(reply.body),
-    })
-}
-
-fn error_response(operation: &BulkOperation, error: &ScimError) -> BulkOperationResponse {
-    BulkOperationResponse {
-        method: operation.method.clone(),
-        bulk_id: operation.bulk_id.clone(),
-        version: None,
-        location: None,
-        status: error.status.to_string(),
-        response: serde_json::to_value(error.to_response()).ok(),
-    }
+    let id = id.map(str::to_owned).or_else(|| {
+        reply
+            .body
+            .get("id")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    });
+    let status = reply.status.as_u16();
+    Ok(BulkOperationResponse::success(
+        operation,
+        status,
+        id.as_deref().map(location),
+        reply.etag,
+        (!reply.body.is_null()).then_some(reply.body),
+    ))
 }

@@ -98,17 +98,17 @@ impl FromRef<AppState> for Arc<ServerConfig> {
 /// auth and request logging.
 pub fn router(state: AppState) -> Router {
     let scim = Router::new()
-        .route("/ServiceProviderConfig", get(discovery::service_provider_config))
+        .route(
+            "/ServiceProviderConfig",
+            get(discovery::service_provider_config),
+        )
         .route("/Schemas", get(discovery::schemas))
         .route("/Schemas/{id}", get(discovery::schema))
         .route("/ResourceTypes", get(discovery::resource_types))
         .route("/ResourceTypes/{id}", get(discovery::resource_type))
         .route("/Bulk", post(bulk::bulk))
         .route("/.search", post(resources::search_root))
-        .route(
-            "/{endpoint}",
-            get(resources::list).post(resources::create),
-        )
+        .route("/{endpoint}", get(resources::list).post(resources::create))
         .route("/{endpoint}/.search", post(resources::search))
         .route(
             "/{endpoint}/{id}",
@@ -130,4 +130,16 @@ pub fn router(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
+}
+
+/// Serves the application on `listener` until `shutdown` completes, then
+/// finishes the requests in flight.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
 }

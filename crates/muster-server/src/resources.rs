@@ -4,23 +4,19 @@
 //! Each operation is a plain async function over [`Request`] context so that
 //! `/Bulk` runs exactly the same code as the single-resource endpoints.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
-use muster_scim::message::{ListResponse, Paging, SearchRequest, SortOrder};
+use muster_scim::message::{ListResponse, SearchRequest};
 use muster_scim::patch::{apply_patch, PatchOp, PatchOpKind, PatchOperation};
 use muster_scim::projection::Projection;
 use muster_scim::resource::{check_immutable, normalize};
-use muster_scim::{
-    AttrPath, Filter, FilterValue, ResourceType, SchemaRegistry, ScimError,
-};
+use muster_scim::{AttrPath, Filter, FilterValue, ResourceType, SchemaRegistry, ScimError};
 use muster_store::{
-    Actor, ListQuery, Member, MemberChange, Page, Precondition, ResourceId, StoredResource,
-    Update,
+    Actor, ListQuery, Member, MemberChange, Page, Precondition, ResourceId, StoredResource, Update,
 };
 use serde_json::{json, Value};
 
@@ -82,7 +78,11 @@ impl Context {
         self.registry
             .resource_types()
             .iter()
-            .find(|rt| rt.endpoint.trim_start_matches('/').eq_ignore_ascii_case(endpoint))
+            .find(|rt| {
+                rt.endpoint
+                    .trim_start_matches('/')
+                    .eq_ignore_ascii_case(endpoint)
+            })
             .cloned()
             .ok_or_else(|| ApiError::not_found(format!("no such endpoint '/{endpoint}'")))
     }
@@ -111,7 +111,8 @@ impl Context {
                 }
             }
         }
-        projection.apply(&self.registry, rt, &resource)
+        projection.apply(&self.registry, rt, &mut resource);
+        resource
     }
 
     fn respond(
@@ -166,7 +167,11 @@ fn parse_etag(text: &str) -> Option<u64> {
         .ok()
 }
 
-fn query_param<'q>(query: &'q HashMap<String, String>, name: &str) -> Option<&'q str> {
+/// Query parameters in the order given; duplicates are kept so that they can
+/// be refused rather than silently resolved.
+pub type QueryParams = Vec<(String, String)>;
+
+fn query_param<'q>(query: &'q QueryParams, name: &str) -> Option<&'q str> {
     query
         .iter()
         .find(|(key, _)| key.eq_ignore_ascii_case(name))
@@ -176,7 +181,7 @@ fn query_param<'q>(query: &'q HashMap<String, String>, name: &str) -> Option<&'q
 fn projection_from_query(
     ctx: &Context,
     rt: &ResourceType,
-    query: &HashMap<String, String>,
+    query: &QueryParams,
 ) -> Result<Projection, ApiError> {
     Ok(Projection::parse(
         &ctx.registry,
@@ -192,11 +197,11 @@ pub async fn list(
     Extension(client): Extension<Client>,
     headers: HeaderMap,
     Path(endpoint): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
+    Query(query): Query<QueryParams>,
 ) -> Result<ScimResponse, ApiError> {
     let ctx = Context::new(state, client, &headers);
     let rt = ctx.resource_type(&endpoint)?;
-    let request = SearchRequest::from_query(&query)?;
+    let request = SearchRequest::from_query(query.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
     search_one(&ctx, &rt, request).await.map(ScimResponse::ok)
 }
 
@@ -230,17 +235,24 @@ pub async fn search_root(
         )
         .into());
     }
-    let paging = Paging::from_request(
-        &request,
+    let paging = request.paging(
         ctx.state.config.default_page_size,
         ctx.state.config.max_page_size,
-    )?;
+    );
     // Count every type first, then take the requested window across them in
     // resource-type order.
     let rts: Vec<ResourceType> = ctx.registry.resource_types().to_vec();
     let mut totals = Vec::new();
     for rt in &rts {
-        let query = list_query(&ctx, rt, &request, Page::Index { start_index: 1, count: 0 })?;
+        let query = list_query(
+            &ctx,
+            rt,
+            &request,
+            Page::Index {
+                start_index: 1,
+                count: 0,
+            },
+        )?;
         let page = ctx
             .state
             .store
@@ -272,11 +284,17 @@ pub async fn search_root(
             .list(&ctx.client.tenant, &ctx.registry, &query)
             .await?;
         remaining = remaining.saturating_sub(page.resources.len() as u64);
-        resources.extend(page.resources.iter().map(|s| ctx.render(rt, s, &projection)));
+        resources.extend(
+            page.resources
+                .iter()
+                .map(|s| ctx.render(rt, s, &projection)),
+        );
     }
-    Ok(ScimResponse::ok(
-        ListResponse::new(total, paging.start_index, resources, None).to_json(),
-    ))
+    Ok(ScimResponse::ok(json_value(&ListResponse::new(
+        resources,
+        total,
+        paging.start_index,
+    ))))
 }
 
 fn list_query(
@@ -293,33 +311,18 @@ fn list_query(
         }
         None => None,
     };
-    let sort_by = match &request.sort_by {
-        Some(text) => {
-            let path = AttrPath::parse(text)
-                .map_err(|e| ScimError::invalid_value(format!("sortBy: {}", e.detail)))?;
-            if ctx.registry.resolve_attribute(rt, &path).is_none() {
-                return Err(ScimError::invalid_value(format!(
-                    "sortBy: {}",
-                    ctx.registry.unknown_attribute(rt, text)
-                ))
-                .into());
-            }
-            Some(path)
-        }
-        None => None,
-    };
-    let projection = Projection::parse(
-        &ctx.registry,
-        rt,
-        request.attributes_text().as_deref(),
-        request.excluded_attributes_text().as_deref(),
-    )?;
+    let sort = request.sort(&ctx.registry, rt)?;
+    let sort_by = sort
+        .as_ref()
+        .map(|(key, _)| AttrPath::parse(&key.canonical_path()))
+        .transpose()?;
+    let projection = request.projection(&ctx.registry, rt)?;
     Ok((
         ListQuery {
             resource_type: rt.id.clone(),
             filter,
             sort_by,
-            descending: request.sort_order == Some(SortOrder::Descending),
+            descending: sort.is_some_and(|(_, order)| order.is_descending()),
             page,
             include_members: projection.includes_members(),
         },
@@ -332,11 +335,10 @@ async fn search_one(
     rt: &ResourceType,
     request: SearchRequest,
 ) -> Result<Value, ApiError> {
-    let paging = Paging::from_request(
-        &request,
+    let paging = request.paging(
         ctx.state.config.default_page_size,
         ctx.state.config.max_page_size,
-    )?;
+    );
     let page = match &request.cursor {
         Some(cursor) => Page::Cursor {
             cursor: (!cursor.is_empty()).then(|| cursor.clone()),
@@ -353,16 +355,20 @@ async fn search_one(
         .store
         .list(&ctx.client.tenant, &ctx.registry, &query)
         .await?;
-    let resources = page
+    let resources: Vec<Value> = page
         .resources
         .iter()
         .map(|stored| ctx.render(rt, stored, &projection))
         .collect();
-    let start_index = match query.page {
-        Page::Index { start_index, .. } => start_index,
-        Page::Cursor { .. } => 1,
+    let response = match query.page {
+        Page::Index { start_index, .. } => {
+            ListResponse::new(resources, page.total_results, start_index)
+        }
+        Page::Cursor { .. } => {
+            ListResponse::with_cursor(resources, page.total_results, page.next_cursor)
+        }
     };
-    Ok(ListResponse::new(page.total_results, start_index, resources, page.next_cursor).to_json())
+    Ok(json_value(&response))
 }
 
 /// `POST /{endpoint}`.
@@ -371,7 +377,7 @@ pub async fn create(
     Extension(client): Extension<Client>,
     headers: HeaderMap,
     Path(endpoint): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
+    Query(query): Query<QueryParams>,
     ScimJson(body): ScimJson,
 ) -> Result<ScimResponse, ApiError> {
     let ctx = Context::new(state, client, &headers);
@@ -404,7 +410,7 @@ pub async fn get(
     Extension(client): Extension<Client>,
     headers: HeaderMap,
     Path((endpoint, id)): Path<(String, String)>,
-    Query(query): Query<HashMap<String, String>>,
+    Query(query): Query<QueryParams>,
 ) -> Result<Response, ApiError> {
     let ctx = Context::new(state, client, &headers);
     let rt = ctx.resource_type(&endpoint)?;
@@ -445,7 +451,7 @@ pub async fn replace(
     Extension(client): Extension<Client>,
     headers: HeaderMap,
     Path((endpoint, id)): Path<(String, String)>,
-    Query(query): Query<HashMap<String, String>>,
+    Query(query): Query<QueryParams>,
     ScimJson(body): ScimJson,
 ) -> Result<ScimResponse, ApiError> {
     let ctx = Context::new(state, client, &headers);
@@ -505,17 +511,25 @@ pub async fn patch(
     Extension(client): Extension<Client>,
     headers: HeaderMap,
     Path((endpoint, id)): Path<(String, String)>,
-    Query(query): Query<HashMap<String, String>>,
+    Query(query): Query<QueryParams>,
     ScimJson(body): ScimJson,
 ) -> Result<Response, ApiError> {
     let ctx = Context::new(state, client, &headers);
     let rt = ctx.resource_type(&endpoint)?;
     let projection = projection_from_query(&ctx, &rt, &query)?;
-    let wants_body = query_param(&query, "attributes").is_some()
-        || !rt_has_members(&ctx.registry, &rt);
-    patch_resource(&ctx, &rt, &id, precondition(&headers)?, body, &projection, wants_body)
-        .await
-        .map(IntoResponse::into_response)
+    let wants_body =
+        query_param(&query, "attributes").is_some() || !rt_has_members(&ctx.registry, &rt);
+    patch_resource(
+        &ctx,
+        &rt,
+        &id,
+        precondition(&headers)?,
+        body,
+        &projection,
+        wants_body,
+    )
+    .await
+    .map(IntoResponse::into_response)
 }
 
 /// Applies a PatchOp; shared by PATCH and Bulk.
@@ -678,8 +692,9 @@ fn split_member_operations(
     for (index, operation) in operations.into_iter().enumerate() {
         let context = |e: ScimError| e.context(format!("Operations[{index}]"));
         match &operation.path {
-            Some(path) if path.attribute.attribute.eq_ignore_ascii_case("members")
-                && path.attribute.schema.is_none() =>
+            Some(path)
+                if path.attribute.attribute.eq_ignore_ascii_case("members")
+                    && path.attribute.schema.is_none() =>
             {
                 changes.push(member_change(&operation).map_err(context)?);
             }
@@ -733,7 +748,10 @@ fn member_change(operation: &PatchOperation) -> Result<MemberChange, ScimError> 
         (PatchOpKind::Remove, None) => match &operation.value {
             None | Some(Value::Null) => Ok(MemberChange::ReplaceAll(Vec::new())),
             Some(value) => Ok(MemberChange::Remove(
-                members_from_value(value)?.into_iter().map(|m| m.value).collect(),
+                members_from_value(value)?
+                    .into_iter()
+                    .map(|m| m.value)
+                    .collect(),
             )),
         },
         (PatchOpKind::Add, None) => Ok(MemberChange::Add(members_from_value(
@@ -812,14 +830,21 @@ async fn hash_patch_passwords(
 }
 
 async fn hash_secret_value(password: String) -> Result<String, ApiError> {
-    use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
-    tokio::task::spawn_blocking(move || {
-        let salt = SaltString::generate(&mut OsRng);
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    let hashed = tokio::task::spawn_blocking(move || {
+        let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>())?;
         argon2::Argon2::default()
             .hash_password(password.as_bytes(), &salt)
             .map(|hash| hash.to_string())
     })
-    .await
-    .map_err(|_| ScimError::status(500, "password hashing failed"))?
-    .map_err(|_| ScimError::status(500, "password hashing failed").into())
+    .await;
+    match hashed {
+        Ok(Ok(hash)) => Ok(hash),
+        _ => Err(ScimError::status(500, "password hashing failed").into()),
+    }
+}
+
+/// A serialisable protocol message as a JSON value.
+fn json_value<T: serde::Serialize>(message: &T) -> Value {
+    serde_json::to_value(message).unwrap_or(Value::Null)
 }

@@ -1,6 +1,12 @@
 //! Every behaviour of `shared/reference/idp-behaviors.md`, end to end over
 //! HTTP: the call sequences Entra ID, Okta and Ping really send.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test helpers fail the test on unexpected shapes"
+)]
+
 use muster_testkit::TestServer;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -9,7 +15,8 @@ const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
-const ENTRA_GROUP: &str = "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group";
+const ENTRA_GROUP: &str =
+    "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group";
 
 fn patch(operations: Value) -> Value {
     json!({"schemas": [PATCH_OP], "Operations": operations})
@@ -49,7 +56,9 @@ async fn entra_test_connection_and_matching() {
         assert_eq!(found.body["totalResults"], 1, "{filter}: {}", found.body);
     }
     // externalId is caseExact.
-    let miss = server.get("/Users?filter=externalId%20eq%20%22E-123%22").await;
+    let miss = server
+        .get("/Users?filter=externalId%20eq%20%22E-123%22")
+        .await;
     assert_eq!(miss.body["totalResults"], 0);
 
     server
@@ -69,14 +78,20 @@ async fn entra_test_connection_and_matching() {
 async fn entra_patch_quirks() {
     let server = TestServer::start().await;
     let manager = server
-        .post("/Users", json!({"schemas": [USER], "userName": "boss@contoso.com"}))
+        .post(
+            "/Users",
+            json!({"schemas": [USER], "userName": "boss@contoso.com"}),
+        )
         .await
         .body["id"]
         .as_str()
         .unwrap()
         .to_owned();
     let id = server
-        .post("/Users", json!({"schemas": [USER], "userName": "quirks@contoso.com", "active": true}))
+        .post(
+            "/Users",
+            json!({"schemas": [USER], "userName": "quirks@contoso.com", "active": true}),
+        )
         .await
         .body["id"]
         .as_str()
@@ -85,7 +100,12 @@ async fn entra_patch_quirks() {
     let path = format!("/Users/{id}");
 
     // Capitalised op names and booleans as strings (legacy mode).
-    let user = patch_ok(&server, &path, json!([{"op": "Replace", "path": "active", "value": "False"}])).await;
+    let user = patch_ok(
+        &server,
+        &path,
+        json!([{"op": "Replace", "path": "active", "value": "False"}]),
+    )
+    .await;
     assert_eq!(user["active"], false);
 
     // Path-less replace whose keys are paths, dotted and URN-qualified.
@@ -110,7 +130,10 @@ async fn entra_patch_quirks() {
             {"op": "Add", "path": "addresses[type eq \"work\"].locality", "value": "Lisbon"}]),
     )
     .await;
-    assert_eq!(user["emails"], json!([{"value": "quirks@contoso.com", "type": "work"}]));
+    assert_eq!(
+        user["emails"],
+        json!([{"value": "quirks@contoso.com", "type": "work"}])
+    );
     assert_eq!(user["phoneNumbers"][0]["value"], "+1 555 0100");
     assert_eq!(user["phoneNumbers"][0]["type"], "mobile");
     assert_eq!(user["addresses"][0]["locality"], "Lisbon");
@@ -140,13 +163,31 @@ async fn entra_patch_quirks() {
                {"op": "Replace", "path": format!("{ENTERPRISE}:department"), "value": null}]),
     )
     .await;
-    assert!(user.get("name").and_then(|n| n.get("givenName")).is_none(), "{user}");
-    assert!(user.get(ENTERPRISE).and_then(|e| e.get("department")).is_none(), "{user}");
+    assert!(
+        user.get("name").and_then(|n| n.get("givenName")).is_none(),
+        "{user}"
+    );
+    assert!(
+        user.get(ENTERPRISE)
+            .and_then(|e| e.get("department"))
+            .is_none(),
+        "{user}"
+    );
 
     // Soft delete and restore; hard delete.
-    let user = patch_ok(&server, &path, json!([{"op": "replace", "path": "active", "value": false}])).await;
+    let user = patch_ok(
+        &server,
+        &path,
+        json!([{"op": "replace", "path": "active", "value": false}]),
+    )
+    .await;
     assert_eq!(user["active"], false);
-    let user = patch_ok(&server, &path, json!([{"op": "replace", "path": "active", "value": true}])).await;
+    let user = patch_ok(
+        &server,
+        &path,
+        json!([{"op": "replace", "path": "active", "value": true}]),
+    )
+    .await;
     assert_eq!(user["active"], true);
     assert_eq!(server.delete(&path).await.status, StatusCode::NO_CONTENT);
 }
@@ -158,7 +199,10 @@ async fn entra_groups_and_membership() {
     for n in 0..3 {
         users.push(
             server
-                .post("/Users", json!({"schemas": [USER], "userName": format!("m{n}@contoso.com")}))
+                .post(
+                    "/Users",
+                    json!({"schemas": [USER], "userName": format!("m{n}@contoso.com")}),
+                )
                 .await
                 .body["id"]
                 .as_str()
@@ -218,7 +262,10 @@ async fn entra_groups_and_membership() {
         )
         .await;
     assert_eq!(unknown.status, StatusCode::BAD_REQUEST, "{}", unknown.body);
-    assert!(unknown.body["detail"].as_str().unwrap().contains("no-such-id"));
+    assert!(unknown.body["detail"]
+        .as_str()
+        .unwrap()
+        .contains("no-such-id"));
 }
 
 #[tokio::test]
@@ -246,13 +293,21 @@ async fn okta_import_create_update_deactivate() {
     assert!(!first.to_string().contains("Sup3r-secret!"));
 
     // Case-insensitive matching on userName.
-    let matched = server.get("/Users?filter=userName%20eq%20%22OKTA1@EXAMPLE.COM%22").await;
+    let matched = server
+        .get("/Users?filter=userName%20eq%20%22OKTA1@EXAMPLE.COM%22")
+        .await;
     assert_eq!(matched.body["totalResults"], 1);
-    let id = matched.body["Resources"][0]["id"].as_str().unwrap().to_owned();
+    let id = matched.body["Resources"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     // Duplicate → 409 with a SCIM body.
     let dup = server
-        .post("/Users", json!({"schemas": [USER], "userName": "okta1@example.com"}))
+        .post(
+            "/Users",
+            json!({"schemas": [USER], "userName": "okta1@example.com"}),
+        )
         .await;
     assert_eq!(dup.status, StatusCode::CONFLICT);
     assert_eq!(dup.body["scimType"], "uniqueness");
@@ -275,7 +330,9 @@ async fn okta_import_create_update_deactivate() {
     .await;
     assert_eq!(user["active"], false);
 
-    let missing = server.get("/Users/00000000-0000-0000-0000-000000000000").await;
+    let missing = server
+        .get("/Users/00000000-0000-0000-0000-000000000000")
+        .await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
     assert_eq!(
         missing.body["schemas"][0],
@@ -287,21 +344,30 @@ async fn okta_import_create_update_deactivate() {
 async fn okta_group_push_with_put() {
     let server = TestServer::start().await;
     let a = server
-        .post("/Users", json!({"schemas": [USER], "userName": "pa@example.com"}))
+        .post(
+            "/Users",
+            json!({"schemas": [USER], "userName": "pa@example.com"}),
+        )
         .await
         .body["id"]
         .as_str()
         .unwrap()
         .to_owned();
     let b = server
-        .post("/Users", json!({"schemas": [USER], "userName": "pb@example.com"}))
+        .post(
+            "/Users",
+            json!({"schemas": [USER], "userName": "pb@example.com"}),
+        )
         .await
         .body["id"]
         .as_str()
         .unwrap()
         .to_owned();
     let group = server
-        .post("/Groups", json!({"schemas": [GROUP], "displayName": "Pushed", "members": [{"value": a}]}))
+        .post(
+            "/Groups",
+            json!({"schemas": [GROUP], "displayName": "Pushed", "members": [{"value": a}]}),
+        )
         .await;
     let id = group.body["id"].as_str().unwrap().to_owned();
     let put = server
@@ -327,7 +393,9 @@ async fn ping_put_only_updates_by_external_id() {
         )
         .await;
     let id = created.body["id"].as_str().unwrap().to_owned();
-    let found = server.get("/Users?filter=externalId%20eq%20%22ping-1%22").await;
+    let found = server
+        .get("/Users?filter=externalId%20eq%20%22ping-1%22")
+        .await;
     assert_eq!(found.body["Resources"][0]["id"], id.as_str());
     let put = server
         .put(
@@ -336,7 +404,10 @@ async fn ping_put_only_updates_by_external_id() {
         )
         .await;
     assert_eq!(put.status, StatusCode::OK);
-    assert!(put.body.get("title").is_none(), "PUT must replace, not merge");
+    assert!(
+        put.body.get("title").is_none(),
+        "PUT must replace, not merge"
+    );
     let groups = server.get("/Groups").await;
     assert_eq!(groups.status, StatusCode::OK);
 }

@@ -1,6 +1,12 @@
 //! The SCIM protocol over HTTP against a real server on a real SQLite file:
 //! auth, discovery, CRUD, paging, ETags, errors and bulk.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test helpers fail the test on unexpected shapes"
+)]
+
 use muster_testkit::TestServer;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -32,7 +38,10 @@ fn assert_scim_error(body: &Value, status: &str, scim_type: Option<&str>) {
     if let Some(scim_type) = scim_type {
         assert_eq!(body["scimType"], scim_type, "{body}");
     }
-    assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()), "{body}");
+    assert!(
+        body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -57,7 +66,10 @@ async fn health_needs_no_token_but_scim_does() {
         .send(server.http.get(format!("{}/Users", server.base_url)), None)
         .await;
     assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
-    assert!(anonymous.header("www-authenticate").unwrap().starts_with("Bearer"));
+    assert!(anonymous
+        .header("www-authenticate")
+        .unwrap()
+        .starts_with("Bearer"));
     assert_scim_error(&anonymous.body, "401", None);
 
     let wrong = server
@@ -93,7 +105,10 @@ async fn health_needs_no_token_but_scim_does() {
         .await;
     assert_eq!(write.status, StatusCode::FORBIDDEN);
     assert_scim_error(&write.body, "403", None);
-    assert!(write.body["detail"].as_str().unwrap().contains("scim.write"));
+    assert!(write.body["detail"]
+        .as_str()
+        .unwrap()
+        .contains("scim.write"));
 }
 
 #[tokio::test]
@@ -118,7 +133,10 @@ async fn discovery_endpoints() {
         .unwrap();
     assert_eq!(user_name["uniqueness"], "server");
     assert_eq!(user_name["required"], true);
-    assert_eq!(server.get("/Schemas/urn:nope").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        server.get("/Schemas/urn:nope").await.status,
+        StatusCode::NOT_FOUND
+    );
 
     let types = server.get("/ResourceTypes").await;
     assert_eq!(types.body["totalResults"], 2);
@@ -132,10 +150,16 @@ async fn create_read_replace_delete_user() {
     let server = TestServer::start().await;
     let created = server.post("/Users", user("ann@contoso.com")).await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
-    assert_eq!(created.header("content-type"), Some("application/scim+json"));
+    assert_eq!(
+        created.header("content-type"),
+        Some("application/scim+json")
+    );
     let id = created.body["id"].as_str().unwrap();
     let location = created.header("location").unwrap().to_owned();
-    assert!(location.ends_with(&format!("/scim/v2/Users/{id}")), "{location}");
+    assert!(
+        location.ends_with(&format!("/scim/v2/Users/{id}")),
+        "{location}"
+    );
     assert_eq!(created.body["meta"]["location"], location.as_str());
     assert_eq!(created.body["meta"]["resourceType"], "User");
     assert!(created.body["meta"]["created"].is_string());
@@ -208,7 +232,11 @@ async fn index_paging_is_exact_and_stable() {
         let resources = page.body["Resources"].as_array().unwrap();
         assert_eq!(page.body["itemsPerPage"], resources.len());
         assert_eq!(resources.len(), if start == 11 { 1 } else { 5 });
-        seen.extend(resources.iter().map(|r| r["id"].as_str().unwrap().to_owned()));
+        seen.extend(
+            resources
+                .iter()
+                .map(|r| r["id"].as_str().unwrap().to_owned()),
+        );
     }
     let mut unique = seen.clone();
     unique.sort();
@@ -224,8 +252,14 @@ async fn index_paging_is_exact_and_stable() {
     let sorted = server
         .get("/Users?sortBy=userName&sortOrder=descending&count=2")
         .await;
-    assert_eq!(sorted.body["Resources"][0]["userName"], "page10@contoso.com");
-    assert_eq!(sorted.body["Resources"][1]["userName"], "page09@contoso.com");
+    assert_eq!(
+        sorted.body["Resources"][0]["userName"],
+        "page10@contoso.com"
+    );
+    assert_eq!(
+        sorted.body["Resources"][1]["userName"],
+        "page09@contoso.com"
+    );
 }
 
 #[tokio::test]
@@ -238,13 +272,15 @@ async fn cursor_paging_visits_everything_once() {
     let mut next = Some(String::new());
     let mut pages = 0;
     while let Some(cursor) = next {
-        let page = server
-            .get(&format!("/Users?count=3&cursor={cursor}"))
-            .await;
+        let page = server.get(&format!("/Users?count=3&cursor={cursor}")).await;
         assert_eq!(page.status, StatusCode::OK, "{}", page.body);
         assert_eq!(page.body["totalResults"], 7);
         let resources = page.body["Resources"].as_array().unwrap();
-        seen.extend(resources.iter().map(|r| r["id"].as_str().unwrap().to_owned()));
+        seen.extend(
+            resources
+                .iter()
+                .map(|r| r["id"].as_str().unwrap().to_owned()),
+        );
         next = page.body["nextCursor"].as_str().map(str::to_owned);
         pages += 1;
         assert!(pages < 10);
@@ -309,7 +345,10 @@ async fn etags_guard_updates() {
 async fn concurrent_patches_lose_no_update() {
     let server = std::sync::Arc::new(TestServer::start().await);
     let group = server
-        .post("/Groups", json!({"schemas": [GROUP], "displayName": "Concurrent"}))
+        .post(
+            "/Groups",
+            json!({"schemas": [GROUP], "displayName": "Concurrent"}),
+        )
         .await;
     let group_id = group.body["id"].as_str().unwrap().to_owned();
     let mut ids = Vec::new();
@@ -359,22 +398,37 @@ async fn bad_input_gets_scim_errors_and_changes_nothing() {
     assert_scim_error(&bad_json.body, "400", Some("invalidSyntax"));
 
     let wrong_type = server
-        .post("/Users", json!({"schemas": [USER], "userName": "x@y.z", "active": "yes"}))
+        .post(
+            "/Users",
+            json!({"schemas": [USER], "userName": "x@y.z", "active": "yes"}),
+        )
         .await;
     assert_eq!(wrong_type.status, StatusCode::BAD_REQUEST);
-    assert!(wrong_type.body["detail"].as_str().unwrap().contains("active"));
+    assert!(wrong_type.body["detail"]
+        .as_str()
+        .unwrap()
+        .contains("active"));
 
     let unknown = server
-        .post("/Users", json!({"schemas": [USER], "userName": "x@y.z", "usrType": "Agent"}))
+        .post(
+            "/Users",
+            json!({"schemas": [USER], "userName": "x@y.z", "usrType": "Agent"}),
+        )
         .await;
     assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
     let detail = unknown.body["detail"].as_str().unwrap();
-    assert!(detail.contains("usrType") && detail.contains("userType"), "{detail}");
+    assert!(
+        detail.contains("usrType") && detail.contains("userType"),
+        "{detail}"
+    );
 
     let bad_filter = server.get("/Users?filter=userName%20eqq%20%22x%22").await;
     assert_eq!(bad_filter.status, StatusCode::BAD_REQUEST);
     assert_scim_error(&bad_filter.body, "400", Some("invalidFilter"));
-    assert!(bad_filter.body["detail"].as_str().unwrap().contains("position"));
+    assert!(bad_filter.body["detail"]
+        .as_str()
+        .unwrap()
+        .contains("position"));
 
     let bad_path = server
         .patch(
@@ -385,7 +439,10 @@ async fn bad_input_gets_scim_errors_and_changes_nothing() {
         )
         .await;
     assert_eq!(bad_path.status, StatusCode::BAD_REQUEST);
-    assert!(bad_path.body["detail"].as_str().unwrap().contains("Operations[1]"));
+    assert!(bad_path.body["detail"]
+        .as_str()
+        .unwrap()
+        .contains("Operations[1]"));
 
     let media = server
         .send(
@@ -438,7 +495,10 @@ async fn search_endpoints() {
     create_user(&server, "search1@contoso.com").await;
     create_user(&server, "search2@fabrikam.com").await;
     server
-        .post("/Groups", json!({"schemas": [GROUP], "displayName": "Searchers"}))
+        .post(
+            "/Groups",
+            json!({"schemas": [GROUP], "displayName": "Searchers"}),
+        )
         .await;
     let typed = server
         .post(
@@ -470,26 +530,22 @@ async fn search_endpoints() {
 async fn bulk_resolves_bulk_ids_and_respects_limits() {
     let server = TestServer::start().await;
     let bulk = json!({
-        "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
-        "Operations": [
-            {"method": "POST", "path": "/Groups", "bulkId": "g1",
-             "data": {"schemas": [GROUP], "displayName": "Bulk Team",
-                      "members": [{"value": "bulkId:u1", "type": "User"}]}},
-            {"method": "POST", "path": "/Users", "bulkId": "u1",
-             "data": user("bulk1@contoso.com")},
-            {"method": "POST", "path": "/Users", "bulkId": "u2",
-             "data": {"schemas": [USER]}},
-        ]});
+    "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+    "Operations": [
+        {"method": "POST", "path": "/Groups", "bulkId": "g1",
+         "data": {"schemas": [GROUP], "displayName": "Bulk Team",
+                  "members": [{"value": "bulkId:u1", "type": "User"}]}},
+        {"method": "POST", "path": "/Users", "bulkId": "u1",
+         "data": user("bulk1@contoso.com")},
+        {"method": "POST", "path": "/Users", "bulkId": "u2",
+         "data": {"schemas": [USER]}},
+    ]});
     let reply = server.post("/Bulk", bulk).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     let operations = reply.body["Operations"].as_array().unwrap();
     assert_eq!(operations.len(), 3);
     let status = |bulk_id: &str| {
-        operations
-            .iter()
-            .find(|o| o["bulkId"] == bulk_id)
-            .unwrap()["status"]
-            .clone()
+        operations.iter().find(|o| o["bulkId"] == bulk_id).unwrap()["status"].clone()
     };
     assert_eq!(status("g1"), "201");
     assert_eq!(status("u1"), "201");
@@ -498,7 +554,10 @@ async fn bulk_resolves_bulk_ids_and_respects_limits() {
         .get("/Groups?filter=displayName%20eq%20%22Bulk%20Team%22")
         .await;
     assert_eq!(
-        groups.body["Resources"][0]["members"].as_array().unwrap().len(),
+        groups.body["Resources"][0]["members"]
+            .as_array()
+            .unwrap()
+            .len(),
         1
     );
 

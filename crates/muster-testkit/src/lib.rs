@@ -3,10 +3,15 @@
 //!
 //! Used as a dev-dependency only; tests talk real HTTP to a real server.
 
+#![allow(
+    clippy::expect_used,
+    reason = "test support: a failed set-up step must fail the test loudly"
+)]
+
 use std::sync::Arc;
 
 use muster_server::auth::{mint_token, SCOPE_ADMIN, SCOPE_READ, SCOPE_WRITE};
-use muster_server::{router, AppState, ServerConfig};
+use muster_server::{AppState, ServerConfig};
 use muster_store::sqlite::SqliteStore;
 use muster_store::{Store, TenantId, TokenRecord};
 use reqwest::{Method, StatusCode};
@@ -73,7 +78,9 @@ impl TestServer {
             .expect("bind");
         let address = listener.local_addr().expect("address");
         tokio::spawn(async move {
-            axum::serve(listener, router(state)).await.expect("serve");
+            muster_server::serve(listener, state, std::future::pending())
+                .await
+                .expect("serve");
         });
         let root = format!("http://{address}");
         TestServer {
