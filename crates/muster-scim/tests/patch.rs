@@ -295,6 +295,17 @@ fn extension_paths() {
             json!({"department": "Ops", "costCenter": "42"}),
         )),
     );
+    // scim2-models sends the extension's own URN inside its value.
+    check(
+        &user,
+        json!([{"op": "replace", "path": ENTERPRISE, "value": {"schemas": [ENTERPRISE], "department": "Ops"}}]),
+        Ok(with_enterprise(&user, json!({"department": "Ops"}))),
+    );
+    check(
+        &user,
+        json!([{"op": "add", "path": ENTERPRISE, "value": {"schemas": [USER_SCHEMA], "department": "Ops"}}]),
+        Err((ScimType::InvalidValue, ".schemas' may only list")),
+    );
     // Removing the whole extension also drops it from schemas.
     let mut without = with(&user, json!({ ENTERPRISE: null }));
     without["schemas"] = json!([USER_SCHEMA]);

@@ -239,32 +239,70 @@ pub async fn search_root(
         ctx.state.config.default_page_size,
         ctx.state.config.max_page_size,
     );
-    // Count every type first, then take the requested window across them in
-    // resource-type order.
+    // A root search spans types that declare different attributes: each type
+    // gets the attributes it knows; one none of them knows is an error.
     let rts: Vec<ResourceType> = ctx.registry.resource_types().to_vec();
-    let mut totals = Vec::new();
+    let mut plans = Vec::new();
+    let mut first_error = None;
     for rt in &rts {
-        let query = list_query(
+        let mut typed = request.clone();
+        typed
+            .attributes
+            .retain(|name| declares(&ctx.registry, rt, name));
+        typed
+            .excluded_attributes
+            .retain(|name| declares(&ctx.registry, rt, name));
+        if !request.attributes.is_empty() && typed.attributes.is_empty() {
+            continue;
+        }
+        // A filter on attributes a type does not declare matches none of it.
+        match list_query(
             &ctx,
             rt,
-            &request,
+            &typed,
             Page::Index {
                 start_index: 1,
                 count: 0,
             },
-        )?;
+        ) {
+            Ok((count_query, _)) => plans.push((rt, typed, count_query)),
+            Err(error) => {
+                first_error.get_or_insert(error);
+            }
+        }
+    }
+    for list in [&request.attributes, &request.excluded_attributes] {
+        if let Some(unknown) = list
+            .iter()
+            .find(|name| !rts.iter().any(|rt| declares(&ctx.registry, rt, name)))
+        {
+            return Err(ScimError::invalid_value(format!(
+                "attribute '{unknown}' is declared by no resource type"
+            ))
+            .into());
+        }
+    }
+    if plans.is_empty() {
+        if let Some(error) = first_error {
+            return Err(error);
+        }
+    }
+    // Count every type first, then take the requested window across them in
+    // resource-type order.
+    let mut totals = Vec::new();
+    for (_, _, count_query) in &plans {
         let page = ctx
             .state
             .store
-            .list(&ctx.client.tenant, &ctx.registry, &query.0)
+            .list(&ctx.client.tenant, &ctx.registry, count_query)
             .await?;
         totals.push(page.total_results);
     }
     let total: u64 = totals.iter().sum();
     let mut resources = Vec::new();
-    let mut skip = paging.start_index.saturating_sub(1);
+    let mut skip = paging.offset();
     let mut remaining = paging.count;
-    for (rt, type_total) in rts.iter().zip(totals) {
+    for ((rt, typed, _), type_total) in plans.iter().zip(totals) {
         if skip >= type_total {
             skip -= type_total;
             continue;
@@ -277,7 +315,7 @@ pub async fn search_root(
             count: remaining,
         };
         skip = 0;
-        let (query, projection) = list_query(&ctx, rt, &request, page)?;
+        let (query, projection) = list_query(&ctx, rt, typed, page)?;
         let page = ctx
             .state
             .store
@@ -295,6 +333,11 @@ pub async fn search_root(
         total,
         paging.start_index,
     ))))
+}
+
+/// Whether `rt` declares the attribute path `name` (or the extension it names).
+fn declares(registry: &SchemaRegistry, rt: &ResourceType, name: &str) -> bool {
+    AttrPath::parse(name).is_ok_and(|path| registry.resolve(rt, &path).is_some())
 }
 
 fn list_query(

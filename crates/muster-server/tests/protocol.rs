@@ -524,6 +524,33 @@ async fn search_endpoints() {
         .await;
     assert_eq!(root.status, StatusCode::OK, "{}", root.body);
     assert_eq!(root.body["totalResults"], 3);
+
+    // Each type gets the attributes it declares; a filter on a User
+    // attribute matches no Group.
+    let mixed = server
+        .post(
+            "/.search",
+            json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+                   "filter": "userName sw \"search1\"",
+                   "excludedAttributes": ["name", "members"]}),
+        )
+        .await;
+    assert_eq!(mixed.status, StatusCode::OK, "{}", mixed.body);
+    assert_eq!(mixed.body["totalResults"], 1, "{}", mixed.body);
+    assert!(mixed.body["Resources"][0].get("name").is_none());
+    let unknown = server
+        .post(
+            "/.search",
+            json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+                   "attributes": ["regoin"]}),
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::BAD_REQUEST, "{}", unknown.body);
+    assert!(
+        unknown.body["detail"].as_str().unwrap().contains("regoin"),
+        "{}",
+        unknown.body
+    );
 }
 
 #[tokio::test]

@@ -98,6 +98,13 @@ fn set_extension<'r>(
     match raw {
         Value::Object(inner) if !inner.is_empty() => {
             for (key, inner_raw) in inner {
+                if key.eq_ignore_ascii_case("schemas") {
+                    // Clients that model an extension as its own object
+                    // (scim2-models does) send its URN along; anything
+                    // else there is a mistake worth reporting.
+                    check_extension_schemas(schema, inner_raw)?;
+                    continue;
+                }
                 let resolved = resolve_in_extension(rules, schema, key)?;
                 if !is_read_only(&resolved) {
                     set(rules, working, kind, &resolved, inner_raw, touched)?;
@@ -114,6 +121,27 @@ fn set_extension<'r>(
             schema.id,
             describe(other)
         ))),
+    }
+}
+
+/// Accepts a `schemas` member inside an extension value only when it names
+/// that extension.
+fn check_extension_schemas(schema: &Schema, raw: &Value) -> Result<(), ScimError> {
+    let names_extension = match raw {
+        Value::Array(items) => items.iter().all(|item| {
+            item.as_str()
+                .is_some_and(|urn| urn.eq_ignore_ascii_case(&schema.id))
+        }),
+        Value::String(urn) => urn.eq_ignore_ascii_case(&schema.id),
+        _ => false,
+    };
+    if names_extension {
+        Ok(())
+    } else {
+        Err(ScimError::invalid_value(format!(
+            "'{}.schemas' may only list \"{}\", got {raw}",
+            schema.id, schema.id
+        )))
     }
 }
 
