@@ -4,7 +4,10 @@
 
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
-use muster_scim::{ResourceType, Schema, ScimError};
+use muster_scim::message::LIST_RESPONSE_URN;
+use muster_scim::{
+    ResourceType, Schema, ScimError, ServiceProviderConfig, ServiceProviderLimits,
+};
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
@@ -12,47 +15,37 @@ use crate::media::ScimResponse;
 use crate::resources::base_url;
 use crate::AppState;
 
-const LIST_RESPONSE: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
+/// Where `documentationUri` points.
+const DOCUMENTATION_URI: &str = "https://github.com/muster-scim/muster#readme";
 
-/// `GET /ServiceProviderConfig`.
+/// How long a cursor stays valid, in seconds. Cursors are keyset positions
+/// that never expire; this is the minimum a client may rely on.
+const CURSOR_TIMEOUT_SECS: u64 = 3600;
+
+/// `GET /ServiceProviderConfig`: the limits the server enforces.
 pub async fn service_provider_config(
     State(state): State<AppState>,
     headers: HeaderMap,
-) -> ScimResponse {
+) -> Result<ScimResponse, ApiError> {
     let config = &state.config;
-    let base = base_url(&headers);
-    ScimResponse::ok(json!({
-        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
-        "documentationUri": "https://github.com/muster-scim/muster#readme",
-        "patch": {"supported": true},
-        "bulk": {
-            "supported": true,
-            "maxOperations": config.max_bulk_operations,
-            "maxPayloadSize": config.max_payload_bytes,
-        },
-        "filter": {"supported": true, "maxResults": config.max_page_size},
-        "changePassword": {"supported": false},
-        "sort": {"supported": true},
-        "etag": {"supported": true},
-        "pagination": {
-            "cursor": true,
-            "index": true,
-            "defaultPaginationMethod": "index",
-            "defaultPageSize": config.default_page_size,
-            "maxPageSize": config.max_page_size,
-            "cursorTimeout": 3600,
-        },
-        "authenticationSchemes": [{
-            "type": "oauthbearertoken",
-            "name": "OAuth Bearer Token",
-            "description": "Authentication with a bearer token minted by 'muster token create'.",
-            "primary": true,
-        }],
-        "meta": {
-            "resourceType": "ServiceProviderConfig",
-            "location": format!("{base}/ServiceProviderConfig"),
-        },
-    }))
+    let to_u64 = |value: usize| u64::try_from(value).unwrap_or(u64::MAX);
+    let mut document = ServiceProviderConfig::new(&ServiceProviderLimits {
+        max_bulk_operations: to_u64(config.max_bulk_operations),
+        max_payload_size: to_u64(config.max_payload_bytes),
+        max_results: config.max_page_size,
+        default_page_size: config.default_page_size,
+        max_page_size: config.max_page_size,
+        cursor_paging: true,
+        cursor_timeout: Some(CURSOR_TIMEOUT_SECS),
+    });
+    document.documentation_uri = Some(DOCUMENTATION_URI.to_owned());
+    document.meta = Some(json!({
+        "resourceType": "ServiceProviderConfig",
+        "location": format!("{}/ServiceProviderConfig", base_url(&headers)),
+    }));
+    let body = serde_json::to_value(document)
+        .map_err(|error| ScimError::status(500, format!("ServiceProviderConfig: {error}")))?;
+    Ok(ScimResponse::ok(body))
 }
 
 fn schema_json(schema: &Schema, base: &str) -> Value {
@@ -90,7 +83,7 @@ fn resource_type_json(resource_type: &ResourceType, base: &str) -> Value {
 
 fn list(resources: Vec<Value>) -> ScimResponse {
     ScimResponse::ok(json!({
-        "schemas": [LIST_RESPONSE],
+        "schemas": [LIST_RESPONSE_URN],
         "totalResults": resources.len(),
         "itemsPerPage": resources.len(),
         "startIndex": 1,
