@@ -3,13 +3,14 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use muster_server::auth::{mint_token, SCOPES, SCOPE_READ, SCOPE_WRITE};
 use muster_server::{AppState, ServerConfig};
-use muster_store::sqlite::SqliteStore;
+use muster_store::sqlite::{SqliteStore, DATABASE_FILE};
 use muster_store::{Store, TenantId, TokenRecord};
 
 /// Muster: a SCIM 2.0 provisioning hub for contact centers.
@@ -73,7 +74,7 @@ enum TokenCommand {
     },
 }
 
-fn main() -> Result<()> {
+fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -82,11 +83,18 @@ fn main() -> Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let outcome = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .context("starting the async runtime")?;
-    runtime.block_on(run(cli.command))
+        .context("starting the async runtime")
+        .and_then(|runtime| runtime.block_on(run(cli.command)));
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 async fn run(command: Command) -> Result<()> {
@@ -96,9 +104,22 @@ async fn run(command: Command) -> Result<()> {
     }
 }
 
+/// Opens (creating if needed) the database in `data_dir`.
 fn open_store(data_dir: &Path) -> Result<SqliteStore> {
     SqliteStore::open(data_dir)
         .with_context(|| format!("opening the database in {}", data_dir.display()))
+}
+
+/// Opens the database in `data_dir`, which must exist already: commands that
+/// only read or remove never create an empty database in a mistyped place.
+fn open_existing_store(data_dir: &Path) -> Result<SqliteStore> {
+    if !data_dir.join(DATABASE_FILE).is_file() {
+        bail!(
+            "no Muster database in {} (run 'muster serve' or 'muster token create' there first, or check --data-dir)",
+            data_dir.display()
+        );
+    }
+    open_store(data_dir)
 }
 
 async fn serve(args: ServeArgs) -> Result<()> {
@@ -168,7 +189,7 @@ async fn token(command: TokenCommand) -> Result<()> {
             println!("{}", token.secret);
         }
         TokenCommand::List { data } => {
-            let store = open_store(&data.data_dir)?;
+            let store = open_existing_store(&data.data_dir)?;
             for token in store.list_tokens(&tenant).await? {
                 println!(
                     "{}\t{}\t{}",
@@ -179,7 +200,7 @@ async fn token(command: TokenCommand) -> Result<()> {
             }
         }
         TokenCommand::Revoke { data, name } => {
-            let store = open_store(&data.data_dir)?;
+            let store = open_existing_store(&data.data_dir)?;
             store.revoke_token(&tenant, &name).await?;
             eprintln!("revoked token '{name}'");
         }

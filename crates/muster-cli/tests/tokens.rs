@@ -147,7 +147,18 @@ fn unknown_scope_fails_clearly_and_creates_nothing() {
             "the message should name the valid scopes: {output}"
         );
     }
-    assert_eq!(list(dir.path()), "", "a refused token was stored");
+    assert!(
+        !dir.path().join("muster.db").exists(),
+        "a refused token created a database"
+    );
+    let output = run(muster()
+        .args(["token", "list", "--data-dir"])
+        .arg(dir.path()));
+    assert!(
+        !output.status.success(),
+        "listing a missing database: {output}"
+    );
+    assert!(output.stderr.contains("no Muster database"), "{output}");
 }
 
 #[test]
