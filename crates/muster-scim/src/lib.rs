@@ -32,4 +32,10 @@ pub use sort::{sort_by_key, sort_resources, SortKey, SortOrder, SortValue};
 pub mod patch;
 pub mod resource;
 pub use patch::{apply_patch, PatchOp, PatchOpKind, PatchOperation, PatchOutcome};
+pub use patch::{apply_patch_with, Patched};
 pub use resource::{canonicalize, check_immutable, normalize};
+pub use resource::{normalize_with, Normalized, UndeclaredPolicy};
+pub use schema::{
+    convert_resource, convert_value, diff_schemas, parse_schema_definition,
+    parse_schema_definitions, remove_attributes, SchemaChanges,
+};

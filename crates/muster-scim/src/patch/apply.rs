@@ -70,7 +70,7 @@ fn pathless<'r>(
             continue;
         }
         match resolve_key(rules, key) {
-            None => return Err(rules.unknown_attribute(key)),
+            None => rules.undeclared(key, raw, false)?,
             Some(ResolvedPath::Extension(schema)) => {
                 set_extension(rules, working, kind, schema, raw, touched)?;
             }
@@ -105,9 +105,13 @@ fn set_extension<'r>(
                     check_extension_schemas(schema, inner_raw)?;
                     continue;
                 }
-                let resolved = resolve_in_extension(rules, schema, key)?;
-                if !is_read_only(&resolved) {
-                    set(rules, working, kind, &resolved, inner_raw, touched)?;
+                match resolve_in_extension(rules, schema, key) {
+                    Some(resolved) => {
+                        if !is_read_only(&resolved) {
+                            set(rules, working, kind, &resolved, inner_raw, touched)?;
+                        }
+                    }
+                    None => rules.undeclared(&format!("{}:{key}", schema.id), inner_raw, false)?,
                 }
             }
             Ok(())
@@ -162,8 +166,9 @@ fn with_path<'r>(
     {
         return schemas_operation(rules, kind, value);
     }
-    let resolved =
-        resolve_path(rules, target).ok_or_else(|| rules.unknown_attribute(&target.to_string()))?;
+    let Some(resolved) = resolve_path(rules, target) else {
+        return undeclared_path(rules, kind, path, value);
+    };
     let resolved = match resolved {
         ResolvedPath::Extension(schema) => {
             if !plain {
@@ -248,8 +253,35 @@ fn with_path<'r>(
     result
 }
 
+/// An operation whose path no schema declares: refused, or (capturing) it
+/// sets or removes that path's entry of the unmapped object, whole: a value
+/// filter cannot select inside a captured value.
+fn undeclared_path(
+    rules: &Rules<'_>,
+    kind: PatchOpKind,
+    path: &PatchPath,
+    value: Option<&Value>,
+) -> Result<(), ScimError> {
+    let target = path.attribute.to_string();
+    if !rules.captures() {
+        return Err(rules.unknown_attribute(&target));
+    }
+    if path.value_filter.is_some() {
+        return Err(ScimError::invalid_path(format!(
+            "'{target}' is not declared by any schema: its captured value is kept whole among the unmapped attributes, so a value filter cannot select in it"
+        )));
+    }
+    match kind {
+        PatchOpKind::Remove => rules.forget(&target),
+        PatchOpKind::Add | PatchOpKind::Replace => {
+            rules.undeclared(&target, value.unwrap_or(&Value::Null), false)
+        }
+    }
+}
+
 /// `schemas` is derived from the attributes a resource carries: adding a
-/// known URN is accepted and changes nothing; removing is refused.
+/// known URN is accepted and changes nothing (so is an unknown one when
+/// undeclared attributes are captured); removing is refused.
 fn schemas_operation(
     rules: &Rules<'_>,
     kind: PatchOpKind,
@@ -269,6 +301,7 @@ fn schemas_operation(
     let resource_type = rules.resource_type;
     for item in items {
         let known = match item {
+            Value::String(_) if rules.captures() => true,
             Value::String(urn) => {
                 urn.eq_ignore_ascii_case(&resource_type.schema)
                     || urn.eq_ignore_ascii_case(crate::schema::builtin::ENTRA_GROUP_SCHEMA)
@@ -655,9 +688,14 @@ fn remove<'r>(
                     Value::Array(items) => items.as_slice(),
                     single => std::slice::from_ref(single),
                 };
+                // Designating values captures nothing.
+                let designating = Rules {
+                    undeclared: None,
+                    ..*rules
+                };
                 let mut designated = Vec::with_capacity(items.len());
                 for item in items {
-                    if let Some(item) = rules.single(attribute, at, item)? {
+                    if let Some(item) = designating.single(attribute, at, item)? {
                         designated.push(item);
                     }
                 }

@@ -21,8 +21,9 @@
 //! - setting `primary` to true on one value sets it to false on the others;
 //! - readOnly targets are `400 mutability`, and so is changing an immutable
 //!   attribute that is already set; unknown paths are `400 invalidPath`
-//!   with a "did you mean"; values are checked exactly as in
-//!   [`crate::resource::normalize`];
+//!   with a "did you mean" (or, under [`UndeclaredPolicy::Capture`], set or
+//!   remove an entry of the unmapped object: [`apply_patch_with`]); values
+//!   are checked exactly as in [`crate::resource::normalize`];
 //! - all or nothing: the operations run on a copy; the first failure is
 //!   returned with its operation named (`Operations[1] (replace, active)`)
 //!   and the input is untouched. The result is canonical: emptied values
@@ -33,10 +34,15 @@ mod op;
 
 pub use op::{PatchOp, PatchOpKind, PatchOperation, PATCH_OP_URN};
 
-use serde_json::Value;
+use std::cell::RefCell;
+
+use serde_json::{Map, Value};
 
 use crate::error::{ScimError, ScimType};
-use crate::resource::{check_immutable, describe, differs, finish_patched, has_immutable, Rules};
+use crate::resource::{
+    check_immutable, describe, differs, finish_patched, has_immutable, Rules, UndeclaredPolicy,
+    Unmapped, Write,
+};
 use crate::schema::{ResourceType, SchemaRegistry};
 
 /// The result of [`apply_patch`].
@@ -49,6 +55,19 @@ pub struct PatchOutcome {
     pub changed: bool,
 }
 
+/// The result of [`apply_patch_with`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Patched {
+    /// The patched resource, canonical: declared attributes only.
+    pub resource: Value,
+    /// Whether the resource differs from the input.
+    pub changed: bool,
+    /// The unmapped object after the operations.
+    pub unmapped: Map<String, Value>,
+    /// Whether the unmapped object differs from the input's.
+    pub unmapped_changed: bool,
+}
+
 /// Applies PATCH operations to a canonical resource (as stored, with `id`
 /// and `meta`), all or nothing.
 pub fn apply_patch(
@@ -57,23 +76,70 @@ pub fn apply_patch(
     resource: &Value,
     operations: &[PatchOperation],
 ) -> Result<PatchOutcome, ScimError> {
+    let patched = apply_patch_with(
+        registry,
+        resource_type,
+        resource,
+        &Map::new(),
+        operations,
+        UndeclaredPolicy::Reject,
+    )?;
+    Ok(PatchOutcome {
+        resource: patched.resource,
+        changed: patched.changed,
+    })
+}
+
+/// [`apply_patch`] under a tenant's policy for undeclared attributes, with
+/// the resource's current `unmapped` object (see
+/// [`crate::resource::normalize_with`] for its keys).
+///
+/// With [`UndeclaredPolicy::Reject`] this is [`apply_patch`] and `unmapped`
+/// comes back unchanged. With [`UndeclaredPolicy::Capture`], an operation
+/// whose path no schema declares sets (`add`, `replace`) or removes
+/// (`remove`, or a `null`/`""`/`[]` value) that path's entry, keyed by the
+/// path as sent and matched case-insensitively; so does each undeclared
+/// key of a path-less value, and undeclared members inside a declared
+/// value are captured as [`crate::resource::normalize_with`] does. `add`
+/// appends to a captured list and merges into a captured object; `replace`
+/// replaces. A value filter on an undeclared path is `400 invalidPath`.
+/// Declared attributes are validated as usual; all or nothing.
+pub fn apply_patch_with(
+    registry: &SchemaRegistry,
+    resource_type: &ResourceType,
+    resource: &Value,
+    unmapped: &Map<String, Value>,
+    operations: &[PatchOperation],
+    policy: UndeclaredPolicy,
+) -> Result<Patched, ScimError> {
     let Value::Object(original) = resource else {
         return Err(ScimError::invalid_syntax(format!(
             "the resource to patch must be a JSON object, got {}",
             describe(resource)
         )));
     };
+    let captured = RefCell::new(Unmapped::new(unmapped.clone(), Write::Replace));
     let rules = Rules {
         registry,
         resource_type,
         keep_read_only: false,
         unknown: ScimType::InvalidPath,
+        undeclared: match policy {
+            UndeclaredPolicy::Reject => None,
+            UndeclaredPolicy::Capture => Some(&captured),
+        },
     };
     let guard_immutable = has_immutable(registry, resource_type);
     let mut working = original.clone();
     let mut touched = Vec::new();
     for (index, operation) in operations.iter().enumerate() {
         let context = |error: ScimError| error.context(operation.context(index));
+        if let Ok(mut captured) = captured.try_borrow_mut() {
+            captured.begin(match operation.op {
+                PatchOpKind::Add => Write::Add,
+                PatchOpKind::Remove | PatchOpKind::Replace => Write::Replace,
+            });
+        }
         if guard_immutable {
             let before = Value::Object(working.clone());
             apply::apply_operation(&rules, &mut working, operation, &mut touched)
@@ -96,8 +162,11 @@ pub fn apply_patch(
         || touched
             .iter()
             .any(|attribute| differs(resource, &patched, attribute));
-    Ok(PatchOutcome {
+    let captured = captured.into_inner().into_entries();
+    Ok(Patched {
         resource: patched,
         changed,
+        unmapped_changed: captured != *unmapped,
+        unmapped: captured,
     })
 }

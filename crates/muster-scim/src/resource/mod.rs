@@ -19,20 +19,27 @@
 //!   present, and at most one value of a multi-valued attribute is primary.
 //!
 //! Unknown attributes are never dropped: they are `400 invalidSyntax` (the
-//! body does not conform to the resource schema) with a "did you mean". The
-//! same name in a PATCH operation is `400 invalidPath`.
+//! body does not conform to the resource schema) with a "did you mean" and
+//! how to declare them. The same name in a PATCH operation is `400
+//! invalidPath`. Under [`UndeclaredPolicy::Capture`] they are instead kept
+//! in an unmapped object apart from the resource ([`normalize_with`]).
 //!
 //! Canonical values (`work`, `home`, ...) are suggestions: other `type`
 //! values are accepted.
 
+mod undeclared;
 mod value;
+
+use std::cell::RefCell;
 
 use serde_json::{Map, Value};
 
+pub use undeclared::UndeclaredPolicy;
+pub(crate) use undeclared::{Unmapped, Write};
 pub use value::is_absent;
 pub(crate) use value::{
-    check_primary, describe, is_primary, primary_name, same_value, truncate as truncate_text,
-    Rules, Where,
+    check_primary, dedup, describe, is_base64, is_primary, primary_name, same_value,
+    truncate as truncate_text, Rules, Where,
 };
 
 use crate::error::{ScimError, ScimType};
@@ -54,11 +61,51 @@ pub fn normalize(
     resource_type: &ResourceType,
     input: &Value,
 ) -> Result<Value, ScimError> {
+    normalize_with(registry, resource_type, input, UndeclaredPolicy::Reject)
+        .map(|normalized| normalized.resource)
+}
+
+/// The result of [`normalize_with`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Normalized {
+    /// The resource in canonical form: declared attributes only.
+    pub resource: Value,
+    /// The undeclared attributes captured under
+    /// [`UndeclaredPolicy::Capture`], keyed by path (see below); always
+    /// empty under [`UndeclaredPolicy::Reject`].
+    pub unmapped: Map<String, Value>,
+}
+
+/// [`normalize`] under a tenant's policy for undeclared attributes.
+///
+/// With [`UndeclaredPolicy::Reject`] this is [`normalize`]. With
+/// [`UndeclaredPolicy::Capture`], a value no schema declares is moved, as
+/// sent, into [`Normalized::unmapped`] instead of being refused, keyed by
+/// its path: a top-level key as the client sent it (`foo`,
+/// `urn:...:acme:2.0:User:foo`, or an undeclared extension URN with its
+/// whole object, which may then also be listed in `schemas`); a key inside
+/// a declared extension object as `<extension URN>:<key>`; a key inside a
+/// declared complex value as `<attribute path>.<key>` (for a multi-valued
+/// attribute, the list of the values its elements carried). Absent values
+/// (`null`, `""`, ...) are nothing to capture. Everything declared is
+/// validated exactly as by [`normalize`]: a wrong type is an error in both
+/// modes. For a PUT, the new unmapped object replaces the stored one.
+pub fn normalize_with(
+    registry: &SchemaRegistry,
+    resource_type: &ResourceType,
+    input: &Value,
+    policy: UndeclaredPolicy,
+) -> Result<Normalized, ScimError> {
+    let unmapped = RefCell::new(Unmapped::new(Map::new(), Write::Body));
     let rules = Rules {
         registry,
         resource_type,
         keep_read_only: false,
         unknown: ScimType::InvalidSyntax,
+        undeclared: match policy {
+            UndeclaredPolicy::Reject => None,
+            UndeclaredPolicy::Capture => Some(&unmapped),
+        },
     };
     let object = input.as_object().ok_or_else(|| {
         ScimError::invalid_syntax(format!(
@@ -67,10 +114,14 @@ pub fn normalize(
             describe(input)
         ))
     })?;
-    check_schemas(registry, resource_type, object)?;
+    check_schemas(&rules, object)?;
     let mut draft = Draft::new(registry, resource_type)?;
     draft.collect(&rules, object, true)?;
-    draft.finish()
+    let resource = draft.finish()?;
+    Ok(Normalized {
+        resource,
+        unmapped: unmapped.into_inner().into_entries(),
+    })
 }
 
 /// Re-validates a resource that already went through the server, such as
@@ -96,6 +147,7 @@ pub fn canonicalize(
         resource_type,
         keep_read_only: true,
         unknown: ScimType::InvalidSyntax,
+        undeclared: None,
     };
     let mut draft = Draft::new(registry, resource_type)?;
     draft.collect(&rules, object, true)?;
@@ -379,12 +431,12 @@ fn same_set(left: &Value, right: &Value) -> bool {
 }
 
 /// Checks the `schemas` member of client input: present, lists the core
-/// schema, and names nothing the resource type does not know.
-fn check_schemas(
-    registry: &SchemaRegistry,
-    resource_type: &ResourceType,
-    object: &Map<String, Value>,
-) -> Result<(), ScimError> {
+/// schema, and names nothing the resource type does not know (unless
+/// undeclared attributes are captured: then an unknown URN is dropped and
+/// its object captured).
+fn check_schemas(rules: &Rules<'_>, object: &Map<String, Value>) -> Result<(), ScimError> {
+    let registry = rules.registry;
+    let resource_type = rules.resource_type;
     let schemas = object
         .iter()
         .find(|(key, _)| key.eq_ignore_ascii_case("schemas"))
@@ -416,12 +468,14 @@ fn check_schemas(
         if urn.eq_ignore_ascii_case(&resource_type.schema) {
             has_core = true;
         } else if urn.eq_ignore_ascii_case(ENTRA_GROUP_SCHEMA)
+            || rules.captures()
             || registry
                 .extensions(resource_type)
                 .any(|(schema, _)| schema.id.eq_ignore_ascii_case(urn))
         {
             // A known extension (kept if the body carries its attributes),
-            // or Entra ID's extra group schema (accepted and dropped).
+            // Entra ID's extra group schema (accepted and dropped), or an
+            // undeclared extension whose object is captured.
         } else {
             let mut known = vec![resource_type.schema.as_str()];
             known.extend(
@@ -516,12 +570,18 @@ impl<'r> Draft<'r> {
                 continue;
             }
             match resolve_key(rules, key) {
-                None => return Err(rules.unknown_attribute(key)),
+                None => rules.undeclared(key, raw, false)?,
                 Some(ResolvedPath::Extension(schema)) => match raw {
                     Value::Object(inner) => {
                         for (inner_key, inner_raw) in inner {
-                            let resolved = resolve_in_extension(rules, schema, inner_key)?;
-                            self.put(rules, resolved, inner_raw)?;
+                            match resolve_in_extension(rules, schema, inner_key) {
+                                Some(resolved) => self.put(rules, resolved, inner_raw)?,
+                                None => rules.undeclared(
+                                    &format!("{}:{inner_key}", schema.id),
+                                    inner_raw,
+                                    false,
+                                )?,
+                            }
                         }
                     }
                     other if is_absent(other) => {}
@@ -877,25 +937,20 @@ fn core_attribute<'r>(
 }
 
 /// Resolves a key found inside an extension object (`department`,
-/// `manager.value`) against that extension.
+/// `manager.value`) against that extension; `None` when the extension does
+/// not declare it (the caller refuses or captures `<URN>:<key>`).
 pub(crate) fn resolve_in_extension<'r>(
     rules: &Rules<'r>,
     schema: &'r Schema,
     key: &str,
-) -> Result<ResolvedAttribute<'r>, ScimError> {
-    let qualified = || format!("{}:{key}", schema.id);
-    let mut path = AttrPath::parse(key).map_err(|_| rules.unknown_attribute(&qualified()))?;
+) -> Option<ResolvedAttribute<'r>> {
+    let mut path = AttrPath::parse(key).ok()?;
     match &path.schema {
-        Some(urn) if !urn.eq_ignore_ascii_case(&schema.id) => {
-            return Err(rules.unknown_attribute(&qualified()))
-        }
+        Some(urn) if !urn.eq_ignore_ascii_case(&schema.id) => return None,
         Some(_) => {}
         None => path.schema = Some(schema.id.clone()),
     }
-    rules
-        .registry
-        .resolve_attribute(rules.resource_type, &path)
-        .ok_or_else(|| rules.unknown_attribute(&qualified()))
+    rules.registry.resolve_attribute(rules.resource_type, &path)
 }
 
 /// The error-detail location of a resolved attribute (without its
@@ -925,6 +980,7 @@ mod tests {
                 resource_type,
                 keep_read_only: false,
                 unknown: ScimType::InvalidSyntax,
+                undeclared: None,
             };
             let mut keys = registry.attribute_paths(resource_type);
             keys.extend(

@@ -4,6 +4,7 @@
 //! ([`crate::patch::apply_patch`]) so that a POST body and a PATCH value are
 //! accepted and refused by the same code.
 
+use std::cell::RefCell;
 use std::fmt;
 
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
@@ -12,6 +13,7 @@ use serde_json::{Map, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+use super::undeclared::Unmapped;
 use crate::error::{ScimError, ScimType};
 use crate::schema::{Attribute, AttributeType, Mutability, ResourceType, SchemaRegistry};
 
@@ -23,6 +25,10 @@ const BASE64: GeneralPurpose = GeneralPurpose::new(
 
 /// Longest piece of client text quoted back in an error detail.
 const QUOTE_LIMIT: usize = 120;
+
+/// How to declare an attribute, appended to the detail of an unknown one.
+const HOW_TO_DECLARE: &str =
+    "declare it in an extension schema (PUT /admin/v1/schemas/{urn} or 'muster schema apply')";
 
 /// Whether a value means "absent": `null`, `""`, `[]` or `{}`.
 ///
@@ -87,6 +93,9 @@ pub(crate) struct Rules<'r> {
     /// The `scimType` of an unknown attribute: `invalidSyntax` in a resource
     /// body, `invalidPath` in a PATCH operation.
     pub unknown: ScimType,
+    /// Where undeclared attributes are captured; `None` refuses them
+    /// ([`super::UndeclaredPolicy`]).
+    pub undeclared: Option<&'r RefCell<Unmapped>>,
 }
 
 impl<'r> Rules<'r> {
@@ -95,14 +104,52 @@ impl<'r> Rules<'r> {
         attribute.mutability == Mutability::ReadOnly && !self.keep_read_only
     }
 
-    /// The error for a name no schema declares, with a "did you mean".
+    /// The error for a name no schema declares, with a "did you mean" and
+    /// how to declare it.
     pub fn unknown_attribute(&self, path: &str) -> ScimError {
         let path = truncate(path);
-        ScimError::bad_request(
-            self.unknown,
-            self.registry
-                .unknown_attribute(self.resource_type, path.as_ref()),
-        )
+        let mut detail = self
+            .registry
+            .unknown_attribute(self.resource_type, path.as_ref());
+        if detail.ends_with('?') {
+            detail.push_str(" Otherwise ");
+        } else {
+            detail.push_str("; ");
+        }
+        detail.push_str(HOW_TO_DECLARE);
+        ScimError::bad_request(self.unknown, detail)
+    }
+
+    /// Whether undeclared attributes are captured rather than refused.
+    pub fn captures(&self) -> bool {
+        self.undeclared.is_some()
+    }
+
+    /// A value at a path no schema declares: refused with
+    /// [`Rules::unknown_attribute`], or captured in the unmapped object
+    /// (`element`: one element of a multi-valued attribute's values).
+    pub fn undeclared(&self, path: &str, value: &Value, element: bool) -> Result<(), ScimError> {
+        match self.undeclared {
+            None => Err(self.unknown_attribute(path)),
+            Some(unmapped) => unmapped
+                .try_borrow_mut()
+                .map_err(|_| ScimError::status(500, "the unmapped attributes are in use"))?
+                .put(path, value, element),
+        }
+    }
+
+    /// Removes a captured undeclared path (PATCH `remove`), or refuses it.
+    pub fn forget(&self, path: &str) -> Result<(), ScimError> {
+        match self.undeclared {
+            None => Err(self.unknown_attribute(path)),
+            Some(unmapped) => {
+                unmapped
+                    .try_borrow_mut()
+                    .map_err(|_| ScimError::status(500, "the unmapped attributes are in use"))?
+                    .remove(path);
+                Ok(())
+            }
+        }
     }
 
     /// The canonical value of an attribute (single- or multi-valued), or
@@ -196,7 +243,8 @@ impl<'r> Rules<'r> {
                 .zip(slots.iter_mut())
                 .find(|(sub, _)| sub.name.eq_ignore_ascii_case(key))
             else {
-                return Err(self.unknown_attribute(&format!("{at}.{key}")));
+                self.undeclared(&format!("{at}.{key}"), raw, attribute.multi_valued)?;
+                continue;
             };
             if self.ignores(sub) {
                 continue;
@@ -246,13 +294,7 @@ pub(crate) fn primitive(
         (AttributeType::DateTime, Value::String(text)) => {
             OffsetDateTime::parse(text, &Rfc3339).is_ok()
         }
-        (AttributeType::Binary, Value::String(text)) => {
-            let compact: Vec<u8> = text
-                .bytes()
-                .filter(|byte| !byte.is_ascii_whitespace())
-                .collect();
-            BASE64.decode(compact).is_ok()
-        }
+        (AttributeType::Binary, Value::String(text)) => is_base64(text),
         (
             AttributeType::String
             | AttributeType::Reference
@@ -270,6 +312,16 @@ pub(crate) fn primitive(
     } else {
         Err(expected(at, &expectation(attribute), value))
     }
+}
+
+/// Whether `text` is base64 as binary values are accepted: padding
+/// optional, whitespace (line breaks) ignored.
+pub(crate) fn is_base64(text: &str) -> bool {
+    let compact: Vec<u8> = text
+        .bytes()
+        .filter(|byte| !byte.is_ascii_whitespace())
+        .collect();
+    BASE64.decode(compact).is_ok()
 }
 
 /// What a value of the attribute must look like, for error details.

@@ -2,10 +2,15 @@
 //! resolution of attribute paths against them.
 //!
 //! Built-in schemas are loaded by [`SchemaRegistry::builtin`]; custom
-//! extension schemas are added at run time with [`SchemaRegistry::add_schema`]
-//! and bound to a resource type with [`SchemaRegistry::bind_extension`].
+//! extension schemas are declared at run time with
+//! [`SchemaRegistry::put_extension`] (add or replace, and bind to a resource
+//! type, in one step) and taken away with
+//! [`SchemaRegistry::remove_extension`]. The lower-level
+//! [`SchemaRegistry::add_schema`] and [`SchemaRegistry::bind_extension`]
+//! do one step each.
 
 use super::builtin;
+use super::definition::check_schema;
 use super::model::{Attribute, ResourceType, Schema, SchemaExtension};
 use crate::error::ScimError;
 use crate::path::AttrPath;
@@ -117,19 +122,14 @@ impl SchemaRegistry {
         &self.common_attributes
     }
 
-    /// Adds a schema, or replaces the one with the same URN.
+    /// Adds a schema, or replaces the one with the same URN, without
+    /// binding it to a resource type.
     ///
-    /// Rejects a schema that would shadow a built-in one or holds
-    /// duplicate attribute names.
+    /// Rejects a schema that would shadow a built-in core schema or breaks
+    /// the rules of [`crate::schema::parse_schema_definition`] (duplicate
+    /// names, sub-attributes on a non-complex attribute, ...).
     pub fn add_schema(&mut self, schema: Schema) -> Result<(), ScimError> {
-        for builtin_id in [builtin::USER_SCHEMA, builtin::GROUP_SCHEMA] {
-            if schema.id.eq_ignore_ascii_case(builtin_id) {
-                return Err(ScimError::invalid_value(format!(
-                    "schema '{}' is built in and cannot be replaced",
-                    schema.id
-                )));
-            }
-        }
+        self.check_replaceable(&schema.id)?;
         check_schema(&schema)?;
         match self
             .schemas
@@ -179,6 +179,162 @@ impl SchemaRegistry {
             }),
         }
         Ok(())
+    }
+
+    /// Declares a custom extension schema at run time: adds it (or
+    /// replaces the definition with the same URN, case-insensitively) and
+    /// binds it to `resource_type` with `required`, in one step. Returns the
+    /// definition it replaced, if any, which is what
+    /// [`crate::schema::diff_schemas`] compares with.
+    ///
+    /// On error (`400 invalidValue`) the registry is unchanged: the core
+    /// User and Group schemas cannot be replaced, the schema must follow
+    /// the rules of [`crate::schema::parse_schema_definition`], the resource
+    /// type must exist, and an extension already bound to another resource
+    /// type must be removed before it is bound elsewhere.
+    pub fn put_extension(
+        &mut self,
+        schema: Schema,
+        resource_type: &str,
+        required: bool,
+    ) -> Result<Option<Schema>, ScimError> {
+        self.check_replaceable(&schema.id)?;
+        check_schema(&schema)?;
+        let target = self
+            .resource_types
+            .iter()
+            .position(|rt| {
+                rt.id.eq_ignore_ascii_case(resource_type)
+                    || rt.name.eq_ignore_ascii_case(resource_type)
+            })
+            .ok_or_else(|| self.unknown_resource_type(resource_type))?;
+        let bound_elsewhere = self
+            .resource_types
+            .iter()
+            .enumerate()
+            .find(|(index, rt)| *index != target && binds(rt, &schema.id));
+        if let Some((_, other)) = bound_elsewhere {
+            return Err(ScimError::invalid_value(format!(
+                "schema '{}' is bound to resource type {}; remove it first to bind it to {resource_type}",
+                schema.id, other.id
+            )));
+        }
+        let urn = schema.id.clone();
+        let previous = match self
+            .schemas
+            .iter_mut()
+            .find(|existing| existing.id.eq_ignore_ascii_case(&urn))
+        {
+            Some(existing) => Some(std::mem::replace(existing, schema)),
+            None => {
+                self.schemas.push(schema);
+                None
+            }
+        };
+        if let Some(rt) = self.resource_types.get_mut(target) {
+            match rt
+                .schema_extensions
+                .iter_mut()
+                .find(|ext| ext.schema.eq_ignore_ascii_case(&urn))
+            {
+                Some(ext) => {
+                    ext.schema = urn;
+                    ext.required = required;
+                }
+                None => rt.schema_extensions.push(SchemaExtension {
+                    schema: urn,
+                    required,
+                }),
+            }
+        }
+        Ok(previous)
+    }
+
+    /// Removes a custom extension schema and unbinds it from every resource
+    /// type; returns its definition. Values stored under it are the
+    /// caller's to remove first (see [`crate::schema::remove_attributes`]).
+    ///
+    /// The core User and Group schemas and the Enterprise User extension
+    /// are built in and cannot be removed (`400 invalidValue`); an unknown
+    /// URN is `404`. On error the registry is unchanged.
+    pub fn remove_extension(&mut self, urn: &str) -> Result<Schema, ScimError> {
+        if urn.eq_ignore_ascii_case(builtin::ENTERPRISE_USER_SCHEMA) {
+            return Err(ScimError::invalid_value(format!(
+                "schema '{}' is the built-in Enterprise User extension (RFC 7643 section 4.3) and cannot be removed; leave its attributes unset instead",
+                builtin::ENTERPRISE_USER_SCHEMA
+            )));
+        }
+        if let Some(rt) = self
+            .resource_types
+            .iter()
+            .find(|rt| rt.schema.eq_ignore_ascii_case(urn))
+        {
+            return Err(ScimError::invalid_value(format!(
+                "schema '{}' is the built-in core schema of resource type {} and cannot be removed",
+                rt.schema, rt.id
+            )));
+        }
+        let index = self
+            .schemas
+            .iter()
+            .position(|schema| schema.id.eq_ignore_ascii_case(urn))
+            .ok_or_else(|| ScimError::status(404, format!("no schema '{urn}' is declared")))?;
+        for rt in &mut self.resource_types {
+            rt.schema_extensions
+                .retain(|ext| !ext.schema.eq_ignore_ascii_case(urn));
+        }
+        Ok(self.schemas.remove(index))
+    }
+
+    /// The resource type an extension schema binds to: `requested` when the
+    /// caller names one (it must exist); otherwise the type it is already
+    /// bound to; otherwise the type named by the URN's last `:`-segment
+    /// (`...:2.0:User` is User, `...:2.0:Group` is Group, case-insensitively)
+    /// when the registry knows it; otherwise User.
+    pub fn extension_resource_type(
+        &self,
+        urn: &str,
+        requested: Option<&str>,
+    ) -> Result<&ResourceType, ScimError> {
+        if let Some(requested) = requested {
+            return self
+                .resource_type(requested)
+                .ok_or_else(|| self.unknown_resource_type(requested));
+        }
+        if let Some(bound) = self.resource_types.iter().find(|rt| binds(rt, urn)) {
+            return Ok(bound);
+        }
+        let last = urn.rsplit(':').next().unwrap_or_default();
+        self.resource_type(last)
+            .or_else(|| self.resource_type("User"))
+            .ok_or_else(|| self.unknown_resource_type("User"))
+    }
+
+    /// Refuses to replace a core schema (User, Group, or that of any
+    /// resource type).
+    fn check_replaceable(&self, urn: &str) -> Result<(), ScimError> {
+        let core = [builtin::USER_SCHEMA, builtin::GROUP_SCHEMA]
+            .into_iter()
+            .chain(self.resource_types.iter().map(|rt| rt.schema.as_str()))
+            .find(|core| core.eq_ignore_ascii_case(urn));
+        match core {
+            Some(core) => Err(ScimError::invalid_value(format!(
+                "schema '{core}' is built in and cannot be replaced; declare custom attributes in an extension schema such as 'urn:ietf:params:scim:schemas:extension:contoso:2.0:User'"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    fn unknown_resource_type(&self, name: &str) -> ScimError {
+        let known: Vec<&str> = self
+            .resource_types
+            .iter()
+            .map(|rt| rt.id.as_str())
+            .collect();
+        ScimError::invalid_value(format!(
+            "unknown resource type '{name}'; the server knows {}",
+            known.join(", ")
+        ))
     }
 
     /// The core schema of a resource type.
@@ -329,6 +485,14 @@ impl SchemaRegistry {
     }
 }
 
+/// Whether a resource type has the extension `urn` bound.
+fn binds(resource_type: &ResourceType, urn: &str) -> bool {
+    resource_type
+        .schema_extensions
+        .iter()
+        .any(|ext| ext.schema.eq_ignore_ascii_case(urn))
+}
+
 /// The part of a path after the URN prefix.
 fn leaf(path: &str) -> &str {
     path.rsplit_once(':').map_or(path, |(_, leaf)| leaf)
@@ -337,59 +501,6 @@ fn leaf(path: &str) -> &str {
 /// The URN prefix of a path, empty for core paths.
 fn prefix(path: &str) -> &str {
     path.rsplit_once(':').map_or("", |(prefix, _)| prefix)
-}
-
-/// Checks a schema's own consistency: names valid and unique, sub-attributes
-/// only on complex attributes, no nesting below one level (RFC 7643 2.3.8).
-fn check_schema(schema: &Schema) -> Result<(), ScimError> {
-    if !schema.id.to_ascii_lowercase().starts_with("urn:") {
-        return Err(ScimError::invalid_value(format!(
-            "schema id '{}' must be a URN starting with 'urn:'",
-            schema.id
-        )));
-    }
-    check_attributes(&schema.id, &schema.attributes, 0)
-}
-
-fn check_attributes(owner: &str, attributes: &[Attribute], depth: usize) -> Result<(), ScimError> {
-    for (index, attribute) in attributes.iter().enumerate() {
-        let path = format!("{owner}:{}", attribute.name);
-        AttrPath::parse(&format!("urn:x:{}", attribute.name)).map_err(|_| {
-            ScimError::invalid_value(format!(
-                "attribute name '{}' in {owner} must start with a letter and hold only letters, digits, '-', '_' or '$'",
-                attribute.name
-            ))
-        })?;
-        if attributes[..index]
-            .iter()
-            .any(|other| other.name.eq_ignore_ascii_case(&attribute.name))
-        {
-            return Err(ScimError::invalid_value(format!(
-                "attribute '{path}' is declared twice (names are case-insensitive)"
-            )));
-        }
-        match (attribute.is_complex(), attribute.sub_attributes.is_empty()) {
-            (true, true) => {
-                return Err(ScimError::invalid_value(format!(
-                    "complex attribute '{path}' needs subAttributes"
-                )))
-            }
-            (false, false) => {
-                return Err(ScimError::invalid_value(format!(
-                    "attribute '{path}' has subAttributes but its type is {}, not complex",
-                    attribute.kind.as_str()
-                )))
-            }
-            (true, false) if depth > 0 => {
-                return Err(ScimError::invalid_value(format!(
-                    "sub-attribute '{path}' cannot be complex (RFC 7643 section 2.3.8)"
-                )))
-            }
-            _ => {}
-        }
-        check_attributes(&path, &attribute.sub_attributes, depth + 1)?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]
