@@ -5,9 +5,7 @@
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use muster_scim::message::LIST_RESPONSE_URN;
-use muster_scim::{
-    ResourceType, Schema, ScimError, ServiceProviderConfig, ServiceProviderLimits,
-};
+use muster_scim::{ResourceType, Schema, ScimError, ServiceProviderConfig, ServiceProviderLimits};
 use serde_json::{json, Value};
 
 use crate::error::ApiError;

@@ -442,7 +442,16 @@ pub async fn create_resource(
     let stored = ctx
         .state
         .store
-        .create(&ctx.client.tenant, &ctx.actor, &rt.id, resource, members)
+        .create(
+            &ctx.client.tenant,
+            &ctx.actor,
+            &rt.id,
+            muster_store::NewResource {
+                resource,
+                members,
+                unmapped: serde_json::Map::new(),
+            },
+        )
         .await?;
     Ok(ctx.respond(StatusCode::CREATED, rt, &stored, projection))
 }
@@ -530,6 +539,7 @@ pub async fn replace_resource(
         Ok(Some(Update {
             resource: replacement,
             member_changes,
+            unmapped: None,
         }))
     });
     let (stored, _) = ctx
@@ -608,6 +618,7 @@ pub async fn patch_resource(
         Ok(Some(Update {
             resource: outcome.resource,
             member_changes,
+            unmapped: None,
         }))
     });
     let (stored, _) = ctx

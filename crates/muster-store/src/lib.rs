@@ -10,11 +10,20 @@
 //! This crate knows SCIM semantics only through `muster-scim` (filters,
 //! canonical resources); it never sees HTTP types or status codes beyond the
 //! `ScimError` an update closure returns.
+//!
+//! Custom schemas declared at run time are stored here as opaque documents
+//! ([`SchemaRecord`]); the store does not interpret them. When a schema
+//! change needs resources rewritten (an attribute removed, a type changed),
+//! the server passes a [`RewriteFn`] that the store runs over every resource
+//! of the type inside the schema write's transaction. Values the server
+//! captured rather than refused (undeclared attributes under the tenant's
+//! `capture` policy) are kept apart from the resource, in
+//! [`StoredResource::unmapped`].
 
 use async_trait::async_trait;
 use muster_scim::{AttrPath, Filter, SchemaRegistry, ScimError};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 pub mod sqlite;
 
@@ -65,6 +74,22 @@ pub struct StoredResource {
     pub resource: Value,
     /// Monotonic version, the basis of the weak ETag `W/"<version>"`.
     pub version: u64,
+    /// Values of undeclared attributes captured under the tenant's `capture`
+    /// policy, as the server recorded them (by convention keyed by the path
+    /// the client sent). Never part of `resource`; empty when none.
+    pub unmapped: Map<String, Value>,
+}
+
+/// What [`Store::create`] stores.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NewResource {
+    /// The canonical resource, without `id`, `meta`, `members` or `groups`.
+    pub resource: Value,
+    /// The initial membership of a group (empty for other types).
+    pub members: Vec<Member>,
+    /// Captured values of undeclared attributes (see
+    /// [`StoredResource::unmapped`]); empty when none.
+    pub unmapped: Map<String, Value>,
 }
 
 /// A change to a group's membership rows.
@@ -86,6 +111,9 @@ pub struct Update {
     pub resource: Value,
     /// Membership changes, applied in order.
     pub member_changes: Vec<MemberChange>,
+    /// The new captured values of undeclared attributes (replacing the old
+    /// ones; an empty map clears them); `None` keeps them as they are.
+    pub unmapped: Option<Map<String, Value>>,
 }
 
 /// Computes an update from the current resource inside the write
@@ -158,6 +186,12 @@ pub enum ChangeKind {
     Update,
     /// A resource was deleted.
     Delete,
+    /// A custom schema was put or deleted (`resource_type` "Schema",
+    /// `resource_id` the schema URN).
+    Schema,
+    /// A tenant setting was set (`resource_type` "Setting", `resource_id`
+    /// the key).
+    Setting,
 }
 
 /// A change committed together with the write it describes.
@@ -182,7 +216,14 @@ pub struct ChangeRecord {
     /// What changed: `{"resource": <the resource after the change>}` when its
     /// attributes changed (and on create), `{"members": {"added": [ids],
     /// "removed": [ids]}}` when its membership changed (both keys when both
-    /// did); `null` for a delete.
+    /// did); `null` for a delete. With `"resource"` comes `"unmapped":
+    /// {...}` when the resource holds captured undeclared values (or when a
+    /// write cleared them: then `{}`), and `"removed": <values>` when a
+    /// schema change's rewrite removed values.
+    ///
+    /// [`ChangeKind::Schema`]: `{"schema": <document>, "resourceType": ..,
+    /// "required": ..}`, or `{"deleted": <urn>}`.
+    /// [`ChangeKind::Setting`]: `{"key": .., "value": ..}`.
     pub payload: Value,
 }
 
@@ -197,6 +238,89 @@ pub struct TokenRecord {
     pub scopes: Vec<String>,
     /// When it was created, RFC 3339.
     pub created: String,
+}
+
+/// A custom schema declared at run time, as stored per tenant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SchemaRecord {
+    /// The schema URN (its `id`); unique within the tenant.
+    pub urn: String,
+    /// The resource type the schema extends (`User`, `Group`).
+    pub resource_type: String,
+    /// Whether the extension is required on that resource type.
+    pub required: bool,
+    /// The RFC 7643 section 7 schema JSON, as the server serializes it; the
+    /// store keeps it verbatim.
+    pub document: Value,
+    /// When it was last put, RFC 3339; filled by the store (ignored on input).
+    pub updated: String,
+    /// The client that last put it; filled by the store from the [`Actor`]
+    /// (ignored on input).
+    pub client: String,
+}
+
+/// What a [`RewriteFn`] decides for one resource.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RewriteOutcome {
+    /// The new canonical resource, with the same contract as
+    /// [`Update::resource`].
+    pub resource: Value,
+    /// The values removed, for the audit trail (the change record's
+    /// `"removed"`); `Value::Null` when none.
+    pub removed: Value,
+    /// New captured undeclared values, as [`Update::unmapped`] (for example
+    /// when a newly declared attribute adopts values captured under its
+    /// name); `None` keeps them.
+    pub unmapped: Option<Map<String, Value>>,
+}
+
+/// Rewrites one resource during a schema change, inside the schema write's
+/// transaction. Sees the resource as an update closure does (without
+/// members or computed groups). `Ok(None)` leaves it as it is; an `Err`
+/// aborts the whole schema change.
+pub type RewriteFn =
+    Box<dyn FnMut(&StoredResource) -> Result<Option<RewriteOutcome>, ScimError> + Send>;
+
+/// Visits each resource of a [`Store::scan`].
+pub type VisitFn = Box<dyn FnMut(&StoredResource) + Send>;
+
+/// The result of a schema put or delete.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SchemaChangeOutcome {
+    /// How many resources the rewrite changed (each got a new version and
+    /// an `Update` change record).
+    pub rewritten: u64,
+}
+
+/// How one attribute path is used in a tenant, for the explain table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttributeUsage {
+    /// The resource type holding the values.
+    pub resource_type: String,
+    /// For declared attributes (`declared`), the attribute index path: the
+    /// canonical path in ASCII lower case, a sub-attribute after a dot;
+    /// extension attributes as `<extension urn>:<attribute>`, also lower
+    /// case. For example `username`, `emails.value`, `name.givenname`,
+    /// `urn:ietf:params:scim:schemas:extension:enterprise:2.0:user:department`,
+    /// `urn:ietf:params:scim:schemas:extension:genesys:purecloud:2.0:user:customfields.bpo_vendor_id`.
+    /// A complex attribute has a row of its own (`emails`) besides its
+    /// sub-attributes (`emails.value`). Resolve it case-insensitively
+    /// through the registry to get the canonical spelling.
+    ///
+    /// For undeclared values (`!declared`), a top-level key of
+    /// [`StoredResource::unmapped`], verbatim.
+    pub path: String,
+    /// Whether `path` is an attribute index path (`true`) or a key of the
+    /// captured undeclared values (`false`).
+    pub declared: bool,
+    /// How many resources of the type hold a present value (not null,
+    /// `""`, `[]` or `{}`) at the path now.
+    pub holders: u64,
+    /// The client whose write last set a value at the path, if any write
+    /// recorded one.
+    pub last_client: Option<String>,
+    /// When, RFC 3339.
+    pub last_set: Option<String>,
 }
 
 /// Storage failures.
@@ -228,15 +352,13 @@ pub enum StoreError {
 /// with its [`ChangeRecord`].
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Creates a resource. `resource` is canonical, without `id`, `meta`,
-    /// `members` or `groups`; `members` is the initial membership of a group.
+    /// Creates a resource (see [`NewResource`]).
     async fn create(
         &self,
         tenant: &TenantId,
         actor: &Actor,
         resource_type: &str,
-        resource: Value,
-        members: Vec<Member>,
+        new: NewResource,
     ) -> Result<StoredResource, StoreError>;
 
     /// Reads one resource.
@@ -305,4 +427,60 @@ pub trait Store: Send + Sync + 'static {
         &self,
         secret_hash: &str,
     ) -> Result<Option<(TenantId, TokenRecord)>, StoreError>;
+
+    /// The tenant's custom schemas, in the order they were first put.
+    async fn list_schemas(&self, tenant: &TenantId) -> Result<Vec<SchemaRecord>, StoreError>;
+
+    /// Stores a custom schema (replacing one with the same URN, which keeps
+    /// its place in the list) and, with `rewrite`, rewrites every resource
+    /// of `record.resource_type` in the same transaction: all or nothing.
+    /// Records a [`ChangeKind::Schema`] change, then an `Update` change per
+    /// rewritten resource.
+    async fn put_schema(
+        &self,
+        tenant: &TenantId,
+        actor: &Actor,
+        record: SchemaRecord,
+        rewrite: Option<RewriteFn>,
+    ) -> Result<SchemaChangeOutcome, StoreError>;
+
+    /// Deletes a custom schema (`NotFound` when absent) and, with `rewrite`,
+    /// rewrites every resource of the type it was bound to, as
+    /// [`Store::put_schema`] does.
+    async fn delete_schema(
+        &self,
+        tenant: &TenantId,
+        actor: &Actor,
+        urn: &str,
+        rewrite: Option<RewriteFn>,
+    ) -> Result<SchemaChangeOutcome, StoreError>;
+
+    /// Visits every resource of a type (without members or computed groups)
+    /// from one consistent snapshot, in creation order, streaming: used for
+    /// the dry run of a schema change. Returns how many were visited.
+    async fn scan(
+        &self,
+        tenant: &TenantId,
+        resource_type: &str,
+        visit: VisitFn,
+    ) -> Result<u64, StoreError>;
+
+    /// A tenant setting, `None` when never set.
+    async fn get_setting(&self, tenant: &TenantId, key: &str)
+        -> Result<Option<String>, StoreError>;
+
+    /// Sets a tenant setting, with a [`ChangeKind::Setting`] change record.
+    async fn set_setting(
+        &self,
+        tenant: &TenantId,
+        actor: &Actor,
+        key: &str,
+        value: &str,
+    ) -> Result<(), StoreError>;
+
+    /// Every attribute path that holds values, or ever had a value set, in
+    /// the tenant: declared paths from the attribute index and keys of the
+    /// captured undeclared values, ordered by resource type, then declared
+    /// before undeclared, then path.
+    async fn attribute_usage(&self, tenant: &TenantId) -> Result<Vec<AttributeUsage>, StoreError>;
 }

@@ -17,7 +17,7 @@ use muster_store::sqlite::{SqliteOptions, SqliteStore};
 use muster_store::{ListQuery, Member, Page, ResourceId, Store, StoredResource};
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
-use suite::{actor, tenant, CUSTOM};
+use suite::{actor, new, tenant, CUSTOM};
 
 /// Texts chosen to collide under case folding, look like dates, carry LIKE
 /// wildcards, or be empty.
@@ -382,7 +382,7 @@ async fn world(
         let user_name = format!("{}{index}", resource["userName"].as_str().unwrap());
         resource["userName"] = json!(user_name);
         let stored = store
-            .create(&tenant(), &actor(), "User", resource, Vec::new())
+            .create(&tenant(), &actor(), "User", new(resource, Vec::new()))
             .await
             .unwrap();
         user_ids.push(stored.id);
@@ -409,7 +409,7 @@ async fn world(
             .collect();
         let resource = json!({"schemas": [GROUP_SCHEMA], "displayName": format!("{name}{index}")});
         let stored = store
-            .create(&tenant(), &actor(), "Group", resource, members)
+            .create(&tenant(), &actor(), "Group", new(resource, members))
             .await
             .unwrap();
         group_ids.push(stored.id);

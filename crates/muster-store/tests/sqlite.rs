@@ -72,6 +72,27 @@ suite!(
     membership_filters,
 );
 
+/// Custom attributes (issue #5): one test per suite function.
+macro_rules! custom_suite {
+    ($($name:ident),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            let (_dir, store) = fresh();
+            suite::custom::$name(&*store).await;
+        }
+    )*};
+}
+
+custom_suite!(
+    schema_records_round_trip,
+    schema_rewrite_removes_values,
+    failing_rewrite_changes_nothing,
+    scan_visits_every_resource,
+    unmapped_values_round_trip,
+    settings_round_trip,
+    attribute_usage_counts_and_attributes,
+);
+
 shared_suite!(
     concurrent_member_adds_lose_nothing,
     concurrent_updates_of_one_user_serialise,
@@ -86,6 +107,49 @@ async fn tenants_are_isolated() {
     let other = TenantId("acme".to_owned());
     store.ensure_tenant(&other).await.unwrap();
     suite::tenants_are_isolated(&*store, &other).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn custom_attributes_are_per_tenant() {
+    let (_dir, store) = fresh();
+    let other = TenantId("acme".to_owned());
+    store.ensure_tenant(&other).await.unwrap();
+    suite::custom::custom_attributes_are_per_tenant(&*store, &other).await;
+}
+
+/// A database written before migration 2 opens with its resources intact
+/// and without captured values.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migration_2_keeps_existing_resources() {
+    let dir = tempfile::tempdir().unwrap();
+    let alice = {
+        let store = open(&dir);
+        suite::create(&*store, "User", suite::user("alice")).await
+    };
+    // Take the file back to version 1.
+    let connection = rusqlite::Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
+    connection
+        .execute_batch(
+            "DROP TABLE custom_schemas; DROP TABLE settings; DROP TABLE attribute_usage;
+             ALTER TABLE resources DROP COLUMN unmapped;
+             DELETE FROM schema_migrations WHERE version = 2;",
+        )
+        .unwrap();
+    drop(connection);
+    let store = open(&dir);
+    let read = suite::get(&*store, "User", &alice.id).await;
+    assert_eq!(read.resource, alice.resource);
+    assert!(read.unmapped.is_empty());
+    assert_eq!(
+        store.list_schemas(&suite::tenant()).await.unwrap(),
+        Vec::new()
+    );
+    let usage = store.attribute_usage(&suite::tenant()).await.unwrap();
+    let user_name = usage.iter().find(|entry| entry.path == "username").unwrap();
+    assert_eq!(
+        (user_name.holders, user_name.last_client.as_ref()),
+        (1, None)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -280,8 +344,7 @@ async fn crash_child_writes_until_killed() {
                         &suite::tenant(),
                         &suite::actor(),
                         "User",
-                        suite::user(&name),
-                        Vec::new(),
+                        suite::new(suite::user(&name), Vec::new()),
                     )
                     .await
                     .unwrap();

@@ -18,8 +18,8 @@ use rusqlite::{params_from_iter, Connection};
 use serde_json::{json, Value};
 
 use super::query::QueryBuilder;
-use super::read::{finish, parse_object, to_version};
-use crate::{ListPage, ListQuery, Page, ResourceId, StoreError, TenantId};
+use super::read::{finish, parse_object, parse_unmapped, to_version};
+use crate::{ListPage, ListQuery, Page, ResourceId, StoreError, StoredResource, TenantId};
 
 /// A list query turned into SQL.
 pub(crate) struct ListPlan {
@@ -120,7 +120,8 @@ fn run_in_transaction(connection: &Connection, plan: ListPlan) -> Result<ListPag
             let json: String = row.get(2)?;
             let version: i64 = row.get(3)?;
             let sort_value = SqlValue::from(row.get_ref(4)?);
-            found.push((seq, id, json, version, sort_value));
+            let unmapped: Option<String> = row.get(5)?;
+            found.push((seq, id, json, version, sort_value, unmapped));
         }
     }
     // A first page that is not full holds every match: no need to count
@@ -142,7 +143,7 @@ fn run_in_transaction(connection: &Connection, plan: ListPlan) -> Result<ListPag
         let wanted = usize::try_from(count).unwrap_or(usize::MAX);
         if found.len() > wanted {
             found.truncate(wanted);
-            if let Some((seq, _, _, _, sort_value)) = found.last() {
+            if let Some((seq, _, _, _, sort_value, _)) = found.last() {
                 next_cursor = Some(encode_cursor(
                     &Position {
                         sort_value: sort_value.clone(),
@@ -154,14 +155,18 @@ fn run_in_transaction(connection: &Connection, plan: ListPlan) -> Result<ListPag
         }
     }
     let mut resources = Vec::with_capacity(found.len());
-    for (_, id, json, version, _) in found {
+    for (_, id, json, version, _, unmapped) in found {
+        let stored = StoredResource {
+            id: ResourceId(id),
+            resource_type: plan.resource_type.clone(),
+            resource: Value::Object(parse_object(&json)?),
+            version: to_version(version),
+            unmapped: parse_unmapped(unmapped.as_deref())?,
+        };
         resources.push(finish(
             connection,
             &plan.tenant,
-            &plan.resource_type,
-            ResourceId(id),
-            parse_object(&json)?,
-            to_version(version),
+            stored,
             plan.include_members,
         )?);
     }
@@ -249,7 +254,7 @@ fn page_query(
     let limit = bind(SqlValue::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
     let offset = bind(SqlValue::Integer(i64::try_from(offset).unwrap_or(i64::MAX)));
     let sql = format!(
-        "{}SELECT page.seq, r.id, r.json, r.version, page.sort_value FROM (
+        "{}SELECT page.seq, r.id, r.json, r.version, page.sort_value, r.unmapped FROM (
              {matches} ORDER BY {inner_order} LIMIT {limit} OFFSET {offset}
          ) AS page CROSS JOIN resources r ON r.seq = page.seq
          ORDER BY {outer_order}",

@@ -36,6 +36,18 @@
 //! the same closure as a recursive query. Groups read without members never
 //! touch this table.
 //!
+//! **Custom schemas and rewrites.** Schema documents declared at run time
+//! are stored verbatim per tenant (`schemas.rs`). A schema change may carry
+//! a rewrite closure, run over every resource of the type in the schema
+//! write's own transaction (the writer runs it alone, without a savepoint):
+//! all resources change with the schema, or nothing does.
+//!
+//! **Captured values, settings, usage.** Undeclared values the server
+//! captured live in `resources.unmapped`, beside (never inside) the
+//! resource JSON and outside the attribute index. Tenant settings are plain
+//! keys and values (`settings.rs`). Each write records the paths it set in
+//! `attribute_usage`; holder counts are computed on read (`usage.rs`).
+//!
 //! Architecture Invariant: the store never interprets SCIM beyond what the
 //! registry passed to `list` says; writes are schema-agnostic.
 
@@ -47,7 +59,10 @@ mod pool;
 mod query;
 mod read;
 mod schema;
+mod schemas;
+mod settings;
 mod sort;
+mod usage;
 mod values;
 mod write;
 mod writer;
@@ -56,15 +71,15 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use muster_scim::SchemaRegistry;
-use serde_json::Value;
 
 use self::checkpoint::Checkpointer;
 use self::pool::ReaderPool;
 use self::write::{UpdateRequest, WriteScope};
 use self::writer::Writer;
 use crate::{
-    Actor, ChangeRecord, ListPage, ListQuery, Member, Precondition, ResourceId, Store, StoreError,
-    StoredResource, TenantId, TokenRecord, UpdateFn,
+    Actor, AttributeUsage, ChangeRecord, ListPage, ListQuery, NewResource, Precondition,
+    ResourceId, RewriteFn, SchemaChangeOutcome, SchemaRecord, Store, StoreError, StoredResource,
+    TenantId, TokenRecord, UpdateFn, VisitFn,
 };
 
 /// The database file name inside the data directory.
@@ -161,18 +176,12 @@ impl Store for SqliteStore {
         tenant: &TenantId,
         actor: &Actor,
         resource_type: &str,
-        resource: Value,
-        members: Vec<Member>,
+        new: NewResource,
     ) -> Result<StoredResource, StoreError> {
-        let scope = WriteScope {
-            tenant: tenant.clone(),
-            actor: actor.clone(),
-        };
+        let scope = scope(tenant, actor);
         let resource_type = resource_type.to_owned();
         self.writer
-            .submit(move |connection| {
-                write::create(connection, &scope, &resource_type, resource, members)
-            })
+            .submit(move |connection| write::create(connection, &scope, &resource_type, new))
             .await
     }
 
@@ -294,5 +303,94 @@ impl Store for SqliteStore {
         self.readers
             .read(move |connection| read::find_token(connection, &secret_hash))
             .await
+    }
+
+    async fn list_schemas(&self, tenant: &TenantId) -> Result<Vec<SchemaRecord>, StoreError> {
+        let tenant = tenant.clone();
+        self.readers
+            .read(move |connection| schemas::list(connection, &tenant))
+            .await
+    }
+
+    async fn put_schema(
+        &self,
+        tenant: &TenantId,
+        actor: &Actor,
+        record: SchemaRecord,
+        rewrite: Option<RewriteFn>,
+    ) -> Result<SchemaChangeOutcome, StoreError> {
+        let scope = scope(tenant, actor);
+        self.writer
+            .submit_alone(move |connection| schemas::put(connection, &scope, record, rewrite))
+            .await
+    }
+
+    async fn delete_schema(
+        &self,
+        tenant: &TenantId,
+        actor: &Actor,
+        urn: &str,
+        rewrite: Option<RewriteFn>,
+    ) -> Result<SchemaChangeOutcome, StoreError> {
+        let scope = scope(tenant, actor);
+        let urn = urn.to_owned();
+        self.writer
+            .submit_alone(move |connection| schemas::delete(connection, &scope, &urn, rewrite))
+            .await
+    }
+
+    async fn scan(
+        &self,
+        tenant: &TenantId,
+        resource_type: &str,
+        visit: VisitFn,
+    ) -> Result<u64, StoreError> {
+        let tenant = tenant.clone();
+        let resource_type = resource_type.to_owned();
+        self.readers
+            .read(move |connection| read::scan(connection, &tenant, &resource_type, visit))
+            .await
+    }
+
+    async fn get_setting(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let tenant = tenant.clone();
+        let key = key.to_owned();
+        self.readers
+            .read(move |connection| settings::get(connection, &tenant, &key))
+            .await
+    }
+
+    async fn set_setting(
+        &self,
+        tenant: &TenantId,
+        actor: &Actor,
+        key: &str,
+        value: &str,
+    ) -> Result<(), StoreError> {
+        let scope = scope(tenant, actor);
+        let key = key.to_owned();
+        let value = value.to_owned();
+        self.writer
+            .submit(move |connection| settings::set(connection, &scope, &key, &value))
+            .await
+    }
+
+    async fn attribute_usage(&self, tenant: &TenantId) -> Result<Vec<AttributeUsage>, StoreError> {
+        let tenant = tenant.clone();
+        self.readers
+            .read(move |connection| usage::report(connection, &tenant))
+            .await
+    }
+}
+
+/// The scope of a write.
+fn scope(tenant: &TenantId, actor: &Actor) -> WriteScope {
+    WriteScope {
+        tenant: tenant.clone(),
+        actor: actor.clone(),
     }
 }

@@ -1,6 +1,7 @@
 //! Reading resources back: the stored JSON plus what is computed on read
 //! (a Group's `members` from its rows, a User's `groups` through nested
-//! groups), change records and tokens.
+//! groups), change records and tokens; and scans over every resource of a
+//! type.
 //!
 //! These functions take a plain connection so the writer can use them too,
 //! to answer a write with the state it just produced.
@@ -12,6 +13,7 @@ use serde_json::{Map, Value};
 
 use crate::{
     Actor, ChangeKind, ChangeRecord, ResourceId, StoreError, StoredResource, TenantId, TokenRecord,
+    VisitFn,
 };
 
 /// The resource type whose `groups` are computed.
@@ -35,6 +37,24 @@ pub(crate) fn parse_object(json: &str) -> Result<Map<String, Value>, StoreError>
             "a stored resource is not valid JSON: {error}"
         ))),
     }
+}
+
+/// Parses a stored `unmapped` column: NULL is no captured value.
+pub(crate) fn parse_unmapped(json: Option<&str>) -> Result<Map<String, Value>, StoreError> {
+    match json {
+        None => Ok(Map::new()),
+        Some(json) => parse_object(json),
+    }
+}
+
+/// The `unmapped` column of captured values: NULL when there are none.
+pub(crate) fn unmapped_text(unmapped: &Map<String, Value>) -> Result<Option<String>, StoreError> {
+    if unmapped.is_empty() {
+        return Ok(None);
+    }
+    serde_json::to_string(unmapped)
+        .map(Some)
+        .map_err(|error| StoreError::Database(format!("cannot serialise unmapped values: {error}")))
 }
 
 /// The "not found" error for a resource.
@@ -66,57 +86,86 @@ fn get_in_transaction(
 ) -> Result<StoredResource, StoreError> {
     let row = connection
         .prepare_cached(
-            "SELECT json, version FROM resources
+            "SELECT json, version, unmapped FROM resources
              WHERE tenant_id = ?1 AND id = ?2 AND resource_type = ?3",
         )?
         .query_row(params![tenant.0, id.0, resource_type], |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, i64>(1)?,
+                row.get::<_, Option<String>>(2)?,
+            ))
         })
         .optional()?;
-    let Some((json, version)) = row else {
+    let Some((json, version, unmapped)) = row else {
         return Err(not_found(resource_type, id));
     };
-    let object = parse_object(&json)?;
-    finish(
-        connection,
-        tenant,
-        resource_type,
-        id.clone(),
-        object,
-        to_version(version),
-        include_members,
-    )
+    let stored = StoredResource {
+        id: id.clone(),
+        resource_type: resource_type.to_owned(),
+        resource: Value::Object(parse_object(&json)?),
+        version: to_version(version),
+        unmapped: parse_unmapped(unmapped.as_deref())?,
+    };
+    finish(connection, tenant, stored, include_members)
 }
 
-/// Builds the [`StoredResource`] of a stored object: adds `groups` to a User
+/// Completes a [`StoredResource`] read from its row: adds `groups` to a User
 /// and, when asked for, `members` to a Group.
 pub(crate) fn finish(
     connection: &Connection,
     tenant: &TenantId,
-    resource_type: &str,
-    id: ResourceId,
-    mut object: Map<String, Value>,
-    version: u64,
+    mut stored: StoredResource,
     include_members: bool,
 ) -> Result<StoredResource, StoreError> {
-    let computed = if resource_type == USER {
-        Some(("groups", load_groups(connection, tenant, &id.0)?))
-    } else if resource_type == GROUP && include_members {
-        Some(("members", load_members(connection, tenant, &id.0)?))
+    let computed = if stored.resource_type == USER {
+        Some(("groups", load_groups(connection, tenant, &stored.id.0)?))
+    } else if stored.resource_type == GROUP && include_members {
+        Some(("members", load_members(connection, tenant, &stored.id.0)?))
     } else {
         None
     };
-    if let Some((name, list)) = computed {
+    if let (Some((name, list)), Value::Object(object)) = (computed, &mut stored.resource) {
         if !list.is_empty() {
-            insert_before_meta(&mut object, name, Value::Array(list));
+            insert_before_meta(object, name, Value::Array(list));
         }
     }
-    Ok(StoredResource {
-        id,
-        resource_type: resource_type.to_owned(),
-        resource: Value::Object(object),
-        version,
-    })
+    Ok(stored)
+}
+
+/// Reads every resource of a type, as stored (without computed attributes),
+/// in creation order, in one read transaction; calls `visit` on each as it
+/// is read, so memory stays that of one resource whatever the count.
+pub(crate) fn scan(
+    connection: &Connection,
+    tenant: &TenantId,
+    resource_type: &str,
+    mut visit: VisitFn,
+) -> Result<u64, StoreError> {
+    connection.prepare_cached("BEGIN")?.execute([])?;
+    let mut visited = 0;
+    {
+        let mut statement = connection.prepare_cached(
+            "SELECT id, json, version, unmapped FROM resources
+             WHERE tenant_id = ?1 AND resource_type = ?2 ORDER BY seq",
+        )?;
+        let mut rows = statement.query(params![tenant.0, resource_type])?;
+        while let Some(row) = rows.next()? {
+            let json: String = row.get(1)?;
+            let unmapped: Option<String> = row.get(3)?;
+            let stored = StoredResource {
+                id: ResourceId(row.get(0)?),
+                resource_type: resource_type.to_owned(),
+                resource: Value::Object(parse_object(&json)?),
+                version: to_version(row.get(2)?),
+                unmapped: parse_unmapped(unmapped.as_deref())?,
+            };
+            visit(&stored);
+            visited += 1;
+        }
+    }
+    connection.prepare_cached("COMMIT")?.execute([])?;
+    Ok(visited)
 }
 
 /// Inserts `key` just before `meta`, which stays last.
@@ -243,6 +292,8 @@ pub(crate) fn changes(
             "create" => ChangeKind::Create,
             "update" => ChangeKind::Update,
             "delete" => ChangeKind::Delete,
+            "schema" => ChangeKind::Schema,
+            "setting" => ChangeKind::Setting,
             other => {
                 return Err(StoreError::Database(format!(
                     "unknown change kind '{other}'"

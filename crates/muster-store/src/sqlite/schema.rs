@@ -18,7 +18,13 @@ use crate::StoreError;
 /// The migration steps, in order; a step's version is its position from 1.
 ///
 /// Never edit a released step: append a new one.
-const MIGRATIONS: &[(&str, &str)] = &[("initial schema", INITIAL_SCHEMA)];
+const MIGRATIONS: &[(&str, &str)] = &[
+    ("initial schema", INITIAL_SCHEMA),
+    (
+        "custom schemas, unmapped values, settings, attribute usage",
+        CUSTOM_ATTRIBUTES,
+    ),
+];
 
 /// Version 1.
 ///
@@ -121,6 +127,57 @@ CREATE TABLE tokens (
     scopes TEXT NOT NULL,
     created TEXT NOT NULL,
     PRIMARY KEY (tenant_id, name)
+) WITHOUT ROWID;
+";
+
+/// Version 2: custom attributes declared at run time.
+///
+/// - `resources.unmapped`: the JSON object of captured undeclared values,
+///   NULL when there are none (the common case costs nothing).
+/// - `custom_schemas`: one row per schema URN a tenant ever declared.
+///   `position` orders the list by first declaration; `version` counts the
+///   URN's changes (the version of its change records). A deleted schema
+///   keeps its row with `document` NULL, so a later re-declaration continues
+///   the version count.
+/// - `settings`: per-tenant key and value, with a per-key `version`.
+/// - `attribute_usage`: the last client and time a write set a value at a
+///   path (`declared` 1: an attribute index path; 0: a key of `unmapped`).
+///   One row per (tenant, resource type, path), upserted by the writes that
+///   change that path; holder counts are not kept here but counted on read.
+const CUSTOM_ATTRIBUTES: &str = "
+ALTER TABLE resources ADD COLUMN unmapped TEXT;
+
+CREATE TABLE custom_schemas (
+    tenant_id TEXT NOT NULL REFERENCES tenants (tenant_id),
+    urn TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    resource_type TEXT NOT NULL,
+    required INTEGER NOT NULL,
+    document TEXT,
+    version INTEGER NOT NULL,
+    updated TEXT NOT NULL,
+    client TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, urn)
+) WITHOUT ROWID;
+
+CREATE TABLE settings (
+    tenant_id TEXT NOT NULL REFERENCES tenants (tenant_id),
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    updated TEXT NOT NULL,
+    client TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, key)
+) WITHOUT ROWID;
+
+CREATE TABLE attribute_usage (
+    tenant_id TEXT NOT NULL,
+    resource_type TEXT NOT NULL,
+    declared INTEGER NOT NULL,
+    path TEXT NOT NULL,
+    client TEXT NOT NULL,
+    at TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, resource_type, declared, path)
 ) WITHOUT ROWID;
 ";
 

@@ -3,7 +3,8 @@
 //! Each write changes the resource row, rewrites that resource's attribute
 //! index rows, applies membership rows one by one, and appends its change
 //! record: all or nothing, since the job's savepoint is rolled back on any
-//! error.
+//! error. Each also records, in `attribute_usage`, the paths it set
+//! (`usage.rs`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -12,11 +13,14 @@ use rusqlite::{params, Connection, ErrorCode, OptionalExtension};
 use serde_json::{json, Map, Value};
 
 use super::paths::path_id;
-use super::read::{finish, not_found, parse_object, to_version, GROUP, USER};
+use super::read::{
+    finish, not_found, parse_object, parse_unmapped, to_version, unmapped_text, GROUP, USER,
+};
+use super::usage::{self, Stamp};
 use super::values::{index_rows, now_text, sortable_instant, Scalar, ValueRow};
 use crate::{
-    Actor, ChangeKind, Member, MemberChange, Precondition, ResourceId, StoreError, StoredResource,
-    TenantId, TokenRecord, Update, UpdateFn,
+    Actor, ChangeKind, Member, MemberChange, NewResource, Precondition, ResourceId, StoreError,
+    StoredResource, TenantId, TokenRecord, Update, UpdateFn,
 };
 
 /// Who and where: the arguments every write shares.
@@ -27,14 +31,30 @@ pub(crate) struct WriteScope {
     pub actor: Actor,
 }
 
+impl WriteScope {
+    /// The usage stamp of a write of this scope.
+    fn stamp<'a>(&'a self, resource_type: &'a str, at: &'a str) -> Stamp<'a> {
+        Stamp {
+            tenant: &self.tenant,
+            resource_type,
+            client: &self.actor.client,
+            at,
+        }
+    }
+}
+
 /// Creates a resource.
 pub(crate) fn create(
     connection: &Connection,
     scope: &WriteScope,
     resource_type: &str,
-    resource: Value,
-    members: Vec<Member>,
+    new: NewResource,
 ) -> Result<StoredResource, StoreError> {
+    let NewResource {
+        resource,
+        members,
+        unmapped,
+    } = new;
     let content = content_of(resource, resource_type)?;
     if !members.is_empty() && resource_type != GROUP {
         return Err(no_members(resource_type));
@@ -45,12 +65,13 @@ pub(crate) fn create(
     check_unique(connection, &scope.tenant, resource_type, &id, &columns)?;
     let object = assemble(content, &id, resource_type, &now, &now, 1);
     let text = to_text(&object)?;
+    let unmapped_json = unmapped_text(&unmapped)?;
     let inserted = connection
         .prepare_cached(
             "INSERT INTO resources (tenant_id, id, resource_type, json, version, created,
                  last_modified, created_instant, last_modified_instant, user_name_lower,
-                 display_name, display_name_lower, external_id)
-             VALUES (?1, ?2, ?3, ?4, 1, ?5, ?5, ?6, ?6, ?7, ?8, ?9, ?10)",
+                 display_name, display_name_lower, external_id, unmapped)
+             VALUES (?1, ?2, ?3, ?4, 1, ?5, ?5, ?6, ?6, ?7, ?8, ?9, ?10, ?11)",
         )?
         .execute(params![
             scope.tenant.0,
@@ -63,12 +84,15 @@ pub(crate) fn create(
             columns.display_name,
             columns.display_name_lower,
             columns.external_id,
+            unmapped_json,
         ]);
     if let Err(error) = inserted {
         return Err(insert_error(error, &scope.tenant));
     }
     let seq = connection.last_insert_rowid();
-    write_index(connection, &scope.tenant, seq, &object, None)?;
+    let stamp = scope.stamp(resource_type, &now);
+    write_index(connection, &stamp, seq, &object, None)?;
+    usage::record_unmapped(&stamp, &Map::new(), &unmapped);
     let mut delta = MemberDelta::default();
     if !members.is_empty() {
         let members = resolve_members(connection, &scope.tenant, &id, &members)?;
@@ -78,6 +102,12 @@ pub(crate) fn create(
             }
         }
     }
+    let payload = Payload {
+        resource: Some(&text),
+        unmapped: unmapped_json.as_deref(),
+        members: delta.to_json(),
+        removed: None,
+    };
     record_change(
         connection,
         scope,
@@ -86,48 +116,81 @@ pub(crate) fn create(
         &id,
         1,
         &now,
-        &payload(Some(&text), &delta),
+        &payload.to_text(),
     )?;
-    if resource_type == GROUP && !delta.is_empty() {
-        return finish(
-            connection,
-            &scope.tenant,
-            resource_type,
-            id,
-            object,
-            1,
-            true,
-        );
-    }
-    // Nothing can hold a resource that did not exist: no computed groups.
-    Ok(StoredResource {
+    let stored = StoredResource {
         id,
         resource_type: resource_type.to_owned(),
         resource: Value::Object(object),
         version: 1,
-    })
+        unmapped,
+    };
+    if resource_type == GROUP && !delta.is_empty() {
+        return finish(connection, &scope.tenant, stored, true);
+    }
+    // Nothing can hold a resource that did not exist: no computed groups.
+    Ok(stored)
 }
 
-/// A change record's payload: the resource's JSON text when its attributes
-/// changed, the membership delta when its membership did.
-fn payload(resource: Option<&str>, delta: &MemberDelta) -> String {
-    let members = delta.to_json().map(|members| members.to_string());
-    match (resource, members) {
-        (Some(resource), Some(members)) => {
-            format!("{{\"resource\":{resource},\"members\":{members}}}")
+/// What a change record's payload says about a resource write. Built as
+/// text, so the resource's JSON is not parsed again.
+struct Payload<'a> {
+    /// The resource's JSON text, when its attributes (or captured values)
+    /// changed.
+    resource: Option<&'a str>,
+    /// The captured values' JSON text, when they are to be shown.
+    unmapped: Option<&'a str>,
+    /// The membership delta, when membership changed.
+    members: Option<Value>,
+    /// Values a schema change's rewrite removed.
+    removed: Option<&'a Value>,
+}
+
+impl Payload<'_> {
+    fn to_text(&self) -> String {
+        let mut fields: Vec<String> = Vec::with_capacity(4);
+        if let Some(resource) = self.resource {
+            fields.push(format!("\"resource\":{resource}"));
         }
-        (Some(resource), None) => format!("{{\"resource\":{resource}}}"),
-        (None, Some(members)) => format!("{{\"members\":{members}}}"),
-        (None, None) => "{}".to_owned(),
+        if let Some(unmapped) = self.unmapped {
+            fields.push(format!("\"unmapped\":{unmapped}"));
+        }
+        if let Some(members) = &self.members {
+            fields.push(format!("\"members\":{members}"));
+        }
+        if let Some(removed) = self.removed {
+            fields.push(format!("\"removed\":{removed}"));
+        }
+        format!("{{{}}}", fields.join(","))
     }
 }
 
 /// The current row of a resource being changed.
-struct Current {
-    seq: i64,
-    object: Map<String, Value>,
-    version: u64,
-    created: String,
+pub(crate) struct Current {
+    /// The row's `seq`.
+    pub seq: i64,
+    /// The stored JSON.
+    pub object: Map<String, Value>,
+    /// The stored version.
+    pub version: u64,
+    /// `meta.created`.
+    pub created: String,
+    /// The captured undeclared values.
+    pub unmapped: Map<String, Value>,
+}
+
+impl Current {
+    /// The resource as an update closure sees it (without computed
+    /// attributes).
+    fn to_stored(&self, id: &ResourceId, resource_type: &str) -> StoredResource {
+        StoredResource {
+            id: id.clone(),
+            resource_type: resource_type.to_owned(),
+            resource: Value::Object(self.object.clone()),
+            version: self.version,
+            unmapped: self.unmapped.clone(),
+        }
+    }
 }
 
 fn load_current(
@@ -138,7 +201,7 @@ fn load_current(
 ) -> Result<Current, StoreError> {
     let row = connection
         .prepare_cached(
-            "SELECT seq, json, version, created FROM resources
+            "SELECT seq, json, version, created, unmapped FROM resources
              WHERE tenant_id = ?1 AND id = ?2 AND resource_type = ?3",
         )?
         .query_row(params![tenant.0, id.0, resource_type], |row| {
@@ -147,10 +210,11 @@ fn load_current(
                 row.get::<_, String>(1)?,
                 row.get::<_, i64>(2)?,
                 row.get::<_, String>(3)?,
+                row.get::<_, Option<String>>(4)?,
             ))
         })
         .optional()?;
-    let Some((seq, json, version, created)) = row else {
+    let Some((seq, json, version, created, unmapped)) = row else {
         return Err(not_found(resource_type, id));
     };
     Ok(Current {
@@ -158,7 +222,42 @@ fn load_current(
         object: parse_object(&json)?,
         version: to_version(version),
         created,
+        unmapped: parse_unmapped(unmapped.as_deref())?,
     })
+}
+
+/// Up to `limit` resources of a type after `after_seq`, in `seq` order, with
+/// their ids: a rewrite's batch. Read completely before any is written, so
+/// the writes never disturb an open cursor.
+pub(crate) fn load_batch(
+    connection: &Connection,
+    tenant: &TenantId,
+    resource_type: &str,
+    after_seq: i64,
+    limit: i64,
+) -> Result<Vec<(ResourceId, Current)>, StoreError> {
+    let mut statement = connection.prepare_cached(
+        "SELECT seq, id, json, version, created, unmapped FROM resources
+         WHERE tenant_id = ?1 AND resource_type = ?2 AND seq > ?3
+         ORDER BY seq LIMIT ?4",
+    )?;
+    let mut rows = statement.query(params![tenant.0, resource_type, after_seq, limit])?;
+    let mut batch = Vec::new();
+    while let Some(row) = rows.next()? {
+        let json: String = row.get(2)?;
+        let unmapped: Option<String> = row.get(5)?;
+        batch.push((
+            ResourceId(row.get(1)?),
+            Current {
+                seq: row.get(0)?,
+                object: parse_object(&json)?,
+                version: to_version(row.get(3)?),
+                created: row.get(4)?,
+                unmapped: parse_unmapped(unmapped.as_deref())?,
+            },
+        ));
+    }
+    Ok(batch)
 }
 
 fn check_precondition(precondition: Precondition, current: u64) -> Result<(), StoreError> {
@@ -197,27 +296,21 @@ pub(crate) fn update(
     } = request;
     let current = load_current(connection, &scope.tenant, resource_type, id)?;
     check_precondition(*precondition, current.version)?;
-    let before = StoredResource {
-        id: id.clone(),
-        resource_type: resource_type.clone(),
-        resource: Value::Object(current.object.clone()),
-        version: current.version,
-    };
+    let before = current.to_stored(id, resource_type);
     let unchanged = |current: Current| {
-        finish(
-            connection,
-            &scope.tenant,
-            resource_type,
-            id.clone(),
-            current.object,
-            current.version,
-            *include_members,
-        )
-        .map(|stored| (stored, false))
+        let stored = StoredResource {
+            id: id.clone(),
+            resource_type: resource_type.clone(),
+            resource: Value::Object(current.object),
+            version: current.version,
+            unmapped: current.unmapped,
+        };
+        finish(connection, &scope.tenant, stored, *include_members).map(|stored| (stored, false))
     };
     let Some(Update {
         resource,
         member_changes,
+        unmapped,
     }) = update(&before)?
     else {
         return unchanged(current);
@@ -227,35 +320,113 @@ pub(crate) fn update(
         return Err(no_members(resource_type));
     }
     let content = content_of(resource, resource_type)?;
-    let old_content = content_of(Value::Object(current.object.clone()), resource_type)?;
-    let content_changed = content != old_content;
     let mut delta = MemberDelta::default();
     for change in member_changes {
         apply_member_change(connection, &scope.tenant, id, change, &mut delta)?;
     }
-    if !content_changed && delta.is_empty() {
-        return unchanged(current);
+    let change = StateChange {
+        content,
+        unmapped,
+        delta,
+        removed: Value::Null,
+    };
+    match write_state(connection, scope, resource_type, id, current, change)? {
+        Written::Unchanged(current) => unchanged(current),
+        Written::Changed(stored) => {
+            finish(connection, &scope.tenant, stored, *include_members).map(|stored| (stored, true))
+        }
     }
+}
+
+/// A resource's new state, as an update or a schema rewrite computed it.
+pub(crate) struct StateChange {
+    /// The new attributes (see [`content_of`]).
+    pub content: Map<String, Value>,
+    /// The new captured values; `None` keeps them.
+    pub unmapped: Option<Map<String, Value>>,
+    /// The membership changes already applied.
+    pub delta: MemberDelta,
+    /// Values a rewrite removed, for the change record; `Null` if none.
+    pub removed: Value,
+}
+
+/// What [`write_state`] did.
+pub(crate) enum Written {
+    /// Nothing changed: no new version, no change record.
+    Unchanged(Current),
+    /// The resource as written (without computed attributes).
+    Changed(StoredResource),
+}
+
+/// Writes a resource's new state over `current` when it changes anything:
+/// a new version, the row, the index rows that changed (with uniqueness
+/// checks), usage, and an `Update` change record.
+pub(crate) fn write_state(
+    connection: &Connection,
+    scope: &WriteScope,
+    resource_type: &str,
+    id: &ResourceId,
+    current: Current,
+    change: StateChange,
+) -> Result<Written, StoreError> {
+    let StateChange {
+        content,
+        unmapped,
+        delta,
+        removed,
+    } = change;
+    let content_changed = !same_content(&content, &current.object, resource_type);
+    let new_unmapped = unmapped.filter(|unmapped| *unmapped != current.unmapped);
+    if !content_changed && new_unmapped.is_none() && delta.is_empty() {
+        return Ok(Written::Unchanged(current));
+    }
+    let Current {
+        seq,
+        object: old_object,
+        version: old_version,
+        created,
+        unmapped: old_unmapped,
+    } = current;
     let columns = IndexedColumns::of(&content, resource_type);
     if content_changed {
         check_unique(connection, &scope.tenant, resource_type, id, &columns)?;
     }
-    let version = current.version + 1;
+    let version = old_version + 1;
     let now = now_text();
-    let object = assemble(content, id, resource_type, &current.created, &now, version);
+    let object = assemble(content, id, resource_type, &created, &now, version);
     let text = to_text(&object)?;
-    let previous = content_changed.then_some(&current.object);
+    let unmapped_changed = new_unmapped.is_some();
+    let unmapped = new_unmapped.unwrap_or_else(|| old_unmapped.clone());
+    let unmapped_json = unmapped_text(&unmapped)?;
+    let stamp = scope.stamp(resource_type, &now);
+    let row = StateRow {
+        seq,
+        object: &object,
+        text: &text,
+        version,
+        now: &now,
+        columns: &columns,
+        unmapped: unmapped_json.as_deref(),
+    };
     store_state(
         connection,
-        &scope.tenant,
-        current.seq,
-        &object,
-        &text,
-        version,
-        &now,
-        &columns,
-        previous,
+        &stamp,
+        &row,
+        content_changed.then_some(&old_object),
     )?;
+    if unmapped_changed {
+        usage::record_unmapped(&stamp, &old_unmapped, &unmapped);
+    }
+    let rewritten = content_changed || unmapped_changed;
+    // Captured values accompany the resource; clearing them shows as `{}`.
+    let shown_unmapped = (rewritten && (unmapped_changed || unmapped_json.is_some()))
+        .then(|| unmapped_json.as_deref().unwrap_or("{}"));
+    let payload = Payload {
+        resource: rewritten.then_some(text.as_str()),
+        unmapped: shown_unmapped,
+        members: delta.to_json(),
+        removed: Some(&removed).filter(|removed| rewritten && !removed.is_null()),
+    };
     record_change(
         connection,
         scope,
@@ -264,18 +435,15 @@ pub(crate) fn update(
         id,
         version,
         &now,
-        &payload(content_changed.then_some(text.as_str()), &delta),
+        &payload.to_text(),
     )?;
-    let stored = finish(
-        connection,
-        &scope.tenant,
-        resource_type,
-        id.clone(),
-        object,
+    Ok(Written::Changed(StoredResource {
+        id: id.clone(),
+        resource_type: resource_type.to_owned(),
+        resource: Value::Object(object),
         version,
-        *include_members,
-    )?;
-    Ok((stored, true))
+        unmapped,
+    }))
 }
 
 /// Deletes a resource, its index rows and its membership rows. Groups that
@@ -339,18 +507,18 @@ fn touch_group(
     let version = current.version + 1;
     let now = now_text();
     let object = assemble(content, group_id, GROUP, &current.created, &now, version);
+    let unmapped_json = unmapped_text(&current.unmapped)?;
     // Only `meta` changed: the attribute index stays as it is.
-    store_state(
-        connection,
-        &scope.tenant,
-        current.seq,
-        &object,
-        &to_text(&object)?,
+    let row = StateRow {
+        seq: current.seq,
+        object: &object,
+        text: &to_text(&object)?,
         version,
-        &now,
-        &columns,
-        None,
-    )?;
+        now: &now,
+        columns: &columns,
+        unmapped: unmapped_json.as_deref(),
+    };
+    store_state(connection, &scope.stamp(GROUP, &now), &row, None)?;
     record_change(
         connection,
         scope,
@@ -359,45 +527,58 @@ fn touch_group(
         group_id,
         version,
         &now,
-        &payload(None, delta),
+        &Payload {
+            resource: None,
+            unmapped: None,
+            members: delta.to_json(),
+            removed: None,
+        }
+        .to_text(),
     )
+}
+
+/// A resource row's new state.
+struct StateRow<'a> {
+    seq: i64,
+    object: &'a Map<String, Value>,
+    text: &'a str,
+    version: u64,
+    now: &'a str,
+    columns: &'a IndexedColumns,
+    /// The `unmapped` column (NULL when no captured value).
+    unmapped: Option<&'a str>,
 }
 
 /// Writes a resource's new JSON, version and columns and, when its
 /// attributes changed (`previous` is the object before), brings its index
 /// rows up to date.
-#[allow(clippy::too_many_arguments)]
 fn store_state(
     connection: &Connection,
-    tenant: &TenantId,
-    seq: i64,
-    object: &Map<String, Value>,
-    text: &str,
-    version: u64,
-    now: &str,
-    columns: &IndexedColumns,
+    stamp: &Stamp<'_>,
+    row: &StateRow<'_>,
     previous: Option<&Map<String, Value>>,
 ) -> Result<(), StoreError> {
     connection
         .prepare_cached(
             "UPDATE resources SET json = ?2, version = ?3, last_modified = ?4,
                  last_modified_instant = ?5, user_name_lower = ?6, display_name = ?7,
-                 display_name_lower = ?8, external_id = ?9
+                 display_name_lower = ?8, external_id = ?9, unmapped = ?10
              WHERE seq = ?1",
         )?
         .execute(params![
-            seq,
-            text,
-            i64::try_from(version).unwrap_or(i64::MAX),
-            now,
-            sortable_instant(now),
-            columns.user_name_lower,
-            columns.display_name,
-            columns.display_name_lower,
-            columns.external_id,
+            row.seq,
+            row.text,
+            i64::try_from(row.version).unwrap_or(i64::MAX),
+            row.now,
+            sortable_instant(row.now),
+            row.columns.user_name_lower,
+            row.columns.display_name,
+            row.columns.display_name_lower,
+            row.columns.external_id,
+            row.unmapped,
         ])?;
     match previous {
-        Some(previous) => write_index(connection, tenant, seq, object, Some(previous)),
+        Some(previous) => write_index(connection, stamp, row.seq, row.object, Some(previous)),
         None => Ok(()),
     }
 }
@@ -420,10 +601,11 @@ fn rows_by_key(object: &Map<String, Value>) -> Vec<(RowKey, ValueRow)> {
 
 /// Writes a resource's attribute index rows. With `previous`, only the rows
 /// that differ from those of the previous state are deleted or written, so
-/// an update costs what it changed.
+/// an update costs what it changed. Each distinct path of the rows written
+/// is noted as set by this write (see `usage.rs`).
 fn write_index(
     connection: &Connection,
-    tenant: &TenantId,
+    stamp: &Stamp<'_>,
     seq: i64,
     object: &Map<String, Value>,
     previous: Option<&Map<String, Value>>,
@@ -437,9 +619,14 @@ fn write_index(
              present, value_lower, value_exact, value_time, value_num, value_bool)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     )?;
+    let tenant = stamp.tenant;
+    let mut set_paths: BTreeSet<String> = BTreeSet::new();
     for (key, row) in rows_by_key(object) {
         if stale.remove(&key).is_some_and(|old| old == row) {
             continue;
+        }
+        if !set_paths.contains(&row.path) {
+            set_paths.insert(row.path.clone());
         }
         let (lower, exact, time, number, flag) = match row.value {
             Scalar::None => (None, None, None, SqlValue::Null, None),
@@ -471,12 +658,15 @@ fn write_index(
             delete.execute(params![seq, path_id(connection, &path)?, element, item])?;
         }
     }
+    for path in &set_paths {
+        usage::record(stamp, true, path);
+    }
     Ok(())
 }
 
 /// Appends a change record.
 #[allow(clippy::too_many_arguments)]
-fn record_change(
+pub(crate) fn record_change(
     connection: &Connection,
     scope: &WriteScope,
     kind: ChangeKind,
@@ -490,6 +680,8 @@ fn record_change(
         ChangeKind::Create => "create",
         ChangeKind::Update => "update",
         ChangeKind::Delete => "delete",
+        ChangeKind::Schema => "schema",
+        ChangeKind::Setting => "setting",
     };
     connection
         .prepare_cached(
@@ -517,21 +709,48 @@ fn to_text(object: &Map<String, Value>) -> Result<String, StoreError> {
         .map_err(|error| StoreError::Database(format!("cannot serialise a resource: {error}")))
 }
 
+/// Whether a key of a resource is no attribute of its content (see
+/// [`content_of`]).
+fn outside_content(key: &str, resource_type: &str) -> bool {
+    key.eq_ignore_ascii_case("id")
+        || key.eq_ignore_ascii_case("meta")
+        || key.eq_ignore_ascii_case("members")
+        || (resource_type == USER && key.eq_ignore_ascii_case("groups"))
+}
+
+/// Whether `content` holds the same attributes as the stored `object`,
+/// without copying the object.
+fn same_content(
+    content: &Map<String, Value>,
+    object: &Map<String, Value>,
+    resource_type: &str,
+) -> bool {
+    let mut attributes = 0;
+    for (key, value) in object {
+        if outside_content(key, resource_type) {
+            continue;
+        }
+        if content.get(key) != Some(value) {
+            return false;
+        }
+        attributes += 1;
+    }
+    attributes == content.len()
+}
+
 /// The attributes of a resource as stored: without the server-set `id` and
 /// `meta` and without `members` and a User's computed `groups`.
-fn content_of(resource: Value, resource_type: &str) -> Result<Map<String, Value>, StoreError> {
+pub(crate) fn content_of(
+    resource: Value,
+    resource_type: &str,
+) -> Result<Map<String, Value>, StoreError> {
     let Value::Object(mut object) = resource else {
         return Err(crate::ScimError::invalid_syntax(format!(
             "a {resource_type} must be a JSON object"
         ))
         .into());
     };
-    object.retain(|key, _| {
-        !(key.eq_ignore_ascii_case("id")
-            || key.eq_ignore_ascii_case("meta")
-            || key.eq_ignore_ascii_case("members")
-            || (resource_type == USER && key.eq_ignore_ascii_case("groups")))
-    });
+    object.retain(|key, _| !outside_content(key, resource_type));
     Ok(object)
 }
 
@@ -653,7 +872,7 @@ fn no_members(resource_type: &str) -> StoreError {
 
 /// Maps a failed resource insert: an unknown tenant, or (should the checks
 /// above have missed it) a uniqueness clash.
-fn insert_error(error: rusqlite::Error, tenant: &TenantId) -> StoreError {
+pub(crate) fn insert_error(error: rusqlite::Error, tenant: &TenantId) -> StoreError {
     if let rusqlite::Error::SqliteFailure(failure, _) = &error {
         if failure.code == ErrorCode::ConstraintViolation {
             return match failure.extended_code {
@@ -669,7 +888,7 @@ fn insert_error(error: rusqlite::Error, tenant: &TenantId) -> StoreError {
 
 /// Net membership changes of one write, for the change record.
 #[derive(Default)]
-struct MemberDelta {
+pub(crate) struct MemberDelta {
     /// `true`: added; `false`: removed.
     net: BTreeMap<String, bool>,
 }

@@ -7,6 +7,19 @@
 //! gets its own error; the others commit. So N concurrent writes cost one
 //! fsync, and no caller hears "ok" before its write is durable.
 //!
+//! A job submitted with [`Writer::submit_alone`] (a schema change, which may
+//! rewrite every resource of a type) runs in a transaction of its own,
+//! without a savepoint: the jobs queued before it commit first, and a
+//! failure rolls back its transaction alone. Without the savepoint SQLite
+//! keeps no statement journal (which holds the original of every page the
+//! savepoint changes, in memory here), so a large rewrite costs pages in the
+//! WAL rather than in RAM.
+//!
+//! Two kinds of per-transaction state live on the writer thread and follow
+//! the jobs' fate: path numbers (`paths.rs`, forgotten on rollback) and
+//! attribute usage notes (`usage.rs`: a failed job's are dropped, the
+//! others are written just before the commit, in the same transaction).
+//!
 //! Architecture Invariant: nothing else writes to the database, so checks
 //! made inside a job (uniqueness, version preconditions, member existence)
 //! cannot race with another write.
@@ -18,7 +31,7 @@ use std::thread::JoinHandle;
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
-use super::paths;
+use super::{paths, usage};
 use crate::StoreError;
 
 /// Most jobs committed together; bounds a batch's latency and memory.
@@ -38,6 +51,9 @@ trait WriteJob: Send {
     fn run(self: Box<Self>, connection: &Connection) -> Ran;
     /// Answers without running: the transaction could not hold the job.
     fn fail(self: Box<Self>, failure: String);
+    /// Whether the job runs in a transaction of its own (see the module
+    /// documentation).
+    fn alone(&self) -> bool;
 }
 
 type Job = Box<dyn WriteJob>;
@@ -46,6 +62,7 @@ type Job = Box<dyn WriteJob>;
 struct TypedJob<T, F> {
     work: F,
     reply: oneshot::Sender<Result<T, StoreError>>,
+    alone: bool,
 }
 
 impl<T, F> WriteJob for TypedJob<T, F>
@@ -54,7 +71,7 @@ where
     F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
 {
     fn run(self: Box<Self>, connection: &Connection) -> Ran {
-        let TypedJob { work, reply } = *self;
+        let TypedJob { work, reply, .. } = *self;
         let result = match catch_unwind(AssertUnwindSafe(|| work(connection))) {
             Ok(result) => result,
             Err(_) => Err(StoreError::Database(
@@ -77,6 +94,10 @@ where
 
     fn fail(self: Box<Self>, failure: String) {
         let _ = self.reply.send(Err(StoreError::Database(failure)));
+    }
+
+    fn alone(&self) -> bool {
+        self.alone
     }
 }
 
@@ -110,8 +131,26 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
+        self.send(work, false).await
+    }
+
+    /// [`Writer::submit`] for a large job: it runs in a transaction of its
+    /// own, without a savepoint (see the module documentation).
+    pub(crate) async fn submit_alone<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.send(work, true).await
+    }
+
+    async fn send<T, F>(&self, work: F, alone: bool) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
         let (reply, answer) = oneshot::channel::<Result<T, StoreError>>();
-        let job: Job = Box::new(TypedJob { work, reply });
+        let job: Job = Box::new(TypedJob { work, reply, alone });
         let Some(sender) = &self.sender else {
             return Err(StoreError::Database("the store is closed".to_owned()));
         };
@@ -135,18 +174,67 @@ impl Drop for Writer {
     }
 }
 
-/// The writer loop: batch, run, commit, answer.
+/// The writer loop: batch, run, commit, answer. A job that runs alone ends
+/// the batch before it and runs next, by itself.
 fn run(connection: &Connection, receiver: &mpsc::Receiver<Job>) {
-    while let Ok(first) = receiver.recv() {
+    let mut next: Option<Job> = None;
+    loop {
+        let first = match next.take() {
+            Some(job) => job,
+            None => match receiver.recv() {
+                Ok(job) => job,
+                Err(_) => return,
+            },
+        };
+        if first.alone() {
+            run_alone(connection, first);
+            continue;
+        }
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match receiver.try_recv() {
+                Ok(job) if job.alone() => {
+                    next = Some(job);
+                    break;
+                }
                 Ok(job) => batch.push(job),
                 Err(_) => break,
             }
         }
         run_batch(connection, batch);
     }
+}
+
+/// Runs one job in its own transaction, without a savepoint: commit when it
+/// succeeds, roll back when it fails.
+fn run_alone(connection: &Connection, job: Job) {
+    if let Err(error) = execute(connection, "BEGIN IMMEDIATE") {
+        fail_without_running(job, &format!("cannot begin a write transaction: {error}"));
+        return;
+    }
+    let ran = job.run(connection);
+    usage::end_job(ran.succeeded);
+    let failure = if connection.is_autocommit() {
+        Some("the write transaction was rolled back by the database".to_owned())
+    } else if ran.succeeded {
+        commit(connection).err()
+    } else {
+        // The job's own error is what its caller hears.
+        None
+    };
+    if (failure.is_some() || !ran.succeeded) && !connection.is_autocommit() {
+        if let Err(error) = execute(connection, "ROLLBACK") {
+            tracing::error!(%error, "rollback of a write failed");
+        }
+    }
+    if failure.is_some() || !ran.succeeded {
+        paths::forget();
+        usage::forget();
+    }
+    if let Some(failure) = &failure {
+        tracing::error!(failure, "a write was not committed");
+    }
+    (ran.deliver)(failure);
 }
 
 fn run_batch(connection: &Connection, batch: Vec<Job>) {
@@ -172,6 +260,7 @@ fn run_batch(connection: &Connection, batch: Vec<Job>) {
             continue;
         }
         let ran = job.run(connection);
+        usage::end_job(ran.succeeded);
         if !ran.succeeded {
             // Path numbers the job assigned were rolled back with it.
             paths::forget();
@@ -194,9 +283,7 @@ fn run_batch(connection: &Connection, batch: Vec<Job>) {
     }
     let commit_failure = match transaction_lost {
         Some(failure) => Some(failure),
-        None => execute(connection, "COMMIT")
-            .err()
-            .map(|error| format!("commit failed: {error}")),
+        None => commit(connection).err(),
     };
     if commit_failure.is_some() && !connection.is_autocommit() {
         if let Err(error) = execute(connection, "ROLLBACK") {
@@ -205,11 +292,19 @@ fn run_batch(connection: &Connection, batch: Vec<Job>) {
     }
     if let Some(failure) = &commit_failure {
         paths::forget();
+        usage::forget();
         tracing::error!(failure, "a write batch was not committed");
     }
     for deliver in deliveries {
         deliver(commit_failure.clone());
     }
+}
+
+/// Writes the transaction's usage notes, then commits; the failure text
+/// when either fails.
+fn commit(connection: &Connection) -> Result<(), String> {
+    usage::flush(connection).map_err(|error| format!("cannot record attribute usage: {error}"))?;
+    execute(connection, "COMMIT").map_err(|error| format!("commit failed: {error}"))
 }
 
 /// Answers a job that never ran with `failure`.

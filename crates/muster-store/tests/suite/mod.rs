@@ -7,14 +7,16 @@
 
 #![allow(dead_code)]
 
+pub mod custom;
+
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use muster_scim::schema::builtin::{ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, USER_SCHEMA};
 use muster_scim::{AttrPath, Attribute, AttributeType, Filter, Schema, SchemaRegistry, ScimType};
 use muster_store::{
-    Actor, ChangeKind, ListQuery, Member, MemberChange, Page, Precondition, ResourceId, Store,
-    StoreError, StoredResource, TenantId, TokenRecord, Update, UpdateFn,
+    Actor, ChangeKind, ListQuery, Member, MemberChange, NewResource, Page, Precondition,
+    ResourceId, Store, StoreError, StoredResource, TenantId, TokenRecord, Update, UpdateFn,
 };
 use serde_json::{json, Value};
 
@@ -38,6 +40,16 @@ pub fn user(user_name: &str) -> Value {
 
 pub fn group(display_name: &str) -> Value {
     json!({ "schemas": [GROUP_SCHEMA], "displayName": display_name })
+}
+
+/// What `Store::create` takes: a resource and its initial members, no
+/// captured undeclared values.
+pub fn new(resource: Value, members: Vec<Member>) -> NewResource {
+    NewResource {
+        resource,
+        members,
+        ..NewResource::default()
+    }
 }
 
 pub fn member(id: &ResourceId) -> Member {
@@ -78,7 +90,12 @@ pub fn registry() -> SchemaRegistry {
 
 pub async fn create(store: &dyn Store, resource_type: &str, resource: Value) -> StoredResource {
     store
-        .create(&tenant(), &actor(), resource_type, resource, Vec::new())
+        .create(
+            &tenant(),
+            &actor(),
+            resource_type,
+            new(resource, Vec::new()),
+        )
         .await
         .unwrap()
 }
@@ -93,6 +110,7 @@ pub fn replace(resource: Value) -> UpdateFn {
         Ok(Some(Update {
             resource,
             member_changes: Vec::new(),
+            unmapped: None,
         }))
     })
 }
@@ -103,6 +121,7 @@ pub fn members_change(change: MemberChange) -> UpdateFn {
         Ok(Some(Update {
             resource: current.resource.clone(),
             member_changes: vec![change],
+            unmapped: None,
         }))
     })
 }
@@ -271,7 +290,7 @@ pub async fn delete_removes_the_resource(store: &dyn Store) {
 
 pub async fn non_objects_are_refused(store: &dyn Store) {
     let error = store
-        .create(&tenant(), &actor(), "User", json!(["x"]), Vec::new())
+        .create(&tenant(), &actor(), "User", new(json!(["x"]), Vec::new()))
         .await
         .unwrap_err();
     expect_scim(error, ScimType::InvalidSyntax, "JSON object");
@@ -286,8 +305,7 @@ pub async fn user_names_are_unique_case_insensitively(store: &dyn Store) {
             &tenant(),
             &actor(),
             "User",
-            user("BJensen@Example.COM"),
-            Vec::new(),
+            new(user("BJensen@Example.COM"), Vec::new()),
         )
         .await
         .unwrap_err();
@@ -304,7 +322,7 @@ pub async fn user_names_are_unique_case_insensitively(store: &dyn Store) {
     // Unicode case folding too.
     create(store, "User", user("ÉMILE")).await;
     let error = store
-        .create(&tenant(), &actor(), "User", user("émile"), Vec::new())
+        .create(&tenant(), &actor(), "User", new(user("émile"), Vec::new()))
         .await
         .unwrap_err();
     assert!(matches!(error, StoreError::Conflict(_)), "{error:?}");
@@ -338,7 +356,12 @@ pub async fn user_names_are_unique_case_insensitively(store: &dyn Store) {
 pub async fn group_display_names_are_unique(store: &dyn Store) {
     let admins = create(store, "Group", group("Admins")).await;
     let error = store
-        .create(&tenant(), &actor(), "Group", group("admins"), Vec::new())
+        .create(
+            &tenant(),
+            &actor(),
+            "Group",
+            new(group("admins"), Vec::new()),
+        )
         .await
         .unwrap_err();
     let StoreError::Conflict(detail) = error else {
@@ -448,8 +471,7 @@ pub async fn update_sees_current_state_without_members(store: &dyn Store) {
             &tenant(),
             &actor(),
             "Group",
-            resource,
-            vec![member(&alice.id)],
+            new(resource, vec![member(&alice.id)]),
         )
         .await
         .unwrap();
@@ -486,8 +508,7 @@ pub async fn membership_add_remove_replace(store: &dyn Store) {
             &tenant(),
             &actor(),
             "Group",
-            group("team"),
-            vec![member(&alice.id), member(&alice.id)],
+            new(group("team"), vec![member(&alice.id), member(&alice.id)]),
         )
         .await
         .unwrap();
@@ -599,8 +620,7 @@ pub async fn members_must_exist(store: &dyn Store) {
             &tenant(),
             &actor(),
             "Group",
-            group("other"),
-            vec![member(&ghost)],
+            new(group("other"), vec![member(&ghost)]),
         )
         .await
         .unwrap_err();
@@ -639,7 +659,12 @@ pub async fn rolled_back_writes_leave_the_index_consistent(store: &dyn Store) {
     let mut first = group("first");
     first["externalId"] = json!("ext-1");
     let error = store
-        .create(&tenant(), &actor(), "Group", first, vec![member(&ghost)])
+        .create(
+            &tenant(),
+            &actor(),
+            "Group",
+            new(first, vec![member(&ghost)]),
+        )
         .await
         .unwrap_err();
     expect_scim(error, ScimType::InvalidValue, "ghost");
@@ -664,8 +689,7 @@ pub async fn groups_read_without_members(store: &dyn Store) {
             &tenant(),
             &actor(),
             "Group",
-            group("team"),
-            vec![member(&alice.id)],
+            new(group("team"), vec![member(&alice.id)]),
         )
         .await
         .unwrap();
@@ -688,8 +712,7 @@ pub async fn deleting_a_member_updates_its_groups(store: &dyn Store) {
             &tenant(),
             &actor(),
             "Group",
-            group("team"),
-            vec![member(&alice.id), member(&bob.id)],
+            new(group("team"), vec![member(&alice.id), member(&bob.id)]),
         )
         .await
         .unwrap();
@@ -722,8 +745,7 @@ pub async fn users_see_direct_and_nested_groups(store: &dyn Store) {
             &tenant(),
             &actor(),
             "Group",
-            group("Inner"),
-            vec![member(&alice.id)],
+            new(group("Inner"), vec![member(&alice.id)]),
         )
         .await
         .unwrap();
@@ -732,8 +754,7 @@ pub async fn users_see_direct_and_nested_groups(store: &dyn Store) {
             &tenant(),
             &actor(),
             "Group",
-            group("Outer"),
-            vec![member(&inner.id)],
+            new(group("Outer"), vec![member(&inner.id)]),
         )
         .await
         .unwrap();
@@ -742,8 +763,7 @@ pub async fn users_see_direct_and_nested_groups(store: &dyn Store) {
             &tenant(),
             &actor(),
             "Group",
-            group("Top"),
-            vec![member(&outer.id)],
+            new(group("Top"), vec![member(&outer.id)]),
         )
         .await
         .unwrap();
@@ -810,8 +830,7 @@ pub async fn only_groups_have_members(store: &dyn Store) {
             &tenant(),
             &actor(),
             "User",
-            user("bob"),
-            vec![member(&alice.id)],
+            new(user("bob"), vec![member(&alice.id)]),
         )
         .await
         .unwrap_err();
@@ -872,6 +891,7 @@ pub async fn concurrent_updates_of_one_user_serialise(store: Arc<dyn Store>) {
                 Ok(Some(Update {
                     resource,
                     member_changes: Vec::new(),
+                    unmapped: None,
                 }))
             });
             update(&*store, "User", &id, increment).await.unwrap()
@@ -899,7 +919,7 @@ pub async fn failed_writes_do_not_affect_others(store: Arc<dyn Store>) {
                 format!("unique{index}")
             };
             let result = store
-                .create(&tenant(), &actor(), "User", user(&name), Vec::new())
+                .create(&tenant(), &actor(), "User", new(user(&name), Vec::new()))
                 .await;
             (name, result)
         });
@@ -958,7 +978,7 @@ pub async fn failed_jobs_in_one_batch_do_not_affect_others(store: Arc<dyn Store>
             let result = match index % 4 {
                 // Fails before writing: the name is taken.
                 0 => store
-                    .create(&tenant(), &actor(), "User", user("TAKEN"), Vec::new())
+                    .create(&tenant(), &actor(), "User", new(user("TAKEN"), Vec::new()))
                     .await
                     .map(|_| ()),
                 // Fails after writing a membership row: rolled back.
@@ -973,6 +993,7 @@ pub async fn failed_jobs_in_one_batch_do_not_affect_others(store: Arc<dyn Store>
                                 MemberChange::Add(vec![member(&taken_id)]),
                                 MemberChange::Add(vec![member(&ghost)]),
                             ],
+                            unmapped: None,
                         }))
                     }),
                 )
@@ -983,8 +1004,7 @@ pub async fn failed_jobs_in_one_batch_do_not_affect_others(store: Arc<dyn Store>
                         &tenant(),
                         &actor(),
                         "User",
-                        user(&format!("batch{index}")),
-                        Vec::new(),
+                        new(user(&format!("batch{index}")), Vec::new()),
                     )
                     .await
                     .map(|_| ()),
@@ -1041,14 +1061,13 @@ pub async fn change_records_follow_writes(store: &dyn Store) {
             &tenant(),
             &actor(),
             "Group",
-            group("team"),
-            vec![member(&alice.id)],
+            new(group("team"), vec![member(&alice.id)]),
         )
         .await
         .unwrap();
     // Failed and no-op writes leave no record.
     let _ = store
-        .create(&tenant(), &actor(), "User", user("ALICE"), Vec::new())
+        .create(&tenant(), &actor(), "User", new(user("ALICE"), Vec::new()))
         .await
         .unwrap_err();
     let _ = store
@@ -1753,8 +1772,10 @@ pub async fn membership_filters(store: &dyn Store) {
             &tenant(),
             &actor(),
             "Group",
-            group("Inner"),
-            vec![member(&id(&fixture, "alice")), member(&id(&fixture, "bob"))],
+            new(
+                group("Inner"),
+                vec![member(&id(&fixture, "alice")), member(&id(&fixture, "bob"))],
+            ),
         )
         .await
         .unwrap();
@@ -1764,8 +1785,10 @@ pub async fn membership_filters(store: &dyn Store) {
             &tenant(),
             &actor(),
             "Group",
-            group("Outer"),
-            vec![member(&inner.id), member(&id(&fixture, "carol"))],
+            new(
+                group("Outer"),
+                vec![member(&inner.id), member(&id(&fixture, "carol"))],
+            ),
         )
         .await
         .unwrap();
@@ -1823,7 +1846,7 @@ pub async fn membership_filters(store: &dyn Store) {
 pub async fn tenants_are_isolated(store: &dyn Store, other: &TenantId) {
     let mine = create(store, "User", user("alice")).await;
     let theirs = store
-        .create(other, &actor(), "User", user("alice"), Vec::new())
+        .create(other, &actor(), "User", new(user("alice"), Vec::new()))
         .await
         .unwrap();
     let error = store.get(other, "User", &mine.id, true).await.unwrap_err();
@@ -1838,7 +1861,12 @@ pub async fn tenants_are_isolated(store: &dyn Store, other: &TenantId) {
         .unwrap();
     assert_eq!(ids(&page.resources), vec![theirs.id.clone()]);
     let error = store
-        .create(other, &actor(), "Group", group("g"), vec![member(&mine.id)])
+        .create(
+            other,
+            &actor(),
+            "Group",
+            new(group("g"), vec![member(&mine.id)]),
+        )
         .await
         .unwrap_err();
     expect_scim(error, ScimType::InvalidValue, &mine.id.0);
@@ -1848,8 +1876,7 @@ pub async fn tenants_are_isolated(store: &dyn Store, other: &TenantId) {
             &TenantId("nobody".to_owned()),
             &actor(),
             "User",
-            user("x"),
-            Vec::new(),
+            new(user("x"), Vec::new()),
         )
         .await
         .unwrap_err();

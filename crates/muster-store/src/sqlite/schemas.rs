@@ -1,0 +1,284 @@
+//! Custom schema records (`custom_schemas`) and the rewrite pass a schema
+//! change may carry.
+//!
+//! The store keeps each schema document verbatim and never interprets it;
+//! what a change means for stored resources is decided by the server's
+//! [`RewriteFn`], which the store runs over every resource of the type in
+//! the same transaction as the schema write. Schema changes are submitted
+//! with `Writer::submit_alone`, so that transaction holds nothing else and
+//! needs no savepoint, whatever the number of resources rewritten.
+//!
+//! A deleted schema keeps its row with `document` NULL: a later
+//! re-declaration continues its version count (the version of its change
+//! records) and takes a new place at the end of the list.
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde_json::{json, Value};
+
+use super::read::{parse_object, to_version};
+use super::values::now_text;
+use super::write::{
+    content_of, insert_error, load_batch, record_change, write_state, Current, MemberDelta,
+    StateChange, WriteScope, Written,
+};
+use crate::{
+    ChangeKind, ResourceId, RewriteFn, SchemaChangeOutcome, SchemaRecord, ScimError, StoreError,
+    StoredResource, TenantId,
+};
+
+/// The `resource_type` of a schema's change records.
+const SCHEMA: &str = "Schema";
+
+/// Resources a rewrite reads at a time: bounds its memory, whatever the
+/// number of resources of the type.
+const REWRITE_BATCH: i64 = 256;
+
+/// The tenant's live schemas, in the order first put.
+pub(crate) fn list(
+    connection: &Connection,
+    tenant: &TenantId,
+) -> Result<Vec<SchemaRecord>, StoreError> {
+    let mut statement = connection.prepare_cached(
+        "SELECT urn, resource_type, required, document, updated, client FROM custom_schemas
+         WHERE tenant_id = ?1 AND document IS NOT NULL ORDER BY position",
+    )?;
+    let mut rows = statement.query(params![tenant.0])?;
+    let mut records = Vec::new();
+    while let Some(row) = rows.next()? {
+        let document: String = row.get(3)?;
+        records.push(SchemaRecord {
+            urn: row.get(0)?,
+            resource_type: row.get(1)?,
+            required: row.get(2)?,
+            document: Value::Object(parse_object(&document)?),
+            updated: row.get(4)?,
+            client: row.get(5)?,
+        });
+    }
+    Ok(records)
+}
+
+/// A schema's row: its place, version and whether it is live.
+struct Existing {
+    position: i64,
+    version: u64,
+    resource_type: String,
+    live: bool,
+}
+
+fn existing(
+    connection: &Connection,
+    tenant: &TenantId,
+    urn: &str,
+) -> Result<Option<Existing>, StoreError> {
+    Ok(connection
+        .prepare_cached(
+            "SELECT position, version, resource_type, document IS NOT NULL
+             FROM custom_schemas WHERE tenant_id = ?1 AND urn = ?2",
+        )?
+        .query_row(params![tenant.0, urn], |row| {
+            Ok(Existing {
+                position: row.get(0)?,
+                version: to_version(row.get(1)?),
+                resource_type: row.get(2)?,
+                live: row.get(3)?,
+            })
+        })
+        .optional()?)
+}
+
+/// Stores a schema (keeping its place when it is live), records the change,
+/// then runs `rewrite` over the resources of its type.
+pub(crate) fn put(
+    connection: &Connection,
+    scope: &WriteScope,
+    record: SchemaRecord,
+    rewrite: Option<RewriteFn>,
+) -> Result<SchemaChangeOutcome, StoreError> {
+    let SchemaRecord {
+        urn,
+        resource_type,
+        required,
+        document,
+        ..
+    } = record;
+    if urn.is_empty() || resource_type.is_empty() {
+        return Err(
+            ScimError::invalid_value("a schema needs a URN and a resource type to extend").into(),
+        );
+    }
+    if !document.is_object() {
+        return Err(ScimError::invalid_syntax(format!(
+            "the document of schema '{urn}' must be a JSON object"
+        ))
+        .into());
+    }
+    let tenant = &scope.tenant;
+    let previous = existing(connection, tenant, &urn)?;
+    let version = previous.as_ref().map_or(1, |row| row.version + 1);
+    let position = match &previous {
+        Some(row) if row.live => row.position,
+        _ => connection
+            .prepare_cached(
+                "SELECT coalesce(max(position), 0) + 1 FROM custom_schemas WHERE tenant_id = ?1",
+            )?
+            .query_row(params![tenant.0], |row| row.get(0))?,
+    };
+    let now = now_text();
+    let document_text = document.to_string();
+    let written = connection
+        .prepare_cached(
+            "INSERT INTO custom_schemas (tenant_id, urn, position, resource_type, required,
+                 document, version, updated, client)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT (tenant_id, urn) DO UPDATE SET position = excluded.position,
+                 resource_type = excluded.resource_type, required = excluded.required,
+                 document = excluded.document, version = excluded.version,
+                 updated = excluded.updated, client = excluded.client",
+        )?
+        .execute(params![
+            tenant.0,
+            urn,
+            position,
+            resource_type,
+            required,
+            document_text,
+            i64::try_from(version).unwrap_or(i64::MAX),
+            now,
+            scope.actor.client,
+        ]);
+    if let Err(error) = written {
+        return Err(insert_error(error, tenant));
+    }
+    let payload = json!({
+        "schema": document,
+        "resourceType": resource_type,
+        "required": required,
+    });
+    record_change(
+        connection,
+        scope,
+        ChangeKind::Schema,
+        SCHEMA,
+        &ResourceId(urn),
+        version,
+        &now,
+        &payload.to_string(),
+    )?;
+    let rewritten = match rewrite {
+        Some(rewrite) => rewrite_all(connection, scope, &resource_type, rewrite)?,
+        None => 0,
+    };
+    Ok(SchemaChangeOutcome { rewritten })
+}
+
+/// Deletes a live schema (keeping its row as a tombstone), records the
+/// change, then runs `rewrite` over the resources of the type it extended.
+pub(crate) fn delete(
+    connection: &Connection,
+    scope: &WriteScope,
+    urn: &str,
+    rewrite: Option<RewriteFn>,
+) -> Result<SchemaChangeOutcome, StoreError> {
+    let tenant = &scope.tenant;
+    let Some(row) = existing(connection, tenant, urn)?.filter(|row| row.live) else {
+        return Err(StoreError::NotFound(format!("schema '{urn}' not found")));
+    };
+    let version = row.version + 1;
+    let now = now_text();
+    connection
+        .prepare_cached(
+            "UPDATE custom_schemas SET document = NULL, version = ?3, updated = ?4, client = ?5
+             WHERE tenant_id = ?1 AND urn = ?2",
+        )?
+        .execute(params![
+            tenant.0,
+            urn,
+            i64::try_from(version).unwrap_or(i64::MAX),
+            now,
+            scope.actor.client,
+        ])?;
+    record_change(
+        connection,
+        scope,
+        ChangeKind::Schema,
+        SCHEMA,
+        &ResourceId(urn.to_owned()),
+        version,
+        &now,
+        &json!({ "deleted": urn }).to_string(),
+    )?;
+    let rewritten = match rewrite {
+        Some(rewrite) => rewrite_all(connection, scope, &row.resource_type, rewrite)?,
+        None => 0,
+    };
+    Ok(SchemaChangeOutcome { rewritten })
+}
+
+/// Runs `rewrite` over every resource of a type, in creation order, a batch
+/// at a time, writing each resource it changes as an update would (new
+/// version, changed index rows, uniqueness, usage, change record with
+/// `removed`). The first error stops the pass; the caller's transaction
+/// then rolls everything back. Returns how many resources changed.
+fn rewrite_all(
+    connection: &Connection,
+    scope: &WriteScope,
+    resource_type: &str,
+    mut rewrite: RewriteFn,
+) -> Result<u64, StoreError> {
+    let mut after_seq = 0;
+    let mut rewritten = 0;
+    loop {
+        let batch = load_batch(
+            connection,
+            &scope.tenant,
+            resource_type,
+            after_seq,
+            REWRITE_BATCH,
+        )?;
+        let Some((_, last)) = batch.last() else {
+            return Ok(rewritten);
+        };
+        after_seq = last.seq;
+        for (id, current) in batch {
+            // The closure sees the resource without copying it; it is moved
+            // back into `current` only when it is to be written.
+            let before = StoredResource {
+                id,
+                resource_type: resource_type.to_owned(),
+                resource: Value::Object(current.object),
+                version: current.version,
+                unmapped: current.unmapped,
+            };
+            let Some(outcome) = rewrite(&before)? else {
+                continue;
+            };
+            let StoredResource {
+                id,
+                resource,
+                unmapped,
+                ..
+            } = before;
+            let Value::Object(object) = resource else {
+                return Err(StoreError::Database(
+                    "a stored resource is not a JSON object".to_owned(),
+                ));
+            };
+            let current = Current {
+                object,
+                unmapped,
+                ..current
+            };
+            let change = StateChange {
+                content: content_of(outcome.resource, resource_type)?,
+                unmapped: outcome.unmapped,
+                delta: MemberDelta::default(),
+                removed: outcome.removed,
+            };
+            match write_state(connection, scope, resource_type, &id, current, change)? {
+                Written::Changed(_) => rewritten += 1,
+                Written::Unchanged(_) => {}
+            }
+        }
+    }
+}
