@@ -34,7 +34,7 @@ pub async fn bulk(
 ) -> Result<ScimResponse, ApiError> {
     let request = BulkRequest::from_json(&body)?;
     request.check_max_operations(state.config.max_bulk_operations)?;
-    let ctx = Context::new(state, client, &headers);
+    let ctx = Context::load(state, client, &headers).await?;
     let mut created: HashMap<String, String> = HashMap::new();
     let mut results: Vec<Option<BulkOperationResponse>> = vec![None; request.operations.len()];
     let mut pending: Vec<usize> = (0..request.operations.len()).collect();

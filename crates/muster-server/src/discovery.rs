@@ -2,12 +2,18 @@
 //! `/Schemas` and `/ResourceTypes`, all read from the live schema registry so
 //! a custom extension shows up as soon as it is declared.
 
+use std::sync::Arc;
+
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
+use axum::Extension;
 use muster_scim::message::LIST_RESPONSE_URN;
-use muster_scim::{ResourceType, Schema, ScimError, ServiceProviderConfig, ServiceProviderLimits};
+use muster_scim::{
+    ResourceType, Schema, SchemaRegistry, ScimError, ServiceProviderConfig, ServiceProviderLimits,
+};
 use serde_json::{json, Value};
 
+use crate::auth::Client;
 use crate::error::ApiError;
 use crate::media::ScimResponse;
 use crate::resources::base_url;
@@ -90,25 +96,30 @@ fn list(resources: Vec<Value>) -> ScimResponse {
 }
 
 /// `GET /Schemas`.
-pub async fn schemas(State(state): State<AppState>, headers: HeaderMap) -> ScimResponse {
+pub async fn schemas(
+    State(state): State<AppState>,
+    Extension(client): Extension<Client>,
+    headers: HeaderMap,
+) -> Result<ScimResponse, ApiError> {
     let base = base_url(&headers);
-    let registry = state.registry();
-    list(
+    let registry = registry(&state, &client).await?;
+    Ok(list(
         registry
             .schemas()
             .iter()
             .map(|schema| schema_json(schema, &base))
             .collect(),
-    )
+    ))
 }
 
 /// `GET /Schemas/{id}`.
 pub async fn schema(
     State(state): State<AppState>,
+    Extension(client): Extension<Client>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<ScimResponse, ApiError> {
-    let registry = state.registry();
+    let registry = registry(&state, &client).await?;
     let schema = registry
         .schema(&id)
         .ok_or_else(|| ScimError::status(404, format!("no schema '{id}'")))?;
@@ -116,25 +127,30 @@ pub async fn schema(
 }
 
 /// `GET /ResourceTypes`.
-pub async fn resource_types(State(state): State<AppState>, headers: HeaderMap) -> ScimResponse {
+pub async fn resource_types(
+    State(state): State<AppState>,
+    Extension(client): Extension<Client>,
+    headers: HeaderMap,
+) -> Result<ScimResponse, ApiError> {
     let base = base_url(&headers);
-    let registry = state.registry();
-    list(
+    let registry = registry(&state, &client).await?;
+    Ok(list(
         registry
             .resource_types()
             .iter()
             .map(|rt| resource_type_json(rt, &base))
             .collect(),
-    )
+    ))
 }
 
 /// `GET /ResourceTypes/{id}`.
 pub async fn resource_type(
     State(state): State<AppState>,
+    Extension(client): Extension<Client>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<ScimResponse, ApiError> {
-    let registry = state.registry();
+    let registry = registry(&state, &client).await?;
     let resource_type = registry
         .resource_type(&id)
         .ok_or_else(|| ScimError::status(404, format!("no resource type '{id}'")))?;
@@ -142,4 +158,13 @@ pub async fn resource_type(
         resource_type,
         &base_url(&headers),
     )))
+}
+
+/// The caller's tenant's registry: built-in schemas plus its extensions.
+async fn registry(state: &AppState, client: &Client) -> Result<Arc<SchemaRegistry>, ApiError> {
+    let view = state
+        .tenants
+        .get(state.store.as_ref(), &client.tenant)
+        .await?;
+    Ok(Arc::clone(&view.registry))
 }

@@ -10,15 +10,16 @@
 //! Depends on `muster-scim` and `muster-store`; never on the CLI or the sync
 //! engine.
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use axum::extract::FromRef;
 use axum::routing::{get, post};
 use axum::Router;
-use muster_scim::{FilterLimits, SchemaRegistry};
+use muster_scim::FilterLimits;
 use muster_store::Store;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
+pub mod admin;
 pub mod auth;
 mod bulk;
 mod discovery;
@@ -26,6 +27,7 @@ pub mod error;
 mod health;
 pub mod media;
 mod resources;
+pub mod tenant;
 
 /// Limits and defaults the server advertises in `/ServiceProviderConfig` and
 /// enforces.
@@ -60,8 +62,8 @@ impl Default for ServerConfig {
 pub struct AppState {
     /// The storage backend.
     pub store: Arc<dyn Store>,
-    /// The schema registry; replaced whole when an admin changes a schema.
-    registry: Arc<RwLock<Arc<SchemaRegistry>>>,
+    /// Each tenant's schemas and policies, cached briefly.
+    tenants: Arc<tenant::TenantViews>,
     /// Limits and defaults.
     pub config: Arc<ServerConfig>,
     /// Recently verified tokens.
@@ -69,21 +71,13 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State over a store with the built-in schemas.
+    /// State over a store; each tenant's schemas are read from it.
     pub fn new(store: Arc<dyn Store>, config: ServerConfig) -> Self {
         AppState {
             store,
-            registry: Arc::new(RwLock::new(Arc::new(SchemaRegistry::builtin()))),
+            tenants: Arc::default(),
             config: Arc::new(config),
             tokens: Arc::default(),
-        }
-    }
-
-    /// A consistent snapshot of the schema registry for one request.
-    pub fn registry(&self) -> Arc<SchemaRegistry> {
-        match self.registry.read() {
-            Ok(guard) => Arc::clone(&guard),
-            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
         }
     }
 }
@@ -117,10 +111,25 @@ pub fn router(state: AppState) -> Router {
                 .patch(resources::patch)
                 .delete(resources::delete),
         );
+    let admin = Router::new()
+        .route("/schemas", get(admin::list_schemas))
+        .route(
+            "/schemas/{urn}",
+            get(admin::get_schema)
+                .put(admin::put_schema)
+                .delete(admin::delete_schema),
+        )
+        .route("/attributes", get(admin::attributes))
+        .route(
+            "/settings",
+            get(admin::get_settings).put(admin::put_settings),
+        )
+        .route("/resources/{endpoint}/{id}", get(admin::stored_resource));
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .nest("/scim/v2", scim)
+        .nest("/admin/v1", admin)
         .fallback(health::not_found)
         .method_not_allowed_fallback(health::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

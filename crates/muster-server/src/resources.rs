@@ -11,12 +11,15 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use muster_scim::message::{ListResponse, SearchRequest};
-use muster_scim::patch::{apply_patch, PatchOp, PatchOpKind, PatchOperation};
+use muster_scim::patch::{apply_patch_with, PatchOp, PatchOpKind, PatchOperation};
 use muster_scim::projection::Projection;
-use muster_scim::resource::{check_immutable, normalize};
-use muster_scim::{AttrPath, Filter, FilterValue, ResourceType, SchemaRegistry, ScimError};
+use muster_scim::resource::{check_immutable, normalize_with, Normalized};
+use muster_scim::{
+    AttrPath, Filter, FilterValue, ResourceType, SchemaRegistry, ScimError, UndeclaredPolicy,
+};
 use muster_store::{
-    Actor, ListQuery, Member, MemberChange, Page, Precondition, ResourceId, StoredResource, Update,
+    Actor, ListQuery, Member, MemberChange, NewResource, Page, Precondition, ResourceId,
+    StoredResource, Update,
 };
 use serde_json::{json, Value};
 
@@ -43,8 +46,10 @@ pub fn base_url(headers: &HeaderMap) -> String {
 pub struct Context {
     /// Shared state.
     pub state: AppState,
-    /// The registry snapshot for this request.
+    /// The tenant's registry snapshot for this request.
     pub registry: Arc<SchemaRegistry>,
+    /// The tenant's policy for attributes no schema declares.
+    pub undeclared: UndeclaredPolicy,
     /// The authenticated client.
     pub client: Client,
     /// The actor recorded in change records.
@@ -54,22 +59,37 @@ pub struct Context {
 }
 
 impl Context {
-    /// The context of one request.
-    pub fn new(state: AppState, client: Client, headers: &HeaderMap) -> Self {
+    /// The context of one request: the caller, and its tenant's schemas and
+    /// policies.
+    pub async fn load(
+        state: AppState,
+        client: Client,
+        headers: &HeaderMap,
+    ) -> Result<Self, ApiError> {
+        let view = state
+            .tenants
+            .get(state.store.as_ref(), &client.tenant)
+            .await?;
+        Ok(Context {
+            registry: Arc::clone(&view.registry),
+            undeclared: view.undeclared,
+            actor: Context::actor(&client, headers),
+            base: base_url(headers),
+            state,
+            client,
+        })
+    }
+
+    /// The actor recorded in change records for this client and request.
+    pub fn actor(client: &Client, headers: &HeaderMap) -> Actor {
         let request_id = headers
             .get("x-request-id")
             .and_then(|h| h.to_str().ok())
             .unwrap_or_default()
             .to_owned();
-        Context {
-            registry: state.registry(),
-            actor: Actor {
-                client: client.name.clone(),
-                request_id,
-            },
-            base: base_url(headers),
-            state,
-            client,
+        Actor {
+            client: client.name.clone(),
+            request_id,
         }
     }
 
@@ -199,7 +219,7 @@ pub async fn list(
     Path(endpoint): Path<String>,
     Query(query): Query<QueryParams>,
 ) -> Result<ScimResponse, ApiError> {
-    let ctx = Context::new(state, client, &headers);
+    let ctx = Context::load(state, client, &headers).await?;
     let rt = ctx.resource_type(&endpoint)?;
     let request = SearchRequest::from_query(query.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
     search_one(&ctx, &rt, request).await.map(ScimResponse::ok)
@@ -213,7 +233,7 @@ pub async fn search(
     Path(endpoint): Path<String>,
     ScimJson(body): ScimJson,
 ) -> Result<ScimResponse, ApiError> {
-    let ctx = Context::new(state, client, &headers);
+    let ctx = Context::load(state, client, &headers).await?;
     let rt = ctx.resource_type(&endpoint)?;
     let request = SearchRequest::from_json(&body)?;
     search_one(&ctx, &rt, request).await.map(ScimResponse::ok)
@@ -226,7 +246,7 @@ pub async fn search_root(
     headers: HeaderMap,
     ScimJson(body): ScimJson,
 ) -> Result<ScimResponse, ApiError> {
-    let ctx = Context::new(state, client, &headers);
+    let ctx = Context::load(state, client, &headers).await?;
     let request = SearchRequest::from_json(&body)?;
     if request.cursor.is_some() {
         return Err(ScimError::bad_request(
@@ -423,7 +443,7 @@ pub async fn create(
     Query(query): Query<QueryParams>,
     ScimJson(body): ScimJson,
 ) -> Result<ScimResponse, ApiError> {
-    let ctx = Context::new(state, client, &headers);
+    let ctx = Context::load(state, client, &headers).await?;
     let rt = ctx.resource_type(&endpoint)?;
     let projection = projection_from_query(&ctx, &rt, &query)?;
     create_resource(&ctx, &rt, body, &projection).await
@@ -436,7 +456,8 @@ pub async fn create_resource(
     body: Value,
     projection: &Projection,
 ) -> Result<ScimResponse, ApiError> {
-    let resource = normalize(&ctx.registry, rt, &body)?;
+    let Normalized { resource, unmapped } =
+        normalize_with(&ctx.registry, rt, &body, ctx.undeclared)?;
     let (resource, members) = split_members(resource)?;
     let resource = hash_password(resource).await?;
     let stored = ctx
@@ -446,10 +467,10 @@ pub async fn create_resource(
             &ctx.client.tenant,
             &ctx.actor,
             &rt.id,
-            muster_store::NewResource {
+            NewResource {
                 resource,
                 members,
-                unmapped: serde_json::Map::new(),
+                unmapped,
             },
         )
         .await?;
@@ -464,7 +485,7 @@ pub async fn get(
     Path((endpoint, id)): Path<(String, String)>,
     Query(query): Query<QueryParams>,
 ) -> Result<Response, ApiError> {
-    let ctx = Context::new(state, client, &headers);
+    let ctx = Context::load(state, client, &headers).await?;
     let rt = ctx.resource_type(&endpoint)?;
     let projection = projection_from_query(&ctx, &rt, &query)?;
     let stored = ctx
@@ -506,7 +527,7 @@ pub async fn replace(
     Query(query): Query<QueryParams>,
     ScimJson(body): ScimJson,
 ) -> Result<ScimResponse, ApiError> {
-    let ctx = Context::new(state, client, &headers);
+    let ctx = Context::load(state, client, &headers).await?;
     let rt = ctx.resource_type(&endpoint)?;
     let projection = projection_from_query(&ctx, &rt, &query)?;
     replace_resource(&ctx, &rt, &id, precondition(&headers)?, body, &projection).await
@@ -521,7 +542,9 @@ pub async fn replace_resource(
     body: Value,
     projection: &Projection,
 ) -> Result<ScimResponse, ApiError> {
-    let resource = normalize(&ctx.registry, rt, &body)?;
+    // A replacement replaces the captured undeclared values too.
+    let Normalized { resource, unmapped } =
+        normalize_with(&ctx.registry, rt, &body, ctx.undeclared)?;
     let (resource, members) = split_members(resource)?;
     let resource = hash_password(resource).await?;
     let is_group_like = rt_has_members(&ctx.registry, rt);
@@ -539,7 +562,7 @@ pub async fn replace_resource(
         Ok(Some(Update {
             resource: replacement,
             member_changes,
-            unmapped: None,
+            unmapped: Some(unmapped),
         }))
     });
     let (stored, _) = ctx
@@ -567,7 +590,7 @@ pub async fn patch(
     Query(query): Query<QueryParams>,
     ScimJson(body): ScimJson,
 ) -> Result<Response, ApiError> {
-    let ctx = Context::new(state, client, &headers);
+    let ctx = Context::load(state, client, &headers).await?;
     let rt = ctx.resource_type(&endpoint)?;
     let projection = projection_from_query(&ctx, &rt, &query)?;
     let wants_body =
@@ -610,15 +633,23 @@ pub async fn patch_resource(
     let operations = hash_patch_passwords(operations).await?;
     let registry = Arc::clone(&ctx.registry);
     let rt_for_update = rt.clone();
+    let policy = ctx.undeclared;
     let update: muster_store::UpdateFn = Box::new(move |current: &StoredResource| {
-        let outcome = apply_patch(&registry, &rt_for_update, &current.resource, &operations)?;
-        if !outcome.changed && member_changes.is_empty() {
+        let patched = apply_patch_with(
+            &registry,
+            &rt_for_update,
+            &current.resource,
+            &current.unmapped,
+            &operations,
+            policy,
+        )?;
+        if !patched.changed && !patched.unmapped_changed && member_changes.is_empty() {
             return Ok(None);
         }
         Ok(Some(Update {
-            resource: outcome.resource,
+            resource: patched.resource,
             member_changes,
-            unmapped: None,
+            unmapped: patched.unmapped_changed.then_some(patched.unmapped),
         }))
     });
     let (stored, _) = ctx
@@ -653,7 +684,7 @@ pub async fn delete(
     headers: HeaderMap,
     Path((endpoint, id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let ctx = Context::new(state, client, &headers);
+    let ctx = Context::load(state, client, &headers).await?;
     let rt = ctx.resource_type(&endpoint)?;
     delete_resource(&ctx, &rt, &id, precondition(&headers)?).await
 }

@@ -1,0 +1,760 @@
+//! The admin API (`/admin/v1`, `admin` scope): custom schemas declared at
+//! run time, the attribute explain table, tenant settings, and the values a
+//! resource holds outside its schemas.
+//!
+//! Schema changes are plain functions over a [`Store`] ([`apply_schema`],
+//! [`remove_schema`]) so that `muster schema apply` runs exactly the checks
+//! `PUT /admin/v1/schemas/{urn}` runs. A change that would lose or corrupt
+//! stored values is refused unless asked for: removing an attribute that
+//! holds values needs `force` (the removed values go to the change log), and
+//! a type change must convert every stored value (a dry run lists those that
+//! would not).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Extension;
+use muster_scim::schema::{ConversionFailure, RemovedValue};
+use muster_scim::{
+    convert_resource, diff_schemas, parse_schema_definition, remove_attributes,
+    remove_never_returned, AttrPath, Attribute, ResourceType, Schema, SchemaChanges,
+    SchemaRegistry, ScimError, UndeclaredPolicy,
+};
+use muster_store::{
+    Actor, AttributeUsage, ResourceId, RewriteFn, RewriteOutcome, SchemaRecord, Store,
+    StoredResource, TenantId,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use crate::auth::Client;
+use crate::error::ApiError;
+use crate::media::{ScimJson, ScimResponse};
+use crate::resources::Context;
+use crate::tenant::{load_view, UNDECLARED_SETTING};
+use crate::AppState;
+
+/// At most this many conversion failures are listed in a report.
+const MAX_LISTED_FAILURES: usize = 100;
+
+/// How a schema is applied.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ApplyOptions {
+    /// The resource type to bind to; default: the type it is bound to, else
+    /// the URN's last segment (`...:2.0:Group`), else `User`.
+    pub resource_type: Option<String>,
+    /// Whether the extension is required; default: as bound, else `false`.
+    pub required: Option<bool>,
+    /// Remove attributes that hold values (the values are recorded in the
+    /// change log).
+    pub force: bool,
+    /// Only report what would happen.
+    pub dry_run: bool,
+}
+
+/// How many resources hold values at a path a change removes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RemovedPath {
+    /// The attribute path, URN-qualified.
+    pub path: String,
+    /// Resources holding a value there.
+    pub holders: u64,
+}
+
+/// A stored value that would not survive a schema change.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ValueFailure {
+    /// The resource holding it.
+    pub id: String,
+    /// The attribute path.
+    pub path: String,
+    /// The stored value.
+    pub value: Value,
+    /// Why it does not convert.
+    pub reason: String,
+}
+
+/// What a schema change did, or would do on a dry run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SchemaReport {
+    /// The schema URN.
+    pub id: String,
+    /// The resource type it extends.
+    pub resource_type: String,
+    /// Whether it is required on that type.
+    pub required: bool,
+    /// Whether the schema was declared for the first time.
+    pub created: bool,
+    /// Whether the change was made (`false` on a dry run).
+    pub applied: bool,
+    /// How the definition differs from the stored one.
+    pub changes: SchemaChanges,
+    /// Paths the change removes that hold values.
+    pub removed_values: Vec<RemovedPath>,
+    /// Stored values that would not convert (at most 100 listed).
+    pub conversion_failures: Vec<ValueFailure>,
+    /// How many stored values would not convert in all.
+    pub conversion_failure_count: u64,
+    /// Resources rewritten by the change.
+    pub rewritten: u64,
+}
+
+/// What a scan of the stored resources found.
+#[derive(Default)]
+struct ScanFindings {
+    holders: BTreeMap<String, u64>,
+    failures: Vec<ValueFailure>,
+    failure_count: u64,
+}
+
+/// How one stored resource fares under a schema change: its rewritten form,
+/// the values removed, or the values that would not convert.
+struct Rewrite {
+    resource: Value,
+    removed: Vec<RemovedValue>,
+}
+
+/// The rules of one schema change, applied to each stored resource.
+#[derive(Clone)]
+struct Migration {
+    old: Option<Schema>,
+    new: Option<Schema>,
+    removed: Vec<String>,
+    required_urn: Option<String>,
+}
+
+impl Migration {
+    fn rewrite(&self, resource: &Value) -> Result<Rewrite, Vec<ConversionFailure>> {
+        let mut rewritten = resource.clone();
+        let removed = remove_attributes(&mut rewritten, &self.removed);
+        if let (Some(old), Some(new)) = (&self.old, &self.new) {
+            rewritten = convert_resource(old, new, &rewritten)?;
+        }
+        if let Some(urn) = &self.required_urn {
+            if !holds_extension(&rewritten, urn) {
+                return Err(vec![ConversionFailure {
+                    path: urn.clone(),
+                    value: Value::Null,
+                    reason: "the extension becomes required and this resource has none of it"
+                        .to_owned(),
+                }]);
+            }
+        }
+        Ok(Rewrite {
+            resource: rewritten,
+            removed,
+        })
+    }
+
+    fn is_needed(&self) -> bool {
+        !self.removed.is_empty() || self.required_urn.is_some() || self.old.is_some()
+    }
+
+    /// Scans every resource of the type: who holds removed values, which
+    /// values would not convert.
+    async fn scan(
+        &self,
+        store: &dyn Store,
+        tenant: &TenantId,
+        resource_type: &str,
+    ) -> Result<ScanFindings, ApiError> {
+        let findings = Arc::new(Mutex::new(ScanFindings::default()));
+        let migration = self.clone();
+        let sink = Arc::clone(&findings);
+        store
+            .scan(
+                tenant,
+                resource_type,
+                Box::new(move |stored: &StoredResource| {
+                    let mut findings = sink.lock().unwrap_or_else(PoisonError::into_inner);
+                    match migration.rewrite(&stored.resource) {
+                        Ok(rewrite) => {
+                            let mut seen = Vec::new();
+                            for removed in rewrite.removed {
+                                if !seen.contains(&removed.path) {
+                                    *findings.holders.entry(removed.path.clone()).or_default() += 1;
+                                    seen.push(removed.path);
+                                }
+                            }
+                        }
+                        Err(failures) => {
+                            for failure in failures {
+                                findings.failure_count += 1;
+                                if findings.failures.len() < MAX_LISTED_FAILURES {
+                                    findings.failures.push(ValueFailure {
+                                        id: stored.id.0.clone(),
+                                        path: failure.path,
+                                        value: failure.value,
+                                        reason: failure.reason,
+                                    });
+                                }
+                            }
+                        }
+                    }
+                }),
+            )
+            .await?;
+        let mut findings = findings.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok(std::mem::take(&mut *findings))
+    }
+
+    /// The same rules, run by the store inside the schema write: a value
+    /// that stopped converting since the scan aborts the change.
+    fn into_rewrite_fn(self) -> RewriteFn {
+        Box::new(move |stored: &StoredResource| {
+            let rewrite = self
+                .rewrite(&stored.resource)
+                .map_err(|failures| conversion_error(&stored.id.0, &failures))?;
+            if rewrite.resource == stored.resource {
+                return Ok(None);
+            }
+            let removed = if rewrite.removed.is_empty() {
+                Value::Null
+            } else {
+                serde_json::to_value(&rewrite.removed).unwrap_or(Value::Null)
+            };
+            Ok(Some(RewriteOutcome {
+                resource: rewrite.resource,
+                removed,
+                unmapped: None,
+            }))
+        })
+    }
+}
+
+fn conversion_error(id: &str, failures: &[ConversionFailure]) -> ScimError {
+    let listed: Vec<String> = failures
+        .iter()
+        .map(|f| format!("{} = {} ({})", f.path, f.value, f.reason))
+        .collect();
+    ScimError::status(
+        409,
+        format!(
+            "resource {id} holds values the new schema cannot take: {}; nothing was changed",
+            listed.join("; ")
+        ),
+    )
+}
+
+/// Whether a canonical resource holds any value of the extension `urn`.
+fn holds_extension(resource: &Value, urn: &str) -> bool {
+    resource.as_object().is_some_and(|object| {
+        object.iter().any(|(key, value)| {
+            key.eq_ignore_ascii_case(urn) && value.as_object().is_some_and(|o| !o.is_empty())
+        })
+    })
+}
+
+/// Declares or changes a custom extension schema: validates the definition,
+/// checks what it does to stored values, and stores it (rewriting the
+/// resources it affects in the same transaction) unless `options.dry_run`.
+///
+/// `path_urn` is the URN of `PUT /admin/v1/schemas/{urn}`: the document's
+/// `id` must match it, or may be left out.
+pub async fn apply_schema(
+    store: &dyn Store,
+    tenant: &TenantId,
+    actor: &Actor,
+    document: &Value,
+    path_urn: Option<&str>,
+    options: &ApplyOptions,
+) -> Result<SchemaReport, ApiError> {
+    let document = with_path_urn(document, path_urn)?;
+    let schema = parse_schema_definition(&document)?;
+    let view = load_view(store, tenant).await?;
+    let mut registry = SchemaRegistry::clone(&view.registry);
+    let (resource_type, was_required) = {
+        let rt = registry.extension_resource_type(&schema.id, options.resource_type.as_deref())?;
+        let bound = rt
+            .schema_extensions
+            .iter()
+            .find(|ext| ext.schema.eq_ignore_ascii_case(&schema.id))
+            .map(|ext| ext.required);
+        (rt.id.clone(), bound)
+    };
+    let required = options.required.or(was_required).unwrap_or(false);
+    let old = registry.put_extension(schema.clone(), &resource_type, required)?;
+    let changes = old
+        .as_ref()
+        .map(|old| diff_schemas(old, &schema))
+        .unwrap_or_default();
+    let migration = Migration {
+        removed: changes.removed.clone(),
+        required_urn: (required && !was_required.unwrap_or(false)).then(|| schema.id.clone()),
+        new: old.as_ref().map(|_| schema.clone()),
+        old,
+    };
+    let findings = if migration.is_needed() {
+        migration.scan(store, tenant, &resource_type).await?
+    } else {
+        ScanFindings::default()
+    };
+    let mut report = SchemaReport {
+        id: schema.id.clone(),
+        resource_type: resource_type.clone(),
+        required,
+        created: migration.old.is_none(),
+        applied: false,
+        changes,
+        removed_values: findings
+            .holders
+            .into_iter()
+            .map(|(path, holders)| RemovedPath { path, holders })
+            .collect(),
+        conversion_failures: findings.failures,
+        conversion_failure_count: findings.failure_count,
+        rewritten: 0,
+    };
+    if options.dry_run {
+        return Ok(report);
+    }
+    refuse_unsafe(&report, options.force)?;
+    let record = SchemaRecord {
+        urn: schema.id.clone(),
+        resource_type,
+        required,
+        document: serde_json::to_value(&schema)
+            .map_err(|error| ScimError::status(500, format!("schema document: {error}")))?,
+        updated: String::new(),
+        client: String::new(),
+    };
+    let rewrite = migration.is_needed().then(|| migration.into_rewrite_fn());
+    let outcome = store.put_schema(tenant, actor, record, rewrite).await?;
+    report.applied = true;
+    report.rewritten = outcome.rewritten;
+    Ok(report)
+}
+
+/// Removes a custom extension schema. Values stored under it are removed
+/// too (and recorded in the change log), which needs `force` when any
+/// resource holds one.
+pub async fn remove_schema(
+    store: &dyn Store,
+    tenant: &TenantId,
+    actor: &Actor,
+    urn: &str,
+    force: bool,
+    dry_run: bool,
+) -> Result<SchemaReport, ApiError> {
+    let view = load_view(store, tenant).await?;
+    let mut registry = SchemaRegistry::clone(&view.registry);
+    let resource_type = registry.extension_resource_type(urn, None)?.id.clone();
+    let schema = registry.remove_extension(urn)?;
+    let migration = Migration {
+        old: None,
+        new: None,
+        removed: vec![schema.id.clone()],
+        required_urn: None,
+    };
+    let findings = migration.scan(store, tenant, &resource_type).await?;
+    let mut report = SchemaReport {
+        id: schema.id.clone(),
+        resource_type,
+        required: false,
+        created: false,
+        applied: false,
+        changes: SchemaChanges {
+            removed: schema
+                .attributes
+                .iter()
+                .map(|attribute| format!("{}:{}", schema.id, attribute.name))
+                .collect(),
+            ..SchemaChanges::default()
+        },
+        removed_values: findings
+            .holders
+            .into_iter()
+            .map(|(path, holders)| RemovedPath { path, holders })
+            .collect(),
+        conversion_failures: Vec::new(),
+        conversion_failure_count: 0,
+        rewritten: 0,
+    };
+    if dry_run {
+        return Ok(report);
+    }
+    refuse_unsafe(&report, force)?;
+    let rewrite = (!report.removed_values.is_empty()).then(|| migration.into_rewrite_fn());
+    let outcome = store
+        .delete_schema(tenant, actor, &schema.id, rewrite)
+        .await?;
+    report.applied = true;
+    report.rewritten = outcome.rewritten;
+    Ok(report)
+}
+
+/// Refuses a change that would lose values without `force`, or that cannot
+/// convert every stored value.
+fn refuse_unsafe(report: &SchemaReport, force: bool) -> Result<(), ScimError> {
+    if report.conversion_failure_count > 0 {
+        let listed: Vec<String> = report
+            .conversion_failures
+            .iter()
+            .take(5)
+            .map(|f| format!("{} of {} = {} ({})", f.path, f.id, f.value, f.reason))
+            .collect();
+        return Err(ScimError::status(
+            409,
+            format!(
+                "{} stored value(s) would not convert to the new definition of '{}', e.g. {}; nothing was changed (a dry run lists them: ?dryRun=true or --dry-run)",
+                report.conversion_failure_count,
+                report.id,
+                listed.join("; ")
+            ),
+        ));
+    }
+    if !force && !report.removed_values.is_empty() {
+        let listed: Vec<String> = report
+            .removed_values
+            .iter()
+            .map(|removed| format!("'{}' ({} resources)", removed.path, removed.holders))
+            .collect();
+        return Err(ScimError::status(
+            409,
+            format!(
+                "removing {} deletes stored values; repeat with force (?force=true or --force) to remove them (the removed values are kept in the change log); nothing was changed",
+                listed.join(", ")
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The document with `id` taken from the path when it has none; an `id`
+/// that differs from the path is refused.
+fn with_path_urn(document: &Value, path_urn: Option<&str>) -> Result<Value, ScimError> {
+    let Some(path_urn) = path_urn else {
+        return Ok(document.clone());
+    };
+    let mut document = document.clone();
+    let Some(object) = document.as_object_mut() else {
+        return Err(ScimError::invalid_syntax(
+            "a schema must be a JSON object (RFC 7643 section 7)",
+        ));
+    };
+    let id = object
+        .iter()
+        .find(|(key, _)| key.eq_ignore_ascii_case("id"))
+        .map(|(_, value)| value.clone());
+    match id {
+        None => {
+            object.insert("id".to_owned(), Value::String(path_urn.to_owned()));
+        }
+        Some(Value::String(id)) if id.eq_ignore_ascii_case(path_urn) => {}
+        Some(other) => {
+            return Err(ScimError::invalid_value(format!(
+                "id: the schema's id {other} differs from the URN in the path '{path_urn}'"
+            )))
+        }
+    }
+    Ok(document)
+}
+
+/// One row of the attribute explain table.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AttributeRow {
+    /// The resource type.
+    pub resource_type: String,
+    /// The attribute path: canonical and URN-qualified for extension
+    /// attributes; for captured undeclared values, the path as sent.
+    pub path: String,
+    /// Whether a schema declares it (`false`: captured under the `capture`
+    /// policy, never returned to SCIM clients).
+    pub declared: bool,
+    /// The declaring schema's URN.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
+    /// The attribute type.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub r#type: Option<String>,
+    /// Whether it is multi-valued.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub multi_valued: Option<bool>,
+    /// How many resources hold a value there.
+    pub holders: u64,
+    /// The client whose write last set a value there.
+    pub last_client: Option<String>,
+    /// When, RFC 3339.
+    pub last_set: Option<String>,
+}
+
+/// The explain table: every declared attribute path of every resource type
+/// (core, enterprise, custom), with how it is used, then every captured
+/// undeclared path.
+pub fn explain(registry: &SchemaRegistry, usage: &[AttributeUsage]) -> Vec<AttributeRow> {
+    let mut by_path: HashMap<(String, String), &AttributeUsage> = HashMap::new();
+    for row in usage.iter().filter(|row| row.declared) {
+        by_path.insert(
+            (
+                row.resource_type.to_ascii_lowercase(),
+                row.path.to_ascii_lowercase(),
+            ),
+            row,
+        );
+    }
+    let mut rows = Vec::new();
+    for rt in registry.resource_types() {
+        for path in registry.attribute_paths(rt) {
+            let attribute = declared_attribute(registry, rt, &path);
+            let used = by_path.get(&(rt.id.to_ascii_lowercase(), path.to_ascii_lowercase()));
+            rows.push(AttributeRow {
+                resource_type: rt.id.clone(),
+                schema: Some(declaring_schema(registry, rt, &path)),
+                r#type: attribute.map(|a| a.kind.as_str().to_owned()),
+                multi_valued: attribute.map(|a| a.multi_valued),
+                holders: used.map_or(0, |u| u.holders),
+                last_client: used.and_then(|u| u.last_client.clone()),
+                last_set: used.and_then(|u| u.last_set.clone()),
+                declared: true,
+                path,
+            });
+        }
+    }
+    rows.extend(
+        usage
+            .iter()
+            .filter(|row| !row.declared)
+            .map(|row| AttributeRow {
+                resource_type: row.resource_type.clone(),
+                path: row.path.clone(),
+                declared: false,
+                schema: None,
+                r#type: None,
+                multi_valued: None,
+                holders: row.holders,
+                last_client: row.last_client.clone(),
+                last_set: row.last_set.clone(),
+            }),
+    );
+    rows
+}
+
+fn declared_attribute<'r>(
+    registry: &'r SchemaRegistry,
+    rt: &'r ResourceType,
+    path: &str,
+) -> Option<&'r Attribute> {
+    let path = AttrPath::parse(path).ok()?;
+    registry
+        .resolve_attribute(rt, &path)
+        .map(|resolved| resolved.target())
+}
+
+fn declaring_schema(registry: &SchemaRegistry, rt: &ResourceType, path: &str) -> String {
+    registry
+        .extensions(rt)
+        .map(|(schema, _)| schema.id.as_str())
+        .find(|urn| {
+            path.len() > urn.len()
+                && path
+                    .get(..urn.len())
+                    .is_some_and(|prefix| prefix.eq_ignore_ascii_case(urn))
+        })
+        .unwrap_or(&rt.schema)
+        .to_owned()
+}
+
+/// A stored custom schema as the admin API shows it.
+fn schema_json(record: &SchemaRecord) -> Value {
+    json!({
+        "id": record.urn,
+        "resourceType": record.resource_type,
+        "required": record.required,
+        "updated": record.updated,
+        "updatedBy": record.client,
+        "schema": record.document,
+    })
+}
+
+/// `GET /admin/v1/schemas`: the tenant's custom schemas.
+pub async fn list_schemas(
+    State(state): State<AppState>,
+    Extension(client): Extension<Client>,
+) -> Result<ScimResponse, ApiError> {
+    let records = state.store.list_schemas(&client.tenant).await?;
+    let items: Vec<Value> = records.iter().map(schema_json).collect();
+    Ok(ScimResponse::ok(json!({
+        "totalResults": items.len(),
+        "Resources": items,
+    })))
+}
+
+/// `GET /admin/v1/schemas/{urn}`.
+pub async fn get_schema(
+    State(state): State<AppState>,
+    Extension(client): Extension<Client>,
+    Path(urn): Path<String>,
+) -> Result<ScimResponse, ApiError> {
+    state
+        .store
+        .list_schemas(&client.tenant)
+        .await?
+        .iter()
+        .find(|record| record.urn.eq_ignore_ascii_case(&urn))
+        .map(|record| ScimResponse::ok(schema_json(record)))
+        .ok_or_else(|| ApiError::not_found(format!("no custom schema '{urn}'")))
+}
+
+/// `PUT /admin/v1/schemas/{urn}?resourceType=&required=&force=&dryRun=`:
+/// `201` when declared, `200` when changed or on a dry run, with the report.
+pub async fn put_schema(
+    State(state): State<AppState>,
+    Extension(client): Extension<Client>,
+    headers: HeaderMap,
+    Path(urn): Path<String>,
+    Query(options): Query<ApplyOptions>,
+    ScimJson(body): ScimJson,
+) -> Result<ScimResponse, ApiError> {
+    let actor = Context::actor(&client, &headers);
+    let report = apply_schema(
+        state.store.as_ref(),
+        &client.tenant,
+        &actor,
+        &body,
+        Some(&urn),
+        &options,
+    )
+    .await?;
+    state.tenants.invalidate(&client.tenant);
+    let status = if report.created && report.applied {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(ScimResponse {
+        status,
+        ..ScimResponse::ok(report_json(&report)?)
+    })
+}
+
+/// Query parameters of `DELETE /admin/v1/schemas/{urn}`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RemoveOptions {
+    /// Remove the values stored under the schema too.
+    force: bool,
+    /// Only report.
+    dry_run: bool,
+}
+
+/// `DELETE /admin/v1/schemas/{urn}?force=&dryRun=`.
+pub async fn delete_schema(
+    State(state): State<AppState>,
+    Extension(client): Extension<Client>,
+    headers: HeaderMap,
+    Path(urn): Path<String>,
+    Query(options): Query<RemoveOptions>,
+) -> Result<ScimResponse, ApiError> {
+    let actor = Context::actor(&client, &headers);
+    let report = remove_schema(
+        state.store.as_ref(),
+        &client.tenant,
+        &actor,
+        &urn,
+        options.force,
+        options.dry_run,
+    )
+    .await?;
+    state.tenants.invalidate(&client.tenant);
+    Ok(ScimResponse::ok(report_json(&report)?))
+}
+
+fn report_json(report: &SchemaReport) -> Result<Value, ApiError> {
+    serde_json::to_value(report)
+        .map_err(|error| ScimError::status(500, format!("schema report: {error}")).into())
+}
+
+/// `GET /admin/v1/attributes`: the explain table.
+pub async fn attributes(
+    State(state): State<AppState>,
+    Extension(client): Extension<Client>,
+) -> Result<ScimResponse, ApiError> {
+    let view = state
+        .tenants
+        .get(state.store.as_ref(), &client.tenant)
+        .await?;
+    let usage = state.store.attribute_usage(&client.tenant).await?;
+    let rows = explain(&view.registry, &usage);
+    Ok(ScimResponse::ok(json!({
+        "totalResults": rows.len(),
+        "Resources": rows,
+    })))
+}
+
+/// The tenant settings the admin API reads and writes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Settings {
+    /// What happens to attributes no schema declares.
+    pub undeclared_attributes: UndeclaredPolicy,
+}
+
+/// `GET /admin/v1/settings`.
+pub async fn get_settings(
+    State(state): State<AppState>,
+    Extension(client): Extension<Client>,
+) -> Result<ScimResponse, ApiError> {
+    let view = load_view(state.store.as_ref(), &client.tenant).await?;
+    Ok(ScimResponse::ok(json!(Settings {
+        undeclared_attributes: view.undeclared,
+    })))
+}
+
+/// `PUT /admin/v1/settings` with `{"undeclaredAttributes": "reject" | "capture"}`.
+pub async fn put_settings(
+    State(state): State<AppState>,
+    Extension(client): Extension<Client>,
+    headers: HeaderMap,
+    ScimJson(body): ScimJson,
+) -> Result<ScimResponse, ApiError> {
+    let settings: Settings = serde_json::from_value(body).map_err(|error| {
+        ScimError::invalid_value(format!(
+            "settings: {error}; expected {{\"undeclaredAttributes\": \"reject\" | \"capture\"}}"
+        ))
+    })?;
+    let actor = Context::actor(&client, &headers);
+    state
+        .store
+        .set_setting(
+            &client.tenant,
+            &actor,
+            UNDECLARED_SETTING,
+            settings.undeclared_attributes.as_str(),
+        )
+        .await?;
+    state.tenants.invalidate(&client.tenant);
+    Ok(ScimResponse::ok(json!(settings)))
+}
+
+/// `GET /admin/v1/resources/{endpoint}/{id}`: a resource as stored, with
+/// the undeclared values captured for it (never shown to SCIM clients).
+pub async fn stored_resource(
+    State(state): State<AppState>,
+    Extension(client): Extension<Client>,
+    headers: HeaderMap,
+    Path((endpoint, id)): Path<(String, String)>,
+) -> Result<ScimResponse, ApiError> {
+    let ctx = Context::load(state, client, &headers).await?;
+    let rt = ctx.resource_type(&endpoint)?;
+    let stored = ctx
+        .state
+        .store
+        .get(&ctx.client.tenant, &rt.id, &ResourceId(id), false)
+        .await?;
+    let mut resource = stored.resource;
+    remove_never_returned(&ctx.registry, &rt, &mut resource);
+    Ok(ScimResponse::ok(json!({
+        "resourceType": rt.id,
+        "id": stored.id.0,
+        "version": stored.version,
+        "resource": resource,
+        "unmapped": Value::Object(Map::clone(&stored.unmapped)),
+    })))
+}

@@ -1,0 +1,109 @@
+//! What each tenant has declared: its schema registry (built-in schemas plus
+//! the custom extensions stored for it) and its undeclared-attribute policy.
+//!
+//! The store is the source of truth. Views are cached for
+//! [`TENANT_VIEW_TTL`], so a schema applied through another process (the
+//! `muster schema apply` CLI, or another replica) is served within that
+//! time, and one applied through this server's admin API at once.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use muster_scim::{parse_schema_definition, SchemaRegistry, ScimError, UndeclaredPolicy};
+use muster_store::{Store, StoreError, TenantId};
+
+/// How long a tenant view is served before it is read again from the store.
+pub const TENANT_VIEW_TTL: Duration = Duration::from_secs(1);
+
+/// The setting that holds a tenant's [`UndeclaredPolicy`].
+pub const UNDECLARED_SETTING: &str = "undeclaredAttributes";
+
+/// A tenant's schemas and policies, as of one read of the store.
+#[derive(Debug, Clone)]
+pub struct TenantView {
+    /// Built-in schemas plus the tenant's custom extensions.
+    pub registry: Arc<SchemaRegistry>,
+    /// What happens to attributes no schema declares.
+    pub undeclared: UndeclaredPolicy,
+}
+
+/// Reads a tenant's view from the store.
+///
+/// A stored schema that no longer parses (written by a newer version, or
+/// edited by hand) is an error rather than silently skipped: serving without
+/// it would refuse or misplace the values it declares.
+pub async fn load_view(store: &dyn Store, tenant: &TenantId) -> Result<TenantView, StoreError> {
+    let mut registry = SchemaRegistry::builtin();
+    for record in store.list_schemas(tenant).await? {
+        let schema = parse_schema_definition(&record.document).map_err(|error| {
+            StoreError::Database(format!(
+                "stored schema '{}' is invalid: {}",
+                record.urn, error.detail
+            ))
+        })?;
+        registry
+            .put_extension(schema, &record.resource_type, record.required)
+            .map_err(|error| {
+                StoreError::Database(format!(
+                    "stored schema '{}' cannot be bound to {}: {}",
+                    record.urn, record.resource_type, error.detail
+                ))
+            })?;
+    }
+    let undeclared = match store.get_setting(tenant, UNDECLARED_SETTING).await? {
+        None => UndeclaredPolicy::default(),
+        Some(text) => UndeclaredPolicy::parse(&text).ok_or_else(|| {
+            StoreError::Scim(ScimError::invalid_value(format!(
+                "stored setting {UNDECLARED_SETTING} is '{text}', expected 'reject' or 'capture'"
+            )))
+        })?,
+    };
+    Ok(TenantView {
+        registry: Arc::new(registry),
+        undeclared,
+    })
+}
+
+/// Tenant views by tenant, each with the instant it was read.
+#[derive(Default)]
+pub struct TenantViews {
+    views: RwLock<HashMap<TenantId, (Arc<TenantView>, Instant)>>,
+}
+
+impl TenantViews {
+    /// The tenant's view, read from the store when absent or older than
+    /// [`TENANT_VIEW_TTL`].
+    pub async fn get(
+        &self,
+        store: &dyn Store,
+        tenant: &TenantId,
+    ) -> Result<Arc<TenantView>, StoreError> {
+        if let Some(view) = self.fresh(tenant) {
+            return Ok(view);
+        }
+        let view = Arc::new(load_view(store, tenant).await?);
+        self.put(tenant, Arc::clone(&view));
+        Ok(view)
+    }
+
+    /// Forgets a tenant's view, so the next request reads the store (after
+    /// an admin change through this server).
+    pub fn invalidate(&self, tenant: &TenantId) {
+        if let Ok(mut views) = self.views.write() {
+            views.remove(tenant);
+        }
+    }
+
+    fn fresh(&self, tenant: &TenantId) -> Option<Arc<TenantView>> {
+        let views = self.views.read().ok()?;
+        let (view, read_at) = views.get(tenant)?;
+        (read_at.elapsed() < TENANT_VIEW_TTL).then(|| Arc::clone(view))
+    }
+
+    fn put(&self, tenant: &TenantId, view: Arc<TenantView>) {
+        if let Ok(mut views) = self.views.write() {
+            views.insert(tenant.clone(), (view, Instant::now()));
+        }
+    }
+}
