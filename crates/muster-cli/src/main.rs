@@ -6,12 +6,16 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
+use muster_scim::parse_schema_definitions;
+use muster_server::admin::{apply_schema, explain, remove_schema, ApplyOptions, SchemaReport};
 use muster_server::auth::{mint_token, SCOPES, SCOPE_READ, SCOPE_WRITE};
+use muster_server::tenant::{load_view, UNDECLARED_SETTING};
 use muster_server::{AppState, ServerConfig};
 use muster_store::sqlite::{SqliteStore, DATABASE_FILE};
-use muster_store::{Store, TenantId, TokenRecord};
+use muster_store::{Actor, Store, TenantId, TokenRecord};
+use serde_json::Value;
 
 /// Muster: a SCIM 2.0 provisioning hub for contact centers.
 #[derive(Parser)]
@@ -28,6 +32,88 @@ enum Command {
     /// Manage API bearer tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Declare, list and remove custom extension schemas (RFC 7643 section 7).
+    #[command(subcommand)]
+    Schema(SchemaCommand),
+    /// Explain every attribute path: schema, type, how many resources hold a
+    /// value, and the last client and time that set one.
+    Attributes {
+        #[command(flatten)]
+        data: DataDir,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show or change tenant settings.
+    #[command(subcommand)]
+    Settings(SettingsCommand),
+}
+
+#[derive(Subcommand)]
+enum SchemaCommand {
+    /// Declare or change custom schemas from a JSON file holding one schema
+    /// or an array of schemas; a running server picks them up within a second.
+    Apply {
+        #[command(flatten)]
+        data: DataDir,
+        /// The JSON file.
+        file: PathBuf,
+        /// Resource type to bind to (default: as bound, else the URN's last
+        /// segment if it names one, else User).
+        #[arg(long)]
+        resource_type: Option<String>,
+        /// Make the extension required on its resource type.
+        #[arg(long)]
+        required: bool,
+        /// Remove attributes that hold values (the values go to the change log).
+        #[arg(long)]
+        force: bool,
+        /// Only report what would change.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print the reports as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the custom schemas.
+    List {
+        #[command(flatten)]
+        data: DataDir,
+        /// Print JSON (the stored schema documents) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a custom schema and, with --force, the values stored under it.
+    Remove {
+        #[command(flatten)]
+        data: DataDir,
+        /// The schema URN.
+        urn: String,
+        /// Remove the values stored under it (they go to the change log).
+        #[arg(long)]
+        force: bool,
+        /// Only report what would change.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum SettingsCommand {
+    /// Print the settings.
+    Show {
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// Change settings.
+    Set {
+        #[command(flatten)]
+        data: DataDir,
+        /// What happens to attributes no schema declares: `reject` (400
+        /// naming the attribute) or `capture` (kept apart, shown to admins).
+        #[arg(long, value_parser = ["reject", "capture"])]
+        undeclared_attributes: String,
+    },
 }
 
 #[derive(Args)]
@@ -101,6 +187,9 @@ async fn run(command: Command) -> Result<()> {
     match command {
         Command::Serve(args) => serve(args).await,
         Command::Token(command) => token(command).await,
+        Command::Schema(command) => schema(command).await,
+        Command::Attributes { data, json } => attributes(&data.data_dir, json).await,
+        Command::Settings(command) => settings(command).await,
     }
 }
 
@@ -206,4 +295,258 @@ async fn token(command: TokenCommand) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The actor the change log records for CLI changes: `cli:<login>`.
+fn cli_actor() -> Actor {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "unknown".to_owned());
+    Actor {
+        client: format!("cli:{user}"),
+        request_id: String::new(),
+    }
+}
+
+async fn schema(command: SchemaCommand) -> Result<()> {
+    let tenant = TenantId::default_tenant();
+    match command {
+        SchemaCommand::Apply {
+            data,
+            file,
+            resource_type,
+            required,
+            force,
+            dry_run,
+            json,
+        } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let document: Value = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not JSON", file.display()))?;
+            let documents = match document {
+                Value::Array(items) => items,
+                single => vec![single],
+            };
+            // Every schema must be valid before any is applied.
+            parse_schema_definitions(&Value::Array(documents.clone()))
+                .map_err(|error| anyhow!("{}: {}", file.display(), error.detail))?;
+            let store = open_store(&data.data_dir)?;
+            let options = ApplyOptions {
+                resource_type,
+                required: required.then_some(true),
+                force,
+                dry_run,
+            };
+            let actor = cli_actor();
+            for document in &documents {
+                let report = apply_schema(&store, &tenant, &actor, document, None, &options)
+                    .await
+                    .map_err(|error| anyhow!("{}", error.scim_error().detail))?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&report)?);
+                } else {
+                    println!("{}", describe_report(&report));
+                }
+            }
+        }
+        SchemaCommand::List { data, json } => {
+            let store = open_existing_store(&data.data_dir)?;
+            let records = store.list_schemas(&tenant).await?;
+            if json {
+                let documents: Vec<&Value> = records.iter().map(|r| &r.document).collect();
+                println!("{}", serde_json::to_string_pretty(&documents)?);
+            } else {
+                let rows: Vec<Vec<String>> = records
+                    .iter()
+                    .map(|record| {
+                        let attributes = record
+                            .document
+                            .get("attributes")
+                            .and_then(Value::as_array)
+                            .map_or(0, Vec::len);
+                        vec![
+                            record.urn.clone(),
+                            record.resource_type.clone(),
+                            if record.required {
+                                "required"
+                            } else {
+                                "optional"
+                            }
+                            .to_owned(),
+                            attributes.to_string(),
+                            record.updated.clone(),
+                            record.client.clone(),
+                        ]
+                    })
+                    .collect();
+                print_table(
+                    &[
+                        "SCHEMA",
+                        "RESOURCE TYPE",
+                        "BINDING",
+                        "ATTRIBUTES",
+                        "UPDATED",
+                        "BY",
+                    ],
+                    &rows,
+                );
+            }
+        }
+        SchemaCommand::Remove {
+            data,
+            urn,
+            force,
+            dry_run,
+        } => {
+            let store = open_existing_store(&data.data_dir)?;
+            let report = remove_schema(&store, &tenant, &cli_actor(), &urn, force, dry_run)
+                .await
+                .map_err(|error| anyhow!("{}", error.scim_error().detail))?;
+            println!("{}", describe_report(&report));
+        }
+    }
+    Ok(())
+}
+
+/// One line, or a few, saying what a schema change did.
+fn describe_report(report: &SchemaReport) -> String {
+    let verb = match (report.applied, report.created) {
+        (false, _) => "dry run:",
+        (true, true) => "declared",
+        (true, false) => "applied",
+    };
+    let mut lines = vec![format!(
+        "{verb} {} on {} ({})",
+        report.id,
+        report.resource_type,
+        if report.required {
+            "required"
+        } else {
+            "optional"
+        }
+    )];
+    let changes = &report.changes;
+    if !changes.added.is_empty() {
+        lines.push(format!("  added: {}", changes.added.join(", ")));
+    }
+    if !changes.removed.is_empty() {
+        lines.push(format!("  removed: {}", changes.removed.join(", ")));
+    }
+    for change in &changes.type_changes {
+        lines.push(format!(
+            "  type of {}: {} -> {}",
+            change.path,
+            change.old.as_str(),
+            change.new.as_str()
+        ));
+    }
+    for removed in &report.removed_values {
+        lines.push(format!(
+            "  values removed at {}: {} resources",
+            removed.path, removed.holders
+        ));
+    }
+    for failure in &report.conversion_failures {
+        lines.push(format!(
+            "  would not convert: {} of {} = {} ({})",
+            failure.path, failure.id, failure.value, failure.reason
+        ));
+    }
+    if report.applied && report.rewritten > 0 {
+        lines.push(format!("  resources rewritten: {}", report.rewritten));
+    }
+    lines.join("\n")
+}
+
+async fn attributes(data_dir: &Path, json: bool) -> Result<()> {
+    let tenant = TenantId::default_tenant();
+    let store = open_existing_store(data_dir)?;
+    let view = load_view(&store, &tenant).await?;
+    let usage = store.attribute_usage(&tenant).await?;
+    let rows = explain(&view.registry, &usage);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    let table: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| {
+            let kind = match (&row.r#type, row.multi_valued, row.declared) {
+                (_, _, false) => "(undeclared)".to_owned(),
+                (Some(kind), Some(true), _) => format!("{kind}[]"),
+                (Some(kind), _, _) => kind.clone(),
+                (None, _, _) => "-".to_owned(),
+            };
+            vec![
+                row.resource_type.clone(),
+                row.path.clone(),
+                kind,
+                row.holders.to_string(),
+                row.last_client.clone().unwrap_or_else(|| "-".to_owned()),
+                row.last_set.clone().unwrap_or_else(|| "-".to_owned()),
+            ]
+        })
+        .collect();
+    print_table(
+        &[
+            "RESOURCE TYPE",
+            "PATH",
+            "TYPE",
+            "HOLDERS",
+            "LAST CLIENT",
+            "LAST SET",
+        ],
+        &table,
+    );
+    Ok(())
+}
+
+async fn settings(command: SettingsCommand) -> Result<()> {
+    let tenant = TenantId::default_tenant();
+    match command {
+        SettingsCommand::Show { data } => {
+            let store = open_existing_store(&data.data_dir)?;
+            let view = load_view(&store, &tenant).await?;
+            println!("undeclared-attributes\t{}", view.undeclared.as_str());
+        }
+        SettingsCommand::Set {
+            data,
+            undeclared_attributes,
+        } => {
+            let store = open_store(&data.data_dir)?;
+            store
+                .set_setting(
+                    &tenant,
+                    &cli_actor(),
+                    UNDECLARED_SETTING,
+                    &undeclared_attributes,
+                )
+                .await?;
+            eprintln!("undeclared-attributes set to {undeclared_attributes}");
+        }
+    }
+    Ok(())
+}
+
+/// Prints rows under a header, columns padded to their widest cell.
+fn print_table(header: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        println!("{}", padded.join("  ").trim_end());
+    };
+    line(header.to_vec());
+    for row in rows {
+        line(row.iter().map(String::as_str).collect());
+    }
 }
