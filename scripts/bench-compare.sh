@@ -8,6 +8,9 @@
 # Usage: scripts/bench-compare.sh [muster-loadbench options...]
 #   e.g. scripts/bench-compare.sh --users 2000 --group-size 1000   (a quick run)
 #        scripts/bench-compare.sh                                  (the full 100,000-user run)
+#        scripts/bench-compare.sh --custom-attributes 20           (issue 5 phases too: Muster
+#          only, since scim2-server has no admin API to declare a schema; it runs the six
+#          plain phases and the report says so)
 # Environment: PYTHON (default python3), BENCH_VENV (default .venv-bench),
 #   MUSTER_BIN (default target/release/muster), BENCH_NO_BUILD=1 to skip cargo build.
 set -euo pipefail

@@ -7,8 +7,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use muster_scim::{
-    apply_patch, canonicalize, Attribute, AttributeType, Mutability, PatchOp, Schema,
-    SchemaRegistry,
+    apply_patch, apply_patch_with, canonicalize, Attribute, AttributeType, Mutability, PatchOp,
+    Schema, SchemaRegistry, UndeclaredPolicy,
 };
 use serde_json::{json, Value};
 
@@ -89,6 +89,29 @@ fuzz_target!(|data: &[u8]| {
             let again = canonicalize(&registry, user_type, &outcome.resource);
             assert_eq!(again.as_ref(), Ok(&outcome.resource), "not canonical");
             assert_eq!(outcome.changed, outcome.resource != user, "changed flag");
+        }
+        Err(error) => assert_eq!(error.status, 400, "{error}"),
+    }
+    // Capture mode: undeclared paths land in the unmapped object; what is
+    // declared obeys the same rules, and nothing escapes into the resource.
+    let unmapped = serde_json::Map::new();
+    match apply_patch_with(
+        &registry,
+        user_type,
+        &user,
+        &unmapped,
+        &patch.operations,
+        UndeclaredPolicy::Capture,
+    ) {
+        Ok(patched) => {
+            let again = canonicalize(&registry, user_type, &patched.resource);
+            assert_eq!(again.as_ref(), Ok(&patched.resource), "not canonical");
+            assert_eq!(patched.changed, patched.resource != user, "changed flag");
+            assert_eq!(
+                patched.unmapped_changed,
+                patched.unmapped != unmapped,
+                "unmapped changed flag"
+            );
         }
         Err(error) => assert_eq!(error.status, 400, "{error}"),
     }

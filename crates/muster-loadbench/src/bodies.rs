@@ -4,6 +4,8 @@
 use bytes::Bytes;
 use serde_json::{json, Value};
 
+use crate::extension::{Extension, EXTENSION_URN};
+
 /// Core User schema URN.
 pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 /// Core Group schema URN.
@@ -73,12 +75,13 @@ pub fn user_name(tag: &str, i: usize) -> String {
 
 /// The POST /Users body of generated user `i`: what Entra ID sends for a
 /// typical member (core attributes, one work e-mail, a phone, an address,
-/// and the enterprise extension).
-pub fn user_body(tag: &str, i: usize) -> Bytes {
+/// and the enterprise extension), plus the values of the benchmark's custom
+/// `extension` when given.
+pub fn user_body(tag: &str, i: usize, extension: Option<Extension>) -> Bytes {
     let given = nth(&GIVEN, i);
     let family = nth(&FAMILY, i / GIVEN.len());
     let user_name = user_name(tag, i);
-    let body = json!({
+    let mut body = json!({
         "schemas": [USER_SCHEMA, ENTERPRISE_SCHEMA],
         "externalId": format!("{tag}-{i:07}"),
         "userName": user_name,
@@ -106,6 +109,12 @@ pub fn user_body(tag: &str, i: usize) -> Bytes {
             "organization": "Contoso",
         },
     });
+    if let (Some(extension), Some(object)) = (extension, body.as_object_mut()) {
+        if let Some(Value::Array(schemas)) = object.get_mut("schemas") {
+            schemas.push(Value::String(EXTENSION_URN.to_owned()));
+        }
+        object.insert(EXTENSION_URN.to_owned(), extension.values(tag, i));
+    }
     Bytes::from(body.to_string())
 }
 
@@ -170,12 +179,29 @@ mod tests {
 
     #[test]
     fn user_body_is_entra_like_json() {
-        let body: Value = serde_json::from_slice(&user_body("t1", 42)).unwrap();
+        let body: Value = serde_json::from_slice(&user_body("t1", 42, None)).unwrap();
         assert_eq!(body["userName"], "agent0000042.t1@contoso.example");
         assert_eq!(body["active"], true);
         assert_eq!(body["emails"][0]["value"], body["userName"]);
         assert!(body[ENTERPRISE_SCHEMA]["department"].is_string());
         assert!(body[ENTERPRISE_SCHEMA]["costCenter"].is_string());
+        assert!(body.get(EXTENSION_URN).is_none());
+        assert_eq!(body["schemas"].as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn user_body_carries_custom_values_when_asked() {
+        let extension = Extension::new(20);
+        let plain: Value = serde_json::from_slice(&user_body("t1", 42, None)).unwrap();
+        let custom: Value = serde_json::from_slice(&user_body("t1", 42, extension)).unwrap();
+        assert_eq!(custom["schemas"][2], EXTENSION_URN);
+        assert_eq!(custom[EXTENSION_URN].as_object().unwrap().len(), 20);
+        // Everything else is the same body.
+        let mut stripped = custom.clone();
+        let object = stripped.as_object_mut().unwrap();
+        object.remove(EXTENSION_URN);
+        object["schemas"].as_array_mut().unwrap().pop();
+        assert_eq!(stripped, plain);
     }
 
     #[test]

@@ -22,7 +22,11 @@ pub struct MusterServer {
     data_dir: tempfile::TempDir,
     /// SCIM base URL, e.g. `http://127.0.0.1:41234/scim/v2`.
     pub base_url: String,
-    /// The admin bearer token minted for the run.
+    /// Admin API base URL, e.g. `http://127.0.0.1:41234/admin/v1`.
+    pub admin_url: String,
+    /// The bearer token minted for the run, with the `admin` scope (which
+    /// implies `scim.read` and `scim.write`), so the same token declares the
+    /// custom extension and runs the SCIM phases.
     pub token: String,
 }
 
@@ -79,6 +83,7 @@ impl MusterServer {
             child,
             data_dir,
             base_url: format!("http://{listen}/scim/v2"),
+            admin_url: format!("http://{listen}/admin/v1"),
             token,
         };
         server

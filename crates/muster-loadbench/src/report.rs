@@ -1,9 +1,10 @@
 //! Printing: one table per target, a comparison of two targets, and the
-//! performance targets of issue 4 with PASS/MISS.
+//! performance targets of issues 4 and 5 with PASS/MISS.
 
 use std::fmt::Write as _;
 
 use crate::bench::{Phase, Settings, TargetReport};
+use crate::extension::EXTENSION_URN;
 use crate::launch::Memory;
 
 /// Issue 4: GET /Users/{id} throughput.
@@ -20,8 +21,16 @@ const GOAL_GROUP_P99_MS: f64 = 20.0;
 const GOAL_RSS_MB: f64 = 150.0;
 /// Issue 4: ratio to the Python server on every phase.
 const GOAL_RATIO: f64 = 20.0;
-/// Issue 4 sets its targets for this many users.
+/// Issue 4 sets its targets for this many users (and issue 5 its filter
+/// target).
 const GOAL_USERS: usize = 100_000;
+/// Issue 5: a POST carrying 20 custom attributes costs at most this many
+/// times a POST without.
+const GOAL_CUSTOM_POST_COST: f64 = 1.3;
+/// Issue 5: filter on an indexed custom attribute p99, ms.
+const GOAL_CUSTOM_FILTER_P99_MS: f64 = 5.0;
+/// Issue 5 sets its POST target for this many custom attributes.
+const GOAL_CUSTOM_ATTRIBUTES: usize = 20;
 
 /// KiB to MB (10^6 bytes).
 fn mb(kib: u64) -> f64 {
@@ -54,12 +63,20 @@ pub fn target_table(report: &TargetReport, settings: &Settings) -> String {
         out,
         "users {}, concurrency {}; group of {} members, {} timed PATCHes of +{} one after another (group rebuilt every {}, untimed)",
         settings.users,
-        settings.concurrency,
+        report.concurrency,
         settings.group_size,
         settings.group_patches,
         settings.group_add,
         settings.group_rebuild_every
     );
+    if let Some(extension) = report.extension {
+        let _ = writeln!(
+            out,
+            "custom attributes: {} strings under {EXTENSION_URN}; phase 1 (plain) and 1b (with them) \
+             create half the users each, in alternating blocks; 3b filters on agentCode eq (one match)",
+            extension.attributes()
+        );
+    }
     let _ = writeln!(
         out,
         "{:<29} {:>8} {:>6} {:>11} {:>8} {:>8} {:>9} {:>4} {:>8} {:>8} {:>7} {:>7}",
@@ -198,6 +215,12 @@ fn verdict(met: bool, errors: u64) -> String {
     }
 }
 
+/// Writes one line of a targets table: the goal, what was measured, the
+/// verdict.
+fn goal_line(out: &mut String, goal: &str, measured: &str, verdict: &str) {
+    let _ = writeln!(out, "{goal:<44} {measured:<46} {verdict}");
+}
+
 /// The targets of issue 4, checked on `report` (and against `baseline`,
 /// the Python server, when measured).
 pub fn goals(
@@ -219,7 +242,7 @@ pub fn goals(
         );
     }
     let mut line = |goal: &str, measured: String, verdict: String| {
-        let _ = writeln!(out, "{goal:<44} {measured:<46} {verdict}");
+        goal_line(&mut out, goal, &measured, &verdict)
     };
     let throughput = |phase: Phase| {
         report
@@ -306,7 +329,7 @@ pub fn goals(
         Some(base) => {
             let mut worst: Option<(Phase, f64)> = None;
             let mut missing = Vec::new();
-            for phase in Phase::ALL {
+            for phase in Phase::ISSUE4 {
                 let pair = report.phase(phase).zip(base.phase(phase));
                 match pair.and_then(|(a, b)| ratio(a.result.ops_per_sec(), b.result.ops_per_sec()))
                 {
@@ -346,9 +369,246 @@ pub fn goals(
     out
 }
 
+/// The targets of issue 5, checked on `report`: the cost of a POST carrying
+/// custom attributes relative to a plain one (phases 1b and 1, measured in
+/// alternating blocks of the same run), and the p99 of a filter on a custom
+/// attribute (phase 3b).
+pub fn custom_goals(report: &TargetReport, settings: &Settings) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\n== Issue 5 performance targets, measured on {} ==",
+        report.name
+    );
+    let post_goal = |n: usize| format!("POST +{n} custom attrs <= 1.3x a plain POST");
+    let filter_goal = "filter custom eq p99 < 5 ms at 100,000 users";
+    let Some(extension) = report.extension else {
+        let why = if settings.extension.is_some() {
+            "not measured (no Muster admin API on the target)"
+        } else {
+            "not measured (use --custom-attributes 20)"
+        };
+        goal_line(&mut out, &post_goal(GOAL_CUSTOM_ATTRIBUTES), why, "-");
+        goal_line(&mut out, filter_goal, why, "-");
+        return out;
+    };
+    let attributes = extension.attributes();
+    if settings.users < GOAL_USERS || attributes != GOAL_CUSTOM_ATTRIBUTES {
+        let _ = writeln!(
+            out,
+            "(the targets are set for {GOAL_USERS} users and {GOAL_CUSTOM_ATTRIBUTES} custom attributes; \
+             this run used {} users and {attributes}: indicative only)",
+            settings.users
+        );
+    }
+    let (measured, outcome) = post_cost(report);
+    goal_line(&mut out, &post_goal(attributes), &measured, &outcome);
+    match report.phase(Phase::FilterCustom) {
+        Some(p) => {
+            let p99 = p.result.quantile_ms(0.99);
+            goal_line(
+                &mut out,
+                filter_goal,
+                &format!("p99 {} ms ({:.0} req/s)", ms(p99), p.result.ops_per_sec()),
+                &verdict(
+                    p99.is_some_and(|v| v < GOAL_CUSTOM_FILTER_P99_MS),
+                    p.result.errors,
+                ),
+            );
+        }
+        None => goal_line(&mut out, filter_goal, "not measured", "MISS"),
+    }
+    let _ = writeln!(
+        out,
+        "(cost = plain POST/s / custom POST/s: at a fixed concurrency, the ratio of mean time per POST; \
+         phases 1 and 1b ran in alternating blocks of the same run)"
+    );
+    let cpu = report
+        .phase(Phase::Create)
+        .and_then(|p| p.server_cpu_ms_per_request())
+        .zip(
+            report
+                .phase(Phase::CreateCustom)
+                .and_then(|p| p.server_cpu_ms_per_request()),
+        );
+    if let Some((plain, custom)) = cpu {
+        let _ = writeln!(
+            out,
+            "(server CPU per POST: plain {plain:.3} ms, +{attributes} custom {custom:.3} ms: {})",
+            ratio(custom, plain).map_or_else(|| "-".to_owned(), |r| format!("{r:.2}x"))
+        );
+    }
+    out
+}
+
+/// The cost of a custom POST relative to a plain one, as (measured text,
+/// verdict).
+fn post_cost(report: &TargetReport) -> (String, String) {
+    let (Some(plain), Some(custom)) = (
+        report.phase(Phase::Create),
+        report.phase(Phase::CreateCustom),
+    ) else {
+        return ("not measured".to_owned(), "MISS".to_owned());
+    };
+    let (plain, custom) = (&plain.result, &custom.result);
+    let Some(cost) = ratio(plain.ops_per_sec(), custom.ops_per_sec()) else {
+        return (
+            "not measured (no custom POST succeeded)".to_owned(),
+            "MISS".to_owned(),
+        );
+    };
+    let p50 = plain
+        .quantile_ms(0.5)
+        .zip(custom.quantile_ms(0.5))
+        .and_then(|(plain, custom)| ratio(custom, plain))
+        .map_or_else(|| "-".to_owned(), |r| format!("{r:.2}x"));
+    (
+        format!(
+            "cost {cost:.2}x ({:.0} vs {:.0} POST/s; p50 {p50})",
+            plain.ops_per_sec(),
+            custom.ops_per_sec()
+        ),
+        verdict(cost <= GOAL_CUSTOM_POST_COST, plain.errors + custom.errors),
+    )
+}
+
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+    use crate::bench::PhaseReport;
+    use crate::extension::Extension;
+    use crate::load::{self, Bound};
+
+    /// A phase with `ok` requests of 2 ms and `errors` failures over `secs`.
+    fn phase(phase: Phase, ok: u64, errors: u64, secs: f64) -> PhaseReport {
+        let mut result = load::empty_result(32).unwrap();
+        for _ in 0..ok {
+            result.record(Ok(10), Duration::from_millis(2));
+        }
+        for _ in 0..errors {
+            result.record(Err("boom".to_owned()), Duration::from_millis(2));
+        }
+        result.elapsed = Duration::from_secs_f64(secs);
+        PhaseReport {
+            phase,
+            result,
+            memory_after: None,
+            server_cores: None,
+            client_cores: None,
+        }
+    }
+
+    fn target(extension: Option<Extension>, phases: Vec<PhaseReport>) -> TargetReport {
+        TargetReport {
+            name: "muster".to_owned(),
+            base: "http://127.0.0.1:1/scim/v2".to_owned(),
+            pid: None,
+            concurrency: 32,
+            extension,
+            phases,
+            notes: Vec::new(),
+            memory_end: None,
+        }
+    }
+
+    fn settings(extension: Option<Extension>) -> Settings {
+        Settings {
+            users: 100_000,
+            concurrency: 32,
+            read_bound: Bound {
+                requests: None,
+                duration: Duration::from_secs(1),
+            },
+            max_phase: Duration::from_secs(1),
+            group_size: 10_000,
+            group_batch: 1_000,
+            group_patches: 100,
+            group_add: 100,
+            group_rebuild_every: 10,
+            extension,
+            seed: 1,
+            tag: "t".to_owned(),
+        }
+    }
+
+    /// Checks that the line of `text` starting with `goal` ends with
+    /// `verdict`.
+    fn check_verdict(text: &str, goal: &str, verdict: &str) {
+        let line = text.lines().find(|l| l.starts_with(goal)).unwrap();
+        assert!(line.ends_with(&format!(" {verdict}")), "{line}");
+    }
+
+    #[test]
+    fn custom_post_cost_is_the_throughput_ratio() {
+        for (custom_secs, custom_errors, expected) in [
+            (1.2, 0, "PASS"),
+            (1.3, 0, "PASS"),
+            (1.5, 0, "MISS"),
+            (1.2, 2, "MISS (2 errors)"),
+        ] {
+            let report = target(
+                Extension::new(20),
+                vec![
+                    phase(Phase::Create, 1000, 0, 1.0),
+                    phase(Phase::CreateCustom, 1000, custom_errors, custom_secs),
+                ],
+            );
+            let (measured, outcome) = post_cost(&report);
+            assert_eq!(outcome, expected, "{measured}");
+            assert!(
+                measured.starts_with(&format!("cost {custom_secs:.2}x")),
+                "{measured}"
+            );
+        }
+    }
+
+    #[test]
+    fn custom_goals_cover_both_targets() {
+        let extension = Extension::new(20);
+        let report = target(
+            extension,
+            vec![
+                phase(Phase::Create, 1000, 0, 1.0),
+                phase(Phase::CreateCustom, 1000, 0, 1.1),
+                phase(Phase::FilterCustom, 1000, 0, 0.1),
+            ],
+        );
+        let text = custom_goals(&report, &settings(extension));
+        check_verdict(&text, "POST +20 custom attrs", "PASS");
+        check_verdict(&text, "filter custom eq p99 < 5 ms", "PASS");
+        assert!(!text.contains("indicative only"));
+
+        let unmeasured = custom_goals(&target(extension, Vec::new()), &settings(extension));
+        check_verdict(&unmeasured, "POST +20 custom attrs", "MISS");
+        check_verdict(&unmeasured, "filter custom eq", "MISS");
+
+        let not_asked = custom_goals(&target(None, Vec::new()), &settings(None));
+        assert!(not_asked.contains("use --custom-attributes 20"));
+        check_verdict(&not_asked, "filter custom eq", "-");
+    }
+
+    #[test]
+    fn python_ratio_ignores_the_custom_phases() {
+        let issue4 = || {
+            Phase::ISSUE4
+                .iter()
+                .map(|&p| phase(p, 1000, 0, 1.0))
+                .collect::<Vec<_>>()
+        };
+        let mut muster_phases = issue4();
+        muster_phases.push(phase(Phase::CreateCustom, 1000, 0, 1.0));
+        muster_phases.push(phase(Phase::FilterCustom, 1000, 0, 1.0));
+        let muster = target(Extension::new(20), muster_phases);
+        let mut python = target(None, issue4());
+        python.name = "scim2-server".to_owned();
+        for p in &mut python.phases {
+            p.result.elapsed = Duration::from_secs(30);
+        }
+        let text = goals(&muster, Some(&python), &settings(Extension::new(20)));
+        check_verdict(&text, ">= 20x scim2-server", "PASS");
+    }
 
     #[test]
     fn verdicts() {

@@ -1,5 +1,5 @@
 //! A SCIM server under test: its base URL, bearer token, process id, and
-//! one pooled HTTP client to reach it.
+//! one pooled HTTP client to reach it; for Muster, also its admin API.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -15,6 +15,12 @@ const SCIM_JSON: &str = "application/scim+json";
 /// Longest part of an error body quoted in a message.
 const ERROR_EXCERPT: usize = 160;
 
+/// The end of a Muster SCIM base URL (issue 4: `http://HOST:PORT/scim/v2`).
+const MUSTER_SCIM_SUFFIX: &str = "/scim/v2";
+
+/// Where Muster's admin API sits beside `/scim/v2`.
+const MUSTER_ADMIN_SUFFIX: &str = "/admin/v1";
+
 /// One server under test.
 #[derive(Debug, Clone)]
 pub struct Target {
@@ -24,6 +30,9 @@ pub struct Target {
     pub base: String,
     /// Server process id, for RSS figures.
     pub pid: Option<u32>,
+    /// Muster's admin API base URL (e.g. `http://127.0.0.1:8080/admin/v1`),
+    /// when the target is known to be Muster; `None` for other servers.
+    admin_base: Option<String>,
     /// The pooled client; cheap to clone.
     client: Client,
 }
@@ -60,6 +69,43 @@ impl Reply {
         serde_json::from_slice(&self.body)
             .with_context(|| format!("response is not JSON ({})", self.describe()))
     }
+
+    /// `Ok(body length)` when this is a `200` ListResponse holding exactly
+    /// one resource, `id`, and saying so in `totalResults`; else a message
+    /// naming what came back.
+    pub fn expect_single(&self, id: &str) -> std::result::Result<usize, String> {
+        let size = self.expect(&[StatusCode::OK])?;
+        let json = self
+            .json()
+            .map_err(|e| format!("filter answer is not JSON: {e:#}"))?;
+        let total = json.get("totalResults").and_then(|v| v.as_u64());
+        let resources = json.get("Resources").and_then(|r| r.as_array());
+        let ids: Vec<&str> = resources
+            .map(|r| {
+                r.iter()
+                    .filter_map(|resource| resource.get("id").and_then(|v| v.as_str()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if total == Some(1) && ids == [id] {
+            Ok(size)
+        } else {
+            Err(format!(
+                "filter returned totalResults {total:?} and {} resources (expected exactly {id})",
+                ids.len()
+            ))
+        }
+    }
+}
+
+/// The admin API base URL of a Muster whose SCIM base URL is `scim_base`
+/// (`.../scim/v2` gives `.../admin/v1`); `None` for any other URL, which is
+/// taken to be another SCIM server.
+pub fn muster_admin_base(scim_base: &str) -> Option<String> {
+    scim_base
+        .trim_end_matches('/')
+        .strip_suffix(MUSTER_SCIM_SUFFIX)
+        .map(|root| format!("{root}{MUSTER_ADMIN_SUFFIX}"))
 }
 
 impl Target {
@@ -96,8 +142,33 @@ impl Target {
             name: name.to_owned(),
             base,
             pid,
+            admin_base: None,
             client,
         })
+    }
+
+    /// The same target, with Muster's admin API at `admin_base` (a loopback
+    /// http URL such as `http://127.0.0.1:8080/admin/v1`), or without one.
+    pub fn with_admin(mut self, admin_base: Option<String>) -> Result<Self> {
+        if let Some(admin) = &admin_base {
+            ensure_loopback(admin)?;
+        }
+        self.admin_base = admin_base.map(|a| a.trim_end_matches('/').to_owned());
+        Ok(self)
+    }
+
+    /// Whether the target has Muster's admin API.
+    pub fn has_admin(&self) -> bool {
+        self.admin_base.is_some()
+    }
+
+    /// PUT `body` to `admin base + path` (Muster's admin API).
+    pub async fn admin_put(&self, path: &str, body: Bytes) -> std::result::Result<Reply, String> {
+        let Some(admin) = &self.admin_base else {
+            return Err(format!("{} has no admin API", self.name));
+        };
+        self.send_to(Method::PUT, format!("{admin}{path}"), Some(body))
+            .await
     }
 
     /// Sends `method` to `base + path` (path starts with `/`, may carry a
@@ -108,7 +179,18 @@ impl Target {
         path: &str,
         body: Option<Bytes>,
     ) -> std::result::Result<Reply, String> {
-        let url = format!("{}{}", self.base, path);
+        self.send_to(method, format!("{}{}", self.base, path), body)
+            .await
+    }
+
+    /// Sends `method` to the absolute `url` with an optional SCIM JSON body,
+    /// and reads the whole response.
+    async fn send_to(
+        &self,
+        method: Method,
+        url: String,
+        body: Option<Bytes>,
+    ) -> std::result::Result<Reply, String> {
         let mut request = self.client.request(method, url);
         if let Some(body) = body {
             request = request
@@ -213,6 +295,51 @@ mod tests {
             ("not a url", false),
         ] {
             check(url, allowed);
+        }
+    }
+
+    #[test]
+    fn admin_base_is_derived_only_from_muster_urls() {
+        for (scim, admin) in [
+            (
+                "http://127.0.0.1:8080/scim/v2",
+                Some("http://127.0.0.1:8080/admin/v1"),
+            ),
+            (
+                "http://127.0.0.1:8080/scim/v2/",
+                Some("http://127.0.0.1:8080/admin/v1"),
+            ),
+            ("http://127.0.0.1:9000/v2", None),
+        ] {
+            assert_eq!(muster_admin_base(scim).as_deref(), admin, "{scim}");
+        }
+    }
+
+    fn reply(status: StatusCode, body: &str) -> Reply {
+        Reply {
+            status,
+            body: Bytes::from(body.to_owned()),
+        }
+    }
+
+    #[test]
+    fn expect_single_wants_exactly_that_resource() {
+        let one = r#"{"totalResults":1,"Resources":[{"id":"a"}]}"#;
+        let two = r#"{"totalResults":2,"Resources":[{"id":"a"},{"id":"b"}]}"#;
+        let none = r#"{"totalResults":0,"Resources":[]}"#;
+        for (status, body, id, ok) in [
+            (StatusCode::OK, one, "a", true),
+            (StatusCode::OK, one, "b", false),
+            (StatusCode::OK, two, "a", false),
+            (StatusCode::OK, none, "a", false),
+            (StatusCode::OK, "not json", "a", false),
+            (StatusCode::BAD_REQUEST, one, "a", false),
+        ] {
+            assert_eq!(
+                reply(status, body).expect_single(id).is_ok(),
+                ok,
+                "{body} {id}"
+            );
         }
     }
 }
