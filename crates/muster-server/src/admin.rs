@@ -13,6 +13,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Extension;
@@ -24,7 +25,7 @@ use muster_scim::{
 };
 use muster_store::{
     Actor, AttributeUsage, ResourceId, RewriteFn, RewriteOutcome, SchemaRecord, Store,
-    StoredResource, TenantId,
+    StoredResource, TenantId, UniqueAttribute,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -33,7 +34,7 @@ use crate::auth::Client;
 use crate::error::ApiError;
 use crate::media::{ScimJson, ScimResponse};
 use crate::resources::Context;
-use crate::tenant::{load_view, UNDECLARED_SETTING};
+use crate::tenant::{load_view, schema_unique_attributes, UNDECLARED_SETTING};
 use crate::AppState;
 
 /// At most this many conversion failures are listed in a report.
@@ -41,7 +42,7 @@ const MAX_LISTED_FAILURES: usize = 100;
 
 /// How a schema is applied.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct ApplyOptions {
     /// The resource type to bind to; default: the type it is bound to, else
     /// the URN's last segment (`...:2.0:Group`), else `User`.
@@ -127,6 +128,110 @@ struct Migration {
     new: Option<Schema>,
     removed: Vec<String>,
     required_urn: Option<String>,
+    /// Attributes that become unique (or whose values change type or case
+    /// rule while unique): the stored values must not clash.
+    unique: Vec<UniqueAttribute>,
+}
+
+/// The values seen so far at each attribute that must be unique, across
+/// the resources of one scan or rewrite.
+struct UniqueValues {
+    attributes: Vec<UniqueAttribute>,
+    /// (attribute index, comparable value) to the id of its first holder.
+    holders: HashMap<(usize, String), String>,
+}
+
+impl UniqueValues {
+    fn new(attributes: Vec<UniqueAttribute>) -> Self {
+        UniqueValues {
+            attributes,
+            holders: HashMap::new(),
+        }
+    }
+
+    /// Notes the values `resource` (with id `id`) holds, and reports each
+    /// one another resource already holds.
+    fn check(&mut self, id: &str, resource: &Value) -> Vec<ConversionFailure> {
+        let mut failures = Vec::new();
+        for (index, attribute) in self.attributes.iter().enumerate() {
+            let mut values = Vec::new();
+            values_at(resource, &attribute.path, &mut values);
+            let mut own: Vec<String> = Vec::new();
+            for value in values {
+                let key = match value {
+                    Value::String(text) if !attribute.case_exact => text.to_lowercase(),
+                    Value::String(text) => text.clone(),
+                    other => other.to_string(),
+                };
+                if own.contains(&key) {
+                    continue;
+                }
+                own.push(key.clone());
+                match self.holders.get(&(index, key.clone())) {
+                    Some(holder) => failures.push(ConversionFailure {
+                        path: attribute.path.clone(),
+                        value: value.clone(),
+                        reason: format!(
+                            "resource {holder} holds the same value, and the attribute's values must be unique"
+                        ),
+                    }),
+                    None => {
+                        self.holders.insert((index, key), id.to_owned());
+                    }
+                }
+            }
+        }
+        failures
+    }
+}
+
+/// The present scalar values of a resource at a URN-qualified path
+/// (`urn:...:User:code` or `urn:...:User:complex.sub`), names matched
+/// case-insensitively.
+fn values_at<'v>(resource: &'v Value, path: &str, values: &mut Vec<&'v Value>) {
+    fn member<'v>(value: &'v Value, name: &str) -> Option<&'v Value> {
+        value
+            .as_object()?
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value)
+    }
+    fn scalars<'v>(value: &'v Value, values: &mut Vec<&'v Value>) {
+        match value {
+            Value::Array(items) => items.iter().for_each(|item| scalars(item, values)),
+            Value::Null | Value::Object(_) => {}
+            Value::String(text) if text.is_empty() => {}
+            scalar => values.push(scalar),
+        }
+    }
+    let Some((urn, attribute)) = path.rsplit_once(':') else {
+        return;
+    };
+    let Some(extension) = member(resource, urn) else {
+        return;
+    };
+    match attribute.split_once('.') {
+        None => {
+            if let Some(value) = member(extension, attribute) {
+                scalars(value, values);
+            }
+        }
+        Some((name, sub)) => match member(extension, name) {
+            Some(Value::Array(elements)) => {
+                for element in elements {
+                    if let Some(value) = member(element, sub) {
+                        scalars(value, values);
+                    }
+                }
+            }
+            Some(element) => {
+                if let Some(value) = member(element, sub) {
+                    scalars(value, values);
+                }
+            }
+            None => {}
+        },
+    }
 }
 
 impl Migration {
@@ -153,7 +258,10 @@ impl Migration {
     }
 
     fn is_needed(&self) -> bool {
-        !self.removed.is_empty() || self.required_urn.is_some() || self.old.is_some()
+        !self.removed.is_empty()
+            || self.required_urn.is_some()
+            || self.old.is_some()
+            || !self.unique.is_empty()
     }
 
     /// Scans every resource of the type: who holds removed values, which
@@ -167,13 +275,22 @@ impl Migration {
         let findings = Arc::new(Mutex::new(ScanFindings::default()));
         let migration = self.clone();
         let sink = Arc::clone(&findings);
+        let mut unique = UniqueValues::new(self.unique.clone());
         store
             .scan(
                 tenant,
                 resource_type,
                 Box::new(move |stored: &StoredResource| {
                     let mut findings = sink.lock().unwrap_or_else(PoisonError::into_inner);
-                    match migration.rewrite(&stored.resource) {
+                    let checked = migration.rewrite(&stored.resource).and_then(|rewrite| {
+                        let clashes = unique.check(&stored.id.0, &rewrite.resource);
+                        if clashes.is_empty() {
+                            Ok(rewrite)
+                        } else {
+                            Err(clashes)
+                        }
+                    });
+                    match checked {
                         Ok(rewrite) => {
                             let mut seen = Vec::new();
                             for removed in rewrite.removed {
@@ -207,10 +324,15 @@ impl Migration {
     /// The same rules, run by the store inside the schema write: a value
     /// that stopped converting since the scan aborts the change.
     fn into_rewrite_fn(self) -> RewriteFn {
+        let mut unique = UniqueValues::new(self.unique.clone());
         Box::new(move |stored: &StoredResource| {
             let rewrite = self
                 .rewrite(&stored.resource)
                 .map_err(|failures| conversion_error(&stored.id.0, &failures))?;
+            let clashes = unique.check(&stored.id.0, &rewrite.resource);
+            if !clashes.is_empty() {
+                return Err(conversion_error(&stored.id.0, &clashes));
+            }
             if rewrite.resource == stored.resource {
                 return Ok(None);
             }
@@ -287,6 +409,7 @@ pub async fn apply_schema(
     let migration = Migration {
         removed: changes.removed.clone(),
         required_urn: (required && !was_required.unwrap_or(false)).then(|| schema.id.clone()),
+        unique: newly_unique(old.as_ref(), &schema, &changes),
         new: old.as_ref().map(|_| schema.clone()),
         old,
     };
@@ -331,6 +454,42 @@ pub async fn apply_schema(
     Ok(report)
 }
 
+/// The unique attributes of `new` whose stored values must be checked for
+/// clashes: those that were not unique (or not declared) in `old`, or
+/// whose type, multi-valuedness or case rule changes (values that differed
+/// may become equal).
+fn newly_unique(
+    old: Option<&Schema>,
+    new: &Schema,
+    changes: &SchemaChanges,
+) -> Vec<UniqueAttribute> {
+    let Some(old) = old else {
+        // A schema declared for the first time holds no stored values.
+        return Vec::new();
+    };
+    let before = schema_unique_attributes(old);
+    let changed = |path: &str| {
+        changes
+            .type_changes
+            .iter()
+            .any(|change| change.path.eq_ignore_ascii_case(path))
+            || changes
+                .multi_valued_changes
+                .iter()
+                .any(|change| change.path.eq_ignore_ascii_case(path))
+    };
+    schema_unique_attributes(new)
+        .into_iter()
+        .filter(|attribute| {
+            changed(&attribute.path)
+                || !before.iter().any(|old| {
+                    old.path.eq_ignore_ascii_case(&attribute.path)
+                        && old.case_exact == attribute.case_exact
+                })
+        })
+        .collect()
+}
+
 /// Removes a custom extension schema. Values stored under it are removed
 /// too (and recorded in the change log), which needs `force` when any
 /// resource holds one.
@@ -351,6 +510,7 @@ pub async fn remove_schema(
         new: None,
         removed: vec![schema.id.clone()],
         required_urn: None,
+        unique: Vec::new(),
     };
     let findings = migration.scan(store, tenant, &resource_type).await?;
     let mut report = SchemaReport {
@@ -609,9 +769,10 @@ pub async fn put_schema(
     Extension(client): Extension<Client>,
     headers: HeaderMap,
     Path(urn): Path<String>,
-    Query(options): Query<ApplyOptions>,
+    query: Result<Query<ApplyOptions>, QueryRejection>,
     ScimJson(body): ScimJson,
 ) -> Result<ScimResponse, ApiError> {
+    let options = query_options(query)?;
     let actor = Context::actor(&client, &headers);
     let report = apply_schema(
         state.store.as_ref(),
@@ -636,7 +797,7 @@ pub async fn put_schema(
 
 /// Query parameters of `DELETE /admin/v1/schemas/{urn}`.
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct RemoveOptions {
     /// Remove the values stored under the schema too.
     force: bool,
@@ -650,8 +811,9 @@ pub async fn delete_schema(
     Extension(client): Extension<Client>,
     headers: HeaderMap,
     Path(urn): Path<String>,
-    Query(options): Query<RemoveOptions>,
+    query: Result<Query<RemoveOptions>, QueryRejection>,
 ) -> Result<ScimResponse, ApiError> {
+    let options = query_options(query)?;
     let actor = Context::actor(&client, &headers);
     let report = remove_schema(
         state.store.as_ref(),
@@ -664,6 +826,18 @@ pub async fn delete_schema(
     .await?;
     state.tenants.invalidate(&client.tenant);
     Ok(ScimResponse::ok(report_json(&report)?))
+}
+
+/// The options of a query string, or a SCIM error body saying what is
+/// wrong with them (`?dryRun=yes`), not axum's plain-text rejection.
+fn query_options<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    query.map(|Query(options)| options).map_err(|rejection| {
+        ScimError::invalid_value(format!(
+            "query parameters: {}; force and dryRun take true or false, required true or false, resourceType a resource type",
+            rejection.body_text()
+        ))
+        .into()
+    })
 }
 
 fn report_json(report: &SchemaReport) -> Result<Value, ApiError> {

@@ -19,13 +19,14 @@ use muster_scim::{
 };
 use muster_store::{
     Actor, ListQuery, Member, MemberChange, NewResource, Page, Precondition, ResourceId,
-    StoredResource, Update,
+    StoredResource, UniqueAttribute, Update,
 };
 use serde_json::{json, Value};
 
 use crate::auth::Client;
 use crate::error::ApiError;
 use crate::media::{ScimJson, ScimResponse};
+use crate::tenant::TenantView;
 use crate::AppState;
 
 /// The absolute SCIM base URL as the client reached it, for `meta.location`.
@@ -50,6 +51,8 @@ pub struct Context {
     pub registry: Arc<SchemaRegistry>,
     /// The tenant's policy for attributes no schema declares.
     pub undeclared: UndeclaredPolicy,
+    /// The tenant's view this request was served from.
+    view: Arc<TenantView>,
     /// The authenticated client.
     pub client: Client,
     /// The actor recorded in change records.
@@ -73,6 +76,7 @@ impl Context {
         Ok(Context {
             registry: Arc::clone(&view.registry),
             undeclared: view.undeclared,
+            view,
             actor: Context::actor(&client, headers),
             base: base_url(headers),
             state,
@@ -91,6 +95,11 @@ impl Context {
             client: client.name.clone(),
             request_id,
         }
+    }
+
+    /// The attributes whose values a write to `rt` must keep unique.
+    pub fn unique_attributes(&self, rt: &ResourceType) -> Vec<UniqueAttribute> {
+        self.view.unique.get(&rt.id).cloned().unwrap_or_default()
     }
 
     /// The resource type served at `/{endpoint}`.
@@ -471,6 +480,7 @@ pub async fn create_resource(
                 resource,
                 members,
                 unmapped,
+                unique: ctx.unique_attributes(rt),
             },
         )
         .await?;
@@ -548,6 +558,7 @@ pub async fn replace_resource(
     let (resource, members) = split_members(resource)?;
     let resource = hash_password(resource).await?;
     let is_group_like = rt_has_members(&ctx.registry, rt);
+    let unique = ctx.unique_attributes(rt);
     let registry = Arc::clone(&ctx.registry);
     let rt_for_update = rt.clone();
     let update: muster_store::UpdateFn = Box::new(move |current: &StoredResource| {
@@ -563,6 +574,7 @@ pub async fn replace_resource(
             resource: replacement,
             member_changes,
             unmapped: Some(unmapped),
+            unique,
         }))
     });
     let (stored, _) = ctx
@@ -634,6 +646,7 @@ pub async fn patch_resource(
     let registry = Arc::clone(&ctx.registry);
     let rt_for_update = rt.clone();
     let policy = ctx.undeclared;
+    let unique = ctx.unique_attributes(rt);
     let update: muster_store::UpdateFn = Box::new(move |current: &StoredResource| {
         let patched = apply_patch_with(
             &registry,
@@ -650,6 +663,7 @@ pub async fn patch_resource(
             resource: patched.resource,
             member_changes,
             unmapped: patched.unmapped_changed.then_some(patched.unmapped),
+            unique,
         }))
     });
     let (stored, _) = ctx

@@ -10,8 +10,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use muster_scim::{parse_schema_definition, SchemaRegistry, ScimError, UndeclaredPolicy};
-use muster_store::{Store, StoreError, TenantId};
+use muster_scim::{
+    parse_schema_definition, Attribute, ResourceType, Schema, SchemaRegistry, ScimError,
+    UndeclaredPolicy, Uniqueness,
+};
+use muster_store::{Store, StoreError, TenantId, UniqueAttribute};
 
 /// How long a tenant view is served before it is read again from the store.
 pub const TENANT_VIEW_TTL: Duration = Duration::from_secs(1);
@@ -26,6 +29,9 @@ pub struct TenantView {
     pub registry: Arc<SchemaRegistry>,
     /// What happens to attributes no schema declares.
     pub undeclared: UndeclaredPolicy,
+    /// Extension attributes whose values the store keeps unique, by
+    /// resource type id.
+    pub unique: HashMap<String, Vec<UniqueAttribute>>,
 }
 
 /// Reads a tenant's view from the store.
@@ -59,10 +65,50 @@ pub async fn load_view(store: &dyn Store, tenant: &TenantId) -> Result<TenantVie
             )))
         })?,
     };
+    let unique = registry
+        .resource_types()
+        .iter()
+        .map(|rt| (rt.id.clone(), unique_attributes(&registry, rt)))
+        .collect();
     Ok(TenantView {
         registry: Arc::new(registry),
         undeclared,
+        unique,
     })
+}
+
+/// The extension attributes and sub-attributes of a resource type declared
+/// with `uniqueness` `server` or `global`, as the store checks them on each
+/// write. (The core attributes that are unique, `userName` and a Group's
+/// `displayName`, the store always checks.)
+pub fn unique_attributes(registry: &SchemaRegistry, rt: &ResourceType) -> Vec<UniqueAttribute> {
+    registry
+        .extensions(rt)
+        .flat_map(|(schema, _)| schema_unique_attributes(schema))
+        .collect()
+}
+
+/// The attributes and sub-attributes of one extension schema declared with
+/// `uniqueness` `server` or `global`.
+pub fn schema_unique_attributes(schema: &Schema) -> Vec<UniqueAttribute> {
+    let is_unique = |attribute: &Attribute| attribute.uniqueness != Uniqueness::None;
+    let mut unique = Vec::new();
+    for attribute in &schema.attributes {
+        let path = format!("{}:{}", schema.id, attribute.name);
+        if is_unique(attribute) {
+            unique.push(UniqueAttribute {
+                path: path.clone(),
+                case_exact: attribute.case_exact,
+            });
+        }
+        for sub in attribute.sub_attributes.iter().filter(|sub| is_unique(sub)) {
+            unique.push(UniqueAttribute {
+                path: format!("{path}.{}", sub.name),
+                case_exact: sub.case_exact,
+            });
+        }
+    }
+    unique
 }
 
 /// Tenant views by tenant, each with the instant it was read.

@@ -90,6 +90,25 @@ pub struct NewResource {
     /// Captured values of undeclared attributes (see
     /// [`StoredResource::unmapped`]); empty when none.
     pub unmapped: Map<String, Value>,
+    /// Attributes whose values no other resource of the type may hold,
+    /// checked inside the write's transaction (see [`UniqueAttribute`]).
+    pub unique: Vec<UniqueAttribute>,
+}
+
+/// An attribute declared with `uniqueness` `server` (or `global`) that the
+/// store checks on a write: no other resource of the same type and tenant
+/// may hold any of the values the written resource holds there.
+///
+/// The store does not read schemas, so the server names these on each
+/// write. `userName` (Users) and `displayName` (Groups) are always checked
+/// and need not be named.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UniqueAttribute {
+    /// The canonical attribute path: `urn:...:User:employeeCode`, or
+    /// `urn:...:User:customFields.BPO_Vendor_ID` for a sub-attribute.
+    pub path: String,
+    /// Whether values compare case-sensitively (`caseExact`).
+    pub case_exact: bool,
 }
 
 /// A change to a group's membership rows.
@@ -114,6 +133,8 @@ pub struct Update {
     /// The new captured values of undeclared attributes (replacing the old
     /// ones; an empty map clears them); `None` keeps them as they are.
     pub unmapped: Option<Map<String, Value>>,
+    /// Attributes whose values must stay unique (see [`UniqueAttribute`]).
+    pub unique: Vec<UniqueAttribute>,
 }
 
 /// Computes an update from the current resource inside the write

@@ -91,6 +91,7 @@ custom_suite!(
     unmapped_values_round_trip,
     settings_round_trip,
     attribute_usage_counts_and_attributes,
+    unique_attributes_are_enforced,
 );
 
 shared_suite!(

@@ -125,6 +125,30 @@ impl TestServer {
         self.send(request, body).await
     }
 
+    /// Sends a request to `root + path` (for example `/admin/v1/schemas`)
+    /// with `token`: for endpoints outside `/scim/v2`, or to act as another
+    /// client.
+    pub async fn call_as(
+        &self,
+        token: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Reply {
+        let request = self
+            .http
+            .request(method, format!("{}{path}", self.root))
+            .bearer_auth(token);
+        self.send(request, body).await
+    }
+
+    /// Sends a request to the admin API, `root + /admin/v1 + path`, with the
+    /// admin token.
+    pub async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
+        self.call_as(&self.token, method, &format!("/admin/v1{path}"), body)
+            .await
+    }
+
     /// Sends a prepared request with an optional JSON body as
     /// `application/scim+json`.
     pub async fn send(&self, request: reqwest::RequestBuilder, body: Option<Value>) -> Reply {

@@ -274,6 +274,9 @@ fn rewrite_all(
                 unmapped: outcome.unmapped,
                 delta: MemberDelta::default(),
                 removed: outcome.removed,
+                // A schema change checks uniqueness across all resources
+                // before it rewrites them (the server's `RewriteFn`).
+                unique: Vec::new(),
             };
             match write_state(connection, scope, resource_type, &id, current, change)? {
                 Written::Changed(_) => rewritten += 1,

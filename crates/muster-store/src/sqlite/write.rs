@@ -20,7 +20,7 @@ use super::usage::{self, Stamp};
 use super::values::{index_rows, now_text, sortable_instant, Scalar, ValueRow};
 use crate::{
     Actor, ChangeKind, Member, MemberChange, NewResource, Precondition, ResourceId, StoreError,
-    StoredResource, TenantId, TokenRecord, Update, UpdateFn,
+    StoredResource, TenantId, TokenRecord, UniqueAttribute, Update, UpdateFn,
 };
 
 /// Who and where: the arguments every write shares.
@@ -54,6 +54,7 @@ pub(crate) fn create(
         resource,
         members,
         unmapped,
+        unique,
     } = new;
     let content = content_of(resource, resource_type)?;
     if !members.is_empty() && resource_type != GROUP {
@@ -92,6 +93,14 @@ pub(crate) fn create(
     let seq = connection.last_insert_rowid();
     let stamp = scope.stamp(resource_type, &now);
     write_index(connection, &stamp, seq, &object, None)?;
+    check_unique_values(
+        connection,
+        &scope.tenant,
+        resource_type,
+        seq,
+        &object,
+        &unique,
+    )?;
     usage::record_unmapped(&stamp, &Map::new(), &unmapped);
     let mut delta = MemberDelta::default();
     if !members.is_empty() {
@@ -311,6 +320,7 @@ pub(crate) fn update(
         resource,
         member_changes,
         unmapped,
+        unique,
     }) = update(&before)?
     else {
         return unchanged(current);
@@ -329,6 +339,7 @@ pub(crate) fn update(
         unmapped,
         delta,
         removed: Value::Null,
+        unique,
     };
     match write_state(connection, scope, resource_type, id, current, change)? {
         Written::Unchanged(current) => unchanged(current),
@@ -348,6 +359,9 @@ pub(crate) struct StateChange {
     pub delta: MemberDelta,
     /// Values a rewrite removed, for the change record; `Null` if none.
     pub removed: Value,
+    /// Attributes whose values must stay unique (checked when the
+    /// attributes change).
+    pub unique: Vec<UniqueAttribute>,
 }
 
 /// What [`write_state`] did.
@@ -374,6 +388,7 @@ pub(crate) fn write_state(
         unmapped,
         delta,
         removed,
+        unique,
     } = change;
     let content_changed = !same_content(&content, &current.object, resource_type);
     let new_unmapped = unmapped.filter(|unmapped| *unmapped != current.unmapped);
@@ -414,6 +429,16 @@ pub(crate) fn write_state(
         &row,
         content_changed.then_some(&old_object),
     )?;
+    if content_changed {
+        check_unique_values(
+            connection,
+            &scope.tenant,
+            resource_type,
+            seq,
+            &object,
+            &unique,
+        )?;
+    }
     if unmapped_changed {
         usage::record_unmapped(&stamp, &old_unmapped, &unmapped);
     }
@@ -861,6 +886,88 @@ fn check_unique(
         ))),
         None => Ok(()),
     }
+}
+
+/// Refuses a value of a `unique` attribute that another resource of the
+/// same type already holds, naming that resource. Runs once the resource's
+/// index rows are written (`seq` is its row), inside the write's savepoint,
+/// so that concurrent writers (serialised by the single writer) cannot both
+/// take a value.
+fn check_unique_values(
+    connection: &Connection,
+    tenant: &TenantId,
+    resource_type: &str,
+    seq: i64,
+    object: &Map<String, Value>,
+    unique: &[UniqueAttribute],
+) -> Result<(), StoreError> {
+    if unique.is_empty() {
+        return Ok(());
+    }
+    let wanted: Vec<(String, &UniqueAttribute)> = unique
+        .iter()
+        .map(|attribute| (attribute.path.to_ascii_lowercase(), attribute))
+        .collect();
+    for row in index_rows(object).into_iter().filter(|row| row.present) {
+        let Some((_, attribute)) = wanted.iter().find(|(path, _)| *path == row.path) else {
+            continue;
+        };
+        // The value's condition and its parameters, after the four shared.
+        let (condition, values, shown) = match row.value {
+            Scalar::None => continue,
+            Scalar::Text { lower, exact, .. } => {
+                let exact = exact.unwrap_or_else(|| lower.clone());
+                if attribute.case_exact {
+                    (
+                        "v.value_lower = ?5 AND coalesce(v.value_exact, v.value_lower) = ?6",
+                        vec![SqlValue::Text(lower), SqlValue::Text(exact.clone())],
+                        exact,
+                    )
+                } else {
+                    ("v.value_lower = ?5", vec![SqlValue::Text(lower)], exact)
+                }
+            }
+            Scalar::Integer(number) => (
+                "v.value_num = ?5",
+                vec![SqlValue::Integer(number)],
+                number.to_string(),
+            ),
+            Scalar::Real(number) => (
+                "v.value_num = ?5",
+                vec![SqlValue::Real(number)],
+                number.to_string(),
+            ),
+            Scalar::Bool(flag) => (
+                "v.value_bool = ?5",
+                vec![SqlValue::Integer(i64::from(flag))],
+                flag.to_string(),
+            ),
+        };
+        let sql = format!(
+            "SELECT r.id FROM resource_values v JOIN resources r ON r.seq = v.resource_seq
+             WHERE v.tenant_id = ?1 AND v.path_id = ?2 AND v.resource_seq <> ?3
+                 AND r.resource_type = ?4 AND {condition}
+             LIMIT 1"
+        );
+        let mut parameters = vec![
+            SqlValue::Text(tenant.0.clone()),
+            SqlValue::Integer(path_id(connection, &row.path)?),
+            SqlValue::Integer(seq),
+            SqlValue::Text(resource_type.to_owned()),
+        ];
+        parameters.extend(values);
+        let holder: Option<String> = connection
+            .prepare_cached(&sql)?
+            .query_row(rusqlite::params_from_iter(parameters), |found| found.get(0))
+            .optional()?;
+        if let Some(holder) = holder {
+            return Err(StoreError::Conflict(format!(
+                "{} '{shown}' is already taken by {resource_type} {holder} (the attribute's uniqueness is server)",
+                attribute.path
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn no_members(resource_type: &str) -> StoreError {

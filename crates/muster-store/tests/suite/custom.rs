@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use muster_store::{
     Actor, AttributeUsage, ChangeKind, ChangeRecord, NewResource, RewriteFn, RewriteOutcome,
-    SchemaRecord, Store, StoreError, StoredResource, TenantId, Update,
+    SchemaRecord, Store, StoreError, StoredResource, TenantId, UniqueAttribute, Update, UpdateFn,
 };
 use serde_json::{json, Map, Value};
 
@@ -446,6 +446,7 @@ pub async fn unmapped_values_round_trip(store: &dyn Store) {
                 resource: user("alice"),
                 members: Vec::new(),
                 unmapped: captured.clone(),
+                unique: Vec::new(),
             },
         )
         .await
@@ -490,6 +491,7 @@ pub async fn unmapped_values_round_trip(store: &dyn Store) {
                 resource: current.resource.clone(),
                 member_changes: Vec::new(),
                 unmapped: Some(unmapped),
+                unique: Vec::new(),
             }))
         })
     };
@@ -659,6 +661,7 @@ pub async fn attribute_usage_counts_and_attributes(store: &dyn Store) {
                 resource: user("captured"),
                 members: Vec::new(),
                 unmapped: object(json!({"extension_abc123_region": "APAC", "blank": ""})),
+                unique: Vec::new(),
             },
         )
         .await
@@ -771,6 +774,7 @@ pub async fn attribute_usage_counts_and_attributes(store: &dyn Store) {
                 resource,
                 member_changes: Vec::new(),
                 unmapped: None,
+                unique: Vec::new(),
             }))
         })
     };
@@ -876,6 +880,7 @@ pub async fn custom_attributes_are_per_tenant(store: &dyn Store, other: &TenantI
                 resource: user_with("alice", json!({"code": "A"})),
                 members: Vec::new(),
                 unmapped: object(json!({"regoin": "APAC"})),
+                unique: Vec::new(),
             },
         )
         .await
@@ -964,4 +969,128 @@ async fn get_in(store: &dyn Store, tenant: &TenantId, stored: &StoredResource) -
         .get(tenant, &stored.resource_type, &stored.id, false)
         .await
         .unwrap()
+}
+
+/// Attributes the server names as unique are checked inside the write:
+/// case-insensitively unless case-exact, numbers by value, never against
+/// the resource itself or another resource type, and only values present.
+pub async fn unique_attributes_are_enforced(store: &dyn Store) {
+    let unique = |path: &str, case_exact: bool| UniqueAttribute {
+        path: path.to_owned(),
+        case_exact,
+    };
+    let employee = format!("{CUSTOM}:employee");
+    let rules = vec![
+        unique(&employee, false),
+        unique(&format!("{CUSTOM}:code"), true),
+        unique(&format!("{CUSTOM}:level"), false),
+        unique(&format!("{CUSTOM}:badge.number"), false),
+    ];
+    let create = |user_name: &str, extension: Value| NewResource {
+        resource: user_with(user_name, extension),
+        unique: rules.clone(),
+        ..NewResource::default()
+    };
+    let alice = store
+        .create(
+            &tenant(),
+            &actor(),
+            "User",
+            create(
+                "alice",
+                json!({"employee": "E-1", "code": "A", "level": 3, "badge": {"number": "B-1"}, "tags": ["x"]}),
+            ),
+        )
+        .await
+        .unwrap();
+    for (extension, clash) in [
+        (json!({"employee": "e-1"}), "E-1"),
+        (json!({"level": 3}), "3"),
+        (json!({"badge": {"number": "b-1"}}), "B-1"),
+    ] {
+        let refused = store
+            .create(&tenant(), &actor(), "User", create("bob", extension))
+            .await;
+        match refused {
+            Err(StoreError::Conflict(detail)) => {
+                assert!(detail.contains(&alice.id.0), "{detail}");
+                assert!(
+                    detail.to_lowercase().contains(&clash.to_lowercase()),
+                    "{detail}"
+                );
+            }
+            other => panic!("expected a conflict, got {other:?}"),
+        }
+    }
+    assert_eq!(
+        matching(store, &tenant(), "userName eq \"bob\"")
+            .await
+            .len(),
+        0
+    );
+    // Case-exact values differ by case; absent and other values are free.
+    let bob = store
+        .create(
+            &tenant(),
+            &actor(),
+            "User",
+            create(
+                "bob",
+                json!({"employee": "", "code": "a", "level": 4, "badge": {"number": null}}),
+            ),
+        )
+        .await
+        .unwrap();
+    // A resource keeps its own values; an update into a clash is refused
+    // and changes nothing.
+    let keep = |extension: Value, rules: Vec<UniqueAttribute>| -> UpdateFn {
+        Box::new(move |current: &StoredResource| {
+            let mut resource = current.resource.clone();
+            resource[CUSTOM] = extension;
+            Ok(Some(Update {
+                resource,
+                member_changes: Vec::new(),
+                unmapped: None,
+                unique: rules,
+            }))
+        })
+    };
+    let (updated, changed) = update(
+        store,
+        "User",
+        &alice.id,
+        keep(
+            json!({"employee": "E-1", "code": "A", "level": 5}),
+            rules.clone(),
+        ),
+    )
+    .await
+    .unwrap();
+    assert!(changed);
+    assert_eq!(updated.resource[CUSTOM]["level"], 5);
+    let refused = update(
+        store,
+        "User",
+        &bob.id,
+        keep(json!({"code": "a", "level": 5}), rules.clone()),
+    )
+    .await;
+    assert!(
+        matches!(refused, Err(StoreError::Conflict(_))),
+        "{refused:?}"
+    );
+    assert_eq!(
+        get(store, "User", &bob.id).await.resource[CUSTOM]["level"],
+        4
+    );
+    // Without the rule, the same value is accepted (the store reads no
+    // schema).
+    update(
+        store,
+        "User",
+        &bob.id,
+        keep(json!({"code": "a", "level": 5}), Vec::new()),
+    )
+    .await
+    .unwrap();
 }

@@ -111,6 +111,7 @@ pub fn replace(resource: Value) -> UpdateFn {
             resource,
             member_changes: Vec::new(),
             unmapped: None,
+            unique: Vec::new(),
         }))
     })
 }
@@ -122,6 +123,7 @@ pub fn members_change(change: MemberChange) -> UpdateFn {
             resource: current.resource.clone(),
             member_changes: vec![change],
             unmapped: None,
+            unique: Vec::new(),
         }))
     })
 }
@@ -892,6 +894,7 @@ pub async fn concurrent_updates_of_one_user_serialise(store: Arc<dyn Store>) {
                     resource,
                     member_changes: Vec::new(),
                     unmapped: None,
+                    unique: Vec::new(),
                 }))
             });
             update(&*store, "User", &id, increment).await.unwrap()
@@ -994,6 +997,7 @@ pub async fn failed_jobs_in_one_batch_do_not_affect_others(store: Arc<dyn Store>
                                 MemberChange::Add(vec![member(&ghost)]),
                             ],
                             unmapped: None,
+                            unique: Vec::new(),
                         }))
                     }),
                 )
