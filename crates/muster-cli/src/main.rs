@@ -447,6 +447,12 @@ fn describe_report(report: &SchemaReport) -> String {
             removed.path, removed.holders
         ));
     }
+    for adopted in &report.adopted_values {
+        lines.push(format!(
+            "  captured values adopted at {}: {} resources",
+            adopted.path, adopted.holders
+        ));
+    }
     for failure in &report.conversion_failures {
         lines.push(format!(
             "  would not convert: {} of {} = {} ({})",

@@ -17,10 +17,11 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Extension;
+use muster_scim::patch::{PatchOpKind, PatchOperation};
 use muster_scim::schema::{ConversionFailure, RemovedValue};
 use muster_scim::{
-    convert_resource, diff_schemas, parse_schema_definition, remove_attributes,
-    remove_never_returned, AttrPath, Attribute, ResourceType, Schema, SchemaChanges,
+    apply_patch_with, convert_resource, diff_schemas, parse_schema_definition, remove_attributes,
+    remove_never_returned, AttrPath, Attribute, PatchPath, ResourceType, Schema, SchemaChanges,
     SchemaRegistry, ScimError, UndeclaredPolicy,
 };
 use muster_store::{
@@ -102,6 +103,10 @@ pub struct SchemaReport {
     pub conversion_failures: Vec<ValueFailure>,
     /// How many stored values would not convert in all.
     pub conversion_failure_count: u64,
+    /// Captured (undeclared) values that the change declares, with how many
+    /// resources hold one: they move into the resources, validated; a value
+    /// that does not fit its new declaration stays captured.
+    pub adopted_values: Vec<RemovedPath>,
     /// Resources rewritten by the change.
     pub rewritten: u64,
 }
@@ -110,6 +115,7 @@ pub struct SchemaReport {
 #[derive(Default)]
 struct ScanFindings {
     holders: BTreeMap<String, u64>,
+    adopted: BTreeMap<String, u64>,
     failures: Vec<ValueFailure>,
     failure_count: u64,
 }
@@ -119,6 +125,11 @@ struct ScanFindings {
 struct Rewrite {
     resource: Value,
     removed: Vec<RemovedValue>,
+    /// The captured values left once declared ones were adopted; `None`
+    /// when none was adopted.
+    unmapped: Option<Map<String, Value>>,
+    /// The captured paths adopted into the resource.
+    adopted: Vec<String>,
 }
 
 /// The rules of one schema change, applied to each stored resource.
@@ -131,6 +142,63 @@ struct Migration {
     /// Attributes that become unique (or whose values change type or case
     /// rule while unique): the stored values must not clash.
     unique: Vec<UniqueAttribute>,
+    /// The registry after the change, when captured values it now declares
+    /// are to be adopted.
+    adopt: Option<Adoption>,
+}
+
+/// What adopting captured values needs: the registry after the change.
+#[derive(Clone)]
+struct Adoption {
+    registry: Arc<SchemaRegistry>,
+    resource_type: ResourceType,
+}
+
+impl Adoption {
+    /// Moves the captured values the registry now declares into `resource`,
+    /// each validated as a PATCH `replace` would; one that does not fit
+    /// stays captured.
+    fn apply(
+        &self,
+        resource: &mut Value,
+        unmapped: &Map<String, Value>,
+    ) -> (Option<Map<String, Value>>, Vec<String>) {
+        let mut remaining = unmapped.clone();
+        let mut adopted = Vec::new();
+        for (key, value) in unmapped {
+            if !declares(&self.registry, &self.resource_type, key) {
+                continue;
+            }
+            let Ok(path) = PatchPath::parse(key) else {
+                continue;
+            };
+            let operation = PatchOperation {
+                op: PatchOpKind::Replace,
+                path: Some(path),
+                value: Some(value.clone()),
+            };
+            let patched = apply_patch_with(
+                &self.registry,
+                &self.resource_type,
+                resource,
+                &Map::new(),
+                std::slice::from_ref(&operation),
+                UndeclaredPolicy::Reject,
+            );
+            if let Ok(patched) = patched {
+                *resource = patched.resource;
+                remaining.remove(key);
+                adopted.push(key.clone());
+            }
+        }
+        let unmapped = (!adopted.is_empty()).then_some(remaining);
+        (unmapped, adopted)
+    }
+}
+
+/// Whether `rt` declares the path `name` (an attribute or a whole extension).
+fn declares(registry: &SchemaRegistry, rt: &ResourceType, name: &str) -> bool {
+    AttrPath::parse(name).is_ok_and(|path| registry.resolve(rt, &path).is_some())
 }
 
 /// The values seen so far at each attribute that must be unique, across
@@ -235,8 +303,8 @@ fn values_at<'v>(resource: &'v Value, path: &str, values: &mut Vec<&'v Value>) {
 }
 
 impl Migration {
-    fn rewrite(&self, resource: &Value) -> Result<Rewrite, Vec<ConversionFailure>> {
-        let mut rewritten = resource.clone();
+    fn rewrite(&self, stored: &StoredResource) -> Result<Rewrite, Vec<ConversionFailure>> {
+        let mut rewritten = stored.resource.clone();
         let removed = remove_attributes(&mut rewritten, &self.removed);
         if let (Some(old), Some(new)) = (&self.old, &self.new) {
             rewritten = convert_resource(old, new, &rewritten)?;
@@ -251,9 +319,17 @@ impl Migration {
                 }]);
             }
         }
+        let (unmapped, adopted) = match &self.adopt {
+            Some(adoption) if !stored.unmapped.is_empty() => {
+                adoption.apply(&mut rewritten, &stored.unmapped)
+            }
+            _ => (None, Vec::new()),
+        };
         Ok(Rewrite {
             resource: rewritten,
             removed,
+            unmapped,
+            adopted,
         })
     }
 
@@ -262,6 +338,7 @@ impl Migration {
             || self.required_urn.is_some()
             || self.old.is_some()
             || !self.unique.is_empty()
+            || self.adopt.is_some()
     }
 
     /// Scans every resource of the type: who holds removed values, which
@@ -282,7 +359,7 @@ impl Migration {
                 resource_type,
                 Box::new(move |stored: &StoredResource| {
                     let mut findings = sink.lock().unwrap_or_else(PoisonError::into_inner);
-                    let checked = migration.rewrite(&stored.resource).and_then(|rewrite| {
+                    let checked = migration.rewrite(stored).and_then(|rewrite| {
                         let clashes = unique.check(&stored.id.0, &rewrite.resource);
                         if clashes.is_empty() {
                             Ok(rewrite)
@@ -292,6 +369,9 @@ impl Migration {
                     });
                     match checked {
                         Ok(rewrite) => {
+                            for path in rewrite.adopted {
+                                *findings.adopted.entry(path).or_default() += 1;
+                            }
                             let mut seen = Vec::new();
                             for removed in rewrite.removed {
                                 if !seen.contains(&removed.path) {
@@ -327,13 +407,13 @@ impl Migration {
         let mut unique = UniqueValues::new(self.unique.clone());
         Box::new(move |stored: &StoredResource| {
             let rewrite = self
-                .rewrite(&stored.resource)
+                .rewrite(stored)
                 .map_err(|failures| conversion_error(&stored.id.0, &failures))?;
             let clashes = unique.check(&stored.id.0, &rewrite.resource);
             if !clashes.is_empty() {
                 return Err(conversion_error(&stored.id.0, &clashes));
             }
-            if rewrite.resource == stored.resource {
+            if rewrite.resource == stored.resource && rewrite.unmapped.is_none() {
                 return Ok(None);
             }
             let removed = if rewrite.removed.is_empty() {
@@ -344,7 +424,7 @@ impl Migration {
             Ok(Some(RewriteOutcome {
                 resource: rewrite.resource,
                 removed,
-                unmapped: None,
+                unmapped: rewrite.unmapped,
             }))
         })
     }
@@ -406,12 +486,14 @@ pub async fn apply_schema(
         .as_ref()
         .map(|old| diff_schemas(old, &schema))
         .unwrap_or_default();
+    let adopt = adoption(store, tenant, &registry, &resource_type).await?;
     let migration = Migration {
         removed: changes.removed.clone(),
         required_urn: (required && !was_required.unwrap_or(false)).then(|| schema.id.clone()),
         unique: newly_unique(old.as_ref(), &schema, &changes),
         new: old.as_ref().map(|_| schema.clone()),
         old,
+        adopt,
     };
     let findings = if migration.is_needed() {
         migration.scan(store, tenant, &resource_type).await?
@@ -432,6 +514,11 @@ pub async fn apply_schema(
             .collect(),
         conversion_failures: findings.failures,
         conversion_failure_count: findings.failure_count,
+        adopted_values: findings
+            .adopted
+            .into_iter()
+            .map(|(path, holders)| RemovedPath { path, holders })
+            .collect(),
         rewritten: 0,
     };
     if options.dry_run {
@@ -511,6 +598,7 @@ pub async fn remove_schema(
         removed: vec![schema.id.clone()],
         required_urn: None,
         unique: Vec::new(),
+        adopt: None,
     };
     let findings = migration.scan(store, tenant, &resource_type).await?;
     let mut report = SchemaReport {
@@ -534,6 +622,11 @@ pub async fn remove_schema(
             .collect(),
         conversion_failures: Vec::new(),
         conversion_failure_count: 0,
+        adopted_values: findings
+            .adopted
+            .into_iter()
+            .map(|(path, holders)| RemovedPath { path, holders })
+            .collect(),
         rewritten: 0,
     };
     if dry_run {
@@ -547,6 +640,31 @@ pub async fn remove_schema(
     report.applied = true;
     report.rewritten = outcome.rewritten;
     Ok(report)
+}
+
+/// The adoption of captured values, when the resource type holds captured
+/// values at paths `registry` (after the change) declares; `None` spares a
+/// rewrite of every resource when there is nothing to adopt.
+async fn adoption(
+    store: &dyn Store,
+    tenant: &TenantId,
+    registry: &SchemaRegistry,
+    resource_type: &str,
+) -> Result<Option<Adoption>, ApiError> {
+    let Some(rt) = registry.resource_type(resource_type) else {
+        return Ok(None);
+    };
+    let usage = store.attribute_usage(tenant).await?;
+    let adoptable = usage.iter().any(|row| {
+        !row.declared
+            && row.holders > 0
+            && row.resource_type.eq_ignore_ascii_case(&rt.id)
+            && declares(registry, rt, &row.path)
+    });
+    Ok(adoptable.then(|| Adoption {
+        registry: Arc::new(registry.clone()),
+        resource_type: rt.clone(),
+    }))
 }
 
 /// Refuses a change that would lose values without `force`, or that cannot

@@ -7,6 +7,7 @@
 //! time, and one applied through this server's admin API at once.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -112,9 +113,14 @@ pub fn schema_unique_attributes(schema: &Schema) -> Vec<UniqueAttribute> {
 }
 
 /// Tenant views by tenant, each with the instant it was read.
+///
+/// A view read while an admin change commits could be older than the
+/// change; `generation` counts invalidations so that such a view is served
+/// to the request that read it but never cached.
 #[derive(Default)]
 pub struct TenantViews {
     views: RwLock<HashMap<TenantId, (Arc<TenantView>, Instant)>>,
+    generation: AtomicU64,
 }
 
 impl TenantViews {
@@ -128,8 +134,9 @@ impl TenantViews {
         if let Some(view) = self.fresh(tenant) {
             return Ok(view);
         }
+        let generation = self.generation.load(Ordering::Acquire);
         let view = Arc::new(load_view(store, tenant).await?);
-        self.put(tenant, Arc::clone(&view));
+        self.put(tenant, Arc::clone(&view), generation);
         Ok(view)
     }
 
@@ -137,6 +144,7 @@ impl TenantViews {
     /// an admin change through this server).
     pub fn invalidate(&self, tenant: &TenantId) {
         if let Ok(mut views) = self.views.write() {
+            self.generation.fetch_add(1, Ordering::AcqRel);
             views.remove(tenant);
         }
     }
@@ -147,9 +155,13 @@ impl TenantViews {
         (read_at.elapsed() < TENANT_VIEW_TTL).then(|| Arc::clone(view))
     }
 
-    fn put(&self, tenant: &TenantId, view: Arc<TenantView>) {
+    /// Caches a view read at `generation`, unless an invalidation happened
+    /// since (the view may predate the change that caused it).
+    fn put(&self, tenant: &TenantId, view: Arc<TenantView>, generation: u64) {
         if let Ok(mut views) = self.views.write() {
-            views.insert(tenant.clone(), (view, Instant::now()));
+            if self.generation.load(Ordering::Acquire) == generation {
+                views.insert(tenant.clone(), (view, Instant::now()));
+            }
         }
     }
 }

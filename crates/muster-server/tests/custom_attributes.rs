@@ -2465,3 +2465,68 @@ async fn bad_admin_query_parameters_are_scim_errors_and_change_nothing() {
     );
     assert_eq!(get_user(&server, &id).await[CONTOSO]["region"], "APAC");
 }
+
+/// Declaring an attribute that was captured while undeclared moves the
+/// captured values into the resources (validated); a value that does not
+/// fit its declaration stays captured.
+#[tokio::test]
+async fn declaring_a_captured_attribute_adopts_its_values() {
+    let server = server_with_extensions().await;
+    let set = server
+        .admin(
+            Method::PUT,
+            "/settings",
+            Some(json!({"undeclaredAttributes": "capture"})),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    let badge = format!("{CONTOSO}:badgeColor");
+    let mut fits = user("fits@contoso.com");
+    fits[&badge] = json!("blue");
+    let fits = create(&server, fits).await;
+    let mut misfit = user("misfit@contoso.com");
+    misfit[&badge] = json!({"not": "a string"});
+    let misfit = create(&server, misfit).await;
+    assert_eq!(stored(&server, &fits).await["unmapped"][&badge], "blue");
+
+    let mut schema = contoso_schema();
+    schema["attributes"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "badgeColor", "type": "string"}));
+    let dry = put_schema(&server, CONTOSO, "?dryRun=true", schema.clone()).await;
+    assert_eq!(dry.status, StatusCode::OK, "{}", dry.body);
+    assert_eq!(
+        dry.body["adoptedValues"],
+        json!([{"path": badge, "holders": 1}]),
+        "{}",
+        dry.body
+    );
+    assert!(
+        stored(&server, &fits).await["unmapped"]
+            .get(&badge)
+            .is_some(),
+        "a dry run changed nothing"
+    );
+    let applied = put_schema(&server, CONTOSO, "", schema).await;
+    assert_eq!(applied.status, StatusCode::OK, "{}", applied.body);
+    assert_eq!(applied.body["rewritten"], 1, "{}", applied.body);
+
+    assert_eq!(
+        get_user(&server, &fits).await[CONTOSO]["badgeColor"],
+        "blue"
+    );
+    assert!(stored(&server, &fits).await["unmapped"]
+        .get(&badge)
+        .is_none());
+    assert_eq!(
+        find(&server, &format!("{badge} eq \"blue\"")).await,
+        ["fits@contoso.com"]
+    );
+    // The misfit keeps its value, captured, for an admin to look at.
+    assert_eq!(
+        stored(&server, &misfit).await["unmapped"][&badge],
+        json!({"not": "a string"})
+    );
+    assert!(get_user(&server, &misfit).await.get(CONTOSO).is_none());
+}
