@@ -1242,6 +1242,26 @@ fn patch_under_capture_sets_and_removes_unmapped_entries() {
         json!({"tags": ["a"], "gone": 1})
     );
 
+    // Under reject, captured values stay removable, but nothing else.
+    let outcome = run(
+        json!([{"op": "remove", "path": "LegacyId"}]),
+        UndeclaredPolicy::Reject,
+    )
+    .unwrap();
+    assert!(!outcome.changed);
+    assert!(outcome.unmapped_changed);
+    assert_eq!(
+        Value::Object(outcome.unmapped),
+        json!({"tags": ["a"], "gone": 1})
+    );
+    for refused in [
+        json!([{"op": "remove", "path": "neverCaptured"}]),
+        json!([{"op": "replace", "path": "legacyId", "value": "L-9"}]),
+    ] {
+        let error = run(refused.clone(), UndeclaredPolicy::Reject).unwrap_err();
+        assert_eq!(error.scim_type, Some(ScimType::InvalidPath), "{refused}");
+    }
+
     // A value filter cannot select inside a captured value.
     let error = run(
         json!([{"op": "remove", "path": "tags[value eq \"a\"]"}]),

@@ -134,6 +134,13 @@ pub fn apply_patch_with(
     let mut touched = Vec::new();
     for (index, operation) in operations.iter().enumerate() {
         let context = |error: ScimError| error.context(operation.context(index));
+        if policy == UndeclaredPolicy::Reject
+            && forget_captured(registry, resource_type, &captured, operation)
+        {
+            // Values captured earlier stay removable after the tenant
+            // switched back to `reject`.
+            continue;
+        }
         if let Ok(mut captured) = captured.try_borrow_mut() {
             captured.begin(match operation.op {
                 PatchOpKind::Add => Write::Add,
@@ -169,4 +176,34 @@ pub fn apply_patch_with(
         unmapped_changed: captured != *unmapped,
         unmapped: captured,
     })
+}
+
+/// Under `reject`, a `remove` of an undeclared path that holds a captured
+/// value removes it (and nothing else may touch captured values). Returns
+/// whether the operation was such a removal.
+fn forget_captured(
+    registry: &SchemaRegistry,
+    resource_type: &ResourceType,
+    captured: &RefCell<Unmapped>,
+    operation: &PatchOperation,
+) -> bool {
+    let Some(path) = &operation.path else {
+        return false;
+    };
+    if operation.op != PatchOpKind::Remove
+        || path.value_filter.is_some()
+        || path.sub_attribute.is_some()
+        || registry.resolve(resource_type, &path.attribute).is_some()
+    {
+        return false;
+    }
+    let Ok(mut captured) = captured.try_borrow_mut() else {
+        return false;
+    };
+    let target = path.attribute.to_string();
+    if !captured.holds(&target) {
+        return false;
+    }
+    captured.remove(&target);
+    true
 }

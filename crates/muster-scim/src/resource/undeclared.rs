@@ -162,6 +162,13 @@ impl Unmapped {
         Ok(())
     }
 
+    /// Whether an entry is kept for `path` (case-insensitively).
+    pub fn holds(&self, path: &str) -> bool {
+        self.entries
+            .keys()
+            .any(|key| key.eq_ignore_ascii_case(path))
+    }
+
     /// Removes the entry of an undeclared path (PATCH `remove`).
     pub fn remove(&mut self, path: &str) {
         let existing = self
