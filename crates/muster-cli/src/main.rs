@@ -71,6 +71,11 @@ enum SchemaCommand {
         /// Only report what would change.
         #[arg(long)]
         dry_run: bool,
+        /// Attributes to index for filtering, comma-separated (default: as
+        /// before; none for a new schema; unique ones always). Filters on
+        /// the others work but scan.
+        #[arg(long)]
+        searchable: Option<String>,
         /// Print the reports as JSON.
         #[arg(long)]
         json: bool,
@@ -318,6 +323,7 @@ async fn schema(command: SchemaCommand) -> Result<()> {
             required,
             force,
             dry_run,
+            searchable,
             json,
         } => {
             let text = std::fs::read_to_string(&file)
@@ -337,6 +343,7 @@ async fn schema(command: SchemaCommand) -> Result<()> {
                 required: required.then_some(true),
                 force,
                 dry_run,
+                searchable,
             };
             let actor = cli_actor();
             for document in &documents {
@@ -426,6 +433,9 @@ fn describe_report(report: &SchemaReport) -> String {
             "optional"
         }
     )];
+    if !report.searchable.is_empty() {
+        lines.push(format!("  searchable: {}", report.searchable.join(", ")));
+    }
     let changes = &report.changes;
     if !changes.added.is_empty() {
         lines.push(format!("  added: {}", changes.added.join(", ")));
@@ -470,7 +480,8 @@ async fn attributes(data_dir: &Path, json: bool) -> Result<()> {
     let store = open_existing_store(data_dir)?;
     let view = load_view(&store, &tenant).await?;
     let usage = store.attribute_usage(&tenant).await?;
-    let rows = explain(&view.registry, &usage);
+    let schemas = store.list_schemas(&tenant).await?;
+    let rows = explain(&view.registry, &usage, &schemas);
     if json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(());
@@ -478,6 +489,11 @@ async fn attributes(data_dir: &Path, json: bool) -> Result<()> {
     let table: Vec<Vec<String>> = rows
         .iter()
         .map(|row| {
+            let indexed = if row.declared && !row.indexed {
+                " (not searchable)"
+            } else {
+                ""
+            };
             let kind = match (&row.r#type, row.multi_valued, row.declared) {
                 (_, _, false) => "(undeclared)".to_owned(),
                 (Some(kind), Some(true), _) => format!("{kind}[]"),
@@ -487,7 +503,7 @@ async fn attributes(data_dir: &Path, json: bool) -> Result<()> {
             vec![
                 row.resource_type.clone(),
                 row.path.clone(),
-                kind,
+                format!("{kind}{indexed}"),
                 row.holders.to_string(),
                 row.last_client.clone().unwrap_or_else(|| "-".to_owned()),
                 row.last_set.clone().unwrap_or_else(|| "-".to_owned()),

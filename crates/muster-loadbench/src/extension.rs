@@ -10,7 +10,8 @@
 //! users share each value, as in a real attribute index). The others,
 //! `attr03`, `attr04`, ..., hold values of moderate cardinality. All are
 //! plain optional strings without uniqueness, so the cost measured is the
-//! cost of carrying custom values, not of extra checks.
+//! cost of carrying custom values, not of extra checks. Only `agentCode` is
+//! declared searchable (indexed for filters).
 
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
@@ -67,9 +68,11 @@ impl Extension {
         }
     }
 
-    /// The admin API path that declares it, relative to `/admin/v1`.
+    /// The admin API path that declares it, relative to `/admin/v1`: only
+    /// the attribute the filter phase looks up is searchable (indexed), as
+    /// an admin would mark the one attribute the IdP matches on.
     pub fn admin_path() -> String {
-        format!("/schemas/{EXTENSION_URN}")
+        format!("/schemas/{EXTENSION_URN}?searchable={KEY_ATTRIBUTE}")
     }
 
     /// The RFC 7643 section 7 schema document declaring it.

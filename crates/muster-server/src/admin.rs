@@ -22,7 +22,7 @@ use muster_scim::schema::{ConversionFailure, RemovedValue};
 use muster_scim::{
     apply_patch_with, convert_resource, diff_schemas, parse_schema_definition, remove_attributes,
     remove_never_returned, AttrPath, Attribute, PatchPath, ResourceType, Schema, SchemaChanges,
-    SchemaRegistry, ScimError, UndeclaredPolicy,
+    SchemaRegistry, ScimError, UndeclaredPolicy, Uniqueness,
 };
 use muster_store::{
     Actor, AttributeUsage, ResourceId, RewriteFn, RewriteOutcome, SchemaRecord, Store,
@@ -55,6 +55,11 @@ pub struct ApplyOptions {
     pub force: bool,
     /// Only report what would happen.
     pub dry_run: bool,
+    /// The attributes whose values are indexed for filtering, as a
+    /// comma-separated list of the extension's top-level attribute names;
+    /// default: as stored (none for a new schema). Attributes with a
+    /// `uniqueness` are always indexed. Filters on the others work but scan.
+    pub searchable: Option<String>,
 }
 
 /// How many resources hold values at a path a change removes.
@@ -91,6 +96,8 @@ pub struct SchemaReport {
     pub resource_type: String,
     /// Whether it is required on that type.
     pub required: bool,
+    /// The attributes indexed for filtering.
+    pub searchable: Vec<String>,
     /// Whether the schema was declared for the first time.
     pub created: bool,
     /// Whether the change was made (`false` on a dry run).
@@ -481,6 +488,14 @@ pub async fn apply_schema(
         (rt.id.clone(), bound)
     };
     let required = options.required.or(was_required).unwrap_or(false);
+    let stored_searchable = store
+        .list_schemas(tenant)
+        .await?
+        .into_iter()
+        .find(|record| record.urn.eq_ignore_ascii_case(&schema.id))
+        .map(|record| record.searchable);
+    let searchable =
+        searchable_attributes(&schema, options.searchable.as_deref(), stored_searchable)?;
     let old = registry.put_extension(schema.clone(), &resource_type, required)?;
     let changes = old
         .as_ref()
@@ -504,6 +519,7 @@ pub async fn apply_schema(
         id: schema.id.clone(),
         resource_type: resource_type.clone(),
         required,
+        searchable: searchable.clone(),
         created: migration.old.is_none(),
         applied: false,
         changes,
@@ -533,6 +549,7 @@ pub async fn apply_schema(
             .map_err(|error| ScimError::status(500, format!("schema document: {error}")))?,
         updated: String::new(),
         client: String::new(),
+        searchable,
     };
     let rewrite = migration.is_needed().then(|| migration.into_rewrite_fn());
     let outcome = store.put_schema(tenant, actor, record, rewrite).await?;
@@ -605,6 +622,7 @@ pub async fn remove_schema(
         id: schema.id.clone(),
         resource_type,
         required: false,
+        searchable: Vec::new(),
         created: false,
         applied: false,
         changes: SchemaChanges {
@@ -640,6 +658,47 @@ pub async fn remove_schema(
     report.applied = true;
     report.rewritten = outcome.rewritten;
     Ok(report)
+}
+
+/// The attributes of `schema` to index for filtering: the requested
+/// comma-separated names (or, when none are requested, those stored before
+/// that the schema still declares), plus every attribute with a
+/// `uniqueness`, whose check needs the index; in declaration order.
+fn searchable_attributes(
+    schema: &Schema,
+    requested: Option<&str>,
+    stored: Option<Vec<String>>,
+) -> Result<Vec<String>, ScimError> {
+    let wanted: Vec<String> = match requested {
+        Some(list) => list
+            .split(',')
+            .map(str::trim)
+            .filter(|name| !name.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        None => stored.unwrap_or_default(),
+    };
+    if requested.is_some() {
+        if let Some(unknown) = wanted.iter().find(|name| schema.attribute(name).is_none()) {
+            let declared: Vec<&str> = schema.attributes.iter().map(|a| a.name.as_str()).collect();
+            return Err(ScimError::invalid_value(format!(
+                "searchable: '{unknown}' is not a top-level attribute of '{}'; it declares {}",
+                schema.id,
+                declared.join(", ")
+            )));
+        }
+    }
+    Ok(schema
+        .attributes
+        .iter()
+        .filter(|attribute| {
+            attribute.uniqueness != Uniqueness::None
+                || wanted
+                    .iter()
+                    .any(|name| name.eq_ignore_ascii_case(&attribute.name))
+        })
+        .map(|attribute| attribute.name.clone())
+        .collect())
 }
 
 /// The adoption of captured values, when the resource type holds captured
@@ -755,6 +814,9 @@ pub struct AttributeRow {
     /// Whether it is multi-valued.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub multi_valued: Option<bool>,
+    /// Whether filters on it use an index: always for core and enterprise
+    /// attributes, for custom ones when declared searchable.
+    pub indexed: bool,
     /// How many resources hold a value there.
     pub holders: u64,
     /// The client whose write last set a value there.
@@ -766,7 +828,11 @@ pub struct AttributeRow {
 /// The explain table: every declared attribute path of every resource type
 /// (core, enterprise, custom), with how it is used, then every captured
 /// undeclared path.
-pub fn explain(registry: &SchemaRegistry, usage: &[AttributeUsage]) -> Vec<AttributeRow> {
+pub fn explain(
+    registry: &SchemaRegistry,
+    usage: &[AttributeUsage],
+    schemas: &[SchemaRecord],
+) -> Vec<AttributeRow> {
     let mut by_path: HashMap<(String, String), &AttributeUsage> = HashMap::new();
     for row in usage.iter().filter(|row| row.declared) {
         by_path.insert(
@@ -791,6 +857,7 @@ pub fn explain(registry: &SchemaRegistry, usage: &[AttributeUsage]) -> Vec<Attri
                 last_client: used.and_then(|u| u.last_client.clone()),
                 last_set: used.and_then(|u| u.last_set.clone()),
                 declared: true,
+                indexed: is_indexed(schemas, &path),
                 path,
             });
         }
@@ -803,6 +870,7 @@ pub fn explain(registry: &SchemaRegistry, usage: &[AttributeUsage]) -> Vec<Attri
                 resource_type: row.resource_type.clone(),
                 path: row.path.clone(),
                 declared: false,
+                indexed: false,
                 schema: None,
                 r#type: None,
                 multi_valued: None,
@@ -812,6 +880,29 @@ pub fn explain(registry: &SchemaRegistry, usage: &[AttributeUsage]) -> Vec<Attri
             }),
     );
     rows
+}
+
+/// Whether a declared path's values are indexed: those of a custom
+/// extension only when its top-level attribute is searchable.
+fn is_indexed(schemas: &[SchemaRecord], path: &str) -> bool {
+    let Some(record) = schemas.iter().find(|record| {
+        path.len() > record.urn.len()
+            && path
+                .get(..record.urn.len())
+                .is_some_and(|prefix| prefix.eq_ignore_ascii_case(&record.urn))
+    }) else {
+        return true;
+    };
+    let attribute = path
+        .get(record.urn.len() + 1..)
+        .unwrap_or_default()
+        .split('.')
+        .next()
+        .unwrap_or_default();
+    record
+        .searchable
+        .iter()
+        .any(|name| name.eq_ignore_ascii_case(attribute))
 }
 
 fn declared_attribute<'r>(
@@ -845,6 +936,7 @@ fn schema_json(record: &SchemaRecord) -> Value {
         "id": record.urn,
         "resourceType": record.resource_type,
         "required": record.required,
+        "searchable": record.searchable,
         "updated": record.updated,
         "updatedBy": record.client,
         "schema": record.document,
@@ -973,7 +1065,8 @@ pub async fn attributes(
         .get(state.store.as_ref(), &client.tenant)
         .await?;
     let usage = state.store.attribute_usage(&client.tenant).await?;
-    let rows = explain(&view.registry, &usage);
+    let schemas = state.store.list_schemas(&client.tenant).await?;
+    let rows = explain(&view.registry, &usage, &schemas);
     Ok(ScimResponse::ok(json!({
         "totalResults": rows.len(),
         "Resources": rows,

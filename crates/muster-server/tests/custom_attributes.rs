@@ -2530,3 +2530,76 @@ async fn declaring_a_captured_attribute_adopts_its_values() {
     );
     assert!(get_user(&server, &misfit).await.get(CONTOSO).is_none());
 }
+
+/// Custom attributes are indexed for filters when declared searchable (and
+/// always when unique); filters on the others still find the right users.
+#[tokio::test]
+async fn searchable_attributes_are_declared_and_explained() {
+    let server = TestServer::start().await;
+    let unknown = put_schema(&server, CONTOSO, "?searchable=regoin", contoso_schema()).await;
+    assert_scim_error(&unknown, StatusCode::BAD_REQUEST);
+    assert!(
+        detail(&unknown).contains("searchable: 'regoin'"),
+        "{}",
+        unknown.body
+    );
+
+    let declared = put_schema(&server, CONTOSO, "?searchable=Region", contoso_schema()).await;
+    assert_eq!(declared.status, StatusCode::CREATED, "{}", declared.body);
+    let searchable = declared.body["searchable"].as_array().unwrap().clone();
+    assert!(searchable.contains(&json!("region")), "{}", declared.body);
+    assert!(
+        searchable.contains(&json!("employeeCode")),
+        "unique attributes are always indexed: {}",
+        declared.body
+    );
+    assert!(
+        !searchable.contains(&json!("costCenter")),
+        "{}",
+        declared.body
+    );
+    let listed = server.admin(Method::GET, "/schemas", None).await;
+    assert_eq!(listed.body["Resources"][0]["searchable"], json!(searchable));
+
+    let rows = explain(&server).await;
+    let region = row(&rows, "User", &format!("{CONTOSO}:region")).unwrap();
+    assert_eq!(region["indexed"], true, "{region}");
+    let cost = row(&rows, "User", &format!("{CONTOSO}:costCenter")).unwrap();
+    assert_eq!(cost["indexed"], false, "{cost}");
+    let user_name = row(&rows, "User", "userName").unwrap();
+    assert_eq!(user_name["indexed"], true, "{user_name}");
+
+    create(&server, entra_user("apac@contoso.com", "APAC", "CC-1")).await;
+    create(&server, entra_user("emea@contoso.com", "EMEA", "CC-2")).await;
+    assert_eq!(
+        find(&server, &format!("{CONTOSO}:region eq \"apac\"")).await,
+        ["apac@contoso.com"]
+    );
+    assert_eq!(
+        find(&server, &format!("{CONTOSO}:costCenter eq \"CC-2\"")).await,
+        ["emea@contoso.com"]
+    );
+
+    // Re-applying without ?searchable keeps the list; a new list replaces it.
+    let again = put_schema(&server, CONTOSO, "", contoso_schema()).await;
+    assert_eq!(
+        again.body["searchable"],
+        json!(searchable),
+        "{}",
+        again.body
+    );
+    let changed = put_schema(&server, CONTOSO, "?searchable=costCenter", contoso_schema()).await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
+    assert!(changed.body["searchable"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("costCenter")));
+    assert_eq!(
+        find(&server, &format!("{CONTOSO}:costCenter eq \"CC-2\"")).await,
+        ["emea@contoso.com"]
+    );
+    assert_eq!(
+        find(&server, &format!("{CONTOSO}:region eq \"apac\"")).await,
+        ["apac@contoso.com"]
+    );
+}

@@ -278,6 +278,14 @@ pub struct SchemaRecord {
     /// The client that last put it; filled by the store from the [`Actor`]
     /// (ignored on input).
     pub client: String,
+    /// The top-level attribute names of this extension (compared
+    /// case-insensitively) whose values are indexed for filtering; a
+    /// complex attribute's sub-attributes follow their parent. The values
+    /// of the other attributes are stored and filterable but not in the
+    /// lookup index, so writing them is cheaper and a filter on them checks
+    /// the tenant's resources one by one. Uniqueness checks work either way.
+    /// Names hold neither `:` nor `.`; stored as given.
+    pub searchable: Vec<String>,
 }
 
 /// What a [`RewriteFn`] decides for one resource.
@@ -456,7 +464,10 @@ pub trait Store: Send + Sync + 'static {
     /// its place in the list) and, with `rewrite`, rewrites every resource
     /// of `record.resource_type` in the same transaction: all or nothing.
     /// Records a [`ChangeKind::Schema`] change, then an `Update` change per
-    /// rewritten resource.
+    /// rewritten resource. A change of [`SchemaRecord::searchable`] takes
+    /// effect for the stored values in the same transaction, without a
+    /// rewrite, and for every process sharing the store at its next write
+    /// or query.
     async fn put_schema(
         &self,
         tenant: &TenantId,
@@ -467,7 +478,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes a custom schema (`NotFound` when absent) and, with `rewrite`,
     /// rewrites every resource of the type it was bound to, as
-    /// [`Store::put_schema`] does.
+    /// [`Store::put_schema`] does. Values left under its URN are indexed
+    /// again, as any path outside a custom extension is.
     async fn delete_schema(
         &self,
         tenant: &TenantId,

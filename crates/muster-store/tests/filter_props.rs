@@ -1,7 +1,11 @@
 //! Property tests: for generated resources, filters and sort orders, the
 //! SQL path (`Store::list`) returns exactly the resources, in exactly the
 //! order, that the in-memory reference semantics (`Filter::matches`,
-//! `muster_scim::sort_by_key`) give.
+//! `muster_scim::sort_by_key`) give. The custom extension is declared with
+//! a generated subset of its attributes searchable (in the lookup index),
+//! and sometimes declared again with another subset once the resources are
+//! stored, so clauses on indexed and non-indexed custom paths, and rows
+//! flipped by a schema change, are all exercised.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -14,7 +18,7 @@ use muster_scim::{
     sort_by_key, AttrPath, CompareOp, Filter, FilterValue, SchemaRegistry, SortKey, SortOrder,
 };
 use muster_store::sqlite::{SqliteOptions, SqliteStore};
-use muster_store::{ListQuery, Member, Page, ResourceId, Store, StoredResource};
+use muster_store::{ListQuery, Member, Page, ResourceId, SchemaRecord, Store, StoredResource};
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 use suite::{actor, new, tenant, CUSTOM};
@@ -366,10 +370,31 @@ struct World {
     groups: Vec<StoredResource>,
 }
 
+/// The attributes of the custom extension.
+const CUSTOM_ATTRIBUTES: &[&str] = &["level", "score", "hired", "flag", "code", "tags"];
+
+/// Declares the custom extension with `searchable` attributes.
+async fn declare(store: &SqliteStore, searchable: &[&str]) {
+    let record = SchemaRecord {
+        urn: CUSTOM.to_owned(),
+        resource_type: "User".to_owned(),
+        required: false,
+        document: json!({"id": CUSTOM}),
+        updated: String::new(),
+        client: String::new(),
+        searchable: searchable.iter().map(|name| name.to_uppercase()).collect(),
+    };
+    store
+        .put_schema(&tenant(), &actor(), record, None)
+        .await
+        .unwrap();
+}
+
 async fn world(
     users: Vec<Value>,
     groups: Vec<(String, Vec<usize>, Vec<usize>)>,
     updates: Vec<(usize, Value)>,
+    searchable: (Vec<&str>, Option<Vec<&str>>),
 ) -> World {
     let dir = tempfile::tempdir().unwrap();
     let options = SqliteOptions {
@@ -377,6 +402,8 @@ async fn world(
         ..SqliteOptions::default()
     };
     let store = SqliteStore::open_with(dir.path(), &options).unwrap();
+    let (searchable, redeclared) = searchable;
+    declare(&store, &searchable).await;
     let mut user_ids = Vec::new();
     for (index, mut resource) in users.into_iter().enumerate() {
         let user_name = format!("{}{index}", resource["userName"].as_str().unwrap());
@@ -413,6 +440,9 @@ async fn world(
             .await
             .unwrap();
         group_ids.push(stored.id);
+    }
+    if let Some(redeclared) = redeclared {
+        declare(&store, &redeclared).await;
     }
     let mut users = Vec::new();
     for id in &user_ids {
@@ -570,9 +600,11 @@ proptest! {
         user_filters in prop::collection::vec(filter(USER_PATHS, USER_VALUE_PATHS), 16),
         group_filters in prop::collection::vec(filter(GROUP_PATHS, &["members"]), 6),
         sorts in prop::collection::vec((prop::sample::select(SORT_PATHS), any::<bool>()), 4),
+        searchable in prop::sample::subsequence(CUSTOM_ATTRIBUTES, 0..=CUSTOM_ATTRIBUTES.len()),
+        redeclared in maybe(prop::sample::subsequence(CUSTOM_ATTRIBUTES, 0..=CUSTOM_ATTRIBUTES.len())),
     ) {
         runtime().block_on(async {
-            let world = world(users, groups, updates).await;
+            let world = world(users, groups, updates, (searchable, redeclared)).await;
             for filter in &user_filters {
                 world.agree("User", filter).await;
             }

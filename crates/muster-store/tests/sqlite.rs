@@ -131,9 +131,14 @@ async fn migration_2_keeps_existing_resources() {
     let connection = rusqlite::Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
     connection
         .execute_batch(
-            "DROP TABLE custom_schemas; DROP TABLE settings; DROP TABLE attribute_usage;
+            "DROP INDEX resource_values_lookup;
+             CREATE INDEX resource_values_lookup
+                 ON resource_values (tenant_id, path_id, value_lower);
+             ALTER TABLE resource_values DROP COLUMN indexed;
+             ALTER TABLE tenants DROP COLUMN index_generation;
+             DROP TABLE custom_schemas; DROP TABLE settings; DROP TABLE attribute_usage;
              ALTER TABLE resources DROP COLUMN unmapped;
-             DELETE FROM schema_migrations WHERE version = 2;",
+             DELETE FROM schema_migrations WHERE version >= 2;",
         )
         .unwrap();
     drop(connection);

@@ -19,6 +19,13 @@
 //! by key; the other operands are correlated `EXISTS` checks on those few
 //! resources. So `userName eq "x" and active eq true` reads a handful of
 //! rows, not every user.
+//!
+//! A clause on a stored path in the lookup index says `indexed = 1` (the
+//! partial index's condition). A clause on a custom attribute that is not
+//! searchable (`rules.rs`) is never the driver: it is an `EXISTS` check
+//! through the primary key, of the resources the other operands found or,
+//! alone, of each of the tenant's resources of the type. That scan is the
+//! documented price of a non-searchable attribute.
 
 use muster_scim::{AttrPath, Attribute, AttributeType, CompareOp, Filter, FilterValue};
 use rusqlite::types::Value as SqlValue;
@@ -40,6 +47,8 @@ enum Mode {
 struct Element {
     resource: String,
     index: String,
+    /// Whether the attribute's rows are in the lookup index.
+    indexed: bool,
 }
 
 /// A translated (sub)filter.
@@ -73,7 +82,7 @@ impl QueryBuilder<'_> {
         match filter {
             Filter::And(operands) => {
                 let driver = match mode {
-                    Mode::Drive => operands.iter().position(drivable),
+                    Mode::Drive => operands.iter().position(|operand| self.drivable(operand)),
                     Mode::Check => None,
                 };
                 let parts: Vec<String> = operands
@@ -91,7 +100,9 @@ impl QueryBuilder<'_> {
                 Sql::Predicate(join(&parts, " AND ", "1"))
             }
             Filter::Or(operands) => {
-                let mode = if mode == Mode::Drive && operands.iter().all(drivable) {
+                let mode = if mode == Mode::Drive
+                    && operands.iter().all(|operand| self.drivable(operand))
+                {
                     Mode::Drive
                 } else {
                     Mode::Check
@@ -214,15 +225,16 @@ impl QueryBuilder<'_> {
                     None => prefix.clone(),
                 };
                 let path = self.bind_path(&path);
-                match mode {
+                let indexed = indexed_condition(located.indexed, alias);
+                match stored_mode(mode, located.indexed) {
                     Mode::Drive => Sql::Set(format!(
                         "SELECT {alias}.resource_seq FROM resource_values {alias}
-                          WHERE {alias}.tenant_id = ?1 AND {alias}.path_id = {path}
+                          WHERE {alias}.tenant_id = ?1 AND {alias}.path_id = {path}{indexed}
                           AND ({condition})"
                     )),
                     Mode::Check => Sql::Predicate(format!(
                         "EXISTS (SELECT 1 FROM resource_values {alias}
-                          WHERE {alias}.resource_seq = r.seq AND {alias}.path_id = {path}
+                          WHERE {alias}.resource_seq = r.seq AND {alias}.path_id = {path}{indexed}
                           AND ({condition}))"
                     )),
                 }
@@ -285,7 +297,8 @@ impl QueryBuilder<'_> {
         match &located.source {
             Source::Stored(prefix) => {
                 let prefix = prefix.clone();
-                self.stored_value_path(&prefix, located.attribute, filter, mode)
+                let mode = stored_mode(mode, located.indexed);
+                self.stored_value_path(&prefix, &located, filter, mode)
             }
             Source::Members | Source::Groups | Source::Common => {
                 let alias = self.alias();
@@ -303,10 +316,11 @@ impl QueryBuilder<'_> {
     fn stored_value_path(
         &mut self,
         prefix: &str,
-        attribute: &Attribute,
+        located: &Located<'_>,
         filter: &Filter,
         mode: Mode,
     ) -> Sql {
+        let attribute = located.attribute;
         let conjuncts: Vec<&Filter> = match filter {
             Filter::And(operands) => operands.iter().collect(),
             other => vec![other],
@@ -347,6 +361,7 @@ impl QueryBuilder<'_> {
         let element = Element {
             resource: format!("{alias}.resource_seq"),
             index: format!("{alias}.element"),
+            indexed: located.indexed,
         };
         for (index, conjunct) in conjuncts.iter().enumerate() {
             if Some(index) != driver {
@@ -355,14 +370,17 @@ impl QueryBuilder<'_> {
         }
         let path = self.bind_path(&row_path);
         let condition = join(&conditions, " AND ", "1");
+        let indexed = indexed_condition(located.indexed, &alias);
         match mode {
             Mode::Drive => Sql::Set(format!(
                 "SELECT {alias}.resource_seq FROM resource_values {alias}
-                  WHERE {alias}.tenant_id = ?1 AND {alias}.path_id = {path} AND {condition}"
+                  WHERE {alias}.tenant_id = ?1 AND {alias}.path_id = {path}{indexed}
+                  AND {condition}"
             )),
             Mode::Check => Sql::Predicate(format!(
                 "EXISTS (SELECT 1 FROM resource_values {alias}
-                  WHERE {alias}.resource_seq = r.seq AND {alias}.path_id = {path} AND {condition})"
+                  WHERE {alias}.resource_seq = r.seq AND {alias}.path_id = {path}{indexed}
+                  AND {condition})"
             )),
         }
     }
@@ -462,9 +480,10 @@ impl QueryBuilder<'_> {
             )
         };
         let path = self.bind_path(&path);
+        let indexed = indexed_condition(element.indexed, alias);
         format!(
             "EXISTS (SELECT 1 FROM resource_values {alias}
-              WHERE {alias}.resource_seq = {} AND {alias}.path_id = {path}
+              WHERE {alias}.resource_seq = {} AND {alias}.path_id = {path}{indexed}
               AND {alias}.element = {}{item} AND ({condition}))",
             element.resource, element.index
         )
@@ -684,17 +703,50 @@ fn driver_rank(attribute: &Attribute, conjunct: &Filter) -> Option<u8> {
     Some(rank)
 }
 
-/// Whether `filter` can be enumerated from an index (as opposed to only
-/// checked): negations cannot.
-fn drivable(filter: &Filter) -> bool {
-    match filter {
-        Filter::And(operands) => operands.iter().any(drivable),
-        Filter::Or(operands) => !operands.is_empty() && operands.iter().all(drivable),
-        Filter::Not(_) => false,
-        Filter::Present(_) | Filter::ValuePath { .. } => true,
-        Filter::Compare { op, value, .. } => {
-            !(*op == CompareOp::Ne || (*op == CompareOp::Eq && *value == FilterValue::Null))
+impl QueryBuilder<'_> {
+    /// Whether `filter` can be enumerated from an index (as opposed to only
+    /// checked): negations cannot, nor clauses on stored paths that are not
+    /// in the lookup index.
+    fn drivable(&self, filter: &Filter) -> bool {
+        let indexed = |path: &AttrPath| self.locate(path).map_or(true, |located| located.indexed);
+        match filter {
+            Filter::And(operands) => operands.iter().any(|operand| self.drivable(operand)),
+            Filter::Or(operands) => {
+                !operands.is_empty() && operands.iter().all(|operand| self.drivable(operand))
+            }
+            Filter::Not(_) => false,
+            Filter::Present(path) | Filter::ValuePath { path, .. } => indexed(path),
+            Filter::Compare { path, op, value } => {
+                !(*op == CompareOp::Ne || (*op == CompareOp::Eq && *value == FilterValue::Null))
+                    && indexed(path)
+            }
         }
+    }
+}
+
+/// The mode a clause on stored rows is written in: a path whose rows are
+/// not in the lookup index cannot drive (enumerating it would read every
+/// row of the path in every tenant), so it checks each resource found by
+/// the rest of the query, at worst each of the tenant's resources of the
+/// type (`resources_by_type`), through the primary key.
+fn stored_mode(mode: Mode, indexed: bool) -> Mode {
+    if indexed {
+        mode
+    } else {
+        Mode::Check
+    }
+}
+
+/// The extra condition on a row of `alias` of an indexed path: it lets
+/// SQLite use the partial lookup index (`WHERE indexed = 1`), and holds for
+/// every row of the path (the rows of a tenant's path are all indexed or
+/// all not). A literal, never a parameter, so plans never depend on a bound
+/// value.
+fn indexed_condition(indexed: bool, alias: &str) -> String {
+    if indexed {
+        format!(" AND {alias}.indexed = 1")
+    } else {
+        String::new()
     }
 }
 

@@ -19,6 +19,7 @@ use serde_json::{json, Value};
 
 use super::query::QueryBuilder;
 use super::read::{finish, parse_object, parse_unmapped, to_version};
+use super::rules::{self, IndexRules};
 use crate::{ListPage, ListQuery, Page, ResourceId, StoreError, StoredResource, TenantId};
 
 /// A list query turned into SQL.
@@ -35,20 +36,32 @@ pub(crate) struct ListPlan {
     page: Page,
     include_members: bool,
     fingerprint: String,
+    /// The index rule generation the SQL was written for.
+    generation: i64,
 }
 
-/// Makes the plan of a list query.
+/// What running a plan gives.
+pub(crate) enum Listed {
+    /// The page.
+    Page(ListPage),
+    /// The tenant's index rules changed since the plan was made: plan
+    /// again with these (read in the same transaction).
+    Stale(IndexRules),
+}
+
+/// Makes the plan of a list query, for the tenant's index `rules`.
 pub(crate) fn plan(
     tenant: &TenantId,
     registry: &SchemaRegistry,
     query: &ListQuery,
+    rules: &IndexRules,
 ) -> Result<ListPlan, StoreError> {
     let resource_type = registry
         .resource_type(&query.resource_type)
         .ok_or_else(|| {
             ScimError::invalid_value(format!("unknown resource type '{}'", query.resource_type))
         })?;
-    let mut builder = QueryBuilder::new(registry, resource_type, tenant);
+    let mut builder = QueryBuilder::new(registry, resource_type, tenant, rules);
     let filter = match &query.filter {
         Some(filter) => builder.filter(filter),
         None => "1".to_owned(),
@@ -80,6 +93,7 @@ pub(crate) fn plan(
         page: query.page.clone(),
         include_members: query.include_members,
         fingerprint,
+        generation: rules.generation,
     })
 }
 
@@ -89,12 +103,29 @@ struct Position {
     seq: i64,
 }
 
-/// Runs a plan.
-pub(crate) fn run(connection: &Connection, plan: ListPlan) -> Result<ListPage, StoreError> {
+/// Runs a plan, in one read transaction that first checks the tenant's
+/// index rule generation is the plan's (one SELECT): SQL written for other
+/// rules could rely on the lookup index for rows no longer in it.
+pub(crate) fn run(connection: &Connection, plan: ListPlan) -> Result<Listed, StoreError> {
     connection.prepare_cached("BEGIN")?.execute([])?;
-    let page = run_in_transaction(connection, plan)?;
+    let listed = if rules::generation(connection, &plan.tenant)? == plan.generation {
+        Listed::Page(run_in_transaction(connection, plan)?)
+    } else {
+        Listed::Stale(rules::load(connection, &plan.tenant)?)
+    };
     connection.prepare_cached("COMMIT")?.execute([])?;
-    Ok(page)
+    Ok(listed)
+}
+
+/// Reads a tenant's index rules, in a read transaction of their own.
+pub(crate) fn read_rules(
+    connection: &Connection,
+    tenant: &TenantId,
+) -> Result<IndexRules, StoreError> {
+    connection.prepare_cached("BEGIN")?.execute([])?;
+    let rules = rules::load(connection, tenant)?;
+    connection.prepare_cached("COMMIT")?.execute([])?;
+    Ok(rules)
 }
 
 fn run_in_transaction(connection: &Connection, plan: ListPlan) -> Result<ListPage, StoreError> {
@@ -308,10 +339,25 @@ mod tests {
 
     /// The query plans (count, page) of a filter and sort.
     fn plans(filter: &str, sort_by: Option<&str>) -> (String, String) {
+        plans_with(
+            &SchemaRegistry::builtin(),
+            &IndexRules::default(),
+            filter,
+            sort_by,
+        )
+    }
+
+    /// The query plans (count, page) of a filter and sort, for a registry
+    /// and index rules.
+    fn plans_with(
+        registry: &SchemaRegistry,
+        rules: &IndexRules,
+        filter: &str,
+        sort_by: Option<&str>,
+    ) -> (String, String) {
         let dir = tempfile::tempdir().unwrap();
         drop(SqliteStore::open(dir.path()).unwrap());
         let connection = open_reader(&dir.path().join(DATABASE_FILE)).unwrap();
-        let registry = SchemaRegistry::builtin();
         let query = ListQuery {
             resource_type: if filter.contains("members") {
                 "Group"
@@ -328,7 +374,7 @@ mod tests {
             },
             include_members: true,
         };
-        let plan = plan(&TenantId::default_tenant(), &registry, &query).unwrap();
+        let plan = plan(&TenantId::default_tenant(), registry, &query, rules).unwrap();
         let explain = |sql: &str, params: &[SqlValue]| {
             let mut statement = connection
                 .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
@@ -364,6 +410,12 @@ mod tests {
             (r#"userName gt "x""#, Some("name.familyName")),
         ] {
             let (count, page) = plans(filter, sort);
+            if !filter.contains("members") {
+                assert!(
+                    count.contains("resource_values_lookup"),
+                    "{filter}:\n{count}"
+                );
+            }
             for plan in [&count, &page] {
                 assert!(
                     plan.lines()
@@ -378,5 +430,100 @@ mod tests {
                 );
             }
         }
+    }
+
+    const CONTOSO: &str = "urn:ietf:params:scim:schemas:extension:contoso:2.0:User";
+
+    /// The built-in registry plus a Contoso extension: `region`,
+    /// `costCenter`, and complex `customFields` (`BPO_Vendor_ID`, `site`).
+    fn contoso_registry() -> SchemaRegistry {
+        use muster_scim::{Attribute, AttributeType, Schema};
+        let mut registry = SchemaRegistry::builtin();
+        let string = |name: &str| Attribute::new(name, AttributeType::String);
+        registry
+            .add_schema(Schema {
+                id: CONTOSO.to_owned(),
+                name: Some("Contoso".to_owned()),
+                description: None,
+                attributes: vec![
+                    string("region"),
+                    string("costCenter"),
+                    Attribute {
+                        sub_attributes: vec![string("BPO_Vendor_ID"), string("site")],
+                        multi_valued: true,
+                        ..Attribute::new("customFields", AttributeType::Complex)
+                    },
+                ],
+            })
+            .unwrap();
+        registry.bind_extension("User", CONTOSO, false).unwrap();
+        registry
+    }
+
+    /// A searchable custom attribute is found through the partial lookup
+    /// index; one that is not searchable never uses it, is checked per
+    /// resource of the tenant and type (no scan of the attribute index),
+    /// and never drives a conjunction that has an indexed operand.
+    #[test]
+    fn searchable_paths_use_the_partial_index() {
+        let registry = contoso_registry();
+        let rules = IndexRules::new(1, [(CONTOSO, vec!["REGION".to_owned()])]);
+        let lookup = "resource_values_lookup";
+        for filter in [
+            format!(r#"{CONTOSO}:region eq "APAC""#),
+            format!(r#"{CONTOSO}:region sw "AP" and {CONTOSO}:costCenter eq "7""#),
+            format!(r#"{CONTOSO}:costCenter eq "7" and userName eq "x""#),
+            format!(r#"userName eq "x" or {CONTOSO}:region eq "EU""#),
+        ] {
+            let (count, page) = plans_with(&registry, &rules, &filter, None);
+            for plan in [&count, &page] {
+                assert!(plan.contains(lookup), "{filter}: no lookup index:\n{plan}");
+                assert!(
+                    !plan
+                        .lines()
+                        .any(|line| line.starts_with("SCAN") && line != "SCAN page"),
+                    "{filter}: a scan:\n{plan}"
+                );
+            }
+        }
+        for filter in [
+            format!(r#"{CONTOSO}:costCenter eq "7""#),
+            format!(r#"{CONTOSO}:costCenter co "7""#),
+            format!(r#"{CONTOSO}:customFields pr"#),
+            format!(r#"{CONTOSO}:customFields.BPO_Vendor_ID eq "v1""#),
+            format!(r#"{CONTOSO}:customFields[BPO_Vendor_ID eq "v1" and site pr]"#),
+        ] {
+            let (count, page) = plans_with(&registry, &rules, &filter, Some("userName"));
+            for plan in [&count, &page] {
+                assert!(!plan.contains(lookup), "{filter}: lookup index:\n{plan}");
+                assert!(
+                    plan.lines()
+                        .any(|line| line
+                            .starts_with("SEARCH r USING COVERING INDEX resources_by_type")),
+                    "{filter}: not per resource of the type:\n{plan}"
+                );
+                assert!(
+                    !plan
+                        .lines()
+                        .any(|line| line.starts_with("SCAN") && line != "SCAN page"),
+                    "{filter}: a scan:\n{plan}"
+                );
+            }
+        }
+        // With every Contoso attribute searchable, the same filters drive.
+        let all = IndexRules::new(
+            2,
+            [(
+                CONTOSO,
+                vec![
+                    "region".to_owned(),
+                    "costcenter".to_owned(),
+                    "customFields".to_owned(),
+                ],
+            )],
+        );
+        let filter = format!(r#"{CONTOSO}:customFields[BPO_Vendor_ID eq "v1" and site pr]"#);
+        let (count, _) = plans_with(&registry, &all, &filter, None);
+        assert!(count.contains(lookup), "{count}");
     }
 }

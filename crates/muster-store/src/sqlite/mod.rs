@@ -29,6 +29,14 @@
 //! including extensions registered at run time, is filterable as soon as it
 //! is stored.
 //!
+//! **Searchable attributes.** A row is in the lookup index only when its
+//! `indexed` flag is set (a partial index): always for core, common and
+//! built-in extension paths, and for a custom extension's attributes only
+//! those the admin marked searchable (`rules.rs`). The rules live in the
+//! tables, with a per-tenant generation bumped by every schema change, so
+//! the writer (checking once per transaction) and the readers (checking in
+//! each query's transaction) of every process sharing the file agree.
+//!
 //! **Membership as rows.** `group_members` has one row per (group, member):
 //! adding one member to a 50,000-member group writes one row. A User's
 //! `groups` is computed on read from these rows (direct, then level by level
@@ -58,6 +66,7 @@ mod paths;
 mod pool;
 mod query;
 mod read;
+mod rules;
 mod schema;
 mod schemas;
 mod settings;
@@ -67,13 +76,17 @@ mod values;
 mod write;
 mod writer;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use muster_scim::SchemaRegistry;
 
 use self::checkpoint::Checkpointer;
+use self::list::Listed;
 use self::pool::ReaderPool;
+use self::rules::IndexRules;
 use self::write::{UpdateRequest, WriteScope};
 use self::writer::Writer;
 use crate::{
@@ -81,6 +94,11 @@ use crate::{
     ResourceId, RewriteFn, SchemaChangeOutcome, SchemaRecord, Store, StoreError, StoredResource,
     TenantId, TokenRecord, UpdateFn, VisitFn,
 };
+
+/// How many times a list is planned again when the tenant's index rules
+/// change between planning and running; each change is a schema put or
+/// delete, so more than one in a row is rare.
+const MAX_PLANS: usize = 8;
 
 /// The database file name inside the data directory.
 pub const DATABASE_FILE: &str = "muster.db";
@@ -111,6 +129,9 @@ pub struct SqliteStore {
     writer: Writer,
     readers: ReaderPool,
     _checkpointer: Checkpointer,
+    /// Each tenant's index rules as last read by a list, to plan the next
+    /// one; the list's read transaction checks them (`list::run`).
+    list_rules: Mutex<HashMap<TenantId, Arc<IndexRules>>>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -146,12 +167,42 @@ impl SqliteStore {
             writer,
             readers,
             _checkpointer: checkpointer,
+            list_rules: Mutex::new(HashMap::new()),
         })
     }
 
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The tenant's index rules a list is planned with: cached, else read.
+    async fn rules_for_list(&self, tenant: &TenantId) -> Result<Arc<IndexRules>, StoreError> {
+        let cached = self
+            .list_rules
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(tenant)
+            .cloned();
+        if let Some(rules) = cached {
+            return Ok(rules);
+        }
+        let reading = tenant.clone();
+        let rules = self
+            .readers
+            .read(move |connection| list::read_rules(connection, &reading))
+            .await?;
+        Ok(self.remember_rules(tenant, rules))
+    }
+
+    /// Caches rules a read found, for the next list of the tenant.
+    fn remember_rules(&self, tenant: &TenantId, rules: IndexRules) -> Arc<IndexRules> {
+        let rules = Arc::new(rules);
+        self.list_rules
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(tenant.clone(), Arc::clone(&rules));
+        rules
     }
 
     /// Adds a tenant (idempotent). The default tenant always exists.
@@ -255,10 +306,24 @@ impl Store for SqliteStore {
         registry: &SchemaRegistry,
         query: &ListQuery,
     ) -> Result<ListPage, StoreError> {
-        let plan = list::plan(tenant, registry, query)?;
-        self.readers
-            .read(move |connection| list::run(connection, plan))
-            .await
+        // Planned with the rules last seen; when they changed meanwhile, the
+        // read transaction says so and hands the new ones for another plan.
+        let mut rules = self.rules_for_list(tenant).await?;
+        for _ in 0..MAX_PLANS {
+            let plan = list::plan(tenant, registry, query, &rules)?;
+            match self
+                .readers
+                .read(move |connection| list::run(connection, plan))
+                .await?
+            {
+                Listed::Page(page) => return Ok(page),
+                Listed::Stale(fresh) => rules = self.remember_rules(tenant, fresh),
+            }
+        }
+        Err(StoreError::Database(format!(
+            "the index rules of tenant '{}' kept changing during {MAX_PLANS} plans of a query",
+            tenant.0
+        )))
     }
 
     async fn changes(

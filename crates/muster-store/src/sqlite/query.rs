@@ -5,7 +5,9 @@
 //! `?2` the resource type. Values come from one of three sources:
 //!
 //! - stored attributes: rows of `resource_values` (see `values.rs`), matched
-//!   by lower-cased canonical path;
+//!   by lower-cased canonical path; a clause on an indexed path says
+//!   `indexed = 1` so that SQLite may use the partial lookup index, and one
+//!   on a path that is not indexed (see `rules.rs`) never does;
 //! - `id` and `meta`: columns of the resource row itself (they change on
 //!   every write, so keeping them out of the attribute index keeps a write's
 //!   index work to the attributes it really changed);
@@ -19,6 +21,7 @@ use muster_scim::{AttrPath, Attribute, ResourceType, SchemaRegistry};
 use rusqlite::types::Value as SqlValue;
 
 use super::read::{GROUP, USER};
+use super::rules::IndexRules;
 use crate::TenantId;
 
 /// Every (member, group) pair of the tenant, direct (depth 0) or through
@@ -59,6 +62,9 @@ pub(crate) struct Located<'r> {
     pub attribute: &'r Attribute,
     /// The sub-attribute the path names, if any.
     pub step: Option<&'r Attribute>,
+    /// Whether the attribute's rows are in the lookup index (see
+    /// `rules.rs`); always true for values that are not stored rows.
+    pub indexed: bool,
 }
 
 /// SQL expressions reading one value of a source row.
@@ -118,16 +124,20 @@ pub(crate) struct QueryBuilder<'r> {
     pub params: Vec<SqlValue>,
     /// Whether the query reads `user_groups` (prefix it with [`GROUPS_CTE`]).
     pub needs_groups: bool,
+    /// The tenant's index rules: which stored paths are in the lookup index.
+    rules: &'r IndexRules,
     aliases: usize,
 }
 
 impl<'r> QueryBuilder<'r> {
     /// A builder for `resource_type` in `tenant`: `?1` is the tenant, `?2`
-    /// the resource type id.
+    /// the resource type id. `rules` are the tenant's index rules the query
+    /// is planned with.
     pub(crate) fn new(
         registry: &'r SchemaRegistry,
         resource_type: &'r ResourceType,
         tenant: &TenantId,
+        rules: &'r IndexRules,
     ) -> Self {
         QueryBuilder {
             registry,
@@ -137,6 +147,7 @@ impl<'r> QueryBuilder<'r> {
                 SqlValue::Text(resource_type.id.clone()),
             ],
             needs_groups: false,
+            rules,
             aliases: 0,
         }
     }
@@ -204,10 +215,15 @@ impl<'r> QueryBuilder<'r> {
                 attribute.name.to_ascii_lowercase()
             )),
         };
+        let indexed = match &source {
+            Source::Stored(prefix) => self.rules.indexes(prefix),
+            Source::Common | Source::Members | Source::Groups => true,
+        };
         Some(Located {
             source,
             attribute,
             step: resolved.sub_attribute,
+            indexed,
         })
     }
 

@@ -24,6 +24,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "custom schemas, unmapped values, settings, attribute usage",
         CUSTOM_ATTRIBUTES,
     ),
+    (
+        "searchable custom attributes: partial lookup index",
+        SEARCHABLE,
+    ),
 ];
 
 /// Version 1.
@@ -179,6 +183,61 @@ CREATE TABLE attribute_usage (
     at TEXT NOT NULL,
     PRIMARY KEY (tenant_id, resource_type, declared, path)
 ) WITHOUT ROWID;
+";
+
+/// Version 3: searchable custom attributes.
+///
+/// - `resource_values.indexed`: whether the row is in the lookup index
+///   (`rules.rs` decides); `resource_values_lookup` becomes partial, so a
+///   row of a custom attribute that is not searchable costs a write no index
+///   entry. Its condition is a literal (queries write `indexed = 1`, never a
+///   bound parameter), so plans do not depend on bound values.
+/// - `custom_schemas.searchable`: the JSON array of the schema's searchable
+///   top-level attribute names.
+/// - `tenants.index_generation`: counts changes of the tenant's index rules.
+///
+/// Schemas declared before this version keep every declared attribute
+/// searchable (their rows were all in the index), then the last statement
+/// flips any row the rules say is not indexed, so the rows of a (tenant,
+/// path) agree with the rules from the start.
+const SEARCHABLE: &str = "
+ALTER TABLE resource_values ADD COLUMN indexed INTEGER NOT NULL DEFAULT 1;
+DROP INDEX resource_values_lookup;
+CREATE INDEX resource_values_lookup ON resource_values (tenant_id, path_id, value_lower)
+    WHERE indexed = 1;
+
+ALTER TABLE custom_schemas ADD COLUMN searchable TEXT NOT NULL DEFAULT '[]';
+UPDATE custom_schemas SET searchable = (
+    SELECT json_group_array(json_extract(a.value, '$.name'))
+    FROM json_each(custom_schemas.document, '$.attributes') AS a
+    WHERE json_type(a.value, '$.name') = 'text'
+) WHERE document IS NOT NULL AND json_valid(document);
+
+ALTER TABLE tenants ADD COLUMN index_generation INTEGER NOT NULL DEFAULT 0;
+
+UPDATE resource_values SET indexed = 0
+WHERE (tenant_id, path_id) IN (
+    SELECT s.tenant_id, p.path_id
+    FROM custom_schemas s
+    CROSS JOIN attribute_paths p
+        ON substr(p.path, 1, length(s.urn) + 1) = lower(s.urn) || ':'
+    WHERE s.document IS NOT NULL
+      AND lower(s.urn) NOT IN (
+          'urn:ietf:params:scim:schemas:core:2.0:user',
+          'urn:ietf:params:scim:schemas:core:2.0:group',
+          'urn:ietf:params:scim:schemas:extension:enterprise:2.0:user',
+          'http://schemas.microsoft.com/2006/11/resourcemanagement/adscim/2.0/group')
+      AND instr(substr(p.path, length(s.urn) + 2), ':') = 0
+      AND NOT EXISTS (
+          SELECT 1 FROM json_each(s.searchable) AS n
+          WHERE lower(n.value) = CASE
+              WHEN instr(substr(p.path, length(s.urn) + 2), '.') > 0
+              THEN substr(p.path, length(s.urn) + 2,
+                          instr(substr(p.path, length(s.urn) + 2), '.') - 1)
+              ELSE substr(p.path, length(s.urn) + 2)
+          END
+      )
+);
 ";
 
 /// Page cache of the writer, in KiB (SQLite's negative `cache_size`).

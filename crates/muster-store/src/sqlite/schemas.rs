@@ -8,6 +8,10 @@
 //! with `Writer::submit_alone`, so that transaction holds nothing else and
 //! needs no savepoint, whatever the number of resources rewritten.
 //!
+//! Each schema names its searchable attributes; a put or delete bumps the
+//! tenant's index rule generation and flips the `indexed` flag of the rows
+//! it reclassifies, in its own transaction (`rules.rs`).
+//!
 //! A deleted schema keeps its row with `document` NULL: a later
 //! re-declaration continues its version count (the version of its change
 //! records) and takes a new place at the end of the list.
@@ -16,6 +20,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::{json, Value};
 
 use super::read::{parse_object, to_version};
+use super::rules;
 use super::values::now_text;
 use super::write::{
     content_of, insert_error, load_batch, record_change, write_state, Current, MemberDelta,
@@ -39,7 +44,8 @@ pub(crate) fn list(
     tenant: &TenantId,
 ) -> Result<Vec<SchemaRecord>, StoreError> {
     let mut statement = connection.prepare_cached(
-        "SELECT urn, resource_type, required, document, updated, client FROM custom_schemas
+        "SELECT urn, resource_type, required, document, updated, client, searchable
+         FROM custom_schemas
          WHERE tenant_id = ?1 AND document IS NOT NULL ORDER BY position",
     )?;
     let mut rows = statement.query(params![tenant.0])?;
@@ -53,6 +59,7 @@ pub(crate) fn list(
             document: Value::Object(parse_object(&document)?),
             updated: row.get(4)?,
             client: row.get(5)?,
+            searchable: rules::parse_searchable(&row.get::<_, String>(6)?)?,
         });
     }
     Ok(records)
@@ -100,6 +107,7 @@ pub(crate) fn put(
         resource_type,
         required,
         document,
+        searchable,
         ..
     } = record;
     if urn.is_empty() || resource_type.is_empty() {
@@ -107,6 +115,16 @@ pub(crate) fn put(
             ScimError::invalid_value("a schema needs a URN and a resource type to extend").into(),
         );
     }
+    if let Some(name) = searchable
+        .iter()
+        .find(|name| name.is_empty() || name.contains([':', '.']))
+    {
+        return Err(ScimError::invalid_value(format!(
+            "searchable names '{name}', which is no top-level attribute name of schema '{urn}'"
+        ))
+        .into());
+    }
+    let searchable_text = Value::from(searchable).to_string();
     if !document.is_object() {
         return Err(ScimError::invalid_syntax(format!(
             "the document of schema '{urn}' must be a JSON object"
@@ -129,12 +147,13 @@ pub(crate) fn put(
     let written = connection
         .prepare_cached(
             "INSERT INTO custom_schemas (tenant_id, urn, position, resource_type, required,
-                 document, version, updated, client)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                 document, version, updated, client, searchable)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
              ON CONFLICT (tenant_id, urn) DO UPDATE SET position = excluded.position,
                  resource_type = excluded.resource_type, required = excluded.required,
                  document = excluded.document, version = excluded.version,
-                 updated = excluded.updated, client = excluded.client",
+                 updated = excluded.updated, client = excluded.client,
+                 searchable = excluded.searchable",
         )?
         .execute(params![
             tenant.0,
@@ -146,6 +165,7 @@ pub(crate) fn put(
             i64::try_from(version).unwrap_or(i64::MAX),
             now,
             scope.actor.client,
+            searchable_text,
         ]);
     if let Err(error) = written {
         return Err(insert_error(error, tenant));
@@ -160,7 +180,7 @@ pub(crate) fn put(
         scope,
         ChangeKind::Schema,
         SCHEMA,
-        &ResourceId(urn),
+        &ResourceId(urn.clone()),
         version,
         &now,
         &payload.to_string(),
@@ -169,7 +189,25 @@ pub(crate) fn put(
         Some(rewrite) => rewrite_all(connection, scope, &resource_type, rewrite)?,
         None => 0,
     };
+    apply_index_rules(connection, tenant, &urn)?;
     Ok(SchemaChangeOutcome { rewritten })
+}
+
+/// Makes a schema change's index rules effective, in its transaction: bumps
+/// the tenant's rule generation and flips the `indexed` flag of the rows
+/// under the schema's URN that the new rules classify differently. Runs
+/// after the rewrite (so a value it removes is never put into the lookup
+/// index first); whichever rules the rewrite's rows were written under,
+/// every row under the URN is classified again here.
+fn apply_index_rules(
+    connection: &Connection,
+    tenant: &TenantId,
+    urn: &str,
+) -> Result<(), StoreError> {
+    rules::bump(connection, tenant)?;
+    let rules = rules::for_writer(connection, tenant)?;
+    rules::reindex(connection, tenant, urn, &rules)?;
+    Ok(())
 }
 
 /// Deletes a live schema (keeping its row as a tombstone), records the
@@ -212,6 +250,7 @@ pub(crate) fn delete(
         Some(rewrite) => rewrite_all(connection, scope, &row.resource_type, rewrite)?,
         None => 0,
     };
+    apply_index_rules(connection, tenant, urn)?;
     Ok(SchemaChangeOutcome { rewritten })
 }
 

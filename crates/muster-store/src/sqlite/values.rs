@@ -2,7 +2,9 @@
 //! `resource_values`, so that filters and sorting run in SQL.
 //!
 //! Indexing needs no schema, so any attribute of any extension registered at
-//! run time is indexed the moment it is stored. A resource's JSON is walked
+//! run time is indexed the moment it is stored. Whether a row also enters
+//! the lookup index (`indexed`) is the tenant's index rules' call
+//! (`rules.rs`): a custom attribute that is not searchable stays out of it. A resource's JSON is walked
 //! the way the filter evaluator reads it:
 //!
 //! - a top-level key gives the path `key` (lower-cased); an object under a

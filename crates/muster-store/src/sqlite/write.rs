@@ -16,6 +16,7 @@ use super::paths::path_id;
 use super::read::{
     finish, not_found, parse_object, parse_unmapped, to_version, unmapped_text, GROUP, USER,
 };
+use super::rules;
 use super::usage::{self, Stamp};
 use super::values::{index_rows, now_text, sortable_instant, Scalar, ValueRow};
 use crate::{
@@ -624,7 +625,8 @@ fn rows_by_key(object: &Map<String, Value>) -> Vec<(RowKey, ValueRow)> {
         .collect()
 }
 
-/// Writes a resource's attribute index rows. With `previous`, only the rows
+/// Writes a resource's attribute index rows, each `indexed` as the tenant's
+/// index rules say (`rules.rs`). With `previous`, only the rows
 /// that differ from those of the previous state are deleted or written, so
 /// an update costs what it changed. Each distinct path of the rows written
 /// is noted as set by this write (see `usage.rs`).
@@ -641,10 +643,13 @@ fn write_index(
     };
     let mut insert = connection.prepare_cached(
         "INSERT OR REPLACE INTO resource_values (resource_seq, path_id, element, item, tenant_id,
-             present, value_lower, value_exact, value_time, value_num, value_bool)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+             present, value_lower, value_exact, value_time, value_num, value_bool, indexed)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )?;
     let tenant = stamp.tenant;
+    // Unchanged rows keep their flag: every row of a path already agrees
+    // with the rules (a rule change flips them all, `rules::reindex`).
+    let rules = rules::for_writer(connection, tenant)?;
     let mut set_paths: BTreeSet<String> = BTreeSet::new();
     for (key, row) in rows_by_key(object) {
         if stale.remove(&key).is_some_and(|old| old == row) {
@@ -672,6 +677,7 @@ fn write_index(
             time,
             number,
             flag,
+            rules.indexes(&row.path),
         ])?;
     }
     if !stale.is_empty() {
@@ -889,7 +895,8 @@ fn check_unique(
 }
 
 /// Refuses a value of a `unique` attribute that another resource of the
-/// same type already holds, naming that resource. Runs once the resource's
+/// same type already holds, naming that resource; correct whether or not
+/// the attribute is searchable (in the lookup index). Runs once the resource's
 /// index rows are written (`seq` is its row), inside the write's savepoint,
 /// so that concurrent writers (serialised by the single writer) cannot both
 /// take a value.
@@ -904,6 +911,7 @@ fn check_unique_values(
     if unique.is_empty() {
         return Ok(());
     }
+    let rules = rules::for_writer(connection, tenant)?;
     let wanted: Vec<(String, &UniqueAttribute)> = unique
         .iter()
         .map(|attribute| (attribute.path.to_ascii_lowercase(), attribute))
@@ -943,12 +951,24 @@ fn check_unique_values(
                 flag.to_string(),
             ),
         };
-        let sql = format!(
-            "SELECT r.id FROM resource_values v JOIN resources r ON r.seq = v.resource_seq
-             WHERE v.tenant_id = ?1 AND v.path_id = ?2 AND v.resource_seq <> ?3
-                 AND r.resource_type = ?4 AND {condition}
-             LIMIT 1"
-        );
+        // An indexed path is looked up in the partial lookup index; one that
+        // is not is checked resource by resource (its rows are not there).
+        let sql = if rules.indexes(&row.path) {
+            format!(
+                "SELECT r.id FROM resource_values v JOIN resources r ON r.seq = v.resource_seq
+                 WHERE v.tenant_id = ?1 AND v.path_id = ?2 AND v.indexed = 1
+                     AND v.resource_seq <> ?3 AND r.resource_type = ?4 AND {condition}
+                 LIMIT 1"
+            )
+        } else {
+            format!(
+                "SELECT r.id FROM resources r
+                 CROSS JOIN resource_values v ON v.resource_seq = r.seq AND v.path_id = ?2
+                 WHERE r.tenant_id = ?1 AND r.resource_type = ?4 AND r.seq <> ?3
+                     AND {condition}
+                 LIMIT 1"
+            )
+        };
         let mut parameters = vec![
             SqlValue::Text(tenant.0.clone()),
             SqlValue::Integer(path_id(connection, &row.path)?),

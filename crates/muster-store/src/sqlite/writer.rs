@@ -15,10 +15,12 @@
 //! savepoint changes, in memory here), so a large rewrite costs pages in the
 //! WAL rather than in RAM.
 //!
-//! Two kinds of per-transaction state live on the writer thread and follow
-//! the jobs' fate: path numbers (`paths.rs`, forgotten on rollback) and
+//! Three kinds of per-transaction state live on the writer thread and follow
+//! the jobs' fate: path numbers (`paths.rs`, forgotten on rollback),
 //! attribute usage notes (`usage.rs`: a failed job's are dropped, the
-//! others are written just before the commit, in the same transaction).
+//! others are written just before the commit, in the same transaction) and
+//! index rules (`rules.rs`: each tenant's generation checked once per
+//! transaction, everything forgotten on rollback).
 //!
 //! Architecture Invariant: nothing else writes to the database, so checks
 //! made inside a job (uniqueness, version preconditions, member existence)
@@ -31,7 +33,7 @@ use std::thread::JoinHandle;
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
-use super::{paths, usage};
+use super::{paths, rules, usage};
 use crate::StoreError;
 
 /// Most jobs committed together; bounds a batch's latency and memory.
@@ -212,6 +214,7 @@ fn run_alone(connection: &Connection, job: Job) {
         fail_without_running(job, &format!("cannot begin a write transaction: {error}"));
         return;
     }
+    rules::begin_transaction();
     let ran = job.run(connection);
     usage::end_job(ran.succeeded);
     let failure = if connection.is_autocommit() {
@@ -230,6 +233,7 @@ fn run_alone(connection: &Connection, job: Job) {
     if failure.is_some() || !ran.succeeded {
         paths::forget();
         usage::forget();
+        rules::forget();
     }
     if let Some(failure) = &failure {
         tracing::error!(failure, "a write was not committed");
@@ -246,6 +250,7 @@ fn run_batch(connection: &Connection, batch: Vec<Job>) {
         }
         return;
     }
+    rules::begin_transaction();
     let mut deliveries = Vec::with_capacity(batch.len());
     let mut transaction_lost: Option<String> = None;
     for job in batch {
@@ -262,8 +267,10 @@ fn run_batch(connection: &Connection, batch: Vec<Job>) {
         let ran = job.run(connection);
         usage::end_job(ran.succeeded);
         if !ran.succeeded {
-            // Path numbers the job assigned were rolled back with it.
+            // Path numbers the job assigned were rolled back with it, and
+            // so were any rules it read.
             paths::forget();
+            rules::forget();
         }
         if connection.is_autocommit() {
             // SQLite rolled the whole transaction back (I/O error, disk
@@ -293,6 +300,7 @@ fn run_batch(connection: &Connection, batch: Vec<Job>) {
     if let Some(failure) = &commit_failure {
         paths::forget();
         usage::forget();
+        rules::forget();
         tracing::error!(failure, "a write batch was not committed");
     }
     for deliver in deliveries {

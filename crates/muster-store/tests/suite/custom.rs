@@ -29,6 +29,7 @@ fn client(name: &str) -> Actor {
 }
 
 fn schema(urn: &str, resource_type: &str, attributes: &[&str]) -> SchemaRecord {
+    let names: Vec<String> = attributes.iter().map(|name| (*name).to_owned()).collect();
     let attributes: Vec<Value> = attributes
         .iter()
         .map(|name| json!({"name": name, "type": "string"}))
@@ -40,6 +41,7 @@ fn schema(urn: &str, resource_type: &str, attributes: &[&str]) -> SchemaRecord {
         document: json!({"id": urn, "name": "Contoso", "attributes": attributes}),
         updated: "ignored".to_owned(),
         client: "ignored".to_owned(),
+        searchable: names,
     }
 }
 
@@ -156,6 +158,7 @@ pub async fn schema_records_round_trip(store: &dyn Store) {
     assert!(!first.required);
     assert_eq!(first.document, schema(REGION, "User", &["region"]).document);
     assert_eq!(first.client, "okta");
+    assert_eq!(first.searchable, ["region"]);
     assert_eq!(first.updated.len(), "2024-01-01T00:00:00.000Z".len());
 
     // Replacing keeps the place; deleting removes; re-declaring appends.
