@@ -425,27 +425,15 @@ impl QueryBuilder<'_> {
                 if element_definition(attribute, path).is_none() {
                     return "0".to_owned();
                 }
-                match (op, value) {
-                    (CompareOp::Ne, _) => {
-                        let equal = Filter::Compare {
-                            path: path.clone(),
-                            op: CompareOp::Eq,
-                            value: value.clone(),
-                        };
+                match element_compare(path, *op, value) {
+                    ElementCompare::Negated(positive) => {
                         return format!(
                             "NOT ({})",
-                            self.stored_element(prefix, attribute, element, &equal)
+                            self.stored_element(prefix, attribute, element, &positive)
                         );
                     }
-                    (CompareOp::Eq, FilterValue::Null) => {
-                        let present = Filter::Present(path.clone());
-                        return format!(
-                            "NOT ({})",
-                            self.stored_element(prefix, attribute, element, &present)
-                        );
-                    }
-                    (_, FilterValue::Null) => return "0".to_owned(),
-                    _ => {}
+                    ElementCompare::Never => return "0".to_owned(),
+                    ElementCompare::Direct => {}
                 }
                 let Some((definition, is_element)) = element_definition(attribute, path) else {
                     return "0".to_owned();
@@ -531,27 +519,15 @@ impl QueryBuilder<'_> {
                 if element_definition(attribute, path).is_none() {
                     return "0".to_owned();
                 }
-                match (op, value) {
-                    (CompareOp::Ne, _) => {
-                        let equal = Filter::Compare {
-                            path: path.clone(),
-                            op: CompareOp::Eq,
-                            value: value.clone(),
-                        };
+                match element_compare(path, *op, value) {
+                    ElementCompare::Negated(positive) => {
                         return format!(
                             "NOT ({})",
-                            self.computed_element(source, attribute, alias, &equal)
+                            self.computed_element(source, attribute, alias, &positive)
                         );
                     }
-                    (CompareOp::Eq, FilterValue::Null) => {
-                        let present = Filter::Present(path.clone());
-                        return format!(
-                            "NOT ({})",
-                            self.computed_element(source, attribute, alias, &present)
-                        );
-                    }
-                    (_, FilterValue::Null) => return "0".to_owned(),
-                    _ => {}
+                    ElementCompare::Never => return "0".to_owned(),
+                    ElementCompare::Direct => {}
                 }
                 let Some((definition, _)) = element_definition(attribute, path) else {
                     return "0".to_owned();
@@ -798,6 +774,33 @@ fn successor(prefix: &str) -> Option<String> {
     };
     chars.push(next);
     Some(chars.into_iter().collect())
+}
+
+/// How a comparison inside a value filter becomes SQL: `ne` is the negation
+/// of `eq`, and `eq null` of `pr`; any other comparison with `null` matches
+/// nothing; the rest compare directly.
+enum ElementCompare {
+    /// The negation of this filter.
+    Negated(Filter),
+    /// Matches nothing.
+    Never,
+    /// Compare the value as it is.
+    Direct,
+}
+
+fn element_compare(path: &AttrPath, op: CompareOp, value: &FilterValue) -> ElementCompare {
+    match (op, value) {
+        (CompareOp::Ne, _) => ElementCompare::Negated(Filter::Compare {
+            path: path.clone(),
+            op: CompareOp::Eq,
+            value: value.clone(),
+        }),
+        (CompareOp::Eq, FilterValue::Null) => {
+            ElementCompare::Negated(Filter::Present(path.clone()))
+        }
+        (_, FilterValue::Null) => ElementCompare::Never,
+        _ => ElementCompare::Direct,
+    }
 }
 
 #[cfg(test)]
