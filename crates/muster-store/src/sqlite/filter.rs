@@ -393,26 +393,48 @@ impl QueryBuilder<'_> {
         element: &Element,
         filter: &Filter,
     ) -> String {
+        self.element_tree(filter, &mut |this, leaf| {
+            this.stored_leaf(prefix, attribute, element, leaf)
+        })
+    }
+
+    /// The and/or/not structure of a value filter, with `leaf` writing
+    /// each `pr` and comparison; a nested value path matches nothing.
+    fn element_tree(
+        &mut self,
+        filter: &Filter,
+        leaf: &mut dyn FnMut(&mut Self, &Filter) -> String,
+    ) -> String {
         match filter {
             Filter::And(operands) => {
                 let parts: Vec<String> = operands
                     .iter()
-                    .map(|operand| self.stored_element(prefix, attribute, element, operand))
+                    .map(|operand| self.element_tree(operand, leaf))
                     .collect();
                 join(&parts, " AND ", "1")
             }
             Filter::Or(operands) => {
                 let parts: Vec<String> = operands
                     .iter()
-                    .map(|operand| self.stored_element(prefix, attribute, element, operand))
+                    .map(|operand| self.element_tree(operand, leaf))
                     .collect();
                 join(&parts, " OR ", "0")
             }
-            Filter::Not(operand) => format!(
-                "NOT ({})",
-                self.stored_element(prefix, attribute, element, operand)
-            ),
+            Filter::Not(operand) => format!("NOT ({})", self.element_tree(operand, leaf)),
             Filter::ValuePath { .. } => "0".to_owned(),
+            Filter::Present(_) | Filter::Compare { .. } => leaf(self, filter),
+        }
+    }
+
+    /// One `pr` or comparison of a value filter on a stored element.
+    fn stored_leaf(
+        &mut self,
+        prefix: &str,
+        attribute: &Attribute,
+        element: &Element,
+        filter: &Filter,
+    ) -> String {
+        match filter {
             Filter::Present(path) => {
                 let Some((definition, is_element)) = element_definition(attribute, path) else {
                     return "0".to_owned();
@@ -446,6 +468,7 @@ impl QueryBuilder<'_> {
                 };
                 self.element_row(prefix, element, definition, is_element, &alias, &condition)
             }
+            _ => self.stored_element(prefix, attribute, element, filter),
         }
     }
 
@@ -487,26 +510,21 @@ impl QueryBuilder<'_> {
         alias: &str,
         filter: &Filter,
     ) -> String {
+        self.element_tree(filter, &mut |this, leaf| {
+            this.computed_leaf(source, attribute, alias, leaf)
+        })
+    }
+
+    /// One `pr` or comparison of a value filter on an element not in the
+    /// attribute index.
+    fn computed_leaf(
+        &mut self,
+        source: &Source,
+        attribute: &Attribute,
+        alias: &str,
+        filter: &Filter,
+    ) -> String {
         match filter {
-            Filter::And(operands) => {
-                let parts: Vec<String> = operands
-                    .iter()
-                    .map(|operand| self.computed_element(source, attribute, alias, operand))
-                    .collect();
-                join(&parts, " AND ", "1")
-            }
-            Filter::Or(operands) => {
-                let parts: Vec<String> = operands
-                    .iter()
-                    .map(|operand| self.computed_element(source, attribute, alias, operand))
-                    .collect();
-                join(&parts, " OR ", "0")
-            }
-            Filter::Not(operand) => format!(
-                "NOT ({})",
-                self.computed_element(source, attribute, alias, operand)
-            ),
-            Filter::ValuePath { .. } => "0".to_owned(),
             Filter::Present(path) => {
                 let columns = element_definition(attribute, path)
                     .and_then(|(definition, _)| self.computed_columns(source, alias, definition));
@@ -540,6 +558,7 @@ impl QueryBuilder<'_> {
                     None => "0".to_owned(),
                 }
             }
+            _ => self.computed_element(source, attribute, alias, filter),
         }
     }
 
