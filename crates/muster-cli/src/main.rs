@@ -13,9 +13,15 @@ use muster_server::admin::{apply_schema, explain, remove_schema, ApplyOptions, S
 use muster_server::auth::{mint_token, SCOPES, SCOPE_READ, SCOPE_WRITE};
 use muster_server::tenant::{load_view, UNDECLARED_SETTING};
 use muster_server::{AppState, ServerConfig};
-use muster_store::sqlite::{SqliteStore, DATABASE_FILE};
+use muster_store::sqlite::{SqliteOptions, SqliteStore, DATABASE_FILE};
 use muster_store::{Actor, Store, TenantId, TokenRecord};
 use serde_json::Value;
+
+/// mimalloc rather than the system allocator: serving a request allocates
+/// many small JSON values on several threads, where glibc's malloc spent a
+/// fifth of the server's CPU time (see BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Muster: a SCIM 2.0 provisioning hub for contact centers.
 #[derive(Parser)]
@@ -133,6 +139,10 @@ struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "MUSTER_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+    /// Reader threads, each with its own database connection [default: one
+    /// per CPU, at least two]. More help only when reads wait on the disk.
+    #[arg(long, env = "MUSTER_READERS", value_parser = clap::value_parser!(u16).range(1..))]
+    readers: Option<u16>,
     #[command(flatten)]
     data: DataDir,
 }
@@ -217,7 +227,12 @@ fn open_existing_store(data_dir: &Path) -> Result<SqliteStore> {
 }
 
 async fn serve(args: ServeArgs) -> Result<()> {
-    let store = open_store(&args.data.data_dir)?;
+    let mut options = SqliteOptions::default();
+    if let Some(readers) = args.readers {
+        options.max_readers = usize::from(readers);
+    }
+    let store = SqliteStore::open_with(&args.data.data_dir, &options)
+        .with_context(|| format!("opening the database in {}", args.data.data_dir.display()))?;
     let state = AppState::new(Arc::new(store), ServerConfig::default());
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

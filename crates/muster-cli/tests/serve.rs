@@ -247,3 +247,56 @@ async fn revoked_token_stops_working_on_a_running_server() {
     assert_eq!(body["status"], "401", "{body}");
     assert_eq!(status_of(&server.api(Some(&keep))).await, StatusCode::OK);
 }
+
+/// Threads of process `pid` whose name starts with `prefix` (Linux names
+/// are cut to 15 bytes).
+#[cfg(target_os = "linux")]
+fn threads_named(pid: u32, prefix: &str) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .filter_map(|task| std::fs::read_to_string(task.unwrap().path().join("comm")).ok())
+        .filter(|name| name.starts_with(prefix))
+        .count()
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn readers_sets_the_reader_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = create_token(dir.path(), "readers", &[]);
+    let server = Server::spawn(|command| {
+        command
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--readers",
+                "3",
+                "--data-dir",
+            ])
+            .arg(dir.path());
+    });
+    let reply = server.api(Some(&secret)).get("/Users").await;
+    assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+    assert_eq!(threads_named(server.pid(), "muster-sqlite-r"), 3);
+}
+
+#[test]
+fn readers_must_be_at_least_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = muster();
+    command
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--readers",
+            "0",
+            "--data-dir",
+        ])
+        .arg(dir.path());
+    let output = run(&mut command);
+    assert!(!output.status.success(), "{output}");
+    assert!(output.stderr.contains("--readers"), "{output}");
+    assert!(!dir.path().join("muster.db").exists(), "{output}");
+}

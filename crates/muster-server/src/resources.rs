@@ -117,8 +117,8 @@ impl Context {
     }
 
     /// Adds `meta.location` and group `$ref`s, then applies the projection.
-    fn render(&self, rt: &ResourceType, stored: &StoredResource, projection: &Projection) -> Value {
-        let mut resource = stored.resource.clone();
+    fn render(&self, rt: &ResourceType, stored: StoredResource, projection: &Projection) -> Value {
+        let mut resource = stored.resource;
         if let Some(meta) = resource.get_mut("meta").and_then(Value::as_object_mut) {
             meta.insert(
                 "location".into(),
@@ -148,15 +148,17 @@ impl Context {
         &self,
         status: StatusCode,
         rt: &ResourceType,
-        stored: &StoredResource,
+        stored: StoredResource,
         projection: &Projection,
     ) -> ScimResponse {
+        let etag = Some(etag(stored.version));
+        let location = (status == StatusCode::CREATED)
+            .then(|| format!("{}{}/{}", self.base, rt.endpoint, stored.id.0));
         ScimResponse {
             status,
             body: self.render(rt, stored, projection),
-            etag: Some(etag(stored.version)),
-            location: (status == StatusCode::CREATED)
-                .then(|| format!("{}{}/{}", self.base, rt.endpoint, stored.id.0)),
+            etag,
+            location,
         }
     }
 }
@@ -353,11 +355,11 @@ pub async fn search_root(
         remaining = remaining.saturating_sub(page.resources.len() as u64);
         resources.extend(
             page.resources
-                .iter()
+                .into_iter()
                 .map(|s| ctx.render(rt, s, &projection)),
         );
     }
-    Ok(ScimResponse::ok(json_value(&ListResponse::new(
+    Ok(ScimResponse::ok(list_json(ListResponse::new(
         resources,
         total,
         paging.start_index,
@@ -429,7 +431,7 @@ async fn search_one(
         .await?;
     let resources: Vec<Value> = page
         .resources
-        .iter()
+        .into_iter()
         .map(|stored| ctx.render(rt, stored, &projection))
         .collect();
     let response = match query.page {
@@ -440,7 +442,7 @@ async fn search_one(
             ListResponse::with_cursor(resources, page.total_results, page.next_cursor)
         }
     };
-    Ok(json_value(&response))
+    Ok(list_json(response))
 }
 
 /// `POST /{endpoint}`.
@@ -484,7 +486,7 @@ pub async fn create_resource(
             },
         )
         .await?;
-    Ok(ctx.respond(StatusCode::CREATED, rt, &stored, projection))
+    Ok(ctx.respond(StatusCode::CREATED, rt, stored, projection))
 }
 
 /// `GET /{endpoint}/{id}`.
@@ -524,7 +526,7 @@ pub async fn get(
         }
     }
     Ok(ctx
-        .respond(StatusCode::OK, &rt, &stored, &projection)
+        .respond(StatusCode::OK, &rt, stored, &projection)
         .into_response())
 }
 
@@ -590,7 +592,7 @@ pub async fn replace_resource(
             update,
         )
         .await?;
-    Ok(ctx.respond(StatusCode::OK, rt, &stored, projection))
+    Ok(ctx.respond(StatusCode::OK, rt, stored, projection))
 }
 
 /// `PATCH /{endpoint}/{id}`.
@@ -680,7 +682,7 @@ pub async fn patch_resource(
         )
         .await?;
     if wants_body {
-        Ok(ctx.respond(StatusCode::OK, rt, &stored, projection))
+        Ok(ctx.respond(StatusCode::OK, rt, stored, projection))
     } else {
         Ok(ScimResponse {
             status: StatusCode::NO_CONTENT,
@@ -943,7 +945,13 @@ async fn hash_secret_value(password: String) -> Result<String, ApiError> {
     }
 }
 
-/// A serialisable protocol message as a JSON value.
-fn json_value<T: serde::Serialize>(message: &T) -> Value {
-    serde_json::to_value(message).unwrap_or(Value::Null)
+/// A list response as JSON, its resources moved rather than copied (they
+/// are most of its size).
+fn list_json(mut response: ListResponse) -> Value {
+    let resources = std::mem::take(&mut response.resources);
+    let mut value = serde_json::to_value(&response).unwrap_or(Value::Null);
+    if let Some(slot) = value.get_mut("Resources") {
+        *slot = Value::Array(resources);
+    }
+    value
 }
