@@ -1,6 +1,7 @@
 //! The `muster` binary: argument parsing, logging set-up and wiring of the
 //! store into the server. No SCIM logic lives here.
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -183,6 +184,9 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // Colours only on a terminal: logs sent to a file or a collector
+        // must not carry escape codes.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let outcome = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

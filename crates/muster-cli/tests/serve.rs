@@ -114,6 +114,8 @@ async fn serve_prints_the_base_url_and_guards_scim_with_tokens() {
         assert!(!log.contains(&secret[4..]), "secret in the log:\n{log}");
     }
     assert!(!log.contains("mst_not-a-real-token"), "{log}");
+    // Written to a file, not a terminal: no colour escape codes.
+    assert!(!log.contains('\u{1b}'), "escape codes in the log:\n{log}");
     // Nor anywhere in the data directory, change records included.
     for file in files_under(dir.path()) {
         let bytes = std::fs::read(&file).unwrap();
