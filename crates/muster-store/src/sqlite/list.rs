@@ -18,9 +18,9 @@ use rusqlite::{params_from_iter, Connection};
 use serde_json::{json, Value};
 
 use super::query::QueryBuilder;
-use super::read::{finish, parse_object, parse_unmapped, to_version};
+use super::read::{to_version, ReadResource, ResourceRow};
 use super::rules::{self, IndexRules};
-use crate::{ListPage, ListQuery, Page, ResourceId, StoreError, StoredResource, TenantId};
+use crate::{ListPage, ListQuery, Page, ResourceId, StoreError, TenantId};
 
 /// A list query turned into SQL.
 pub(crate) struct ListPlan {
@@ -42,8 +42,8 @@ pub(crate) struct ListPlan {
 
 /// What running a plan gives.
 pub(crate) enum Listed {
-    /// The page.
-    Page(ListPage),
+    /// The page, its resources not yet parsed.
+    Page(ReadPage),
     /// The tenant's index rules changed since the plan was made: plan
     /// again with these (read in the same transaction).
     Stale(IndexRules),
@@ -128,7 +128,30 @@ pub(crate) fn read_rules(
     Ok(rules)
 }
 
-fn run_in_transaction(connection: &Connection, plan: ListPlan) -> Result<ListPage, StoreError> {
+/// A page as read: its resources are parsed by the caller
+/// ([`ReadPage::parse`]), on the thread that uses them.
+pub(crate) struct ReadPage {
+    total_results: u64,
+    resources: Vec<ReadResource>,
+    next_cursor: Option<String>,
+}
+
+impl ReadPage {
+    /// Parses the resources.
+    pub(crate) fn parse(self) -> Result<ListPage, StoreError> {
+        Ok(ListPage {
+            total_results: self.total_results,
+            resources: self
+                .resources
+                .into_iter()
+                .map(ReadResource::parse)
+                .collect::<Result<_, _>>()?,
+            next_cursor: self.next_cursor,
+        })
+    }
+}
+
+fn run_in_transaction(connection: &Connection, plan: ListPlan) -> Result<ReadPage, StoreError> {
     let (limit, offset, after) = match &plan.page {
         Page::Index { start_index, count } => (*count, start_index.saturating_sub(1), None),
         Page::Cursor { count: 0, .. } => (0, 0, None),
@@ -187,21 +210,21 @@ fn run_in_transaction(connection: &Connection, plan: ListPlan) -> Result<ListPag
     }
     let mut resources = Vec::with_capacity(found.len());
     for (_, id, json, version, _, unmapped) in found {
-        let stored = StoredResource {
+        let row = ResourceRow {
             id: ResourceId(id),
             resource_type: plan.resource_type.clone(),
-            resource: Value::Object(parse_object(&json)?),
-            version: to_version(version),
-            unmapped: parse_unmapped(unmapped.as_deref())?,
+            json,
+            version,
+            unmapped,
         };
-        resources.push(finish(
+        resources.push(ReadResource::read(
             connection,
             &plan.tenant,
-            stored,
+            row,
             plan.include_members,
         )?);
     }
-    Ok(ListPage {
+    Ok(ReadPage {
         total_results,
         resources,
         next_cursor,

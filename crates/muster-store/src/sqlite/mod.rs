@@ -260,7 +260,8 @@ impl Store for SqliteStore {
             .read(move |connection| {
                 read::get(connection, &tenant, &resource_type, &id, include_members)
             })
-            .await
+            .await?
+            .parse()
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -326,7 +327,7 @@ impl Store for SqliteStore {
                 .read(move |connection| list::run(connection, plan))
                 .await?
             {
-                Listed::Page(page) => return Ok(page),
+                Listed::Page(page) => return page.parse(),
                 Listed::Stale(fresh) => rules = self.remember_rules(tenant, fresh),
             }
         }

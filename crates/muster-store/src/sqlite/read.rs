@@ -62,6 +62,77 @@ pub(crate) fn not_found(resource_type: &str, id: &ResourceId) -> StoreError {
     StoreError::NotFound(format!("{resource_type} '{}' not found", id.0))
 }
 
+/// A resource as its row was read, with its computed attributes, not yet
+/// parsed.
+///
+/// Readers hand these over and the caller parses them ([`ReadResource::parse`])
+/// on its own thread, where the resource is then rendered and dropped: JSON
+/// parsed on a reader thread and used and freed on another cost three times
+/// the CPU time (cold caches, cross-thread frees; see BENCHMARKS.md).
+pub(crate) struct ReadResource {
+    id: ResourceId,
+    resource_type: String,
+    json: String,
+    version: i64,
+    unmapped: Option<String>,
+    computed: Computed,
+}
+
+/// A computed attribute read with a resource: its name and values.
+type Computed = Option<(&'static str, Vec<Value>)>;
+
+impl ReadResource {
+    /// Reads the computed attributes of the resource whose row is given.
+    pub(crate) fn read(
+        connection: &Connection,
+        tenant: &TenantId,
+        row: ResourceRow,
+        include_members: bool,
+    ) -> Result<ReadResource, StoreError> {
+        let computed = computed(
+            connection,
+            tenant,
+            &row.resource_type,
+            &row.id,
+            include_members,
+        )?;
+        Ok(ReadResource {
+            id: row.id,
+            resource_type: row.resource_type,
+            json: row.json,
+            version: row.version,
+            unmapped: row.unmapped,
+            computed,
+        })
+    }
+
+    /// Parses the stored JSON and adds the computed attribute.
+    pub(crate) fn parse(self) -> Result<StoredResource, StoreError> {
+        let stored = StoredResource {
+            id: self.id,
+            resource_type: self.resource_type,
+            resource: Value::Object(parse_object(&self.json)?),
+            version: to_version(self.version),
+            unmapped: parse_unmapped(self.unmapped.as_deref())?,
+        };
+        Ok(with_computed(stored, self.computed))
+    }
+}
+
+/// The columns of a resource row that make a [`ReadResource`].
+pub(crate) struct ResourceRow {
+    /// The resource id.
+    pub id: ResourceId,
+    /// Its type.
+    pub resource_type: String,
+    /// The stored JSON.
+    pub json: String,
+    /// The stored version.
+    pub version: i64,
+    /// The `unmapped` column.
+    pub unmapped: Option<String>,
+}
+
 /// Reads one resource with its computed attributes, in one read
 /// transaction (one snapshot, and one round of WAL read locks).
 pub(crate) fn get(
@@ -70,7 +141,7 @@ pub(crate) fn get(
     resource_type: &str,
     id: &ResourceId,
     include_members: bool,
-) -> Result<StoredResource, StoreError> {
+) -> Result<ReadResource, StoreError> {
     connection.prepare_cached("BEGIN")?.execute([])?;
     let read = get_in_transaction(connection, tenant, resource_type, id, include_members)?;
     connection.prepare_cached("COMMIT")?.execute([])?;
@@ -83,31 +154,26 @@ fn get_in_transaction(
     resource_type: &str,
     id: &ResourceId,
     include_members: bool,
-) -> Result<StoredResource, StoreError> {
+) -> Result<ReadResource, StoreError> {
     let row = connection
         .prepare_cached(
             "SELECT json, version, unmapped FROM resources
              WHERE tenant_id = ?1 AND id = ?2 AND resource_type = ?3",
         )?
         .query_row(params![tenant.0, id.0, resource_type], |row| {
-            Ok((
-                row.get::<_, String>(0)?,
-                row.get::<_, i64>(1)?,
-                row.get::<_, Option<String>>(2)?,
-            ))
+            Ok(ResourceRow {
+                id: id.clone(),
+                resource_type: resource_type.to_owned(),
+                json: row.get(0)?,
+                version: row.get(1)?,
+                unmapped: row.get(2)?,
+            })
         })
         .optional()?;
-    let Some((json, version, unmapped)) = row else {
+    let Some(row) = row else {
         return Err(not_found(resource_type, id));
     };
-    let stored = StoredResource {
-        id: id.clone(),
-        resource_type: resource_type.to_owned(),
-        resource: Value::Object(parse_object(&json)?),
-        version: to_version(version),
-        unmapped: parse_unmapped(unmapped.as_deref())?,
-    };
-    finish(connection, tenant, stored, include_members)
+    ReadResource::read(connection, tenant, row, include_members)
 }
 
 /// Completes a [`StoredResource`] read from its row: adds `groups` to a User
@@ -115,22 +181,44 @@ fn get_in_transaction(
 pub(crate) fn finish(
     connection: &Connection,
     tenant: &TenantId,
-    mut stored: StoredResource,
+    stored: StoredResource,
     include_members: bool,
 ) -> Result<StoredResource, StoreError> {
-    let computed = if stored.resource_type == USER {
-        Some(("groups", load_groups(connection, tenant, &stored.id.0)?))
-    } else if stored.resource_type == GROUP && include_members {
-        Some(("members", load_members(connection, tenant, &stored.id.0)?))
+    let computed = computed(
+        connection,
+        tenant,
+        &stored.resource_type,
+        &stored.id,
+        include_members,
+    )?;
+    Ok(with_computed(stored, computed))
+}
+
+/// A User's `groups`, or (when asked for) a Group's `members`.
+fn computed(
+    connection: &Connection,
+    tenant: &TenantId,
+    resource_type: &str,
+    id: &ResourceId,
+    include_members: bool,
+) -> Result<Computed, StoreError> {
+    Ok(if resource_type == USER {
+        Some(("groups", load_groups(connection, tenant, &id.0)?))
+    } else if resource_type == GROUP && include_members {
+        Some(("members", load_members(connection, tenant, &id.0)?))
     } else {
         None
-    };
+    })
+}
+
+/// Adds a computed attribute (when it has values) before `meta`.
+fn with_computed(mut stored: StoredResource, computed: Computed) -> StoredResource {
     if let (Some((name, list)), Value::Object(object)) = (computed, &mut stored.resource) {
         if !list.is_empty() {
             insert_before_meta(object, name, Value::Array(list));
         }
     }
-    Ok(stored)
+    stored
 }
 
 /// Reads every resource of a type, as stored (without computed attributes),
