@@ -1,7 +1,7 @@
 //! The `muster` binary: argument parsing, logging set-up and wiring of the
 //! store into the server. No SCIM logic lives here.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -195,11 +195,28 @@ fn main() -> ExitCode {
         .and_then(|runtime| runtime.block_on(run(cli.command)));
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader of our output went away (`muster attributes | head`).
+        Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// Writes a line to standard output, failing (rather than panicking as
+/// `println!` does) when the output is closed.
+fn say(line: impl std::fmt::Display) -> Result<()> {
+    writeln!(std::io::stdout().lock(), "{line}").context("writing to standard output")
+}
+
+/// Whether `error` comes from writing to a closed pipe.
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 async fn run(command: Command) -> Result<()> {
@@ -242,8 +259,13 @@ async fn serve(args: ServeArgs) -> Result<()> {
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
     let address = listener.local_addr()?;
-    println!("Muster SCIM base URL: http://{address}/scim/v2");
-    println!("Data directory: {}", args.data.data_dir.display());
+    say(format_args!(
+        "Muster SCIM base URL: http://{address}/scim/v2"
+    ))?;
+    say(format_args!(
+        "Data directory: {}",
+        args.data.data_dir.display()
+    ))?;
     tracing::info!(%address, "serving");
     muster_server::serve(listener, state, shutdown_signal())
         .await
@@ -299,17 +321,17 @@ async fn token(command: TokenCommand) -> Result<()> {
                     },
                 )
                 .await?;
-            println!("{}", token.secret);
+            say(token.secret)?;
         }
         TokenCommand::List { data } => {
             let store = open_existing_store(&data.data_dir)?;
             for token in store.list_tokens(&tenant).await? {
-                println!(
+                say(format_args!(
                     "{}\t{}\t{}",
                     token.name,
                     token.scopes.join(","),
                     token.created
-                );
+                ))?;
             }
         }
         TokenCommand::Revoke { data, name } => {
@@ -370,9 +392,9 @@ async fn schema(command: SchemaCommand) -> Result<()> {
                     .await
                     .map_err(|error| anyhow!("{}", error.scim_error().detail))?;
                 if json {
-                    println!("{}", serde_json::to_string_pretty(&report)?);
+                    say(serde_json::to_string_pretty(&report)?)?;
                 } else {
-                    println!("{}", describe_report(&report));
+                    say(describe_report(&report, Action::Apply))?;
                 }
             }
         }
@@ -381,7 +403,7 @@ async fn schema(command: SchemaCommand) -> Result<()> {
             let records = store.list_schemas(&tenant).await?;
             if json {
                 let documents: Vec<&Value> = records.iter().map(|r| &r.document).collect();
-                println!("{}", serde_json::to_string_pretty(&documents)?);
+                say(serde_json::to_string_pretty(&documents)?)?;
             } else {
                 let rows: Vec<Vec<String>> = records
                     .iter()
@@ -416,7 +438,7 @@ async fn schema(command: SchemaCommand) -> Result<()> {
                         "BY",
                     ],
                     &rows,
-                );
+                )?;
             }
         }
         SchemaCommand::Remove {
@@ -429,29 +451,50 @@ async fn schema(command: SchemaCommand) -> Result<()> {
             let report = remove_schema(&store, &tenant, &cli_actor(), &urn, force, dry_run)
                 .await
                 .map_err(|error| anyhow!("{}", error.scim_error().detail))?;
-            println!("{}", describe_report(&report));
+            say(describe_report(&report, Action::Remove))?;
         }
     }
     Ok(())
 }
 
+/// What a schema command did.
+#[derive(Clone, Copy)]
+enum Action {
+    /// `schema apply`.
+    Apply,
+    /// `schema remove`.
+    Remove,
+}
+
 /// One line, or a few, saying what a schema change did.
-fn describe_report(report: &SchemaReport) -> String {
-    let verb = match (report.applied, report.created) {
-        (false, _) => "dry run:",
-        (true, true) => "declared",
-        (true, false) => "applied",
+fn describe_report(report: &SchemaReport, action: Action) -> String {
+    let binding = if report.required {
+        "required"
+    } else {
+        "optional"
     };
-    let mut lines = vec![format!(
-        "{verb} {} on {} ({})",
-        report.id,
-        report.resource_type,
-        if report.required {
-            "required"
-        } else {
-            "optional"
+    let first = match (action, report.applied, report.created) {
+        (Action::Apply, false, _) => format!(
+            "dry run: {} on {} ({binding})",
+            report.id, report.resource_type
+        ),
+        (Action::Apply, true, true) => format!(
+            "declared {} on {} ({binding})",
+            report.id, report.resource_type
+        ),
+        (Action::Apply, true, false) => format!(
+            "applied {} on {} ({binding})",
+            report.id, report.resource_type
+        ),
+        (Action::Remove, false, _) => format!(
+            "dry run: would remove {} from {}",
+            report.id, report.resource_type
+        ),
+        (Action::Remove, true, _) => {
+            format!("removed {} from {}", report.id, report.resource_type)
         }
-    )];
+    };
+    let mut lines = vec![first];
     if !report.searchable.is_empty() {
         lines.push(format!("  searchable: {}", report.searchable.join(", ")));
     }
@@ -502,7 +545,7 @@ async fn attributes(data_dir: &Path, json: bool) -> Result<()> {
     let schemas = store.list_schemas(&tenant).await?;
     let rows = explain(&view.registry, &usage, &schemas);
     if json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        say(serde_json::to_string_pretty(&rows)?)?;
         return Ok(());
     }
     let table: Vec<Vec<String>> = rows
@@ -539,8 +582,7 @@ async fn attributes(data_dir: &Path, json: bool) -> Result<()> {
             "LAST SET",
         ],
         &table,
-    );
-    Ok(())
+    )
 }
 
 async fn settings(command: SettingsCommand) -> Result<()> {
@@ -549,7 +591,10 @@ async fn settings(command: SettingsCommand) -> Result<()> {
         SettingsCommand::Show { data } => {
             let store = open_existing_store(&data.data_dir)?;
             let view = load_view(&store, &tenant).await?;
-            println!("undeclared-attributes\t{}", view.undeclared.as_str());
+            say(format_args!(
+                "undeclared-attributes\t{}",
+                view.undeclared.as_str()
+            ))?;
         }
         SettingsCommand::Set {
             data,
@@ -571,7 +616,7 @@ async fn settings(command: SettingsCommand) -> Result<()> {
 }
 
 /// Prints rows under a header, columns padded to their widest cell.
-fn print_table(header: &[&str], rows: &[Vec<String>]) {
+fn print_table(header: &[&str], rows: &[Vec<String>]) -> Result<()> {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for row in rows {
         for (width, cell) in widths.iter_mut().zip(row) {
@@ -584,10 +629,11 @@ fn print_table(header: &[&str], rows: &[Vec<String>]) {
             .zip(&widths)
             .map(|(cell, width)| format!("{cell:<width$}"))
             .collect();
-        println!("{}", padded.join("  ").trim_end());
+        say(padded.join("  ").trim_end())
     };
-    line(header.to_vec());
+    line(header.to_vec())?;
     for row in rows {
-        line(row.iter().map(String::as_str).collect());
+        line(row.iter().map(String::as_str).collect())?;
     }
+    Ok(())
 }
