@@ -178,6 +178,7 @@ enum TokenCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let listing = cli.command.only_lists();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("MUSTER_LOG")
@@ -195,8 +196,9 @@ fn main() -> ExitCode {
         .and_then(|runtime| runtime.block_on(run(cli.command)));
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
-        // The reader of our output went away (`muster attributes | head`).
-        Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
+        // The reader of a listing went away (`muster attributes | head`):
+        // nothing was left undone.
+        Err(error) if listing && error.is::<ClosedOutput>() => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
@@ -204,19 +206,39 @@ fn main() -> ExitCode {
     }
 }
 
-/// Writes a line to standard output, failing (rather than panicking as
-/// `println!` does) when the output is closed.
-fn say(line: impl std::fmt::Display) -> Result<()> {
-    writeln!(std::io::stdout().lock(), "{line}").context("writing to standard output")
+impl Command {
+    /// Whether the command only prints what it reads (so that a reader
+    /// closing its output early leaves nothing undone).
+    fn only_lists(&self) -> bool {
+        matches!(
+            self,
+            Command::Attributes { .. }
+                | Command::Token(TokenCommand::List { .. })
+                | Command::Schema(SchemaCommand::List { .. })
+                | Command::Settings(SettingsCommand::Show { .. })
+        )
+    }
 }
 
-/// Whether `error` comes from writing to a closed pipe.
-fn is_broken_pipe(error: &anyhow::Error) -> bool {
-    error.chain().any(|cause| {
-        cause
-            .downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-    })
+/// Standard output was closed by its reader before everything was written.
+#[derive(Debug)]
+struct ClosedOutput;
+
+impl std::fmt::Display for ClosedOutput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("standard output was closed before everything was written")
+    }
+}
+
+impl std::error::Error for ClosedOutput {}
+
+/// Writes a line to standard output, failing with [`ClosedOutput`] (rather
+/// than panicking as `println!` does) when its reader has gone.
+fn say(line: impl std::fmt::Display) -> Result<()> {
+    match writeln!(std::io::stdout().lock(), "{line}") {
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Err(ClosedOutput.into()),
+        written => written.context("writing to standard output"),
+    }
 }
 
 async fn run(command: Command) -> Result<()> {
@@ -229,9 +251,19 @@ async fn run(command: Command) -> Result<()> {
     }
 }
 
-/// Opens (creating if needed) the database in `data_dir`.
+/// Opens (creating if needed) the database in `data_dir` for a short
+/// command: one reader thread is plenty.
 fn open_store(data_dir: &Path) -> Result<SqliteStore> {
-    SqliteStore::open(data_dir)
+    let options = SqliteOptions {
+        max_readers: 1,
+        ..SqliteOptions::default()
+    };
+    open_store_with(data_dir, &options)
+}
+
+/// Opens (creating if needed) the database in `data_dir`.
+fn open_store_with(data_dir: &Path, options: &SqliteOptions) -> Result<SqliteStore> {
+    SqliteStore::open_with(data_dir, options)
         .with_context(|| format!("opening the database in {}", data_dir.display()))
 }
 
@@ -252,21 +284,26 @@ async fn serve(args: ServeArgs) -> Result<()> {
     if let Some(readers) = args.readers {
         options.max_readers = usize::from(readers);
     }
-    let store = SqliteStore::open_with(&args.data.data_dir, &options)
-        .with_context(|| format!("opening the database in {}", args.data.data_dir.display()))?;
+    let store = open_store_with(&args.data.data_dir, &options)?;
     let state = AppState::new(Arc::new(store), ServerConfig::default());
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
     let address = listener.local_addr()?;
-    say(format_args!(
+    let banner = say(format_args!(
         "Muster SCIM base URL: http://{address}/scim/v2"
-    ))?;
-    say(format_args!(
-        "Data directory: {}",
-        args.data.data_dir.display()
-    ))?;
-    tracing::info!(%address, "serving");
+    ))
+    .and_then(|()| {
+        say(format_args!(
+            "Data directory: {}",
+            args.data.data_dir.display()
+        ))
+    });
+    if banner.is_err() {
+        // Serving matters more than the banner; the log says it all too.
+        tracing::warn!("standard output is closed; the base URL is in this log only");
+    }
+    tracing::info!(%address, data_dir = %args.data.data_dir.display(), "serving");
     muster_server::serve(listener, state, shutdown_signal())
         .await
         .context("serving HTTP")
@@ -314,14 +351,19 @@ async fn token(command: TokenCommand) -> Result<()> {
                 .create_token(
                     &tenant,
                     TokenRecord {
-                        name,
+                        name: name.clone(),
                         secret_hash: token.secret_hash,
                         scopes,
                         created: String::new(),
                     },
                 )
                 .await?;
-            say(token.secret)?;
+            say(token.secret).with_context(|| {
+                format!(
+                    "token '{name}' was created but its secret could not be printed; \
+                     revoke it with 'muster token revoke {name}' and create another"
+                )
+            })?;
         }
         TokenCommand::List { data } => {
             let store = open_existing_store(&data.data_dir)?;
@@ -387,16 +429,23 @@ async fn schema(command: SchemaCommand) -> Result<()> {
                 searchable,
             };
             let actor = cli_actor();
+            // A closed output does not stop the schemas after it from
+            // being applied; it fails the command once they are.
+            let mut printed = Ok(());
             for document in &documents {
                 let report = apply_schema(&store, &tenant, &actor, document, None, &options)
                     .await
                     .map_err(|error| anyhow!("{}", error.scim_error().detail))?;
-                if json {
-                    say(serde_json::to_string_pretty(&report)?)?;
+                let text = if json {
+                    serde_json::to_string_pretty(&report)?
                 } else {
-                    say(describe_report(&report, Action::Apply))?;
+                    describe_report(&report, Action::Apply)
+                };
+                if printed.is_ok() {
+                    printed = say(text);
                 }
             }
+            printed?;
         }
         SchemaCommand::List { data, json } => {
             let store = open_existing_store(&data.data_dir)?;

@@ -328,23 +328,67 @@ async fn settings_set_the_undeclared_attribute_policy_of_a_running_server() {
     }
 }
 
+/// Runs `muster <args...>` with standard output already closed by its
+/// reader, as in `muster attributes | head -1` once `head` has exited.
+fn run_with_closed_output(args: &[&str], data: &Path) -> Output {
+    // The write end of a pipe whose only reader, `true`, has exited.
+    let mut gone = std::process::Command::new("true")
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let writer = gone.stdin.take().unwrap();
+    assert!(gone.wait().unwrap().success());
+    let output = muster()
+        .args(args)
+        .arg("--data-dir")
+        .arg(data)
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    Output {
+        status: output.status,
+        stdout: String::new(),
+        stderr: String::from_utf8(output.stderr).unwrap(),
+    }
+}
+
 #[test]
-fn output_to_a_closed_pipe_ends_quietly() {
+fn a_listing_to_a_closed_pipe_ends_quietly() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let applied = apply(&data, &write_json(dir.path(), "c.json", &contoso()), &[]);
     assert!(applied.status.success(), "{applied}");
-    // Like `muster attributes | head -1`: the reader closes the pipe first.
-    let mut child = muster()
-        .args(["attributes", "--data-dir"])
-        .arg(&data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    drop(child.stdout.take());
-    let output = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
+    for args in [
+        &["attributes"][..],
+        &["schema", "list"],
+        &["settings", "show"],
+        &["token", "list"],
+    ] {
+        let output = run_with_closed_output(args, &data);
+        assert!(output.status.success(), "{args:?}: {output}");
+        assert!(output.stderr.is_empty(), "{args:?}: {output}");
+    }
+}
+
+#[test]
+fn a_change_with_a_closed_output_is_done_whole_and_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let file = write_json(dir.path(), "many.json", &genesys_and_site());
+    let mut args = vec!["schema", "apply"];
+    args.push(file.to_str().unwrap());
+    let output = run_with_closed_output(&args, &data);
+    assert!(!output.status.success(), "{output}");
+    assert!(output.stderr.contains("standard output"), "{output}");
+    assert!(!output.stderr.contains("panicked"), "{output}");
+    // Both schemas were applied, not only the one printed first.
+    let listed = muster_in(&data, &["schema", "list"]);
+    assert!(listed.stdout.contains(GENESYS), "{listed}");
+    assert!(listed.stdout.contains(SITE), "{listed}");
+
+    // A token whose secret cannot be shown says how to get rid of it.
+    let token = run_with_closed_output(&["token", "create", "--name", "lost"], &data);
+    assert!(!token.status.success(), "{token}");
+    assert!(token.stderr.contains("muster token revoke lost"), "{token}");
 }

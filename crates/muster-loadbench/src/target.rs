@@ -27,12 +27,12 @@ struct ListIds {
     #[serde(rename = "totalResults")]
     total_results: Option<u64>,
     #[serde(rename = "Resources", default)]
-    resources: Vec<ResourceId>,
+    resources: Vec<IdOnly>,
 }
 
 /// The id of a resource in a ListResponse.
 #[derive(serde::Deserialize)]
-struct ResourceId {
+struct IdOnly {
     id: Option<String>,
 }
 

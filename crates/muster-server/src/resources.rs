@@ -950,8 +950,9 @@ async fn hash_secret_value(password: String) -> Result<String, ApiError> {
 fn list_json(mut response: ListResponse) -> Value {
     let resources = std::mem::take(&mut response.resources);
     let mut value = serde_json::to_value(&response).unwrap_or(Value::Null);
-    if let Some(slot) = value.get_mut("Resources") {
-        *slot = Value::Array(resources);
+    if let Value::Object(members) = &mut value {
+        // `Resources` is always serialised, so this keeps its place.
+        members.insert("Resources".to_owned(), Value::Array(resources));
     }
     value
 }

@@ -36,6 +36,8 @@ pub fn muster() -> Command {
         "MUSTER_LISTEN",
         "MUSTER_DATA_DIR",
         "MUSTER_LOG",
+        "MUSTER_READERS",
+        "NO_COLOR",
         "RUST_BACKTRACE",
         "RUST_LIB_BACKTRACE",
     ] {

@@ -117,7 +117,7 @@ impl SqliteOptions {
     /// The default number of reader threads: one per CPU, at least two.
     /// Reads of a warm database are CPU-bound, so more threads than CPUs
     /// only add context switches and contention (measured in
-    /// BENCHMARKS.md: on 2 CPUs, 4 readers served filters 15 % slower).
+    /// BENCHMARKS.md: on 2 CPUs, 4 readers served filters 13 to 25 % slower).
     pub fn default_readers() -> usize {
         std::thread::available_parallelism().map_or(2, |cpus| cpus.get().max(2))
     }

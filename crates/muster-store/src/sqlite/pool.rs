@@ -1,11 +1,11 @@
-//! The reader threads: a few threads, each owning a read-only connection,
-//! taking read jobs from one shared queue.
+//! The reader threads: one per CPU by default, each owning a read-only
+//! connection, taking read jobs from one shared queue.
 //!
 //! WAL lets them read while the writer writes; each read sees the last
 //! committed state. Dedicated threads (rather than a blocking task per read)
 //! keep a busy reader on its queue without a context switch per request,
-//! keep each connection's statement cache warm, and bound the threads (and
-//! allocator arenas) reads can occupy.
+//! keep each connection's statement cache warm, and bound the threads reads
+//! can occupy.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;

@@ -65,10 +65,13 @@ pub(crate) fn not_found(resource_type: &str, id: &ResourceId) -> StoreError {
 /// A resource as its row was read, with its computed attributes, not yet
 /// parsed.
 ///
-/// Readers hand these over and the caller parses them ([`ReadResource::parse`])
-/// on its own thread, where the resource is then rendered and dropped: JSON
-/// parsed on a reader thread and used and freed on another cost three times
-/// the CPU time (cold caches, cross-thread frees; see BENCHMARKS.md).
+/// Readers hand these over and the caller parses the stored JSON
+/// ([`ReadResource::parse`]) on its own thread, where the resource is then
+/// rendered and freed: parsed on the reader thread, the JSON then crossed
+/// to another thread to be used and freed, with cold caches and
+/// cross-thread frees (about 10 % more server CPU per filtered read, see
+/// BENCHMARKS.md). The computed `groups` or `members` are still built as
+/// JSON values by the reader, from rows it reads in the same transaction.
 pub(crate) struct ReadResource {
     id: ResourceId,
     resource_type: String,
