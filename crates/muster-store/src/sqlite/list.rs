@@ -163,19 +163,25 @@ fn run_in_transaction(connection: &Connection, plan: ListPlan) -> Result<ReadPag
             (count.saturating_add(1), 0, after)
         }
     };
-    let mut found = Vec::new();
+    // Each match's (seq, sort value) position and row.
+    let mut found: Vec<(Position, ResourceRow)> = Vec::new();
     if limit > 0 {
         let (sql, params) = page_query(&plan, after.as_ref(), limit, offset);
         let mut statement = connection.prepare_cached(&sql)?;
         let mut rows = statement.query(params_from_iter(params.iter()))?;
         while let Some(row) = rows.next()? {
-            let seq: i64 = row.get(0)?;
-            let id: String = row.get(1)?;
-            let json: String = row.get(2)?;
-            let version: i64 = row.get(3)?;
-            let sort_value = SqlValue::from(row.get_ref(4)?);
-            let unmapped: Option<String> = row.get(5)?;
-            found.push((seq, id, json, version, sort_value, unmapped));
+            let position = Position {
+                seq: row.get(0)?,
+                sort_value: SqlValue::from(row.get_ref(4)?),
+            };
+            let resource = ResourceRow {
+                id: ResourceId(row.get(1)?),
+                resource_type: plan.resource_type.clone(),
+                json: row.get(2)?,
+                version: row.get(3)?,
+                unmapped: row.get(5)?,
+            };
+            found.push((position, resource));
         }
     }
     // A first page that is not full holds every match: no need to count
@@ -197,33 +203,15 @@ fn run_in_transaction(connection: &Connection, plan: ListPlan) -> Result<ReadPag
         let wanted = usize::try_from(count).unwrap_or(usize::MAX);
         if found.len() > wanted {
             found.truncate(wanted);
-            if let Some((seq, _, _, _, sort_value, _)) = found.last() {
-                next_cursor = Some(encode_cursor(
-                    &Position {
-                        sort_value: sort_value.clone(),
-                        seq: *seq,
-                    },
-                    &plan,
-                ));
+            if let Some((position, _)) = found.last() {
+                next_cursor = Some(encode_cursor(position, &plan));
             }
         }
     }
-    let mut resources = Vec::with_capacity(found.len());
-    for (_, id, json, version, _, unmapped) in found {
-        let row = ResourceRow {
-            id: ResourceId(id),
-            resource_type: plan.resource_type.clone(),
-            json,
-            version,
-            unmapped,
-        };
-        resources.push(ReadResource::read(
-            connection,
-            &plan.tenant,
-            row,
-            plan.include_members,
-        )?);
-    }
+    let resources = found
+        .into_iter()
+        .map(|(_, row)| ReadResource::read(connection, &plan.tenant, row, plan.include_members))
+        .collect::<Result<_, _>>()?;
     Ok(ReadPage {
         total_results,
         resources,

@@ -73,11 +73,7 @@ pub(crate) fn not_found(resource_type: &str, id: &ResourceId) -> StoreError {
 /// BENCHMARKS.md). The computed `groups` or `members` are still built as
 /// JSON values by the reader, from rows it reads in the same transaction.
 pub(crate) struct ReadResource {
-    id: ResourceId,
-    resource_type: String,
-    json: String,
-    version: i64,
-    unmapped: Option<String>,
+    row: ResourceRow,
     computed: Computed,
 }
 
@@ -99,30 +95,30 @@ impl ReadResource {
             &row.id,
             include_members,
         )?;
-        Ok(ReadResource {
-            id: row.id,
-            resource_type: row.resource_type,
-            json: row.json,
-            version: row.version,
-            unmapped: row.unmapped,
-            computed,
-        })
+        Ok(ReadResource { row, computed })
     }
 
     /// Parses the stored JSON and adds the computed attribute.
     pub(crate) fn parse(self) -> Result<StoredResource, StoreError> {
+        let ResourceRow {
+            id,
+            resource_type,
+            json,
+            version,
+            unmapped,
+        } = self.row;
         let stored = StoredResource {
-            id: self.id,
-            resource_type: self.resource_type,
-            resource: Value::Object(parse_object(&self.json)?),
-            version: to_version(self.version),
-            unmapped: parse_unmapped(self.unmapped.as_deref())?,
+            id,
+            resource_type,
+            resource: Value::Object(parse_object(&json)?),
+            version: to_version(version),
+            unmapped: parse_unmapped(unmapped.as_deref())?,
         };
         Ok(with_computed(stored, self.computed))
     }
 }
 
-/// The columns of a resource row that make a [`ReadResource`].
+/// The columns of a resource row that a read hands over.
 pub(crate) struct ResourceRow {
     /// The resource id.
     pub id: ResourceId,
