@@ -341,6 +341,226 @@ async fn etags_guard_updates() {
     assert_eq!(fresh.body["title"], "Lead");
 }
 
+/// A user's ETag and `lastModified`, and the display names of its groups.
+async fn user_state(server: &TestServer, id: &str) -> (String, String, Vec<String>) {
+    let read = server.get(&format!("/Users/{id}")).await;
+    assert_eq!(read.status, StatusCode::OK, "{}", read.body);
+    let etag = read.header("etag").unwrap().to_owned();
+    assert_eq!(read.body["meta"]["version"], etag.as_str());
+    let modified = read.body["meta"]["lastModified"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut groups: Vec<String> = read.body["groups"]
+        .as_array()
+        .map(|groups| {
+            groups
+                .iter()
+                .map(|group| group["display"].as_str().unwrap().to_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    groups.sort();
+    (etag, modified, groups)
+}
+
+#[tokio::test]
+async fn membership_changes_give_member_users_a_new_etag() {
+    let server = TestServer::start().await;
+    let ana = create_user(&server, "ana@contoso.com").await;
+    let ben = create_user(&server, "ben@contoso.com").await;
+    let (mut ana_etag, mut ana_modified, _) = user_state(&server, &ana).await;
+    let mut ben_etag = user_state(&server, &ben).await.0;
+    let group = |name: &str, members: &[&str]| {
+        json!({"schemas": [GROUP], "displayName": name,
+               "members": members.iter().map(|id| json!({"value": id})).collect::<Vec<_>>()})
+    };
+    // Each step: what it does, and which users' groups it changes.
+    let check = |state: (String, String, Vec<String>),
+                 etag: &mut String,
+                 step: &str,
+                 changed: bool,
+                 groups: &[&str]| {
+        assert_eq!(state.2, groups, "{step}");
+        assert_eq!(
+            &state.0 != etag,
+            changed,
+            "{step}: ETag {} then {}",
+            etag,
+            state.0
+        );
+        *etag = state.0;
+        state.1
+    };
+
+    // A group created with ana as a member.
+    let tier1 = server.post("/Groups", group("Tier 1", &[&ana])).await;
+    assert_eq!(tier1.status, StatusCode::CREATED, "{}", tier1.body);
+    let tier1 = tier1.body["id"].as_str().unwrap().to_owned();
+    let modified = check(
+        user_state(&server, &ana).await,
+        &mut ana_etag,
+        "create",
+        true,
+        &["Tier 1"],
+    );
+    assert!(modified >= ana_modified, "{modified} {ana_modified}");
+    ana_modified = modified;
+    check(
+        user_state(&server, &ben).await,
+        &mut ben_etag,
+        "create (ben)",
+        false,
+        &[],
+    );
+
+    // A conditional GET with the old ETag must not answer 304.
+    let (etag_before_patch, _, _) = user_state(&server, &ben).await;
+    let add_ben = json!({"schemas": [PATCH_OP],
+        "Operations": [{"op": "add", "path": "members", "value": [{"value": ben}]}]});
+    assert!(server
+        .patch(&format!("/Groups/{tier1}"), add_ben)
+        .await
+        .status
+        .is_success());
+    let conditional = server
+        .send(
+            server
+                .http
+                .get(format!("{}/Users/{ben}", server.base_url))
+                .bearer_auth(&server.token)
+                .header("if-none-match", &etag_before_patch),
+            None,
+        )
+        .await;
+    assert_eq!(
+        conditional.status,
+        StatusCode::OK,
+        "stale 304 after a membership change"
+    );
+    check(
+        user_state(&server, &ben).await,
+        &mut ben_etag,
+        "add ben",
+        true,
+        &["Tier 1"],
+    );
+    check(
+        user_state(&server, &ana).await,
+        &mut ana_etag,
+        "add ben (ana)",
+        false,
+        &["Tier 1"],
+    );
+
+    // Nesting: Tier 1 into Support changes the groups of both users.
+    let support = server.post("/Groups", group("Support", &[&tier1])).await;
+    let support = support.body["id"].as_str().unwrap().to_owned();
+    check(
+        user_state(&server, &ana).await,
+        &mut ana_etag,
+        "nest",
+        true,
+        &["Support", "Tier 1"],
+    );
+    check(
+        user_state(&server, &ben).await,
+        &mut ben_etag,
+        "nest (ben)",
+        true,
+        &["Support", "Tier 1"],
+    );
+
+    // Renaming a group its users are under (here indirectly).
+    let rename = json!({"schemas": [PATCH_OP],
+        "Operations": [{"op": "replace", "path": "displayName", "value": "Customer Care"}]});
+    assert!(server
+        .patch(&format!("/Groups/{support}"), rename)
+        .await
+        .status
+        .is_success());
+    check(
+        user_state(&server, &ana).await,
+        &mut ana_etag,
+        "rename",
+        true,
+        &["Customer Care", "Tier 1"],
+    );
+
+    // Removing ben from Tier 1 changes ben only.
+    let remove_ben = json!({"schemas": [PATCH_OP],
+        "Operations": [{"op": "remove", "path": format!("members[value eq \"{ben}\"]")}]});
+    assert!(server
+        .patch(&format!("/Groups/{tier1}"), remove_ben)
+        .await
+        .status
+        .is_success());
+    check(
+        user_state(&server, &ben).await,
+        &mut ben_etag,
+        "remove ben",
+        true,
+        &[],
+    );
+    check(
+        user_state(&server, &ana).await,
+        &mut ana_etag,
+        "remove ben (ana)",
+        false,
+        &["Customer Care", "Tier 1"],
+    );
+
+    // A group PATCH that changes nothing changes no user.
+    let same = json!({"schemas": [PATCH_OP],
+        "Operations": [{"op": "replace", "path": "displayName", "value": "Tier 1"}]});
+    assert!(server
+        .patch(&format!("/Groups/{tier1}"), same)
+        .await
+        .status
+        .is_success());
+    check(
+        user_state(&server, &ana).await,
+        &mut ana_etag,
+        "no-op",
+        false,
+        &["Customer Care", "Tier 1"],
+    );
+
+    // Deleting the outer group.
+    assert_eq!(
+        server.delete(&format!("/Groups/{support}")).await.status,
+        StatusCode::NO_CONTENT
+    );
+    let modified = check(
+        user_state(&server, &ana).await,
+        &mut ana_etag,
+        "delete",
+        true,
+        &["Tier 1"],
+    );
+    assert!(modified >= ana_modified);
+
+    // The old ETag now fails a conditional update of the user.
+    let patch = json!({"schemas": [PATCH_OP],
+        "Operations": [{"op": "replace", "path": "title", "value": "Lead"}]});
+    let stale = server
+        .send(
+            server
+                .http
+                .patch(format!("{}/Users/{ben}", server.base_url))
+                .bearer_auth(&server.token)
+                .header("if-match", &etag_before_patch),
+            Some(patch),
+        )
+        .await;
+    assert_eq!(
+        stale.status,
+        StatusCode::PRECONDITION_FAILED,
+        "{}",
+        stale.body
+    );
+}
+
 #[tokio::test]
 async fn concurrent_patches_lose_no_update() {
     let server = std::sync::Arc::new(TestServer::start().await);

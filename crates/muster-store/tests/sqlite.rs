@@ -209,7 +209,8 @@ async fn acknowledged_writes_survive_reopening() {
     assert!(dir.path().join(DATABASE_FILE).exists());
     let store = open(&dir);
     let read = suite::get(&*store, "User", &alice).await;
-    assert_eq!(read.version, 2);
+    // Created, then joined the team (its groups changed), then retitled.
+    assert_eq!(read.version, 3);
     assert_eq!(read.resource["title"], "CEO");
     assert_eq!(read.resource["groups"][0]["value"], json!(team.0));
     let group = suite::get(&*store, "Group", &team).await;
@@ -219,9 +220,11 @@ async fn acknowledged_writes_survive_reopening() {
         Err(StoreError::NotFound(_))
     ));
     assert!(store.find_token("hash").await.unwrap().is_some());
+    // Three creates, the membership, alice's new groups, the retitle, the
+    // delete.
     assert_eq!(
         store.changes(&suite::tenant(), 0, 100).await.unwrap().len(),
-        6
+        7
     );
     // New writes continue the sequences.
     let later = suite::create(&*store, "User", suite::user("later")).await;
@@ -310,11 +313,17 @@ async fn large_group_changes_touch_only_their_rows() {
     assert!(changed);
     assert!(stored.resource.get("members").is_none());
     assert!(elapsed.as_millis() < 500, "{elapsed:?}");
-    let changes = store.changes(&suite::tenant(), 0, 10_000).await.unwrap();
+    let changes = store.changes(&suite::tenant(), 0, 100_000).await.unwrap();
+    // The group's record, then one for the user whose groups changed.
+    let [.., group_change, user_change] = changes.as_slice() else {
+        panic!("too few change records: {changes:?}");
+    };
     assert_eq!(
-        changes.last().unwrap().payload,
+        group_change.payload,
         json!({"members": {"added": [extra.id.0], "removed": []}})
     );
+    assert_eq!(user_change.resource_id, extra.id);
+    assert_eq!(user_change.payload, json!({"groups": "changed"}));
     let read = suite::get(&*store, "Group", &team.id).await;
     assert_eq!(read.resource["members"].as_array().unwrap().len(), 2_001);
     let removed = ResourceId(members[7].0.clone());

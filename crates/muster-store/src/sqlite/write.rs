@@ -117,6 +117,7 @@ pub(crate) fn create(
         unmapped: unmapped_json.as_deref(),
         members: delta.to_json(),
         removed: None,
+        regrouped: false,
     };
     record_change(
         connection,
@@ -128,6 +129,7 @@ pub(crate) fn create(
         &now,
         &payload.to_text(),
     )?;
+    touch_users_under(connection, scope, &delta.ids())?;
     let stored = StoredResource {
         id,
         resource_type: resource_type.to_owned(),
@@ -154,11 +156,25 @@ struct Payload<'a> {
     members: Option<Value>,
     /// Values a schema change's rewrite removed.
     removed: Option<&'a Value>,
+    /// Whether the change is to a user's computed `groups` (a group it is
+    /// under gained or lost members, was renamed or deleted).
+    regrouped: bool,
 }
 
 impl Payload<'_> {
+    /// The payload of a user whose computed `groups` changed.
+    fn regrouped() -> Self {
+        Payload {
+            resource: None,
+            unmapped: None,
+            members: None,
+            removed: None,
+            regrouped: true,
+        }
+    }
+
     fn to_text(&self) -> String {
-        let mut fields: Vec<String> = Vec::with_capacity(4);
+        let mut fields: Vec<String> = Vec::with_capacity(5);
         if let Some(resource) = self.resource {
             fields.push(format!("\"resource\":{resource}"));
         }
@@ -170,6 +186,9 @@ impl Payload<'_> {
         }
         if let Some(removed) = self.removed {
             fields.push(format!("\"removed\":{removed}"));
+        }
+        if self.regrouped {
+            fields.push("\"groups\":\"changed\"".to_owned());
         }
         format!("{{{}}}", fields.join(","))
     }
@@ -335,6 +354,12 @@ pub(crate) fn update(
     for change in member_changes {
         apply_member_change(connection, &scope.tenant, id, change, &mut delta)?;
     }
+    // Users whose computed `groups` this write changes: those under each
+    // member added or removed, and under the group when it is renamed.
+    let mut regrouped = delta.ids();
+    if resource_type == GROUP && content.get("displayName") != current.object.get("displayName") {
+        regrouped.push(id.0.clone());
+    }
     let change = StateChange {
         content,
         unmapped,
@@ -345,6 +370,7 @@ pub(crate) fn update(
     match write_state(connection, scope, resource_type, id, current, change)? {
         Written::Unchanged(current) => unchanged(current),
         Written::Changed(stored) => {
+            touch_users_under(connection, scope, &regrouped)?;
             finish(connection, &scope.tenant, stored, *include_members).map(|stored| (stored, true))
         }
     }
@@ -452,6 +478,7 @@ pub(crate) fn write_state(
         unmapped: shown_unmapped,
         members: delta.to_json(),
         removed: Some(&removed).filter(|removed| rewritten && !removed.is_null()),
+        regrouped: false,
     };
     record_change(
         connection,
@@ -483,6 +510,13 @@ pub(crate) fn delete(
 ) -> Result<(), StoreError> {
     let current = load_current(connection, &scope.tenant, resource_type, id)?;
     check_precondition(precondition, current.version)?;
+    // A deleted group leaves the `groups` of every user under it; found
+    // before its membership rows go.
+    let regrouped = if resource_type == GROUP {
+        users_under(connection, &scope.tenant, std::slice::from_ref(&id.0))?
+    } else {
+        Vec::new()
+    };
     let containing: Vec<String> = {
         let mut statement = connection.prepare_cached(
             "SELECT group_id FROM group_members WHERE tenant_id = ?1 AND member_id = ?2",
@@ -507,6 +541,15 @@ pub(crate) fn delete(
     connection
         .prepare_cached("DELETE FROM resources WHERE seq = ?1")?
         .execute(params![current.seq])?;
+    for user_id in regrouped {
+        touch(
+            connection,
+            scope,
+            USER,
+            &ResourceId(user_id),
+            &Payload::regrouped(),
+        )?;
+    }
     record_change(
         connection,
         scope,
@@ -527,12 +570,78 @@ fn touch_group(
     group_id: &ResourceId,
     delta: &MemberDelta,
 ) -> Result<(), StoreError> {
-    let current = load_current(connection, &scope.tenant, GROUP, group_id)?;
-    let content = content_of(Value::Object(current.object), GROUP)?;
-    let columns = IndexedColumns::of(&content, GROUP);
+    let payload = Payload {
+        resource: None,
+        unmapped: None,
+        members: delta.to_json(),
+        removed: None,
+        regrouped: false,
+    };
+    touch(connection, scope, GROUP, group_id, &payload)
+}
+
+/// The users under `roots` (ids of users and groups): the roots that are
+/// users and every user reached through nested memberships from the roots
+/// that are groups. Finite for cyclic nesting (`UNION` drops repeats).
+fn users_under(
+    connection: &Connection,
+    tenant: &TenantId,
+    roots: &[String],
+) -> Result<Vec<String>, StoreError> {
+    if roots.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut statement = connection.prepare_cached(
+        "WITH RECURSIVE under(id) AS (
+             SELECT value FROM json_each(?2)
+             UNION
+             SELECT m.member_id FROM under
+             CROSS JOIN group_members m ON m.tenant_id = ?1 AND m.group_id = under.id
+         )
+         SELECT r.id FROM under
+         CROSS JOIN resources r ON r.tenant_id = ?1 AND r.id = under.id
+         WHERE r.resource_type = 'User'
+         ORDER BY r.id",
+    )?;
+    let roots = Value::from(roots.to_vec()).to_string();
+    let rows = statement.query_map(params![tenant.0, roots], |row| row.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Gives every user under `roots` (see [`users_under`]) a new version: their
+/// computed `groups` changed, and so must their ETag and `lastModified`.
+fn touch_users_under(
+    connection: &Connection,
+    scope: &WriteScope,
+    roots: &[String],
+) -> Result<(), StoreError> {
+    for user_id in users_under(connection, &scope.tenant, roots)? {
+        touch(
+            connection,
+            scope,
+            USER,
+            &ResourceId(user_id),
+            &Payload::regrouped(),
+        )?;
+    }
+    Ok(())
+}
+
+/// Gives a resource whose stored attributes did not change (its computed
+/// ones did) a new version, and records the change with `payload`.
+fn touch(
+    connection: &Connection,
+    scope: &WriteScope,
+    resource_type: &str,
+    id: &ResourceId,
+    payload: &Payload<'_>,
+) -> Result<(), StoreError> {
+    let current = load_current(connection, &scope.tenant, resource_type, id)?;
+    let content = content_of(Value::Object(current.object), resource_type)?;
+    let columns = IndexedColumns::of(&content, resource_type);
     let version = current.version + 1;
     let now = now_text();
-    let object = assemble(content, group_id, GROUP, &current.created, &now, version);
+    let object = assemble(content, id, resource_type, &current.created, &now, version);
     let unmapped_json = unmapped_text(&current.unmapped)?;
     // Only `meta` changed: the attribute index stays as it is.
     let row = StateRow {
@@ -544,22 +653,16 @@ fn touch_group(
         columns: &columns,
         unmapped: unmapped_json.as_deref(),
     };
-    store_state(connection, &scope.stamp(GROUP, &now), &row, None)?;
+    store_state(connection, &scope.stamp(resource_type, &now), &row, None)?;
     record_change(
         connection,
         scope,
         ChangeKind::Update,
-        GROUP,
-        group_id,
+        resource_type,
+        id,
         version,
         &now,
-        &Payload {
-            resource: None,
-            unmapped: None,
-            members: delta.to_json(),
-            removed: None,
-        }
-        .to_text(),
+        &payload.to_text(),
     )
 }
 
@@ -1039,6 +1142,11 @@ impl MemberDelta {
 
     fn is_empty(&self) -> bool {
         self.net.is_empty()
+    }
+
+    /// Every member added or removed.
+    fn ids(&self) -> Vec<String> {
+        self.net.keys().cloned().collect()
     }
 
     fn to_json(&self) -> Option<Value> {

@@ -1119,9 +1119,13 @@ pub async fn change_records_follow_writes(store: &dyn Store) {
         vec![
             (ChangeKind::Create, "User", &alice.id, 1),
             (ChangeKind::Create, "Group", &team.id, 1),
+            // Joining the group changed alice's computed groups.
             (ChangeKind::Update, "User", &alice.id, 2),
+            (ChangeKind::Update, "User", &alice.id, 3),
             (ChangeKind::Update, "Group", &team.id, 2),
-            (ChangeKind::Delete, "User", &alice.id, 2),
+            // So did leaving it.
+            (ChangeKind::Update, "User", &alice.id, 4),
+            (ChangeKind::Delete, "User", &alice.id, 4),
         ]
     );
     assert!(changes.windows(2).all(|w| w[0].sequence < w[1].sequence));
@@ -1132,12 +1136,14 @@ pub async fn change_records_follow_writes(store: &dyn Store) {
         changes[1].payload["members"],
         json!({"added": [alice.id.0], "removed": []})
     );
-    assert_eq!(changes[2].payload["resource"]["userName"], "alice2");
+    assert_eq!(changes[2].payload, json!({"groups": "changed"}));
+    assert_eq!(changes[3].payload["resource"]["userName"], "alice2");
     assert_eq!(
-        changes[3].payload,
+        changes[4].payload,
         json!({"members": {"added": [], "removed": [alice.id.0]}})
     );
-    assert_eq!(changes[4].payload, Value::Null);
+    assert_eq!(changes[5].payload, json!({"groups": "changed"}));
+    assert_eq!(changes[6].payload, Value::Null);
     // Paging through the log.
     let tail = store
         .changes(&tenant(), changes[1].sequence, 2)
