@@ -510,12 +510,14 @@ pub(crate) fn delete(
 ) -> Result<(), StoreError> {
     let current = load_current(connection, &scope.tenant, resource_type, id)?;
     check_precondition(precondition, current.version)?;
-    // A deleted group leaves the `groups` of every user under it; found
-    // before its membership rows go.
-    let regrouped = if resource_type == GROUP {
-        users_under(connection, &scope.tenant, std::slice::from_ref(&id.0))?
-    } else {
-        Vec::new()
+    // A deleted group leaves the `groups` of every user under its members;
+    // they are read before its membership rows go.
+    let regrouped: Vec<String> = {
+        let mut statement = connection.prepare_cached(
+            "SELECT member_id FROM group_members WHERE tenant_id = ?1 AND group_id = ?2",
+        )?;
+        let rows = statement.query_map(params![scope.tenant.0, id.0], |row| row.get(0))?;
+        rows.collect::<Result<_, _>>()?
     };
     let containing: Vec<String> = {
         let mut statement = connection.prepare_cached(
@@ -541,15 +543,7 @@ pub(crate) fn delete(
     connection
         .prepare_cached("DELETE FROM resources WHERE seq = ?1")?
         .execute(params![current.seq])?;
-    for user_id in regrouped {
-        touch(
-            connection,
-            scope,
-            USER,
-            &ResourceId(user_id),
-            &Payload::regrouped(),
-        )?;
-    }
+    touch_users_under(connection, scope, &regrouped)?;
     record_change(
         connection,
         scope,
@@ -570,78 +564,12 @@ fn touch_group(
     group_id: &ResourceId,
     delta: &MemberDelta,
 ) -> Result<(), StoreError> {
-    let payload = Payload {
-        resource: None,
-        unmapped: None,
-        members: delta.to_json(),
-        removed: None,
-        regrouped: false,
-    };
-    touch(connection, scope, GROUP, group_id, &payload)
-}
-
-/// The users under `roots` (ids of users and groups): the roots that are
-/// users and every user reached through nested memberships from the roots
-/// that are groups. Finite for cyclic nesting (`UNION` drops repeats).
-fn users_under(
-    connection: &Connection,
-    tenant: &TenantId,
-    roots: &[String],
-) -> Result<Vec<String>, StoreError> {
-    if roots.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut statement = connection.prepare_cached(
-        "WITH RECURSIVE under(id) AS (
-             SELECT value FROM json_each(?2)
-             UNION
-             SELECT m.member_id FROM under
-             CROSS JOIN group_members m ON m.tenant_id = ?1 AND m.group_id = under.id
-         )
-         SELECT r.id FROM under
-         CROSS JOIN resources r ON r.tenant_id = ?1 AND r.id = under.id
-         WHERE r.resource_type = 'User'
-         ORDER BY r.id",
-    )?;
-    let roots = Value::from(roots.to_vec()).to_string();
-    let rows = statement.query_map(params![tenant.0, roots], |row| row.get(0))?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
-
-/// Gives every user under `roots` (see [`users_under`]) a new version: their
-/// computed `groups` changed, and so must their ETag and `lastModified`.
-fn touch_users_under(
-    connection: &Connection,
-    scope: &WriteScope,
-    roots: &[String],
-) -> Result<(), StoreError> {
-    for user_id in users_under(connection, &scope.tenant, roots)? {
-        touch(
-            connection,
-            scope,
-            USER,
-            &ResourceId(user_id),
-            &Payload::regrouped(),
-        )?;
-    }
-    Ok(())
-}
-
-/// Gives a resource whose stored attributes did not change (its computed
-/// ones did) a new version, and records the change with `payload`.
-fn touch(
-    connection: &Connection,
-    scope: &WriteScope,
-    resource_type: &str,
-    id: &ResourceId,
-    payload: &Payload<'_>,
-) -> Result<(), StoreError> {
-    let current = load_current(connection, &scope.tenant, resource_type, id)?;
-    let content = content_of(Value::Object(current.object), resource_type)?;
-    let columns = IndexedColumns::of(&content, resource_type);
+    let current = load_current(connection, &scope.tenant, GROUP, group_id)?;
+    let content = content_of(Value::Object(current.object), GROUP)?;
+    let columns = IndexedColumns::of(&content, GROUP);
     let version = current.version + 1;
     let now = now_text();
-    let object = assemble(content, id, resource_type, &current.created, &now, version);
+    let object = assemble(content, group_id, GROUP, &current.created, &now, version);
     let unmapped_json = unmapped_text(&current.unmapped)?;
     // Only `meta` changed: the attribute index stays as it is.
     let row = StateRow {
@@ -653,17 +581,83 @@ fn touch(
         columns: &columns,
         unmapped: unmapped_json.as_deref(),
     };
-    store_state(connection, &scope.stamp(resource_type, &now), &row, None)?;
+    store_state(connection, &scope.stamp(GROUP, &now), &row, None)?;
+    let payload = Payload {
+        resource: None,
+        unmapped: None,
+        members: delta.to_json(),
+        removed: None,
+        regrouped: false,
+    };
     record_change(
         connection,
         scope,
         ChangeKind::Update,
-        resource_type,
-        id,
+        GROUP,
+        group_id,
         version,
         &now,
         &payload.to_text(),
     )
+}
+
+/// Gives every user under `roots` (ids of users and groups: the roots that
+/// are users and every user reached through nested memberships from the
+/// roots that are groups) a new version, `lastModified` and change record:
+/// their computed `groups` changed, and so must their ETag.
+///
+/// One statement rewrites only `meta` in each user's JSON (`json_set`), so
+/// a change to a large group costs one row update per user, not a parse and
+/// a serialisation. Finite for cyclic nesting (`UNION` drops repeats).
+fn touch_users_under(
+    connection: &Connection,
+    scope: &WriteScope,
+    roots: &[String],
+) -> Result<(), StoreError> {
+    if roots.is_empty() {
+        return Ok(());
+    }
+    let now = now_text();
+    let touched: Vec<(String, i64)> = {
+        let mut statement = connection.prepare_cached(
+            "WITH RECURSIVE under(id) AS (
+                 SELECT value FROM json_each(?2)
+                 UNION
+                 SELECT m.member_id FROM under
+                 CROSS JOIN group_members m ON m.tenant_id = ?1 AND m.group_id = under.id
+             )
+             UPDATE resources SET version = version + 1, last_modified = ?3,
+                 last_modified_instant = ?4,
+                 json = json_set(json, '$.meta.lastModified', ?3,
+                     '$.meta.version', 'W/\"' || (version + 1) || '\"')
+             WHERE seq IN (
+                 SELECT r.seq FROM under
+                 CROSS JOIN resources r ON r.tenant_id = ?1 AND r.id = under.id
+                 WHERE r.resource_type = 'User'
+             )
+             RETURNING id, version",
+        )?;
+        let roots = Value::from(roots.to_vec()).to_string();
+        let rows = statement.query_map(
+            params![scope.tenant.0, roots, now, sortable_instant(&now)],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )?;
+        rows.collect::<Result<_, _>>()?
+    };
+    let payload = Payload::regrouped().to_text();
+    for (id, version) in touched {
+        record_change(
+            connection,
+            scope,
+            ChangeKind::Update,
+            USER,
+            &ResourceId(id),
+            to_version(version),
+            &now,
+            &payload,
+        )?;
+    }
+    Ok(())
 }
 
 /// A resource row's new state.
