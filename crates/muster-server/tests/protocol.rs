@@ -540,6 +540,63 @@ async fn membership_changes_give_member_users_a_new_etag() {
     );
     assert!(modified >= ana_modified);
 
+    // Renaming a member changes the `members` display of the group that
+    // holds it, and so the group's ETag.
+    let tier1_before = server.get(&format!("/Groups/{tier1}")).await;
+    let tier1_etag = tier1_before.header("etag").unwrap().to_owned();
+    let rename_ana = json!({"schemas": [PATCH_OP],
+        "Operations": [{"op": "replace", "path": "displayName", "value": "Ana Agent"}]});
+    assert!(server
+        .patch(&format!("/Users/{ana}"), rename_ana)
+        .await
+        .status
+        .is_success());
+    let tier1_after = server.get(&format!("/Groups/{tier1}")).await;
+    assert_ne!(tier1_after.header("etag").unwrap(), tier1_etag);
+    assert_eq!(tier1_after.body["members"][0]["display"], "Ana Agent");
+
+    // PUT replacing the members: ben in, ana out.
+    let replaced = server
+        .put(&format!("/Groups/{tier1}"), group("Tier 1", &[&ben]))
+        .await;
+    assert_eq!(replaced.status, StatusCode::OK, "{}", replaced.body);
+    check(
+        user_state(&server, &ana).await,
+        &mut ana_etag,
+        "put (ana)",
+        true,
+        &[],
+    );
+    check(
+        user_state(&server, &ben).await,
+        &mut ben_etag,
+        "put (ben)",
+        true,
+        &["Tier 1"],
+    );
+
+    // Deleting a nested group changes the users under it.
+    let outer = server.post("/Groups", group("Outer", &[&tier1])).await;
+    assert_eq!(outer.status, StatusCode::CREATED);
+    check(
+        user_state(&server, &ben).await,
+        &mut ben_etag,
+        "nest again",
+        true,
+        &["Outer", "Tier 1"],
+    );
+    assert_eq!(
+        server.delete(&format!("/Groups/{tier1}")).await.status,
+        StatusCode::NO_CONTENT
+    );
+    check(
+        user_state(&server, &ben).await,
+        &mut ben_etag,
+        "delete nested",
+        true,
+        &[],
+    );
+
     // The old ETag now fails a conditional update of the user.
     let patch = json!({"schemas": [PATCH_OP],
         "Operations": [{"op": "replace", "path": "title", "value": "Lead"}]});

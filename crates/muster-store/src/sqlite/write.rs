@@ -117,7 +117,7 @@ pub(crate) fn create(
         unmapped: unmapped_json.as_deref(),
         members: delta.to_json(),
         removed: None,
-        regrouped: false,
+        ..Payload::default()
     };
     record_change(
         connection,
@@ -146,6 +146,7 @@ pub(crate) fn create(
 
 /// What a change record's payload says about a resource write. Built as
 /// text, so the resource's JSON is not parsed again.
+#[derive(Default)]
 struct Payload<'a> {
     /// The resource's JSON text, when its attributes (or captured values)
     /// changed.
@@ -159,17 +160,25 @@ struct Payload<'a> {
     /// Whether the change is to a user's computed `groups` (a group it is
     /// under gained or lost members, was renamed or deleted).
     regrouped: bool,
+    /// Whether the change is to a group's computed `members` display (a
+    /// member was renamed).
+    renamed_member: bool,
 }
 
 impl Payload<'_> {
     /// The payload of a user whose computed `groups` changed.
     fn regrouped() -> Self {
         Payload {
-            resource: None,
-            unmapped: None,
-            members: None,
-            removed: None,
             regrouped: true,
+            ..Payload::default()
+        }
+    }
+
+    /// The payload of a group one of whose members was renamed.
+    fn renamed_member() -> Self {
+        Payload {
+            renamed_member: true,
+            ..Payload::default()
         }
     }
 
@@ -189,6 +198,9 @@ impl Payload<'_> {
         }
         if self.regrouped {
             fields.push("\"groups\":\"changed\"".to_owned());
+        }
+        if self.renamed_member {
+            fields.push("\"memberDisplay\":\"changed\"".to_owned());
         }
         format!("{{{}}}", fields.join(","))
     }
@@ -355,9 +367,12 @@ pub(crate) fn update(
         apply_member_change(connection, &scope.tenant, id, change, &mut delta)?;
     }
     // Users whose computed `groups` this write changes: those under each
-    // member added or removed, and under the group when it is renamed.
+    // member added or removed, and under the group when it is renamed. A
+    // renamed user or group also changes the computed `members` display of
+    // the groups that contain it directly.
+    let renamed = content.get("displayName") != current.object.get("displayName");
     let mut regrouped = delta.ids();
-    if resource_type == GROUP && content.get("displayName") != current.object.get("displayName") {
+    if resource_type == GROUP && renamed {
         regrouped.push(id.0.clone());
     }
     let change = StateChange {
@@ -371,6 +386,16 @@ pub(crate) fn update(
         Written::Unchanged(current) => unchanged(current),
         Written::Changed(stored) => {
             touch_users_under(connection, scope, &regrouped)?;
+            if renamed {
+                for group_id in containing_groups(connection, &scope.tenant, id)? {
+                    touch_group(
+                        connection,
+                        scope,
+                        &ResourceId(group_id),
+                        &Payload::renamed_member(),
+                    )?;
+                }
+            }
             finish(connection, &scope.tenant, stored, *include_members).map(|stored| (stored, true))
         }
     }
@@ -478,7 +503,7 @@ pub(crate) fn write_state(
         unmapped: shown_unmapped,
         members: delta.to_json(),
         removed: Some(&removed).filter(|removed| rewritten && !removed.is_null()),
-        regrouped: false,
+        ..Payload::default()
     };
     record_change(
         connection,
@@ -519,20 +544,18 @@ pub(crate) fn delete(
         let rows = statement.query_map(params![scope.tenant.0, id.0], |row| row.get(0))?;
         rows.collect::<Result<_, _>>()?
     };
-    let containing: Vec<String> = {
-        let mut statement = connection.prepare_cached(
-            "SELECT group_id FROM group_members WHERE tenant_id = ?1 AND member_id = ?2",
-        )?;
-        let rows = statement.query_map(params![scope.tenant.0, id.0], |row| row.get(0))?;
-        rows.collect::<Result<_, _>>()?
-    };
+    let containing = containing_groups(connection, &scope.tenant, id)?;
     connection
         .prepare_cached("DELETE FROM group_members WHERE tenant_id = ?1 AND member_id = ?2")?
         .execute(params![scope.tenant.0, id.0])?;
     for group_id in containing {
         let mut delta = MemberDelta::default();
         delta.removed(id.0.clone());
-        touch_group(connection, scope, &ResourceId(group_id), &delta)?;
+        let payload = Payload {
+            members: delta.to_json(),
+            ..Payload::default()
+        };
+        touch_group(connection, scope, &ResourceId(group_id), &payload)?;
     }
     connection
         .prepare_cached("DELETE FROM group_members WHERE tenant_id = ?1 AND group_id = ?2")?
@@ -556,13 +579,27 @@ pub(crate) fn delete(
     )
 }
 
-/// Gives a group whose membership changed (outside an update of the group
-/// itself) a new version, and records the change.
+/// The groups that contain a resource directly.
+fn containing_groups(
+    connection: &Connection,
+    tenant: &TenantId,
+    id: &ResourceId,
+) -> Result<Vec<String>, StoreError> {
+    let mut statement = connection.prepare_cached(
+        "SELECT group_id FROM group_members WHERE tenant_id = ?1 AND member_id = ?2",
+    )?;
+    let rows = statement.query_map(params![tenant.0, id.0], |row| row.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Gives a group whose computed `members` changed outside an update of the
+/// group itself (a member deleted or renamed) a new version, and records
+/// the change with `payload`.
 fn touch_group(
     connection: &Connection,
     scope: &WriteScope,
     group_id: &ResourceId,
-    delta: &MemberDelta,
+    payload: &Payload<'_>,
 ) -> Result<(), StoreError> {
     let current = load_current(connection, &scope.tenant, GROUP, group_id)?;
     let content = content_of(Value::Object(current.object), GROUP)?;
@@ -582,13 +619,6 @@ fn touch_group(
         unmapped: unmapped_json.as_deref(),
     };
     store_state(connection, &scope.stamp(GROUP, &now), &row, None)?;
-    let payload = Payload {
-        resource: None,
-        unmapped: None,
-        members: delta.to_json(),
-        removed: None,
-        regrouped: false,
-    };
     record_change(
         connection,
         scope,
