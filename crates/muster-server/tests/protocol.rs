@@ -341,6 +341,17 @@ async fn etags_guard_updates() {
     assert_eq!(fresh.body["title"], "Lead");
 }
 
+/// PATCHes `path` with `operations` and expects success (200 or 204).
+async fn patch_ok(server: &TestServer, path: &str, operations: Value) {
+    let reply = server
+        .patch(
+            path,
+            json!({"schemas": [PATCH_OP], "Operations": operations}),
+        )
+        .await;
+    assert!(reply.status.is_success(), "PATCH {path}: {}", reply.body);
+}
+
 /// A user's ETag and `lastModified`, and the display names of its groups.
 async fn user_state(server: &TestServer, id: &str) -> (String, String, Vec<String>) {
     let read = server.get(&format!("/Users/{id}")).await;
@@ -416,13 +427,12 @@ async fn membership_changes_give_member_users_a_new_etag() {
 
     // A conditional GET with the old ETag must not answer 304.
     let (etag_before_patch, _, _) = user_state(&server, &ben).await;
-    let add_ben = json!({"schemas": [PATCH_OP],
-        "Operations": [{"op": "add", "path": "members", "value": [{"value": ben}]}]});
-    assert!(server
-        .patch(&format!("/Groups/{tier1}"), add_ben)
-        .await
-        .status
-        .is_success());
+    patch_ok(
+        &server,
+        &format!("/Groups/{tier1}"),
+        json!([{"op": "add", "path": "members", "value": [{"value": ben}]}]),
+    )
+    .await;
     let conditional = server
         .send(
             server
@@ -472,13 +482,12 @@ async fn membership_changes_give_member_users_a_new_etag() {
     );
 
     // Renaming a group its users are under (here indirectly).
-    let rename = json!({"schemas": [PATCH_OP],
-        "Operations": [{"op": "replace", "path": "displayName", "value": "Customer Care"}]});
-    assert!(server
-        .patch(&format!("/Groups/{support}"), rename)
-        .await
-        .status
-        .is_success());
+    patch_ok(
+        &server,
+        &format!("/Groups/{support}"),
+        json!([{"op": "replace", "path": "displayName", "value": "Customer Care"}]),
+    )
+    .await;
     check(
         user_state(&server, &ana).await,
         &mut ana_etag,
@@ -488,13 +497,12 @@ async fn membership_changes_give_member_users_a_new_etag() {
     );
 
     // Removing ben from Tier 1 changes ben only.
-    let remove_ben = json!({"schemas": [PATCH_OP],
-        "Operations": [{"op": "remove", "path": format!("members[value eq \"{ben}\"]")}]});
-    assert!(server
-        .patch(&format!("/Groups/{tier1}"), remove_ben)
-        .await
-        .status
-        .is_success());
+    patch_ok(
+        &server,
+        &format!("/Groups/{tier1}"),
+        json!([{"op": "remove", "path": format!("members[value eq \"{ben}\"]")}]),
+    )
+    .await;
     check(
         user_state(&server, &ben).await,
         &mut ben_etag,
@@ -511,13 +519,12 @@ async fn membership_changes_give_member_users_a_new_etag() {
     );
 
     // A group PATCH that changes nothing changes no user.
-    let same = json!({"schemas": [PATCH_OP],
-        "Operations": [{"op": "replace", "path": "displayName", "value": "Tier 1"}]});
-    assert!(server
-        .patch(&format!("/Groups/{tier1}"), same)
-        .await
-        .status
-        .is_success());
+    patch_ok(
+        &server,
+        &format!("/Groups/{tier1}"),
+        json!([{"op": "replace", "path": "displayName", "value": "Tier 1"}]),
+    )
+    .await;
     check(
         user_state(&server, &ana).await,
         &mut ana_etag,
@@ -544,13 +551,12 @@ async fn membership_changes_give_member_users_a_new_etag() {
     // holds it, and so the group's ETag.
     let tier1_before = server.get(&format!("/Groups/{tier1}")).await;
     let tier1_etag = tier1_before.header("etag").unwrap().to_owned();
-    let rename_ana = json!({"schemas": [PATCH_OP],
-        "Operations": [{"op": "replace", "path": "displayName", "value": "Ana Agent"}]});
-    assert!(server
-        .patch(&format!("/Users/{ana}"), rename_ana)
-        .await
-        .status
-        .is_success());
+    patch_ok(
+        &server,
+        &format!("/Users/{ana}"),
+        json!([{"op": "replace", "path": "displayName", "value": "Ana Agent"}]),
+    )
+    .await;
     let tier1_after = server.get(&format!("/Groups/{tier1}")).await;
     assert_ne!(tier1_after.header("etag").unwrap(), tier1_etag);
     assert_eq!(tier1_after.body["members"][0]["display"], "Ana Agent");
