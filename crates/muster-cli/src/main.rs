@@ -9,10 +9,13 @@ use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
+use muster_core::explain::explain;
+use muster_core::schemas::{apply_schema, remove_schema, ApplyOptions, SchemaReport};
+use muster_core::settings::{put_settings, settings as tenant_settings, Settings};
+use muster_core::tenant::load_view;
+use muster_core::tokens::{mint_token, SCOPES, SCOPE_READ, SCOPE_WRITE};
 use muster_scim::parse_schema_definitions;
-use muster_server::admin::{apply_schema, explain, remove_schema, ApplyOptions, SchemaReport};
-use muster_server::auth::{mint_token, SCOPES, SCOPE_READ, SCOPE_WRITE};
-use muster_server::tenant::{load_view, UNDECLARED_SETTING};
+use muster_scim::UndeclaredPolicy;
 use muster_server::{AppState, ServerConfig};
 use muster_store::sqlite::{SqliteOptions, SqliteStore, DATABASE_FILE};
 use muster_store::{Actor, Store, TenantId, TokenRecord};
@@ -144,8 +147,35 @@ struct ServeArgs {
     /// per CPU, at least two]. More help only when reads wait on the disk.
     #[arg(long, env = "MUSTER_READERS", value_parser = clap::value_parser!(u16).range(1..))]
     readers: Option<u16>,
+    /// The URL identity providers reach Muster at, e.g.
+    /// https://muster.example.com (behind a TLS proxy): `Location` and
+    /// `meta.location` are built from it. Without it, the listen address.
+    #[arg(long, env = "MUSTER_PUBLIC_URL", value_parser = parse_public_url)]
+    public_url: Option<String>,
+    /// Take the public URL from the `Forwarded` / `X-Forwarded-Proto` /
+    /// `X-Forwarded-Host` headers. Only behind a proxy that sets them: any
+    /// client can send them.
+    #[arg(long, env = "MUSTER_TRUST_PROXY_HEADERS")]
+    trust_proxy_headers: bool,
     #[command(flatten)]
     data: DataDir,
+}
+
+/// An absolute `http` or `https` URL without query or fragment; a trailing
+/// slash is dropped.
+fn parse_public_url(text: &str) -> Result<String, String> {
+    let trimmed = text.trim().trim_end_matches('/');
+    let rest = trimmed
+        .strip_prefix("https://")
+        .or_else(|| trimmed.strip_prefix("http://"))
+        .ok_or_else(|| format!("'{text}' is not an http:// or https:// URL"))?;
+    let host = rest.split('/').next().unwrap_or_default();
+    if host.is_empty() || rest.contains(['?', '#', ' ']) {
+        return Err(format!(
+            "'{text}' must be a URL such as https://muster.example.com (a host, an optional path, no query)"
+        ));
+    }
+    Ok(trimmed.to_owned())
 }
 
 #[derive(Subcommand)]
@@ -285,15 +315,27 @@ async fn serve(args: ServeArgs) -> Result<()> {
         options.max_readers = usize::from(readers);
     }
     let store = open_store_with(&args.data.data_dir, &options)?;
-    let state = AppState::new(Arc::new(store), ServerConfig::default());
+    let config = ServerConfig {
+        public_url: args.public_url.clone(),
+        trust_proxy_headers: args.trust_proxy_headers,
+        ..ServerConfig::default()
+    };
+    let state = AppState::new(Arc::new(store), config);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
     let address = listener.local_addr()?;
-    let banner = say(format_args!(
-        "Muster SCIM base URL: http://{address}/scim/v2"
-    ))
-    .and_then(|()| {
+    let public = args
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{address}"));
+    if args.public_url.is_none() && !address.ip().is_loopback() {
+        tracing::warn!(
+            %address,
+            "listening beyond loopback without --public-url: resource locations name the listen address"
+        );
+    }
+    let banner = say(format_args!("Muster SCIM base URL: {public}/scim/v2")).and_then(|()| {
         say(format_args!(
             "Data directory: {}",
             args.data.data_dir.display()
@@ -385,6 +427,11 @@ async fn token(command: TokenCommand) -> Result<()> {
     Ok(())
 }
 
+/// A refusal or failure of a Muster procedure, as one line.
+fn refused(error: muster_core::Error) -> anyhow::Error {
+    anyhow!("{}", error.into_scim().detail)
+}
+
 /// The actor the change log records for CLI changes: `cli:<login>`.
 fn cli_actor() -> Actor {
     let user = std::env::var("USER")
@@ -435,7 +482,7 @@ async fn schema(command: SchemaCommand) -> Result<()> {
             for document in &documents {
                 let report = apply_schema(&store, &tenant, &actor, document, None, &options)
                     .await
-                    .map_err(|error| anyhow!("{}", error.scim_error().detail))?;
+                    .map_err(refused)?;
                 let text = if json {
                     serde_json::to_string_pretty(&report)?
                 } else {
@@ -499,7 +546,7 @@ async fn schema(command: SchemaCommand) -> Result<()> {
             let store = open_existing_store(&data.data_dir)?;
             let report = remove_schema(&store, &tenant, &cli_actor(), &urn, force, dry_run)
                 .await
-                .map_err(|error| anyhow!("{}", error.scim_error().detail))?;
+                .map_err(refused)?;
             say(describe_report(&report, Action::Remove))?;
         }
     }
@@ -589,7 +636,9 @@ fn describe_report(report: &SchemaReport, action: Action) -> String {
 async fn attributes(data_dir: &Path, json: bool) -> Result<()> {
     let tenant = TenantId::default_tenant();
     let store = open_existing_store(data_dir)?;
-    let view = load_view(&store, &tenant).await?;
+    let view = load_view(&store, &tenant)
+        .await
+        .map_err(|error| refused(error.into()))?;
     let usage = store.attribute_usage(&tenant).await?;
     let schemas = store.list_schemas(&tenant).await?;
     let rows = explain(&view.registry, &usage, &schemas);
@@ -639,25 +688,28 @@ async fn settings(command: SettingsCommand) -> Result<()> {
     match command {
         SettingsCommand::Show { data } => {
             let store = open_existing_store(&data.data_dir)?;
-            let view = load_view(&store, &tenant).await?;
+            let settings = tenant_settings(&store, &tenant).await.map_err(refused)?;
             say(format_args!(
                 "undeclared-attributes\t{}",
-                view.undeclared.as_str()
+                settings.undeclared_attributes.as_str()
             ))?;
         }
         SettingsCommand::Set {
             data,
             undeclared_attributes,
         } => {
-            let store = open_store(&data.data_dir)?;
-            store
-                .set_setting(
-                    &tenant,
-                    &cli_actor(),
-                    UNDECLARED_SETTING,
-                    &undeclared_attributes,
+            let policy = UndeclaredPolicy::parse(&undeclared_attributes).ok_or_else(|| {
+                anyhow!(
+                    "--undeclared-attributes takes 'reject' or 'capture', got '{undeclared_attributes}'"
                 )
-                .await?;
+            })?;
+            let store = open_store(&data.data_dir)?;
+            let settings = Settings {
+                undeclared_attributes: policy,
+            };
+            put_settings(&store, &tenant, &cli_actor(), &settings)
+                .await
+                .map_err(refused)?;
             eprintln!("undeclared-attributes set to {undeclared_attributes}");
         }
     }

@@ -334,7 +334,7 @@ pub fn goals(
                 match pair.and_then(|(a, b)| ratio(a.result.ops_per_sec(), b.result.ops_per_sec()))
                 {
                     Some(r) => {
-                        if worst.map_or(true, |(_, w)| r < w) {
+                        if worst.is_none_or(|(_, w)| r < w) {
                             worst = Some((phase, r));
                         }
                     }

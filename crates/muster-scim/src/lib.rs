@@ -23,6 +23,7 @@ pub use schema::{
 };
 pub mod projection;
 pub mod sort;
+pub use message::{referenced_bulk_ids, resolve_references, BulkTarget, MAX_BULK_REFERENCES};
 pub use message::{
     BulkMethod, BulkOperation, BulkOperationResponse, BulkRequest, BulkResponse, ErrorResponse,
     ListResponse, Paging, SearchRequest, ServiceProviderConfig, ServiceProviderLimits,
@@ -31,6 +32,7 @@ pub use projection::{remove_never_returned, Projection};
 pub use sort::{sort_by_key, sort_resources, SortKey, SortOrder, SortValue};
 pub mod patch;
 pub mod resource;
+pub use patch::canonical_operations;
 pub use patch::{apply_patch, PatchOp, PatchOpKind, PatchOperation, PatchOutcome};
 pub use patch::{apply_patch_with, Patched};
 pub use resource::{canonicalize, check_immutable, normalize};

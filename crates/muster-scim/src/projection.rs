@@ -20,7 +20,10 @@
 //! canonical form (never `{}` or `[]`).
 //!
 //! Unknown names are `400 invalidValue` with the registry's "did you mean";
-//! `schemas` may be named and changes nothing.
+//! `schemas` may be named and changes nothing. `attributes` naming a
+//! `returned: never` attribute or sub-attribute (`password`) is `400
+//! invalidFilter`: it can never be selected (naming its complex parent or
+//! its extension is fine, and so is excluding it).
 
 use serde_json::{Map, Value};
 
@@ -135,7 +138,8 @@ impl Projection {
     /// Parses the `attributes` and `excludedAttributes` query parameters:
     /// comma-separated attribute paths, URN-qualified or not, any case,
     /// whitespace around names ignored. An absent or empty parameter is not
-    /// given.
+    /// given. `attributes` may not name a never-returned attribute (`400
+    /// invalidFilter`); `excludedAttributes` may.
     pub fn parse(
         registry: &SchemaRegistry,
         resource_type: &ResourceType,
@@ -159,11 +163,12 @@ impl Projection {
         attributes: &[S],
         excluded_attributes: &[S],
     ) -> Result<Projection, ScimError> {
-        let selected = selectors(registry, resource_type, "attributes", attributes)?;
+        let selected = selectors(registry, resource_type, "attributes", true, attributes)?;
         let excluded = selectors(
             registry,
             resource_type,
             "excludedAttributes",
+            false,
             excluded_attributes,
         )?;
         Ok(Projection {
@@ -401,20 +406,32 @@ pub fn remove_never_returned(
 }
 
 /// Resolves the names of one parameter; `None` when none was given.
+/// `selecting` (for `attributes`) refuses never-returned names.
+/// The most names one `attributes` or `excludedAttributes` list may hold:
+/// far beyond any schema's attribute count, and a bound on the work one
+/// request can ask for.
+pub const MAX_LISTED_ATTRIBUTES: usize = 256;
+
 fn selectors<S: AsRef<str>>(
     registry: &SchemaRegistry,
     resource_type: &ResourceType,
     parameter: &str,
+    selecting: bool,
     lists: &[S],
 ) -> Result<Option<Vec<Selector>>, ScimError> {
     let mut given = false;
     let mut selectors = Vec::new();
-    for name in lists
+    let names = lists
         .iter()
         .flat_map(|list| list.as_ref().split(','))
         .map(str::trim)
-        .filter(|name| !name.is_empty())
-    {
+        .filter(|name| !name.is_empty());
+    for (count, name) in names.enumerate() {
+        if count == MAX_LISTED_ATTRIBUTES {
+            return Err(ScimError::invalid_value(format!(
+                "{parameter} lists more than {MAX_LISTED_ATTRIBUTES} names"
+            )));
+        }
         given = true;
         if name.eq_ignore_ascii_case("schemas") {
             continue;
@@ -429,14 +446,22 @@ fn selectors<S: AsRef<str>>(
                 )))
             }
             Some(ResolvedPath::Extension(schema)) => Selector::Extension(schema.id.clone()),
-            Some(ResolvedPath::Attribute(resolved)) => Selector::Attribute {
-                extension: match resolved.container {
-                    Container::Core => None,
-                    Container::Extension(urn) => Some(urn.to_owned()),
-                },
-                attribute: resolved.attribute.name.clone(),
-                sub_attribute: resolved.sub_attribute.map(|sub| sub.name.clone()),
-            },
+            Some(ResolvedPath::Attribute(resolved)) => {
+                if selecting {
+                    // Naming it is harmless in excludedAttributes only.
+                    resolved
+                        .check_returned()
+                        .map_err(|error| error.context(parameter))?;
+                }
+                Selector::Attribute {
+                    extension: match resolved.container {
+                        Container::Core => None,
+                        Container::Extension(urn) => Some(urn.to_owned()),
+                    },
+                    attribute: resolved.attribute.name.clone(),
+                    sub_attribute: resolved.sub_attribute.map(|sub| sub.name.clone()),
+                }
+            }
         };
         if !selectors.contains(&selector) {
             selectors.push(selector);

@@ -25,7 +25,7 @@ use time::OffsetDateTime;
 use crate::error::ScimError;
 use crate::path::AttrPath;
 use crate::schema::{
-    AttributeType, Container, ResolvedPath, ResourceType, Returned, SchemaRegistry,
+    AttributeType, Container, ResolvedAttribute, ResolvedPath, ResourceType, SchemaRegistry,
 };
 
 /// `sortOrder`: ascending unless the client says otherwise.
@@ -100,9 +100,10 @@ pub struct SortKey {
 impl SortKey {
     /// Parses and resolves a `sortBy` value.
     ///
-    /// A malformed or unknown path, a whole extension, a complex attribute
-    /// with no `value` sub-attribute, and a never-returned attribute (sorting
-    /// by `password` would leak its order) are `400 invalidValue`.
+    /// A malformed or unknown path, a whole extension and a complex
+    /// attribute with no `value` sub-attribute are `400 invalidValue`; a
+    /// never-returned attribute or sub-attribute (sorting by `password`
+    /// would leak its order) is `400 invalidFilter`, as in a filter.
     pub fn parse(
         registry: &SchemaRegistry,
         resource_type: &ResourceType,
@@ -154,13 +155,12 @@ impl SortKey {
             None => None,
         };
         let target = sub_attribute.unwrap_or(attribute);
-        let never = attribute.returned == Returned::Never || target.returned == Returned::Never;
-        if never {
-            return Err(ScimError::invalid_value(format!(
-                "sortBy '{path}': '{}' is never returned and cannot be sorted on",
-                resolved.canonical_path()
-            )));
+        ResolvedAttribute {
+            sub_attribute,
+            ..resolved
         }
+        .check_returned()
+        .map_err(|error| error.context(format!("sortBy '{path}'")))?;
         Ok(SortKey {
             extension: match resolved.container {
                 Container::Core => None,

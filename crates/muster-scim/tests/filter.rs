@@ -403,7 +403,7 @@ fn syntax_errors_name_what_and_where() {
             format!("{operator} at position 14, found '['; a value path applies to an attribute, not to a sub-attribute such as 'name.givenName'"),
         ),
         (r#"emails [type eq "x"]"#, format!("{operator} at position 7, found '['")),
-        ("emails[type pr].value pr", "expected 'and', 'or' or the end of the filter at position 15, found '.value'".to_owned()),
+        ("emails[type pr] .value pr", "expected 'and', 'or' or the end of the filter at position 16, found '.value'".to_owned()),
         (
             "not userName pr",
             format!("{operator} at position 4, found 'userName'; 'not' takes a filter in parentheses: not (...)"),

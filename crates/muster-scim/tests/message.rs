@@ -106,9 +106,20 @@ fn paging_from_query() {
     check(Some(" 21 "), Some("+20"), Ok((21, 20)));
     check(Some("5"), Some("5000"), Ok((5, 1000)));
     check(
-        Some("99999999999999999999999999"),
-        Some("99999999999999999999999999"),
+        Some("9223372036854775807"),
+        Some("9223372036854775807"),
         Ok((i64::MAX as u64, 1000)),
+    );
+    // Beyond 64 bits is refused, not silently clamped.
+    check(
+        Some("99999999999999999999999999"),
+        None,
+        Err("startIndex 99999999999999999999999999 is out of range"),
+    );
+    check(
+        None,
+        Some("-99999999999999999999"),
+        Err("count -99999999999999999999 is out of range"),
     );
     check(
         Some("abc"),
@@ -189,11 +200,19 @@ fn search_request_is_lenient_where_the_rfc_is() {
         ..SearchRequest::new()
     };
     assert_eq!(request, expected);
-    // JSON numbers with an integral value are integers; huge ones saturate.
-    let numbers = SearchRequest::from_json(&json!({"count": 10.0, "startIndex": -1e30})).unwrap();
+    // JSON numbers with an integral value are integers; huge ones are
+    // refused, not clamped.
+    let numbers = SearchRequest::from_json(&json!({"count": 10.0, "startIndex": -1e3})).unwrap();
     assert_eq!((numbers.count, numbers.start_index), (Some(10), Some(1)));
-    let huge = SearchRequest::from_json(&json!({"count": 1e30})).unwrap();
-    assert_eq!(huge.count, Some(i64::MAX as u64));
+    for huge in [
+        json!({"count": 1e30}),
+        json!({"startIndex": -1e30}),
+        json!({"count": 18446744073709551615_u64}),
+    ] {
+        let error = SearchRequest::from_json(&huge).unwrap_err();
+        assert_eq!(error.status, 400, "{huge}");
+        assert!(error.detail.contains("out of range"), "{}", error.detail);
+    }
     // `schemas` may be left out: the endpoint already says what this is.
     assert_eq!(
         SearchRequest::from_json(&json!({})).unwrap(),

@@ -274,15 +274,15 @@ fn extension_attributes_and_complex_values() {
 }
 
 fn check_error(sort_by: &str, expected_detail: &[&str]) {
+    check_error_type(sort_by, ScimType::InvalidValue, expected_detail);
+}
+
+fn check_error_type(sort_by: &str, scim_type: ScimType, expected_detail: &[&str]) {
     let registry = registry();
     let error =
         SortKey::parse(&registry, user_type(&registry), sort_by).expect_err("expected an error");
     assert_eq!(error.status, 400, "{sort_by}");
-    assert_eq!(
-        error.scim_type,
-        Some(ScimType::InvalidValue),
-        "{sort_by}: {error}"
-    );
+    assert_eq!(error.scim_type, Some(scim_type), "{sort_by}: {error}");
     for part in expected_detail {
         assert!(
             error.detail.contains(part),
@@ -310,7 +310,15 @@ fn bad_sort_by_is_refused() {
         "name",
         &["complex attribute 'name'", "e.g. 'name.formatted'"],
     );
-    check_error("password", &["never returned"]);
+    // As in a filter: a never-returned attribute is `invalidFilter`.
+    check_error_type(
+        "password",
+        ScimType::InvalidFilter,
+        &[
+            "sortBy 'password'",
+            "attribute 'password' is never returned",
+        ],
+    );
     check_error(ENTERPRISE_USER_SCHEMA, &["whole extension"]);
     check_error("emails[type eq \"work\"]", &["sortBy:"]);
     check_error("", &["sortBy:"]);

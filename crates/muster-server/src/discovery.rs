@@ -13,11 +13,10 @@ use muster_scim::{
 };
 use serde_json::{json, Value};
 
-use crate::auth::Client;
 use crate::error::ApiError;
 use crate::media::ScimResponse;
-use crate::resources::base_url;
 use crate::AppState;
+use muster_core::tokens::Client;
 
 /// Where `documentationUri` points.
 const DOCUMENTATION_URI: &str = "https://github.com/muster-scim/muster#readme";
@@ -34,21 +33,21 @@ pub async fn service_provider_config(
     let config = &state.config;
     let to_u64 = |value: usize| u64::try_from(value).unwrap_or(u64::MAX);
     let mut document = ServiceProviderConfig::new(&ServiceProviderLimits {
-        max_bulk_operations: to_u64(config.max_bulk_operations),
+        max_bulk_operations: to_u64(config.limits.max_bulk_operations),
         max_payload_size: to_u64(config.max_payload_bytes),
-        max_results: config.max_page_size,
-        default_page_size: config.default_page_size,
-        max_page_size: config.max_page_size,
+        max_results: config.limits.max_page_size,
+        default_page_size: config.limits.default_page_size,
+        max_page_size: config.limits.max_page_size,
         cursor_paging: true,
         cursor_timeout: Some(CURSOR_TIMEOUT_SECS),
     });
     document.documentation_uri = Some(DOCUMENTATION_URI.to_owned());
     document.meta = Some(json!({
         "resourceType": "ServiceProviderConfig",
-        "location": format!("{}/ServiceProviderConfig", base_url(&headers)),
+        "location": format!("{}/ServiceProviderConfig", state.scim_base(&headers)),
     }));
     let body = serde_json::to_value(document)
-        .map_err(|error| ScimError::status(500, format!("ServiceProviderConfig: {error}")))?;
+        .map_err(|error| muster_core::Error::Internal(format!("ServiceProviderConfig: {error}")))?;
     Ok(ScimResponse::ok(body))
 }
 
@@ -101,7 +100,7 @@ pub async fn schemas(
     Extension(client): Extension<Client>,
     headers: HeaderMap,
 ) -> Result<ScimResponse, ApiError> {
-    let base = base_url(&headers);
+    let base = state.scim_base(&headers);
     let registry = registry(&state, &client).await?;
     Ok(list(
         registry
@@ -123,7 +122,10 @@ pub async fn schema(
     let schema = registry
         .schema(&id)
         .ok_or_else(|| ScimError::status(404, format!("no schema '{id}'")))?;
-    Ok(ScimResponse::ok(schema_json(schema, &base_url(&headers))))
+    Ok(ScimResponse::ok(schema_json(
+        schema,
+        &state.scim_base(&headers),
+    )))
 }
 
 /// `GET /ResourceTypes`.
@@ -132,7 +134,7 @@ pub async fn resource_types(
     Extension(client): Extension<Client>,
     headers: HeaderMap,
 ) -> Result<ScimResponse, ApiError> {
-    let base = base_url(&headers);
+    let base = state.scim_base(&headers);
     let registry = registry(&state, &client).await?;
     Ok(list(
         registry
@@ -156,15 +158,12 @@ pub async fn resource_type(
         .ok_or_else(|| ScimError::status(404, format!("no resource type '{id}'")))?;
     Ok(ScimResponse::ok(resource_type_json(
         resource_type,
-        &base_url(&headers),
+        &state.scim_base(&headers),
     )))
 }
 
 /// The caller's tenant's registry: built-in schemas plus its extensions.
 async fn registry(state: &AppState, client: &Client) -> Result<Arc<SchemaRegistry>, ApiError> {
-    let view = state
-        .tenants
-        .get(state.store.as_ref(), &client.tenant)
-        .await?;
+    let view = state.service.view(&client.tenant).await?;
     Ok(Arc::clone(&view.registry))
 }

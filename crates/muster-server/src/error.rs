@@ -2,12 +2,13 @@
 //!
 //! Every failure is answered with an RFC 7644 section 3.12 body in
 //! `application/scim+json`. Server-side failures (5xx) are logged with their
-//! cause and answered with a generic detail, never the internals.
+//! cause where they happen ([`muster_core::Error::into_scim`]) and answered
+//! with a generic detail and the request id (`auth::authenticate_and_log`),
+//! never the internals.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use muster_scim::ScimError;
-use muster_store::StoreError;
 
 use crate::media::SCIM_JSON;
 
@@ -37,11 +38,6 @@ impl ApiError {
     pub fn not_found(detail: impl Into<String>) -> Self {
         ScimError::status(404, detail).into()
     }
-
-    /// The protocol error inside.
-    pub fn scim_error(&self) -> &ScimError {
-        &self.error
-    }
 }
 
 impl From<ScimError> for ApiError {
@@ -53,24 +49,15 @@ impl From<ScimError> for ApiError {
     }
 }
 
-impl From<StoreError> for ApiError {
-    fn from(error: StoreError) -> Self {
-        let scim = match error {
-            StoreError::NotFound(detail) => ScimError::status(404, detail),
-            StoreError::Conflict(detail) => ScimError::uniqueness(detail),
-            StoreError::PreconditionFailed { current } => ScimError::status(
-                412,
-                format!(
-                    "If-Match does not match the current version W/\"{current}\"; read the resource again and retry"
-                ),
-            ),
-            StoreError::Scim(scim) => scim,
-            StoreError::Database(cause) => {
-                tracing::error!(%cause, "storage failure");
-                ScimError::status(500, "internal storage error; see the server log")
-            }
-        };
-        scim.into()
+impl From<muster_core::Error> for ApiError {
+    fn from(error: muster_core::Error) -> Self {
+        error.into_scim().into()
+    }
+}
+
+impl From<muster_store::StoreError> for ApiError {
+    fn from(error: muster_store::StoreError) -> Self {
+        muster_core::Error::from(error).into()
     }
 }
 
@@ -82,6 +69,10 @@ impl IntoResponse for ApiError {
         let mut response = (status, body).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            // Busy queues drain in milliseconds; a second is a polite wait.
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         if let Some(challenge) = self.www_authenticate {
             headers.insert(
                 header::WWW_AUTHENTICATE,

@@ -16,7 +16,10 @@ pub async fn healthz() -> &'static str {
 
 /// Readiness: the store answers a read.
 pub async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiError> {
-    state.store.list_tokens(&TenantId::default_tenant()).await?;
+    state
+        .store()
+        .list_tokens(&TenantId::default_tenant())
+        .await?;
     Ok("ready\n")
 }
 

@@ -1,21 +1,28 @@
 //! `muster-server`: the SCIM 2.0 service provider over HTTP.
 //!
 //! [`router`] builds the whole axum application from an [`AppState`], so tests
-//! can drive it with or without a socket. Handlers stay thin: they parse at the
-//! edge (`Filter`, `PatchOp`, projections), call the protocol core and the
-//! [`Store`], and map results to responses. Only this crate knows HTTP status
-//! codes and headers; [`error::ApiError`] is the one place errors become
-//! responses.
+//! can drive it with or without a socket. Handlers stay thin: they extract
+//! the path, query, headers and body, call `muster-core` (a [`Session`] of
+//! the caller in its tenant), and map the result to a response. Routing,
+//! authentication, scopes, the SCIM media type and status codes live here;
+//! what a request means lives in `muster-core`. [`error::ApiError`] is the
+//! one place errors become responses.
 //!
-//! Depends on `muster-scim` and `muster-store`; never on the CLI or the sync
-//! engine.
+//! Depends on `muster-core`, `muster-scim` and `muster-store`; never on the
+//! CLI or the sync engine.
+//!
+//! [`Session`]: muster_core::Session
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::FromRef;
+use axum::handler::Handler;
+use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use axum::Router;
-use muster_scim::FilterLimits;
+use muster_core::tokens::{SCOPE_ADMIN, SCOPE_READ, SCOPE_WRITE};
+use muster_core::{Limits, Service};
 use muster_store::Store;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
@@ -27,32 +34,35 @@ pub mod error;
 mod health;
 pub mod media;
 mod resources;
-pub mod tenant;
 
 /// Limits and defaults the server advertises in `/ServiceProviderConfig` and
-/// enforces.
+/// enforces, and how it names itself in URLs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerConfig {
     /// Largest request body accepted, in bytes (`bulk.maxPayloadSize`).
     pub max_payload_bytes: usize,
-    /// Most operations in one bulk request (`bulk.maxOperations`).
-    pub max_bulk_operations: usize,
-    /// Page size when the client gives no `count`.
-    pub default_page_size: u64,
-    /// Largest page returned (`filter.maxResults`, `pagination.maxPageSize`).
-    pub max_page_size: u64,
-    /// Limits on filters and PATCH value filters.
-    pub filter_limits: FilterLimits,
+    /// Deepest nesting of arrays and objects accepted in a JSON body.
+    pub max_json_depth: usize,
+    /// What the protocol operations enforce.
+    pub limits: Limits,
+    /// The URL clients reach Muster at (`--public-url`), e.g.
+    /// `https://muster.example.com`; `Location` and `meta.location` are
+    /// built from it. Without it: the `Forwarded` / `X-Forwarded-*` headers
+    /// when `trust_proxy_headers`, else the listen address.
+    pub public_url: Option<String>,
+    /// Whether `Forwarded` / `X-Forwarded-Proto` / `X-Forwarded-Host` name
+    /// the public URL (only behind a proxy that sets them).
+    pub trust_proxy_headers: bool,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             max_payload_bytes: 1024 * 1024,
-            max_bulk_operations: 1000,
-            default_page_size: 100,
-            max_page_size: 1000,
-            filter_limits: FilterLimits::default(),
+            max_json_depth: 64,
+            limits: Limits::default(),
+            public_url: None,
+            trust_proxy_headers: false,
         }
     }
 }
@@ -60,12 +70,12 @@ impl Default for ServerConfig {
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
-    /// The storage backend.
-    pub store: Arc<dyn Store>,
-    /// Each tenant's schemas and policies, cached briefly.
-    tenants: Arc<tenant::TenantViews>,
+    /// Muster's procedures over the store.
+    pub service: Arc<Service>,
     /// Limits and defaults.
     pub config: Arc<ServerConfig>,
+    /// The address the server listens on (the last resort for URLs).
+    listen: Option<SocketAddr>,
     /// Recently verified tokens.
     tokens: Arc<auth::TokenCache>,
 }
@@ -74,12 +84,88 @@ impl AppState {
     /// State over a store; each tenant's schemas are read from it.
     pub fn new(store: Arc<dyn Store>, config: ServerConfig) -> Self {
         AppState {
-            store,
-            tenants: Arc::default(),
+            service: Arc::new(Service::new(store, config.limits.clone())),
             config: Arc::new(config),
+            listen: None,
             tokens: Arc::default(),
         }
     }
+
+    /// The state of a server listening on `address`.
+    pub fn listening_on(mut self, address: SocketAddr) -> Self {
+        self.listen = Some(address);
+        self
+    }
+
+    /// The store.
+    pub fn store(&self) -> &dyn Store {
+        self.service.store()
+    }
+
+    /// The absolute SCIM base URL (`.../scim/v2`) for `Location` and
+    /// `meta.location`: the configured public URL, else the proxy's headers
+    /// when trusted, else the listen address. The `Host` header alone is
+    /// never trusted.
+    pub fn scim_base(&self, headers: &HeaderMap) -> String {
+        format!("{}/scim/v2", self.public_base(headers))
+    }
+
+    fn public_base(&self, headers: &HeaderMap) -> String {
+        if let Some(url) = &self.config.public_url {
+            return url.trim_end_matches('/').to_owned();
+        }
+        if self.config.trust_proxy_headers {
+            if let Some(base) = forwarded_base(headers) {
+                return base;
+            }
+        }
+        match self.listen {
+            Some(address) => format!("http://{address}"),
+            None => "http://localhost".to_owned(),
+        }
+    }
+}
+
+/// The public scheme and host a trusted proxy names: RFC 7239 `Forwarded`
+/// (`proto=`, `host=`), else `X-Forwarded-Proto` and `X-Forwarded-Host`.
+fn forwarded_base(headers: &HeaderMap) -> Option<String> {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .map(str::trim)
+            .filter(|value| !value.is_empty())
+    };
+    let mut proto = None;
+    let mut host = None;
+    if let Some(forwarded) = header("forwarded") {
+        // The first element is the one the client-facing proxy added.
+        let first = forwarded.split(',').next().unwrap_or_default();
+        for pair in first.split(';') {
+            if let Some((key, value)) = pair.trim().split_once('=') {
+                let value = value.trim().trim_matches('"');
+                match key.trim().to_ascii_lowercase().as_str() {
+                    "proto" => proto = Some(value.to_owned()),
+                    "host" => host = Some(value.to_owned()),
+                    _ => {}
+                }
+            }
+        }
+    }
+    let proto = proto.or_else(|| {
+        header("x-forwarded-proto")
+            .map(|p| p.split(',').next().unwrap_or_default().trim().to_owned())
+    })?;
+    let host = host.or_else(|| {
+        header("x-forwarded-host")
+            .map(|h| h.split(',').next().unwrap_or_default().trim().to_owned())
+    })?;
+    let valid_proto = proto.eq_ignore_ascii_case("https") || proto.eq_ignore_ascii_case("http");
+    let valid_host = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+    (valid_proto && valid_host).then(|| format!("{}://{host}", proto.to_ascii_lowercase()))
 }
 
 impl FromRef<AppState> for Arc<ServerConfig> {
@@ -88,48 +174,67 @@ impl FromRef<AppState> for Arc<ServerConfig> {
     }
 }
 
-/// The whole application: SCIM endpoints under `/scim/v2`, health checks,
-/// auth and request logging.
+/// The whole application: SCIM endpoints under `/scim/v2`, the admin API
+/// under `/admin/v1`, health checks, auth and request logging.
+///
+/// Every route names the scope it needs next to its handler
+/// ([`auth::require_scope`]); the outer middleware authenticates.
 pub fn router(state: AppState) -> Router {
+    use axum::middleware::from_fn_with_state;
+    let read = || from_fn_with_state(SCOPE_READ, auth::require_scope);
+    let write = || from_fn_with_state(SCOPE_WRITE, auth::require_scope);
+    let admin = || from_fn_with_state(SCOPE_ADMIN, auth::require_scope);
     let scim = Router::new()
         .route(
             "/ServiceProviderConfig",
-            get(discovery::service_provider_config),
+            get(discovery::service_provider_config.layer(read())),
         )
-        .route("/Schemas", get(discovery::schemas))
-        .route("/Schemas/{id}", get(discovery::schema))
-        .route("/ResourceTypes", get(discovery::resource_types))
-        .route("/ResourceTypes/{id}", get(discovery::resource_type))
-        .route("/Bulk", post(bulk::bulk))
-        .route("/.search", post(resources::search_root))
-        .route("/{endpoint}", get(resources::list).post(resources::create))
-        .route("/{endpoint}/.search", post(resources::search))
+        .route("/Schemas", get(discovery::schemas.layer(read())))
+        .route("/Schemas/{id}", get(discovery::schema.layer(read())))
+        .route(
+            "/ResourceTypes",
+            get(discovery::resource_types.layer(read())),
+        )
+        .route(
+            "/ResourceTypes/{id}",
+            get(discovery::resource_type.layer(read())),
+        )
+        .route("/Bulk", post(bulk::bulk.layer(write())))
+        .route("/.search", post(resources::search_root.layer(read())))
+        .route(
+            "/{endpoint}",
+            get(resources::list.layer(read())).post(resources::create.layer(write())),
+        )
+        .route("/{endpoint}/.search", post(resources::search.layer(read())))
         .route(
             "/{endpoint}/{id}",
-            get(resources::get)
-                .put(resources::replace)
-                .patch(resources::patch)
-                .delete(resources::delete),
+            get(resources::get.layer(read()))
+                .put(resources::replace.layer(write()))
+                .patch(resources::patch.layer(write()))
+                .delete(resources::delete.layer(write())),
         );
-    let admin = Router::new()
-        .route("/schemas", get(admin::list_schemas))
+    let admin_api = Router::new()
+        .route("/schemas", get(admin::list_schemas.layer(admin())))
         .route(
             "/schemas/{urn}",
-            get(admin::get_schema)
-                .put(admin::put_schema)
-                .delete(admin::delete_schema),
+            get(admin::get_schema.layer(admin()))
+                .put(admin::put_schema.layer(admin()))
+                .delete(admin::delete_schema.layer(admin())),
         )
-        .route("/attributes", get(admin::attributes))
+        .route("/attributes", get(admin::attributes.layer(admin())))
         .route(
             "/settings",
-            get(admin::get_settings).put(admin::put_settings),
+            get(admin::get_settings.layer(admin())).put(admin::put_settings.layer(admin())),
         )
-        .route("/resources/{endpoint}/{id}", get(admin::stored_resource));
+        .route(
+            "/resources/{endpoint}/{id}",
+            get(admin::stored_resource.layer(admin())),
+        );
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .nest("/scim/v2", scim)
-        .nest("/admin/v1", admin)
+        .nest("/admin/v1", admin_api)
         .fallback(health::not_found)
         .method_not_allowed_fallback(health::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
@@ -148,6 +253,10 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let state = match listener.local_addr() {
+        Ok(address) => state.listening_on(address),
+        Err(_) => state,
+    };
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await

@@ -28,7 +28,8 @@ where
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let limits = AppState::from_ref(state).config.max_payload_bytes;
+        let config = AppState::from_ref(state).config;
+        let limits = config.max_payload_bytes;
         check_content_type(request.headers())?;
         let bytes = axum::body::to_bytes(request.into_body(), limits)
             .await
@@ -38,6 +39,7 @@ where
                     format!("request body is larger than maxPayloadSize ({limits} bytes)"),
                 )
             })?;
+        check_depth(&bytes, config.max_json_depth)?;
         parse_json(&bytes).map(ScimJson).map_err(ApiError::from)
     }
 }
@@ -67,6 +69,40 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
         )
         .into())
     }
+}
+
+/// Refuses a body whose arrays and objects nest deeper than `max_depth`,
+/// before it is parsed: every later step (validation, PATCH, dropping the
+/// value) walks the nesting, so it is bounded at the edge.
+pub fn check_depth(bytes: &[u8], max_depth: usize) -> Result<(), ScimError> {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &byte in bytes {
+        if in_string {
+            match (escaped, byte) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max_depth {
+                    return Err(ScimError::invalid_syntax(format!(
+                        "request body nests arrays and objects deeper than {max_depth} levels"
+                    )));
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Parses a JSON body, naming line and column of a syntax error.

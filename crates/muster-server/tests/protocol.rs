@@ -626,38 +626,61 @@ async fn membership_changes_give_member_users_a_new_etag() {
 
 #[tokio::test]
 async fn concurrent_patches_lose_no_update() {
+    // Twenty clients PATCH the same multi-valued attribute of one user at
+    // once, without If-Match: the server reads, modifies and writes the
+    // resource for each, so each PATCH must see the one before it (a read
+    // outside the write transaction would lose all but one). Racing
+    // If-Match cycles are in tests/concurrency.rs.
     let server = std::sync::Arc::new(TestServer::start().await);
-    let group = server
-        .post(
-            "/Groups",
-            json!({"schemas": [GROUP], "displayName": "Concurrent"}),
-        )
-        .await;
-    let group_id = group.body["id"].as_str().unwrap().to_owned();
-    let mut ids = Vec::new();
-    for n in 0..20 {
-        ids.push(create_user(&server, &format!("c{n}@contoso.com")).await);
-    }
+    let id = create_user(&server, "contended@contoso.com").await;
+    let initial = server.get(&format!("/Users/{id}")).await;
+    let parse = |etag: &str| -> u64 {
+        etag.trim_start_matches("W/")
+            .trim_matches('"')
+            .parse()
+            .unwrap()
+    };
+    let initial = parse(initial.header("etag").unwrap());
     let mut tasks = Vec::new();
-    for id in ids {
+    for n in 0..20 {
         let server = server.clone();
-        let group_id = group_id.clone();
+        let id = id.clone();
         tasks.push(tokio::spawn(async move {
             let reply = server
                 .patch(
-                    &format!("/Groups/{group_id}"),
+                    &format!("/Users/{id}"),
                     json!({"schemas": [PATCH_OP], "Operations": [
-                        {"op": "add", "path": "members", "value": [{"value": id}]}]}),
+                        {"op": "add", "path": "emails",
+                         "value": [{"value": format!("p{n}@contoso.com"), "type": "other"}]}]}),
                 )
                 .await;
-            assert!(reply.status.is_success(), "{}", reply.body);
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+            reply.header("etag").unwrap().to_owned()
         }));
     }
+    let mut versions = Vec::new();
     for task in tasks {
-        task.await.unwrap();
+        versions.push(parse(&task.await.unwrap()));
     }
-    let group = server.get(&format!("/Groups/{group_id}")).await;
-    assert_eq!(group.body["members"].as_array().unwrap().len(), 20);
+    versions.sort_unstable();
+    assert_eq!(
+        versions,
+        (initial + 1..=initial + 20).collect::<Vec<_>>(),
+        "each PATCH got its own version"
+    );
+    let user = server.get(&format!("/Users/{id}")).await;
+    let emails: Vec<&str> = user.body["emails"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|email| email["value"].as_str().unwrap())
+        .collect();
+    for n in 0..20 {
+        let value = format!("p{n}@contoso.com");
+        assert!(emails.contains(&value.as_str()), "{value} lost: {emails:?}");
+    }
+    assert_eq!(emails.len(), 21, "{emails:?}");
+    assert_eq!(parse(user.header("etag").unwrap()), initial + 20);
 }
 
 #[tokio::test]

@@ -93,6 +93,20 @@ pub struct NewResource {
     /// Attributes whose values no other resource of the type may hold,
     /// checked inside the write's transaction (see [`UniqueAttribute`]).
     pub unique: Vec<UniqueAttribute>,
+    /// The tenant's schema generation the resource was validated at (see
+    /// [`Store::schema_generation`]): when the stored generation differs,
+    /// the store refuses the write with [`StoreError::StaleSchema`] and
+    /// writes nothing. `None` does not check.
+    pub schema_generation: Option<u64>,
+    /// The attributes whose values are never returned (`returned: never`)
+    /// besides the core `password`, which always is: canonical paths as
+    /// the registry writes them (`urn:...:Ext:attr`,
+    /// `urn:...:Ext:attr.sub`; a core attribute bare or after its schema
+    /// URN), compared case-insensitively; a path covers its
+    /// sub-attributes. Their values stay in the resource but never enter
+    /// the attribute index (no filter or sort can probe them) nor a change
+    /// record's payload. Empty when none.
+    pub never_returned: Vec<String>,
 }
 
 /// An attribute declared with `uniqueness` `server` (or `global`) that the
@@ -123,7 +137,7 @@ pub enum MemberChange {
 }
 
 /// The new state an update closure computes.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Update {
     /// The new canonical resource, without `members` (membership is in
     /// `member_changes`) and without computed `groups`.
@@ -135,6 +149,14 @@ pub struct Update {
     pub unmapped: Option<Map<String, Value>>,
     /// Attributes whose values must stay unique (see [`UniqueAttribute`]).
     pub unique: Vec<UniqueAttribute>,
+    /// The tenant's schema generation the update was computed and
+    /// validated at, as [`NewResource::schema_generation`]; checked after
+    /// the update closure returns, inside the write transaction. `None`
+    /// does not check.
+    pub schema_generation: Option<u64>,
+    /// The attributes whose values are never returned, as
+    /// [`NewResource::never_returned`].
+    pub never_returned: Vec<String>,
 }
 
 /// Computes an update from the current resource inside the write
@@ -240,7 +262,9 @@ pub struct ChangeRecord {
     /// did); `null` for a delete. With `"resource"` comes `"unmapped":
     /// {...}` when the resource holds captured undeclared values (or when a
     /// write cleared them: then `{}`), and `"removed": <values>` when a
-    /// schema change's rewrite removed values.
+    /// schema change's rewrite removed values. Never-returned values (a
+    /// User's `password`, the paths of [`NewResource::never_returned`])
+    /// are left out of `"resource"` and `"removed"`.
     ///
     /// [`ChangeKind::Schema`]: `{"schema": <document>, "resourceType": ..,
     /// "required": ..}`, or `{"deleted": <urn>}`.
@@ -264,7 +288,9 @@ pub struct TokenRecord {
 /// A custom schema declared at run time, as stored per tenant.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SchemaRecord {
-    /// The schema URN (its `id`); unique within the tenant.
+    /// The schema URN (its `id`); unique within the tenant, compared ASCII
+    /// case-insensitively: a put of the same URN in another case updates
+    /// the same schema, and the stored URN takes the case last put.
     pub urn: String,
     /// The resource type the schema extends (`User`, `Group`).
     pub resource_type: String,
@@ -301,6 +327,10 @@ pub struct RewriteOutcome {
     /// when a newly declared attribute adopts values captured under its
     /// name); `None` keeps them.
     pub unmapped: Option<Map<String, Value>>,
+    /// Paths whose values are never returned under the schemas after the
+    /// change, as [`Update::never_returned`]: kept out of the index and of
+    /// the change record.
+    pub never_returned: Vec<String>,
 }
 
 /// Rewrites one resource during a schema change, inside the schema write's
@@ -373,6 +403,31 @@ pub enum StoreError {
     /// The database failed.
     #[error("database error: {0}")]
     Database(String),
+    /// The write was validated against (or a schema change computed from)
+    /// a view of the tenant's schemas and settings older than the stored
+    /// one: nothing was written. Reload the view and retry.
+    #[error(
+        "the tenant's schemas or settings changed (generation {current}; the write was \
+         validated at generation {expected}); reload them and retry"
+    )]
+    StaleSchema {
+        /// The generation the caller validated at.
+        expected: u64,
+        /// The tenant's stored generation.
+        current: u64,
+    },
+    /// A queue of the store is full: the call was refused without being
+    /// queued (nothing was written). Retry later; the text names the queue.
+    #[error("the store is busy: {0}")]
+    Busy(String),
+    /// The store refused a write that would break one of its own rules,
+    /// whoever the client: a User `password` that is not an argon2 hash
+    /// (the server hashes passwords; the store never keeps one in clear).
+    /// A fault of the caller, not of its client, so a 500-class error
+    /// whose text is for the log. Nothing was written; the text names the
+    /// resource and never holds the refused value.
+    #[error("refused by the store: {0}")]
+    Refused(String),
 }
 
 /// The storage interface shared by the SQLite and PostgreSQL backends.
@@ -460,6 +515,24 @@ pub trait Store: Send + Sync + 'static {
     /// The tenant's custom schemas, in the order they were first put.
     async fn list_schemas(&self, tenant: &TenantId) -> Result<Vec<SchemaRecord>, StoreError>;
 
+    /// The tenant's schema generation: it changes with every committed
+    /// schema put or delete and every setting change of the tenant (0 for
+    /// a tenant that never had one). A write carrying the generation its
+    /// view was read at ([`NewResource::schema_generation`],
+    /// [`Update::schema_generation`]) is refused with
+    /// [`StoreError::StaleSchema`] once the generation moved on.
+    async fn schema_generation(&self, tenant: &TenantId) -> Result<u64, StoreError>;
+
+    /// The tenant's schema generation and its custom schemas (as
+    /// [`Store::list_schemas`]), read in one transaction: the schemas are
+    /// the ones of that generation. Settings read after this call are at
+    /// least as new, so a view built from both, tagged with this
+    /// generation, is refused by the store as soon as any of it is stale.
+    async fn tenant_schemas(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<(u64, Vec<SchemaRecord>), StoreError>;
+
     /// Stores a custom schema (replacing one with the same URN, which keeps
     /// its place in the list) and, with `rewrite`, rewrites every resource
     /// of `record.resource_type` in the same transaction: all or nothing.
@@ -468,24 +541,34 @@ pub trait Store: Send + Sync + 'static {
     /// effect for the stored values in the same transaction, without a
     /// rewrite, and for every process sharing the store at its next write
     /// or query.
+    ///
+    /// The URN is matched ASCII case-insensitively (see
+    /// [`SchemaRecord::urn`]). With `expected_generation`, the put is
+    /// refused with [`StoreError::StaleSchema`] (nothing written) when the
+    /// tenant's schema generation differs: the change and its rewrite were
+    /// computed from schemas that are no longer the stored ones.
     async fn put_schema(
         &self,
         tenant: &TenantId,
         actor: &Actor,
         record: SchemaRecord,
         rewrite: Option<RewriteFn>,
+        expected_generation: Option<u64>,
     ) -> Result<SchemaChangeOutcome, StoreError>;
 
     /// Deletes a custom schema (`NotFound` when absent) and, with `rewrite`,
     /// rewrites every resource of the type it was bound to, as
     /// [`Store::put_schema`] does. Values left under its URN are indexed
-    /// again, as any path outside a custom extension is.
+    /// again, as any path outside a custom extension is. The URN is matched
+    /// ASCII case-insensitively; `expected_generation` is checked as by
+    /// [`Store::put_schema`].
     async fn delete_schema(
         &self,
         tenant: &TenantId,
         actor: &Actor,
         urn: &str,
         rewrite: Option<RewriteFn>,
+        expected_generation: Option<u64>,
     ) -> Result<SchemaChangeOutcome, StoreError>;
 
     /// Visits every resource of a type (without members or computed groups)
@@ -502,7 +585,10 @@ pub trait Store: Send + Sync + 'static {
     async fn get_setting(&self, tenant: &TenantId, key: &str)
         -> Result<Option<String>, StoreError>;
 
-    /// Sets a tenant setting, with a [`ChangeKind::Setting`] change record.
+    /// Sets a tenant setting, with a [`ChangeKind::Setting`] change record;
+    /// a change of value moves the tenant's schema generation on (see
+    /// [`Store::schema_generation`]), since settings such as the
+    /// undeclared-attribute policy decide writes too.
     async fn set_setting(
         &self,
         tenant: &TenantId,

@@ -71,7 +71,7 @@ fn record(searchable: &[&str]) -> SchemaRecord {
 
 async fn put(store: &dyn Store, tenant: &TenantId, searchable: &[&str]) {
     store
-        .put_schema(tenant, &actor(), record(searchable), None)
+        .put_schema(tenant, &actor(), record(searchable), None, None)
         .await
         .unwrap();
 }
@@ -349,6 +349,8 @@ async fn non_searchable_attributes_work_everywhere() {
                 member_changes: Vec::new(),
                 unmapped: None,
                 unique: unique_code(),
+                schema_generation: None,
+                never_returned: Vec::new(),
             }))
         }),
     )
@@ -428,7 +430,7 @@ async fn toggling_searchable_flips_existing_rows() {
     // Deleting the schema leaves no custom extension: values left under
     // its URN are indexed like any other path.
     store
-        .delete_schema(&tenant, &actor(), CONTOSO, None)
+        .delete_schema(&tenant, &actor(), CONTOSO, None, None)
         .await
         .unwrap();
     for attribute in watched {
@@ -443,7 +445,13 @@ async fn toggling_searchable_flips_existing_rows() {
 
     // A searchable list naming no attribute name is refused.
     let error = store
-        .put_schema(&tenant, &actor(), record(&["customFields.site"]), None)
+        .put_schema(
+            &tenant,
+            &actor(),
+            record(&["customFields.site"]),
+            None,
+            None,
+        )
         .await
         .unwrap_err();
     assert!(matches!(error, StoreError::Scim(_)), "{error:?}");
@@ -546,7 +554,7 @@ async fn migration_3_keeps_declared_attributes_searchable() {
         let mut declared = record(&[]);
         declared.document = json!({"id": CONTOSO, "attributes": [{"name": "region"}]});
         store
-            .put_schema(&tenant, &actor(), declared, None)
+            .put_schema(&tenant, &actor(), declared, None, None)
             .await
             .unwrap();
         create(
@@ -568,7 +576,7 @@ async fn migration_3_keeps_declared_attributes_searchable() {
              ALTER TABLE resource_values DROP COLUMN indexed;
              ALTER TABLE tenants DROP COLUMN index_generation;
              ALTER TABLE custom_schemas DROP COLUMN searchable;
-             DELETE FROM schema_migrations WHERE version = 3;",
+             DELETE FROM schema_migrations WHERE version >= 3;",
         )
         .unwrap();
     drop(connection);

@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use muster_server::auth::{mint_token, SCOPE_ADMIN, SCOPE_READ, SCOPE_WRITE};
+use muster_core::tokens::{mint_token, SCOPE_ADMIN, SCOPE_READ, SCOPE_WRITE};
 use muster_server::{AppState, ServerConfig};
 use muster_store::sqlite::SqliteStore;
 use muster_store::{Store, TenantId, TokenRecord};

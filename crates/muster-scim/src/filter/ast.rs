@@ -30,6 +30,9 @@ pub enum Filter {
     },
     /// `attr[filter]`: some element of the multi-valued (or complex)
     /// attribute matches `filter`, whose paths name sub-attributes.
+    ///
+    /// Entra ID's `attr[filter].sub op value` (and `attr[filter].sub pr`)
+    /// parses to this node too, as `attr[filter and sub op value]`.
     ValuePath {
         /// The multi-valued or complex attribute (no sub-attribute).
         path: AttrPath,

@@ -14,6 +14,9 @@
 //!   by code point, numbers numerically and dateTime values as instants
 //!   (falling back to strings when a side is not RFC 3339);
 //! - `co`/`sw`/`ew` apply to strings only; booleans support `eq`/`ne` only;
+//!   compared with a boolean attribute, the strings `"True"`/`"False"` (in
+//!   any case) are booleans, as they are on input (Entra ID's
+//!   `roles[primary eq "True"]`);
 //! - `pr` means present and not null, `""`, `[]` or `{}`;
 //! - `attr eq null` is `not (attr pr)`; `ne` is always `not (eq)`, so
 //!   `emails.type ne "work"` matches when no email is of type work;
@@ -252,7 +255,23 @@ fn compare_value(
         (Value::Bool(actual), FilterValue::Boolean(expected)) => {
             op == CompareOp::Eq && actual == expected
         }
+        (Value::Bool(actual), FilterValue::String(expected))
+            if definition.kind == AttributeType::Boolean =>
+        {
+            op == CompareOp::Eq && boolean_text(expected) == Some(*actual)
+        }
         _ => false,
+    }
+}
+
+/// The boolean a string spells: `"true"` or `"false"` in any case.
+fn boolean_text(text: &str) -> Option<bool> {
+    if text.eq_ignore_ascii_case("true") {
+        Some(true)
+    } else if text.eq_ignore_ascii_case("false") {
+        Some(false)
+    } else {
+        None
     }
 }
 
@@ -368,6 +387,36 @@ mod tests {
                 compare_strings(actual, expected, op, case_exact),
                 result,
                 "{actual} {op:?} {expected} caseExact={case_exact}"
+            );
+        }
+    }
+
+    #[test]
+    fn boolean_attributes_compare_with_true_and_false_strings() {
+        use CompareOp::*;
+        let flag = Attribute::new("primary", AttributeType::Boolean);
+        let text = Attribute::new("nickName", AttributeType::String);
+        let s = |text: &str| FilterValue::String(text.to_owned());
+        let table = [
+            (&flag, Value::Bool(true), Eq, s("True"), true),
+            (&flag, Value::Bool(true), Eq, s("TRUE"), true),
+            (&flag, Value::Bool(true), Eq, s("true"), true),
+            (&flag, Value::Bool(true), Eq, s("False"), false),
+            (&flag, Value::Bool(false), Eq, s("false"), true),
+            (&flag, Value::Bool(false), Eq, s("True"), false),
+            (&flag, Value::Bool(true), Eq, s("yes"), false),
+            (&flag, Value::Bool(true), Eq, s("1"), false),
+            (&flag, Value::Bool(true), Co, s("True"), false),
+            (&flag, Value::Bool(true), Gt, s("False"), false),
+            (&text, Value::Bool(true), Eq, s("True"), false),
+            (&text, Value::String("True".to_owned()), Eq, s("true"), true),
+        ];
+        for (definition, value, op, literal, expected) in table {
+            assert_eq!(
+                compare_value(&value, definition, op, &literal),
+                expected,
+                "{value} {op:?} {literal} ({:?})",
+                definition.kind
             );
         }
     }

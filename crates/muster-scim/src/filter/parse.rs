@@ -7,7 +7,18 @@
 //! unary      = "not" "(" filter ")" / "(" filter ")" / attr-expr
 //! attr-expr  = attrPath "pr" / attrPath compareOp compValue
 //!            / attrPath "[" filter "]"                ; value path, not nested
+//!            / attrPath "[" filter "]" "." subAttr ( "pr" / compareOp compValue )
 //! ```
+//!
+//! The last form is not in RFC 7644's grammar: it is the PATCH-style value
+//! path Entra ID sends when it matches users on `mail`
+//! (`emails[type eq "work"].value eq "a@b.c"`). It is read as exactly
+//! `attr[filter and subAttr op value]`: a [`Filter::ValuePath`] whose filter
+//! is an `And` of the bracketed filter (its operands, when it is itself an
+//! `and` chain) and the comparison. The `.` must follow the `]` directly.
+//! The limits apply to the text and to that normalised form, which is what
+//! the printer writes: when the bracketed filter is an `or`, the normalised
+//! form puts it in parentheses, one level deeper.
 //!
 //! Keywords and operators are case-insensitive. A word at the start of a
 //! `unary` is a path unless it is `not` followed by `(`, so attributes named
@@ -22,8 +33,9 @@ use std::str::FromStr;
 
 use super::ast::{CompareOp, Filter, FilterLimits, FilterValue};
 use super::lex::{quote, Lexer, Token, TokenKind};
+use super::print::printed_depth;
 use crate::error::ScimError;
-use crate::path::AttrPath;
+use crate::path::{is_name_char, AttrPath};
 
 /// The deepest nesting the parser accepts whatever the limits say, so a
 /// misconfigured [`FilterLimits::max_depth`] cannot let a tree deep enough to
@@ -61,13 +73,17 @@ impl Filter {
             depth: 0,
             clauses: 0,
             in_value_path: false,
+            parenthesised_or: None,
         };
         let filter = parser.or_expression()?;
         let token = parser.next()?;
-        match token.kind {
-            TokenKind::End => Ok(filter),
-            _ => Err(parser.expected("'and', 'or' or the end of the filter", &token)),
+        if token.kind != TokenKind::End {
+            return Err(parser.expected("'and', 'or' or the end of the filter", &token));
         }
+        if let Some(position) = parser.parenthesised_or {
+            parser.check_normalised_depth(&filter, position)?;
+        }
+        Ok(filter)
     }
 }
 
@@ -110,6 +126,10 @@ struct Parser<'a> {
     clauses: usize,
     /// Inside `attr[...]`, where another value path is not allowed.
     in_value_path: bool,
+    /// Where the first `attr[... or ...].sub` suffix starts, if any: its
+    /// normalised form `attr[(... or ...) and sub ...]` nests one level
+    /// deeper than the text, so the depth is checked again on the tree.
+    parenthesised_or: Option<usize>,
 }
 
 impl<'a> Parser<'a> {
@@ -244,10 +264,21 @@ impl<'a> Parser<'a> {
         if next.kind == TokenKind::OpenBracket && next.start == token.end {
             return self.value_path(path);
         }
+        let note = if word.eq_ignore_ascii_case("not") {
+            "; 'not' takes a filter in parentheses: not (...)"
+        } else {
+            ""
+        };
+        self.condition(path, token.start, note)
+    }
+
+    /// The `pr` or `op value` after `path`, whose clause starts at `start`;
+    /// `note` is added to the error when no operator follows.
+    fn condition(&mut self, path: AttrPath, start: usize, note: &str) -> Result<Filter, ScimError> {
         let operator = self.next()?;
         let op = match operator.kind {
             TokenKind::Word(keyword) if keyword.eq_ignore_ascii_case("pr") => {
-                self.count_clause(token.start)?;
+                self.count_clause(start)?;
                 return Ok(Filter::Present(path));
             }
             TokenKind::Word(keyword) => CompareOp::parse(keyword),
@@ -259,11 +290,6 @@ impl<'a> Parser<'a> {
             | TokenKind::End => None,
         };
         let Some(op) = op else {
-            let note = if word.eq_ignore_ascii_case("not") {
-                "; 'not' takes a filter in parentheses: not (...)"
-            } else {
-                ""
-            };
             return Err(self.expected_with(
                 &format!("a comparison operator ({OPERATORS})"),
                 &operator,
@@ -272,7 +298,7 @@ impl<'a> Parser<'a> {
         };
         let value_token = self.next()?;
         let value = self.value(value_token)?;
-        self.count_clause(token.start)?;
+        self.count_clause(start)?;
         Ok(Filter::Compare { path, op, value })
     }
 
@@ -305,10 +331,71 @@ impl<'a> Parser<'a> {
             ));
         }
         self.depth -= 1;
+        let filter = match self.sub_attribute_after(&close)? {
+            None => filter,
+            Some((sub, start)) => {
+                if matches!(filter, Filter::Or(_)) && self.parenthesised_or.is_none() {
+                    self.parenthesised_or = Some(start);
+                }
+                let condition = self.condition(AttrPath::new(sub), start, "")?;
+                match filter {
+                    Filter::And(mut operands) => {
+                        operands.push(condition);
+                        Filter::And(operands)
+                    }
+                    other => Filter::And(vec![other, condition]),
+                }
+            }
+        };
         Ok(Filter::ValuePath {
             path,
             filter: Box::new(filter),
         })
+    }
+
+    /// The `.sub` right after the `]` of a value path (Entra ID's
+    /// `emails[type eq "work"].value eq "x"`), consumed, with its position;
+    /// `None` when the next token is not a word starting with `.` that
+    /// touches the `]`.
+    fn sub_attribute_after(
+        &mut self,
+        close: &Token<'_>,
+    ) -> Result<Option<(&'a str, usize)>, ScimError> {
+        let next = self.peek()?;
+        let (word, start) = match next.kind {
+            TokenKind::Word(word) if next.start == close.end && word.starts_with('.') => {
+                (word, next.start)
+            }
+            _ => return Ok(None),
+        };
+        let token = self.next()?;
+        let sub = word.get(1..).unwrap_or_default();
+        let mut chars = sub.chars();
+        let valid = chars
+            .next()
+            .is_some_and(|first| first.is_ascii_alphabetic() || first == '$')
+            && chars.all(is_name_char);
+        if !valid {
+            return Err(self.expected_with(
+                "a sub-attribute name after '].'",
+                &token,
+                " (a letter, then letters, digits, '-', '_' or '$')",
+            ));
+        }
+        Ok(Some((sub, start)))
+    }
+
+    /// Checks the depth of `filter` as printed (its normalised form) when an
+    /// `attr[... or ...].sub` suffix at `position` put an `or` in parentheses.
+    fn check_normalised_depth(&self, filter: &Filter, position: usize) -> Result<(), ScimError> {
+        let depth = printed_depth(filter);
+        if depth > self.max_depth {
+            return Err(ScimError::invalid_filter(format!(
+                "expected at most {} levels of nesting (parentheses, 'not' and value paths), found level {depth} once 'attr[... or ...].sub' (the first at position {position}) is read as 'attr[(... or ...) and sub ...]'",
+                self.max_depth
+            )));
+        }
+        Ok(())
     }
 
     /// Checks a word is an attribute path and parses it.

@@ -7,6 +7,12 @@
 //! none, so printing never nests deeper than the text that was parsed and the
 //! printed text always passes the same depth and clause limits.
 //!
+//! Entra ID's `attr[filter].sub op value` parses to the value path
+//! `attr[filter and sub op value]` and prints in that normalised form, which
+//! parses back to the same tree; only there can printing add a level (the
+//! parentheses around an `or` filter), and the parser checks the depth of
+//! the normalised form too ([`printed_depth`]).
+//!
 //! Trees the parser cannot produce (an `And` with fewer than two operands, a
 //! value path inside a value path, names that are not attribute names) print
 //! as something sensible but do not round-trip.
@@ -30,6 +36,31 @@ impl fmt::Display for Filter {
             Filter::ValuePath { path, filter } => write!(f, "{path}[{filter}]"),
         }
     }
+}
+
+/// The nesting depth of `filter` as [`fmt::Display`] prints it: parentheses,
+/// `not (...)` and value paths each add a level, exactly where the printer
+/// writes them. Iterative, so any tree is measured without recursion.
+pub(super) fn printed_depth(filter: &Filter) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(filter, 0usize)];
+    while let Some((node, level)) = stack.pop() {
+        deepest = deepest.max(level);
+        match node {
+            Filter::And(operands) => stack.extend(operands.iter().map(|operand| {
+                let nested = matches!(operand, Filter::And(_) | Filter::Or(_));
+                (operand, level + usize::from(nested))
+            })),
+            Filter::Or(operands) => stack.extend(operands.iter().map(|operand| {
+                let nested = matches!(operand, Filter::Or(_));
+                (operand, level + usize::from(nested))
+            })),
+            Filter::Not(operand) => stack.push((operand, level + 1)),
+            Filter::ValuePath { filter, .. } => stack.push((filter, level + 1)),
+            Filter::Present(_) | Filter::Compare { .. } => {}
+        }
+    }
+    deepest
 }
 
 fn write_operands(
@@ -94,6 +125,24 @@ fn write_json_string(f: &mut fmt::Formatter<'_>, text: &str) -> fmt::Result {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn printed_depth_counts_what_the_printer_writes() {
+        for (text, depth) in [
+            ("a pr", 0),
+            ("a pr and b pr or c pr", 0),
+            ("(a pr or b pr) and c pr", 1),
+            ("not (a pr)", 1),
+            ("emails[type pr]", 1),
+            ("emails[(type pr or value pr) and display pr]", 2),
+            (r#"emails[type eq "w" or type eq "h"].value eq "x""#, 2),
+            ("not (not ((a pr or b pr) and c pr))", 3),
+            ("((a pr))", 0),
+        ] {
+            let filter = Filter::parse(text).unwrap();
+            assert_eq!(printed_depth(&filter), depth, "{text}");
+        }
+    }
 
     #[test]
     fn strings_are_json_escaped() {

@@ -17,6 +17,7 @@ mod config;
 mod members;
 mod search;
 
+pub use bulk::{referenced_bulk_ids, resolve_references, BulkTarget, MAX_BULK_REFERENCES};
 pub use bulk::{BulkMethod, BulkOperation, BulkOperationResponse, BulkRequest, BulkResponse};
 pub use config::{
     AuthenticationScheme, BulkConfig, FilterConfig, PaginationConfig, ServiceProviderConfig,
@@ -154,9 +155,9 @@ impl Paging {
     }
 
     /// Parses the `startIndex` and `count` query parameters, then
-    /// normalises as [`Paging::new`]. A value that is not an integer is
-    /// `400 invalidValue` naming the parameter; an integer too large to
-    /// represent saturates.
+    /// normalises as [`Paging::new`]. A value that is not an integer, or
+    /// one beyond the 64-bit range, is `400 invalidValue` naming the
+    /// parameter.
     pub fn from_query(
         start_index: Option<&str>,
         count: Option<&str>,
@@ -199,31 +200,42 @@ fn parse_integer(name: &str, text: &str) -> Result<i64, ScimError> {
             "{name} must be an integer, got '{text}'"
         )));
     }
-    let magnitude = digits.bytes().fold(0_i64, |value, digit| {
+    let magnitude = digits.bytes().try_fold(0_i64, |value, digit| {
         value
-            .saturating_mul(10)
-            .saturating_add(i64::from(digit - b'0'))
+            .checked_mul(10)
+            .and_then(|value| value.checked_add(i64::from(digit - b'0')))
     });
-    Ok(if negative { -magnitude } else { magnitude })
+    match magnitude {
+        Some(magnitude) if negative => Ok(-magnitude),
+        Some(magnitude) => Ok(magnitude),
+        None => Err(out_of_range(name, text)),
+    }
 }
 
-/// Reads a JSON integer member (or a string holding one), saturating.
+fn out_of_range(name: &str, text: &str) -> ScimError {
+    ScimError::invalid_value(format!(
+        "{name} {text} is out of range: at most {} digits ({})",
+        i64::MAX.to_string().len(),
+        i64::MAX
+    ))
+}
+
+/// Reads a JSON integer member (or a string holding one); one beyond the
+/// 64-bit range is `400 invalidValue`, never a silent clamp.
 fn integer_member(name: &str, value: &Value) -> Result<i64, ScimError> {
     match value {
-        // JSON does not tell integers from decimals: `10.0` is 10; integers
-        // beyond the i64 range saturate (`as` saturates from f64).
-        Value::Number(number) => number
-            .as_i64()
-            .or_else(|| number.as_u64().map(|_| i64::MAX))
-            .or_else(|| {
-                number
-                    .as_f64()
-                    .filter(|float| float.fract() == 0.0)
-                    .map(|float| float as i64)
-            })
-            .ok_or_else(|| {
-                ScimError::invalid_value(format!("{name} must be an integer, got {number}"))
-            }),
+        // JSON does not tell integers from decimals: `10.0` is 10.
+        Value::Number(number) => match number.as_i64() {
+            Some(integer) => Ok(integer),
+            None if number.is_u64() => Err(out_of_range(name, &number.to_string())),
+            None => match number.as_f64() {
+                Some(float) if float.fract() == 0.0 && float.abs() < 9.0e18 => Ok(float as i64),
+                Some(float) if float.fract() == 0.0 => Err(out_of_range(name, &number.to_string())),
+                _ => Err(ScimError::invalid_value(format!(
+                    "{name} must be an integer, got {number}"
+                ))),
+            },
+        },
         Value::String(text) => parse_integer(name, text),
         other => Err(ScimError::invalid_value(format!(
             "{name} must be an integer, got {}",

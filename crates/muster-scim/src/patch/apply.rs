@@ -568,7 +568,7 @@ fn insert_in_order(object: &mut Object, attribute: &Attribute, name: &str, value
     let index = match rank(name) {
         Some(wanted) => object
             .keys()
-            .position(|key| rank(key).map_or(true, |other| other > wanted))
+            .position(|key| rank(key).is_none_or(|other| other > wanted))
             .unwrap_or(object.len()),
         None => object.len(),
     };

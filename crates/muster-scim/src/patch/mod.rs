@@ -28,10 +28,17 @@
 //!   returned with its operation named (`Operations[1] (replace, active)`)
 //!   and the input is untouched. The result is canonical: emptied values
 //!   dropped, `schemas` rebuilt, required attributes still present.
+//!
+//! Whatever decides on an operation by its target (hashing `password`,
+//! turning `members` into membership rows, ...) first resolves the
+//! operations with [`canonical_operations`], which applies alike but
+//! spells every target one way ([`targets`]).
 
 mod apply;
+mod canonical;
 mod op;
 
+pub use canonical::{canonical_operations, targets};
 pub use op::{PatchOp, PatchOpKind, PatchOperation, PATCH_OP_URN};
 
 use std::cell::RefCell;

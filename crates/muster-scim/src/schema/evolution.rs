@@ -680,7 +680,7 @@ pub fn remove_attributes<S: AsRef<str>>(resource: &mut Value, paths: &[S]) -> Ve
         }
     }
     for key in emptied {
-        if object.get(&key).map_or(true, is_absent) {
+        if object.get(&key).is_none_or(is_absent) {
             object.shift_remove(&key);
             if let Some(Value::Array(schemas)) = object.get_mut("schemas") {
                 schemas.retain(|urn| urn.as_str() != Some(key.as_str()));

@@ -11,7 +11,7 @@
 
 use super::builtin;
 use super::definition::check_schema;
-use super::model::{Attribute, ResourceType, Schema, SchemaExtension};
+use super::model::{Attribute, ResourceType, Returned, Schema, SchemaExtension};
 use crate::error::ScimError;
 use crate::path::AttrPath;
 
@@ -61,6 +61,27 @@ impl<'r> ResolvedAttribute<'r> {
             path.push_str(&sub.name);
         }
         path
+    }
+
+    /// Whether the path names something never returned (`returned:
+    /// never`): the attribute, or the sub-attribute it names. Such a path
+    /// cannot be filtered, sorted or selected on: the answer would tell
+    /// what it holds.
+    pub fn is_never_returned(&self) -> bool {
+        self.attribute.returned == Returned::Never
+            || self
+                .sub_attribute
+                .is_some_and(|sub| sub.returned == Returned::Never)
+    }
+
+    /// Refuses a never-returned path ([`Self::is_never_returned`]) in a
+    /// filter, `sortBy` or `attributes`: `400 invalidFilter` naming it.
+    pub(crate) fn check_returned(&self) -> Result<(), ScimError> {
+        if self.is_never_returned() {
+            Err(SchemaRegistry::never_returned_error(&self.canonical_path()))
+        } else {
+            Ok(())
+        }
     }
 }
 
@@ -449,6 +470,50 @@ impl SchemaRegistry {
         paths
     }
 
+    /// `400 invalidFilter` for a never-returned attribute named by a
+    /// filter, `sortBy` or `attributes`; `path` is its canonical path.
+    pub(crate) fn never_returned_error(path: &str) -> ScimError {
+        ScimError::invalid_filter(format!(
+            "attribute '{path}' is never returned (returned: never) and cannot be filtered, sorted or selected"
+        ))
+    }
+
+    /// Every path of a resource type whose values are never returned
+    /// (`returned: never`), canonical and URN-qualified for extensions
+    /// (`password`, `urn:...:acme:2.0:User:pin`,
+    /// `urn:...:acme:2.0:User:badge.secret`): an attribute so declared and
+    /// each of its sub-attributes, and each sub-attribute so declared.
+    /// What the store keeps out of its lookup index and change payloads.
+    pub fn never_returned_paths(&self, resource_type: &ResourceType) -> Vec<String> {
+        let mut paths = Vec::new();
+        let mut push = |prefix: &str, attribute: &Attribute| {
+            let never = attribute.returned == Returned::Never;
+            if never {
+                paths.push(format!("{prefix}{}", attribute.name));
+            }
+            for sub in &attribute.sub_attributes {
+                if never || sub.returned == Returned::Never {
+                    paths.push(format!("{prefix}{}.{}", attribute.name, sub.name));
+                }
+            }
+        };
+        for attribute in &self.common_attributes {
+            push("", attribute);
+        }
+        if let Some(core) = self.core_schema(resource_type) {
+            for attribute in &core.attributes {
+                push("", attribute);
+            }
+        }
+        for (schema, _) in self.extensions(resource_type) {
+            let prefix = format!("{}:", schema.id);
+            for attribute in &schema.attributes {
+                push(&prefix, attribute);
+            }
+        }
+        paths
+    }
+
     /// The detail for an attribute path no schema declares: names the full
     /// path and, when a declared path is close, suggests it.
     pub fn unknown_attribute(&self, resource_type: &ResourceType, path: &str) -> String {
@@ -578,6 +643,31 @@ mod tests {
             Some("name.givenName")
         );
         assert_eq!(registry.suggest(rt, "zzzzzzzz"), None);
+    }
+
+    #[test]
+    fn never_returned_paths_of_the_builtin_types() {
+        let registry = SchemaRegistry::builtin();
+        assert_eq!(
+            registry.never_returned_paths(user_type(&registry)),
+            ["password"]
+        );
+        let group = registry.resource_type("Group").unwrap();
+        assert!(registry.never_returned_paths(group).is_empty());
+        let resolve = |text: &str| {
+            registry
+                .resolve_attribute(user_type(&registry), &AttrPath::parse(text).unwrap())
+                .unwrap()
+        };
+        assert!(resolve("PASSWORD").is_never_returned());
+        assert!(!resolve("userName").is_never_returned());
+        let error = resolve(&format!("{USER_SCHEMA}:password"))
+            .check_returned()
+            .unwrap_err();
+        assert_eq!(error.scim_type, Some(crate::ScimType::InvalidFilter));
+        assert!(error
+            .detail
+            .contains("attribute 'password' is never returned"));
     }
 
     #[test]

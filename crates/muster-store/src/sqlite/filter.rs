@@ -572,6 +572,19 @@ impl QueryBuilder<'_> {
         value: &FilterValue,
     ) -> Option<String> {
         match value {
+            // Compared with a boolean attribute, "True"/"False" in any case
+            // are booleans, as the evaluator says (Entra ID's
+            // `roles[primary eq "True"]`); other strings match nothing.
+            FilterValue::String(text) if definition.kind == AttributeType::Boolean => {
+                let flag = if text.eq_ignore_ascii_case("true") {
+                    true
+                } else if text.eq_ignore_ascii_case("false") {
+                    false
+                } else {
+                    return None;
+                };
+                self.compare_condition(columns, definition, op, &FilterValue::Boolean(flag))
+            }
             FilterValue::String(text) => {
                 let string = self.string_condition(columns, definition, op, text);
                 if definition.kind == AttributeType::DateTime && is_ordering(op) {
@@ -703,7 +716,7 @@ impl QueryBuilder<'_> {
     /// checked): negations cannot, nor clauses on stored paths that are not
     /// in the lookup index.
     fn drivable(&self, filter: &Filter) -> bool {
-        let indexed = |path: &AttrPath| self.locate(path).map_or(true, |located| located.indexed);
+        let indexed = |path: &AttrPath| self.locate(path).is_none_or(|located| located.indexed);
         match filter {
             Filter::And(operands) => operands.iter().any(|operand| self.drivable(operand)),
             Filter::Or(operands) => {

@@ -56,6 +56,16 @@
 //! keys and values (`settings.rs`). Each write records the paths it set in
 //! `attribute_usage`; holder counts are computed on read (`usage.rs`).
 //!
+//! **Schema generation.** The rule generation doubles as the tenant's
+//! schema generation: schema changes and setting changes bump it. A write
+//! that carries the generation its validation view was read at is refused
+//! (`StoreError::StaleSchema`) once it moved on, checked with the rules once
+//! per transaction; so no write is decided by a stale cached schema.
+//!
+//! **Back-pressure.** The writer's and the readers' queues are bounded
+//! (`SqliteOptions::writer_queue`, `reader_queue`); a call that finds its
+//! queue full is refused at once with `StoreError::Busy`.
+//!
 //! Architecture Invariant: the store never interprets SCIM beyond what the
 //! registry passed to `list` says; writes are schema-agnostic.
 
@@ -103,6 +113,14 @@ const MAX_PLANS: usize = 8;
 /// The database file name inside the data directory.
 pub const DATABASE_FILE: &str = "muster.db";
 
+/// The default [`SqliteOptions::writer_queue`]: writes waiting for the
+/// writer thread (eight of its largest batches).
+pub const DEFAULT_WRITER_QUEUE: usize = 4096;
+
+/// The default [`SqliteOptions::reader_queue`]: reads waiting for a reader
+/// thread.
+pub const DEFAULT_READER_QUEUE: usize = 4096;
+
 /// How to open a [`SqliteStore`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SqliteOptions {
@@ -111,6 +129,12 @@ pub struct SqliteOptions {
     pub durable: bool,
     /// The number of reader threads (each with its own connection).
     pub max_readers: usize,
+    /// How many writes may wait for the writer thread; once that many wait,
+    /// a write is refused with [`StoreError::Busy`] (at least 1 is used).
+    pub writer_queue: usize,
+    /// How many reads may wait for a reader thread; once that many wait, a
+    /// read is refused with [`StoreError::Busy`] (at least 1 is used).
+    pub reader_queue: usize,
 }
 
 impl SqliteOptions {
@@ -128,6 +152,8 @@ impl Default for SqliteOptions {
         SqliteOptions {
             durable: true,
             max_readers: Self::default_readers(),
+            writer_queue: DEFAULT_WRITER_QUEUE,
+            reader_queue: DEFAULT_READER_QUEUE,
         }
     }
 }
@@ -169,8 +195,8 @@ impl SqliteStore {
         })?;
         let path = data_dir.join(DATABASE_FILE);
         let connection = schema::open_writer(&path, options.durable)?;
-        let writer = Writer::start(connection)?;
-        let readers = ReaderPool::start(&path, options.max_readers)?;
+        let writer = Writer::start(connection, options.writer_queue)?;
+        let readers = ReaderPool::start(&path, options.max_readers, options.reader_queue)?;
         let checkpointer = Checkpointer::start(&path)?;
         Ok(SqliteStore {
             path,
@@ -388,16 +414,36 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn schema_generation(&self, tenant: &TenantId) -> Result<u64, StoreError> {
+        let tenant = tenant.clone();
+        self.readers
+            .read(move |connection| rules::schema_generation(connection, &tenant))
+            .await
+    }
+
+    async fn tenant_schemas(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<(u64, Vec<SchemaRecord>), StoreError> {
+        let tenant = tenant.clone();
+        self.readers
+            .read(move |connection| schemas::list_at_generation(connection, &tenant))
+            .await
+    }
+
     async fn put_schema(
         &self,
         tenant: &TenantId,
         actor: &Actor,
         record: SchemaRecord,
         rewrite: Option<RewriteFn>,
+        expected_generation: Option<u64>,
     ) -> Result<SchemaChangeOutcome, StoreError> {
         let scope = scope(tenant, actor);
         self.writer
-            .submit_alone(move |connection| schemas::put(connection, &scope, record, rewrite))
+            .submit_alone(move |connection| {
+                schemas::put(connection, &scope, record, rewrite, expected_generation)
+            })
             .await
     }
 
@@ -407,11 +453,14 @@ impl Store for SqliteStore {
         actor: &Actor,
         urn: &str,
         rewrite: Option<RewriteFn>,
+        expected_generation: Option<u64>,
     ) -> Result<SchemaChangeOutcome, StoreError> {
         let scope = scope(tenant, actor);
         let urn = urn.to_owned();
         self.writer
-            .submit_alone(move |connection| schemas::delete(connection, &scope, &urn, rewrite))
+            .submit_alone(move |connection| {
+                schemas::delete(connection, &scope, &urn, rewrite, expected_generation)
+            })
             .await
     }
 

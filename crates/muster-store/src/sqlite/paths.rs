@@ -10,7 +10,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 use crate::StoreError;
 
@@ -31,6 +31,25 @@ pub(crate) fn path_id(connection: &Connection, path: &str) -> Result<i64, StoreE
         .prepare_cached("SELECT path_id FROM attribute_paths WHERE path = ?1")?
         .query_row([path], |row| row.get(0))?;
     CACHE.with(|cache| cache.borrow_mut().insert(path.to_owned(), id));
+    Ok(id)
+}
+
+/// The number of an index path if it has one, without assigning one: a
+/// path without a number has no index row to delete.
+pub(crate) fn known_path_id(
+    connection: &Connection,
+    path: &str,
+) -> Result<Option<i64>, StoreError> {
+    if let Some(id) = CACHE.with(|cache| cache.borrow().get(path).copied()) {
+        return Ok(Some(id));
+    }
+    let id: Option<i64> = connection
+        .prepare_cached("SELECT path_id FROM attribute_paths WHERE path = ?1")?
+        .query_row([path], |row| row.get(0))
+        .optional()?;
+    if let Some(id) = id {
+        CACHE.with(|cache| cache.borrow_mut().insert(path.to_owned(), id));
+    }
     Ok(id)
 }
 

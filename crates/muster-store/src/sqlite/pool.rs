@@ -6,6 +6,10 @@
 //! keep a busy reader on its queue without a context switch per request,
 //! keep each connection's statement cache warm, and bound the threads reads
 //! can occupy.
+//!
+//! The queue is bounded (`SqliteOptions::reader_queue` reads waiting): when
+//! it is full a read is refused at once with `StoreError::Busy` rather than
+//! queued behind reads that would keep the caller waiting anyway.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
@@ -24,14 +28,22 @@ type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
 /// The reader threads and their queue; dropping it ends the threads once
 /// the queue is empty.
 pub(crate) struct ReaderPool {
-    queue: Option<mpsc::Sender<ReadJob>>,
+    queue: Option<mpsc::SyncSender<ReadJob>>,
+    /// How many reads may wait in the queue.
+    capacity: usize,
     threads: Vec<JoinHandle<()>>,
 }
 
 impl ReaderPool {
-    /// Starts `count` reader threads over the database at `path`.
-    pub(crate) fn start(path: &Path, count: usize) -> Result<ReaderPool, StoreError> {
-        let (queue, jobs) = mpsc::channel::<ReadJob>();
+    /// Starts `count` reader threads over the database at `path`, with room
+    /// for `capacity` waiting reads (at least one).
+    pub(crate) fn start(
+        path: &Path,
+        count: usize,
+        capacity: usize,
+    ) -> Result<ReaderPool, StoreError> {
+        let capacity = capacity.max(1);
+        let (queue, jobs) = mpsc::sync_channel::<ReadJob>(capacity);
         let jobs = Arc::new(Mutex::new(jobs));
         let mut threads = Vec::new();
         for index in 0..count.max(1) {
@@ -48,6 +60,7 @@ impl ReaderPool {
         }
         Ok(ReaderPool {
             queue: Some(queue),
+            capacity,
             threads,
         })
     }
@@ -68,9 +81,20 @@ impl ReaderPool {
         let Some(queue) = &self.queue else {
             return Err(StoreError::Database("the store is closed".to_owned()));
         };
-        queue
-            .send(job)
-            .map_err(|_| StoreError::Database("the reader threads have stopped".to_owned()))?;
+        match queue.try_send(job) {
+            Ok(()) => {}
+            Err(mpsc::TrySendError::Full(_)) => {
+                return Err(StoreError::Busy(format!(
+                    "the read queue is full ({} reads waiting)",
+                    self.capacity
+                )))
+            }
+            Err(mpsc::TrySendError::Disconnected(_)) => {
+                return Err(StoreError::Database(
+                    "the reader threads have stopped".to_owned(),
+                ))
+            }
+        }
         answer.await.map_err(|_| {
             StoreError::Database("a reader thread stopped before answering".to_owned())
         })?

@@ -22,6 +22,15 @@
 //! by another process is honoured by the very next write. Readers plan a
 //! query with cached rules and check, in the query's read transaction, that
 //! the generation is still the one planned with (`list.rs`).
+//!
+//! The same counter is the tenant's *schema generation*
+//! (`Store::schema_generation`): setting changes bump it too (`settings.rs`),
+//! since the server validates writes against the schemas and the settings
+//! (the undeclared-attribute policy). A write that names the generation its
+//! view was read at is refused with `StoreError::StaleSchema` when the
+//! stored one moved on ([`check_generation`], through the same
+//! once-per-transaction check). A bump that changes no rule only makes the
+//! next write and query read the rules again.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
@@ -103,6 +112,41 @@ pub(crate) fn generation(connection: &Connection, tenant: &TenantId) -> Result<i
     Ok(generation.unwrap_or(0))
 }
 
+/// The tenant's schema generation (the rule generation) as the public API
+/// counts it.
+pub(crate) fn schema_generation(
+    connection: &Connection,
+    tenant: &TenantId,
+) -> Result<u64, StoreError> {
+    Ok(to_public(generation(connection, tenant)?))
+}
+
+/// A stored generation as a `u64` (it starts at 0 and only grows).
+fn to_public(generation: i64) -> u64 {
+    u64::try_from(generation).unwrap_or(0)
+}
+
+/// Refuses, with [`StoreError::StaleSchema`], a write whose caller
+/// validated it at another schema generation than the tenant's in the
+/// writer's open transaction; `None` checks nothing. Reuses the writer's
+/// rules cache, so the generation is read at most once per transaction
+/// (a bump in the transaction drops the cache, so it is read again).
+pub(crate) fn check_generation(
+    connection: &Connection,
+    tenant: &TenantId,
+    expected: Option<u64>,
+) -> Result<(), StoreError> {
+    let Some(expected) = expected else {
+        return Ok(());
+    };
+    let current = to_public(for_writer(connection, tenant)?.generation);
+    if current == expected {
+        Ok(())
+    } else {
+        Err(StoreError::StaleSchema { expected, current })
+    }
+}
+
 /// Reads the tenant's rules; call inside a transaction so the generation
 /// and the schemas come from one snapshot.
 pub(crate) fn load(connection: &Connection, tenant: &TenantId) -> Result<IndexRules, StoreError> {
@@ -147,8 +191,8 @@ pub(crate) fn parse_searchable(text: &str) -> Result<Vec<String>, StoreError> {
         .collect()
 }
 
-/// Bumps the tenant's rule generation (inside a schema change's
-/// transaction) and makes the writer re-read the rules.
+/// Bumps the tenant's rule (schema) generation (inside a schema change's
+/// or setting change's transaction) and makes the writer re-read the rules.
 pub(crate) fn bump(connection: &Connection, tenant: &TenantId) -> Result<(), StoreError> {
     connection
         .prepare_cached(

@@ -28,6 +28,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "searchable custom attributes: partial lookup index",
         SEARCHABLE,
     ),
+    (
+        "secrets: no password in the attribute index or change payloads",
+        SECRETS,
+    ),
 ];
 
 /// Version 1.
@@ -238,6 +242,48 @@ WHERE (tenant_id, path_id) IN (
           END
       )
 );
+";
+
+/// Version 4: secrets out of the attribute index and the change log.
+///
+/// - Every `resource_values` row of the core `password` (paths are stored
+///   in ASCII lower case; `LIKE` also matches any other case, and
+///   `password.*` a complex value's members) is deleted: such rows made
+///   `filter=password sw "$argon2id$..."` a prefix oracle on the hash (or
+///   held the password in clear, lower-cased too). Writes no longer give
+///   them rows (`values::NeverReturned`).
+/// - Every change payload whose `resource` holds a top-level `password`
+///   key (in any case) is rewritten without it. The `LIKE` is a cheap
+///   pre-filter (payloads are written by `serde_json`, which escapes no
+///   letter), the `json_each` test the exact one. The resource row itself
+///   keeps its hash.
+/// - `secure_delete` is on while this runs, so the bytes of the deleted
+///   rows and old payloads are overwritten in the pages rewritten, rather
+///   than left in free space; it is the connection's default (off) again
+///   afterwards.
+const SECRETS: &str = "
+PRAGMA secure_delete = ON;
+
+DELETE FROM resource_values
+WHERE path_id IN (
+    SELECT path_id FROM attribute_paths
+    WHERE path LIKE 'password' OR path LIKE 'password.%'
+);
+
+UPDATE changes SET payload = json_set(payload, '$.resource', (
+    SELECT json_group_object(e.key, e.value)
+    FROM json_each(changes.payload, '$.resource') AS e
+    WHERE lower(e.key) <> 'password'
+))
+WHERE payload LIKE '%\"password\"%'
+  AND json_valid(payload)
+  AND json_type(payload, '$.resource') = 'object'
+  AND EXISTS (
+      SELECT 1 FROM json_each(changes.payload, '$.resource') AS e
+      WHERE lower(e.key) = 'password'
+  );
+
+PRAGMA secure_delete = OFF;
 ";
 
 /// Page cache of the writer, in KiB (SQLite's negative `cache_size`).

@@ -15,8 +15,18 @@
 //! A deleted schema keeps its row with `document` NULL: a later
 //! re-declaration continues its version count (the version of its change
 //! records) and takes a new place at the end of the list.
+//!
+//! A URN is one identity whatever its ASCII case: a put finds the tenant's
+//! row (live or deleted) in any case and replaces it, the stored URN taking
+//! the case of the latest put (as the server's registry does); a delete
+//! finds it in any case. Rows of one URN in several cases, which builds
+//! before this rule could leave, are merged into one by the next put.
+//!
+//! Schema changes carry the schema generation they were computed at
+//! (`expected_generation`): a change computed from schemas that are no
+//! longer the stored ones is refused (`rules::check_generation`).
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection};
 use serde_json::{json, Value};
 
 use super::read::{parse_object, to_version};
@@ -65,42 +75,74 @@ pub(crate) fn list(
     Ok(records)
 }
 
-/// A schema's row: its place, version and whether it is live.
+/// The tenant's schema generation and live schemas, from one read
+/// transaction.
+pub(crate) fn list_at_generation(
+    connection: &Connection,
+    tenant: &TenantId,
+) -> Result<(u64, Vec<SchemaRecord>), StoreError> {
+    connection.prepare_cached("BEGIN")?.execute([])?;
+    let generation = rules::schema_generation(connection, tenant)?;
+    let records = list(connection, tenant)?;
+    connection.prepare_cached("COMMIT")?.execute([])?;
+    Ok((generation, records))
+}
+
+/// A schema's stored row, whatever the case of its URN: its live row if it
+/// has one, else its latest deleted row.
 struct Existing {
+    /// The URN as stored.
+    urn: String,
     position: i64,
+    /// The highest version of the URN's rows (in any case).
     version: u64,
     resource_type: String,
     live: bool,
 }
 
+/// The row of `urn` in any ASCII case, `None` when the tenant never
+/// declared it. Scans only the tenant's schema rows (few).
 fn existing(
     connection: &Connection,
     tenant: &TenantId,
     urn: &str,
 ) -> Result<Option<Existing>, StoreError> {
-    Ok(connection
-        .prepare_cached(
-            "SELECT position, version, resource_type, document IS NOT NULL
-             FROM custom_schemas WHERE tenant_id = ?1 AND urn = ?2",
-        )?
-        .query_row(params![tenant.0, urn], |row| {
-            Ok(Existing {
-                position: row.get(0)?,
-                version: to_version(row.get(1)?),
-                resource_type: row.get(2)?,
-                live: row.get(3)?,
-            })
-        })
-        .optional()?)
+    let mut statement = connection.prepare_cached(
+        "SELECT urn, position, version, resource_type, document IS NOT NULL
+         FROM custom_schemas WHERE tenant_id = ?1 AND lower(urn) = lower(?2)
+         ORDER BY document IS NOT NULL DESC, urn = ?2 DESC, version DESC, position",
+    )?;
+    let mut rows = statement.query(params![tenant.0, urn])?;
+    let mut found: Option<Existing> = None;
+    while let Some(row) = rows.next()? {
+        let version = to_version(row.get(2)?);
+        match &mut found {
+            // The first row is the one that stands for the URN; the others
+            // only add to its version count.
+            Some(first) => first.version = first.version.max(version),
+            None => {
+                found = Some(Existing {
+                    urn: row.get(0)?,
+                    position: row.get(1)?,
+                    version,
+                    resource_type: row.get(3)?,
+                    live: row.get(4)?,
+                });
+            }
+        }
+    }
+    Ok(found)
 }
 
-/// Stores a schema (keeping its place when it is live), records the change,
-/// then runs `rewrite` over the resources of its type.
+/// Stores a schema (keeping its place when it is live, its URN in the case
+/// given), records the change, then runs `rewrite` over the resources of
+/// its type. Refused when `expected_generation` is not the tenant's.
 pub(crate) fn put(
     connection: &Connection,
     scope: &WriteScope,
     record: SchemaRecord,
     rewrite: Option<RewriteFn>,
+    expected_generation: Option<u64>,
 ) -> Result<SchemaChangeOutcome, StoreError> {
     let SchemaRecord {
         urn,
@@ -132,6 +174,7 @@ pub(crate) fn put(
         .into());
     }
     let tenant = &scope.tenant;
+    rules::check_generation(connection, tenant, expected_generation)?;
     let previous = existing(connection, tenant, &urn)?;
     let version = previous.as_ref().map_or(1, |row| row.version + 1);
     let position = match &previous {
@@ -144,16 +187,20 @@ pub(crate) fn put(
     };
     let now = now_text();
     let document_text = document.to_string();
+    if previous.is_some() {
+        // The URN's rows in every case give way to the one row written
+        // below, in the case given now.
+        connection
+            .prepare_cached(
+                "DELETE FROM custom_schemas WHERE tenant_id = ?1 AND lower(urn) = lower(?2)",
+            )?
+            .execute(params![tenant.0, urn])?;
+    }
     let written = connection
         .prepare_cached(
             "INSERT INTO custom_schemas (tenant_id, urn, position, resource_type, required,
                  document, version, updated, client, searchable)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-             ON CONFLICT (tenant_id, urn) DO UPDATE SET position = excluded.position,
-                 resource_type = excluded.resource_type, required = excluded.required,
-                 document = excluded.document, version = excluded.version,
-                 updated = excluded.updated, client = excluded.client,
-                 searchable = excluded.searchable",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         )?
         .execute(params![
             tenant.0,
@@ -210,24 +257,31 @@ fn apply_index_rules(
     Ok(())
 }
 
-/// Deletes a live schema (keeping its row as a tombstone), records the
-/// change, then runs `rewrite` over the resources of the type it extended.
+/// Deletes a live schema, found by its URN in any case (keeping its row as
+/// a tombstone), records the change under the URN as stored, then runs
+/// `rewrite` over the resources of the type it extended. Refused when
+/// `expected_generation` is not the tenant's.
 pub(crate) fn delete(
     connection: &Connection,
     scope: &WriteScope,
     urn: &str,
     rewrite: Option<RewriteFn>,
+    expected_generation: Option<u64>,
 ) -> Result<SchemaChangeOutcome, StoreError> {
     let tenant = &scope.tenant;
+    rules::check_generation(connection, tenant, expected_generation)?;
     let Some(row) = existing(connection, tenant, urn)?.filter(|row| row.live) else {
         return Err(StoreError::NotFound(format!("schema '{urn}' not found")));
     };
+    let urn = row.urn.as_str();
     let version = row.version + 1;
     let now = now_text();
+    // Every live row of the URN, in any case (one, unless an older build
+    // stored several).
     connection
         .prepare_cached(
             "UPDATE custom_schemas SET document = NULL, version = ?3, updated = ?4, client = ?5
-             WHERE tenant_id = ?1 AND urn = ?2",
+             WHERE tenant_id = ?1 AND lower(urn) = lower(?2) AND document IS NOT NULL",
         )?
         .execute(params![
             tenant.0,
@@ -308,6 +362,7 @@ fn rewrite_all(
                 unmapped,
                 ..current
             };
+            let never_returned = outcome.never_returned;
             let change = StateChange {
                 content: content_of(outcome.resource, resource_type)?,
                 unmapped: outcome.unmapped,
@@ -317,7 +372,15 @@ fn rewrite_all(
                 // before it rewrites them (the server's `RewriteFn`).
                 unique: Vec::new(),
             };
-            match write_state(connection, scope, resource_type, &id, current, change)? {
+            match write_state(
+                connection,
+                scope,
+                resource_type,
+                &id,
+                current,
+                change,
+                &never_returned,
+            )? {
                 Written::Changed(_) => rewritten += 1,
                 Written::Unchanged(_) => {}
             }

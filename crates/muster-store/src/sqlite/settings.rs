@@ -1,10 +1,13 @@
 //! Tenant settings (`settings`): plain keys and values, such as the
-//! server's undeclared-attribute policy. The store gives them no meaning.
+//! server's undeclared-attribute policy. The store gives them no meaning,
+//! but since some decide how writes are validated, a change of any of them
+//! moves the tenant's schema generation on (`rules.rs`).
 
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::json;
 
 use super::read::to_version;
+use super::rules;
 use super::values::now_text;
 use super::write::{insert_error, record_change, WriteScope};
 use crate::{ChangeKind, ResourceId, StoreError, TenantId};
@@ -24,8 +27,9 @@ pub(crate) fn get(
         .optional()?)
 }
 
-/// Sets a setting and records the change; setting the value it already has
-/// changes nothing and records nothing.
+/// Sets a setting, records the change and bumps the tenant's schema
+/// generation; setting the value it already has changes nothing, records
+/// nothing and bumps nothing.
 pub(crate) fn set(
     connection: &Connection,
     scope: &WriteScope,
@@ -70,5 +74,6 @@ pub(crate) fn set(
         version,
         &now,
         &json!({ "key": key, "value": value }).to_string(),
-    )
+    )?;
+    rules::bump(connection, tenant)
 }

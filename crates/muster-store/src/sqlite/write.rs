@@ -12,13 +12,15 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension};
 use serde_json::{json, Map, Value};
 
-use super::paths::path_id;
+use super::paths::{known_path_id, path_id};
 use super::read::{
     finish, not_found, parse_object, parse_unmapped, to_version, unmapped_text, GROUP, USER,
 };
 use super::rules;
 use super::usage::{self, Stamp};
-use super::values::{index_rows, now_text, sortable_instant, Scalar, ValueRow};
+use super::values::{
+    check_password, index_rows, now_text, sortable_instant, NeverReturned, Scalar, ValueRow,
+};
 use crate::{
     Actor, ChangeKind, Member, MemberChange, NewResource, Precondition, ResourceId, StoreError,
     StoredResource, TenantId, TokenRecord, UniqueAttribute, Update, UpdateFn,
@@ -56,8 +58,14 @@ pub(crate) fn create(
         members,
         unmapped,
         unique,
+        schema_generation,
+        never_returned,
     } = new;
+    // Validated against stale schemas or settings: refused, nothing written.
+    rules::check_generation(connection, &scope.tenant, schema_generation)?;
     let content = content_of(resource, resource_type)?;
+    check_password(resource_type, &content, &format!("a new {resource_type}"))?;
+    let never = NeverReturned::new(&content, &never_returned);
     if !members.is_empty() && resource_type != GROUP {
         return Err(no_members(resource_type));
     }
@@ -93,7 +101,7 @@ pub(crate) fn create(
     }
     let seq = connection.last_insert_rowid();
     let stamp = scope.stamp(resource_type, &now);
-    write_index(connection, &stamp, seq, &object, None)?;
+    write_index(connection, &stamp, seq, &object, None, &never)?;
     check_unique_values(
         connection,
         &scope.tenant,
@@ -101,6 +109,7 @@ pub(crate) fn create(
         seq,
         &object,
         &unique,
+        &never,
     )?;
     usage::record_unmapped(&stamp, &Map::new(), &unmapped);
     let mut delta = MemberDelta::default();
@@ -112,8 +121,9 @@ pub(crate) fn create(
             }
         }
     }
+    let shown = never.payload_text(&object, &text)?;
     let payload = Payload {
-        resource: Some(&text),
+        resource: Some(&shown),
         unmapped: unmapped_json.as_deref(),
         members: delta.to_json(),
         removed: None,
@@ -353,11 +363,15 @@ pub(crate) fn update(
         member_changes,
         unmapped,
         unique,
+        schema_generation,
+        never_returned,
     }) = update(&before)?
     else {
         return unchanged(current);
     };
     drop(before);
+    // Computed against stale schemas or settings: refused, nothing written.
+    rules::check_generation(connection, &scope.tenant, schema_generation)?;
     if !member_changes.is_empty() && resource_type != GROUP {
         return Err(no_members(resource_type));
     }
@@ -382,7 +396,15 @@ pub(crate) fn update(
         removed: Value::Null,
         unique,
     };
-    match write_state(connection, scope, resource_type, id, current, change)? {
+    match write_state(
+        connection,
+        scope,
+        resource_type,
+        id,
+        current,
+        change,
+        &never_returned,
+    )? {
         Written::Unchanged(current) => unchanged(current),
         Written::Changed(stored) => {
             touch_users_under(connection, scope, &regrouped)?;
@@ -426,7 +448,11 @@ pub(crate) enum Written {
 
 /// Writes a resource's new state over `current` when it changes anything:
 /// a new version, the row, the index rows that changed (with uniqueness
-/// checks), usage, and an `Update` change record.
+/// checks), usage, and an `Update` change record. Values at the core
+/// `password` and at `never_returned` (canonical paths, see
+/// [`crate::NewResource::never_returned`]) enter neither the attribute
+/// index nor the change record. A User whose `password` is not an argon2
+/// hash is refused before anything is written.
 pub(crate) fn write_state(
     connection: &Connection,
     scope: &WriteScope,
@@ -434,6 +460,7 @@ pub(crate) fn write_state(
     id: &ResourceId,
     current: Current,
     change: StateChange,
+    never_returned: &[String],
 ) -> Result<Written, StoreError> {
     let StateChange {
         content,
@@ -447,6 +474,12 @@ pub(crate) fn write_state(
     if !content_changed && new_unmapped.is_none() && delta.is_empty() {
         return Ok(Written::Unchanged(current));
     }
+    check_password(
+        resource_type,
+        &content,
+        &format!("{resource_type} {}", id.0),
+    )?;
+    let never = NeverReturned::new(&content, never_returned);
     let Current {
         seq,
         object: old_object,
@@ -479,7 +512,7 @@ pub(crate) fn write_state(
         connection,
         &stamp,
         &row,
-        content_changed.then_some(&old_object),
+        content_changed.then_some((&old_object, &never)),
     )?;
     if content_changed {
         check_unique_values(
@@ -489,6 +522,7 @@ pub(crate) fn write_state(
             seq,
             &object,
             &unique,
+            &never,
         )?;
     }
     if unmapped_changed {
@@ -498,8 +532,18 @@ pub(crate) fn write_state(
     // Captured values accompany the resource; clearing them shows as `{}`.
     let shown_unmapped = (rewritten && (unmapped_changed || unmapped_json.is_some()))
         .then(|| unmapped_json.as_deref().unwrap_or("{}"));
+    // Never-returned values stay out of the change record: out of the
+    // resource shown, and out of what a rewrite removed.
+    let shown = match rewritten {
+        true => Some(never.payload_text(&object, &text)?),
+        false => None,
+    };
+    let mut removed = removed;
+    if never.strip_removed(&mut removed) && is_empty_container(&removed) {
+        removed = Value::Null;
+    }
     let payload = Payload {
-        resource: rewritten.then_some(text.as_str()),
+        resource: shown.as_deref(),
         unmapped: shown_unmapped,
         members: delta.to_json(),
         removed: Some(&removed).filter(|removed| rewritten && !removed.is_null()),
@@ -522,6 +566,15 @@ pub(crate) fn write_state(
         version,
         unmapped,
     }))
+}
+
+/// Whether a value is an empty array or object.
+fn is_empty_container(value: &Value) -> bool {
+    match value {
+        Value::Array(items) => items.is_empty(),
+        Value::Object(members) => members.is_empty(),
+        _ => false,
+    }
 }
 
 /// Deletes a resource, its index rows and its membership rows. Groups that
@@ -703,13 +756,13 @@ struct StateRow<'a> {
 }
 
 /// Writes a resource's new JSON, version and columns and, when its
-/// attributes changed (`previous` is the object before), brings its index
-/// rows up to date.
+/// attributes changed (`previous` is the object before, with the values
+/// that stay out of the index), brings its index rows up to date.
 fn store_state(
     connection: &Connection,
     stamp: &Stamp<'_>,
     row: &StateRow<'_>,
-    previous: Option<&Map<String, Value>>,
+    previous: Option<(&Map<String, Value>, &NeverReturned)>,
 ) -> Result<(), StoreError> {
     connection
         .prepare_cached(
@@ -731,7 +784,14 @@ fn store_state(
             row.unmapped,
         ])?;
     match previous {
-        Some(previous) => write_index(connection, stamp, row.seq, row.object, Some(previous)),
+        Some((previous, never)) => write_index(
+            connection,
+            stamp,
+            row.seq,
+            row.object,
+            Some(previous),
+            never,
+        ),
         None => Ok(()),
     }
 }
@@ -739,11 +799,12 @@ fn store_state(
 /// The key of an index row within its resource.
 type RowKey = (String, i64, i64);
 
-/// Index rows by key; the first of rows sharing a key wins (keys differing
-/// only in case), as `INSERT OR IGNORE` would keep it.
-fn rows_by_key(object: &Map<String, Value>) -> Vec<(RowKey, ValueRow)> {
+/// Index rows by key, without those `never` covers; the first of rows
+/// sharing a key wins (keys differing only in case), as `INSERT OR IGNORE`
+/// would keep it.
+fn rows_by_key(object: &Map<String, Value>, never: &NeverReturned) -> Vec<(RowKey, ValueRow)> {
     let mut seen = std::collections::HashSet::new();
-    index_rows(object)
+    index_rows(object, never)
         .into_iter()
         .filter_map(|row| {
             let key = (row.path.clone(), row.element, row.item);
@@ -757,15 +818,22 @@ fn rows_by_key(object: &Map<String, Value>) -> Vec<(RowKey, ValueRow)> {
 /// that differ from those of the previous state are deleted or written, so
 /// an update costs what it changed. Each distinct path of the rows written
 /// is noted as set by this write (see `usage.rs`).
+///
+/// The paths `never` covers get no row (never-returned values). The
+/// previous state's rows are taken whole, whatever was covered when they
+/// were written, so a row a path now covered still has is deleted.
 fn write_index(
     connection: &Connection,
     stamp: &Stamp<'_>,
     seq: i64,
     object: &Map<String, Value>,
     previous: Option<&Map<String, Value>>,
+    never: &NeverReturned,
 ) -> Result<(), StoreError> {
     let mut stale: BTreeMap<RowKey, ValueRow> = match previous {
-        Some(previous) => rows_by_key(previous).into_iter().collect(),
+        Some(previous) => rows_by_key(previous, &NeverReturned::NOTHING)
+            .into_iter()
+            .collect(),
         None => BTreeMap::new(),
     };
     let mut insert = connection.prepare_cached(
@@ -778,7 +846,7 @@ fn write_index(
     // with the rules (a rule change flips them all, `rules::reindex`).
     let rules = rules::for_writer(connection, tenant)?;
     let mut set_paths: BTreeSet<String> = BTreeSet::new();
-    for (key, row) in rows_by_key(object) {
+    for (key, row) in rows_by_key(object, never) {
         if stale.remove(&key).is_some_and(|old| old == row) {
             continue;
         }
@@ -813,7 +881,11 @@ fn write_index(
              WHERE resource_seq = ?1 AND path_id = ?2 AND element = ?3 AND item = ?4",
         )?;
         for (path, element, item) in stale.into_keys() {
-            delete.execute(params![seq, path_id(connection, &path)?, element, item])?;
+            // A path without a number has no row (a covered path may never
+            // have had one).
+            if let Some(path_id) = known_path_id(connection, &path)? {
+                delete.execute(params![seq, path_id, element, item])?;
+            }
         }
     }
     for path in &set_paths {
@@ -1034,6 +1106,7 @@ fn check_unique_values(
     seq: i64,
     object: &Map<String, Value>,
     unique: &[UniqueAttribute],
+    never: &NeverReturned,
 ) -> Result<(), StoreError> {
     if unique.is_empty() {
         return Ok(());
@@ -1043,7 +1116,10 @@ fn check_unique_values(
         .iter()
         .map(|attribute| (attribute.path.to_ascii_lowercase(), attribute))
         .collect();
-    for row in index_rows(object).into_iter().filter(|row| row.present) {
+    for row in index_rows(object, never)
+        .into_iter()
+        .filter(|row| row.present)
+    {
         let Some((_, attribute)) = wanted.iter().find(|(path, _)| *path == row.path) else {
             continue;
         };

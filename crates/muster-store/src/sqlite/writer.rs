@@ -7,6 +7,12 @@
 //! gets its own error; the others commit. So N concurrent writes cost one
 //! fsync, and no caller hears "ok" before its write is durable.
 //!
+//! The queue is bounded (`SqliteOptions::writer_queue` jobs waiting): when
+//! it is full a write is refused at once with `StoreError::Busy`, never
+//! queued, so a burst the disk cannot keep up with costs callers a retry
+//! rather than the process unbounded memory and latency. A job accepted in
+//! the queue is run as any other.
+//!
 //! A job submitted with [`Writer::submit_alone`] (a schema change, which may
 //! rewrite every resource of a type) runs in a transaction of its own,
 //! without a savepoint: the jobs queued before it commit first, and a
@@ -106,14 +112,18 @@ where
 /// The handle to the writer thread; dropping it lets the thread finish the
 /// queued jobs and close the connection.
 pub(crate) struct Writer {
-    sender: Option<mpsc::Sender<Job>>,
+    sender: Option<mpsc::SyncSender<Job>>,
+    /// How many jobs may wait in the queue.
+    capacity: usize,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Writer {
-    /// Starts the writer thread over `connection`.
-    pub(crate) fn start(connection: Connection) -> Result<Writer, StoreError> {
-        let (sender, receiver) = mpsc::channel::<Job>();
+    /// Starts the writer thread over `connection`, with room for
+    /// `capacity` waiting jobs (at least one).
+    pub(crate) fn start(connection: Connection, capacity: usize) -> Result<Writer, StoreError> {
+        let capacity = capacity.max(1);
+        let (sender, receiver) = mpsc::sync_channel::<Job>(capacity);
         let thread = std::thread::Builder::new()
             .name("muster-sqlite-writer".to_owned())
             .spawn(move || run(&connection, &receiver))
@@ -122,6 +132,7 @@ impl Writer {
             })?;
         Ok(Writer {
             sender: Some(sender),
+            capacity,
             thread: Some(thread),
         })
     }
@@ -156,9 +167,20 @@ impl Writer {
         let Some(sender) = &self.sender else {
             return Err(StoreError::Database("the store is closed".to_owned()));
         };
-        sender
-            .send(job)
-            .map_err(|_| StoreError::Database("the writer thread has stopped".to_owned()))?;
+        match sender.try_send(job) {
+            Ok(()) => {}
+            Err(mpsc::TrySendError::Full(_)) => {
+                return Err(StoreError::Busy(format!(
+                    "the write queue is full ({} writes waiting)",
+                    self.capacity
+                )))
+            }
+            Err(mpsc::TrySendError::Disconnected(_)) => {
+                return Err(StoreError::Database(
+                    "the writer thread has stopped".to_owned(),
+                ))
+            }
+        }
         answer.await.map_err(|_| {
             StoreError::Database("the writer thread stopped before answering".to_owned())
         })?

@@ -106,6 +106,7 @@ fn remove_code(calls: Arc<AtomicU64>, fail_on_call: Option<u64>) -> RewriteFn {
             );
         }
         Ok(Some(RewriteOutcome {
+            never_returned: Vec::new(),
             resource,
             removed: json!({ format!("{CUSTOM}:code"): removed }),
             unmapped: None,
@@ -147,7 +148,7 @@ pub async fn schema_records_round_trip(store: &dyn Store) {
         schema(REGION, "User", &["region"]),
         schema(TEAM, "Group", &["site"]),
     ] {
-        let outcome = store.put_schema(&tenant(), &okta, record, None).await;
+        let outcome = store.put_schema(&tenant(), &okta, record, None, None).await;
         assert_eq!(outcome.unwrap().rewritten, 0);
     }
     let listed = store.list_schemas(&tenant()).await.unwrap();
@@ -168,11 +169,11 @@ pub async fn schema_records_round_trip(store: &dyn Store) {
         ..schema(REGION, "User", &["region", "costCenter"])
     };
     store
-        .put_schema(&tenant(), &admin, replaced.clone(), None)
+        .put_schema(&tenant(), &admin, replaced.clone(), None, None)
         .await
         .unwrap();
     store
-        .delete_schema(&tenant(), &admin, TEAM, None)
+        .delete_schema(&tenant(), &admin, TEAM, None, None)
         .await
         .unwrap();
     let listed = store.list_schemas(&tenant()).await.unwrap();
@@ -181,21 +182,33 @@ pub async fn schema_records_round_trip(store: &dyn Store) {
     assert!(listed[0].required);
     assert_eq!(listed[0].client, "admin");
     let error = store
-        .delete_schema(&tenant(), &admin, TEAM, None)
+        .delete_schema(&tenant(), &admin, TEAM, None, None)
         .await
         .unwrap_err();
     assert!(matches!(error, StoreError::NotFound(ref detail) if detail.contains(TEAM)));
     let error = store
-        .delete_schema(&tenant(), &admin, "urn:nothing", None)
+        .delete_schema(&tenant(), &admin, "urn:nothing", None, None)
         .await
         .unwrap_err();
     assert!(matches!(error, StoreError::NotFound(_)), "{error:?}");
     store
-        .put_schema(&tenant(), &admin, schema(TEAM, "Group", &["site"]), None)
+        .put_schema(
+            &tenant(),
+            &admin,
+            schema(TEAM, "Group", &["site"]),
+            None,
+            None,
+        )
         .await
         .unwrap();
     store
-        .put_schema(&tenant(), &admin, schema(REGION, "User", &["x"]), None)
+        .put_schema(
+            &tenant(),
+            &admin,
+            schema(REGION, "User", &["x"]),
+            None,
+            None,
+        )
         .await
         .unwrap();
     let urns: Vec<String> = store
@@ -251,6 +264,7 @@ pub async fn schema_rewrite_removes_values(store: &dyn Store) {
             &client("admin"),
             schema(CUSTOM, "User", &["level"]),
             Some(remove_code(Arc::clone(&calls), None)),
+            None,
         )
         .await
         .unwrap();
@@ -312,6 +326,7 @@ pub async fn schema_rewrite_removes_values(store: &dyn Store) {
                 assert_eq!(current.resource_type, "User");
                 Ok(None)
             })),
+            None,
         )
         .await
         .unwrap();
@@ -323,7 +338,7 @@ pub async fn failing_rewrite_changes_nothing(store: &dyn Store) {
     let (holders, others) = five_users(store).await;
     let original = schema(CUSTOM, "User", &["code", "level"]);
     store
-        .put_schema(&tenant(), &actor(), original.clone(), None)
+        .put_schema(&tenant(), &actor(), original.clone(), None, None)
         .await
         .unwrap();
     let changes_before = all_changes(store, &tenant()).await;
@@ -336,6 +351,7 @@ pub async fn failing_rewrite_changes_nothing(store: &dyn Store) {
             &client("admin"),
             schema(CUSTOM, "User", &["level"]),
             Some(remove_code(Arc::clone(&calls), Some(4))),
+            None,
         )
         .await
         .unwrap_err();
@@ -350,6 +366,7 @@ pub async fn failing_rewrite_changes_nothing(store: &dyn Store) {
             &client("admin"),
             CUSTOM,
             Some(remove_code(Arc::new(AtomicU64::new(0)), Some(5))),
+            None,
         )
         .await
         .unwrap_err();
@@ -450,6 +467,8 @@ pub async fn unmapped_values_round_trip(store: &dyn Store) {
                 members: Vec::new(),
                 unmapped: captured.clone(),
                 unique: Vec::new(),
+                schema_generation: None,
+                never_returned: Vec::new(),
             },
         )
         .await
@@ -495,6 +514,8 @@ pub async fn unmapped_values_round_trip(store: &dyn Store) {
                 member_changes: Vec::new(),
                 unmapped: Some(unmapped),
                 unique: Vec::new(),
+                schema_generation: None,
+                never_returned: Vec::new(),
             }))
         })
     };
@@ -665,6 +686,8 @@ pub async fn attribute_usage_counts_and_attributes(store: &dyn Store) {
                 members: Vec::new(),
                 unmapped: object(json!({"extension_abc123_region": "APAC", "blank": ""})),
                 unique: Vec::new(),
+                schema_generation: None,
+                never_returned: Vec::new(),
             },
         )
         .await
@@ -778,6 +801,8 @@ pub async fn attribute_usage_counts_and_attributes(store: &dyn Store) {
                 member_changes: Vec::new(),
                 unmapped: None,
                 unique: Vec::new(),
+                schema_generation: None,
+                never_returned: Vec::new(),
             }))
         })
     };
@@ -867,6 +892,7 @@ pub async fn custom_attributes_are_per_tenant(store: &dyn Store, other: &TenantI
             &actor(),
             schema(REGION, "User", &["region"]),
             None,
+            None,
         )
         .await
         .unwrap();
@@ -884,6 +910,8 @@ pub async fn custom_attributes_are_per_tenant(store: &dyn Store, other: &TenantI
                 members: Vec::new(),
                 unmapped: object(json!({"regoin": "APAC"})),
                 unique: Vec::new(),
+                schema_generation: None,
+                never_returned: Vec::new(),
             },
         )
         .await
@@ -904,7 +932,7 @@ pub async fn custom_attributes_are_per_tenant(store: &dyn Store, other: &TenantI
         .unwrap();
     assert_eq!(visited, 0);
     let error = store
-        .delete_schema(other, &actor(), REGION, None)
+        .delete_schema(other, &actor(), REGION, None, None)
         .await
         .unwrap_err();
     assert!(matches!(error, StoreError::NotFound(_)), "{error:?}");
@@ -928,6 +956,7 @@ pub async fn custom_attributes_are_per_tenant(store: &dyn Store, other: &TenantI
             &actor(),
             schema(REGION, "User", &["elsewhere"]),
             Some(remove_code(Arc::clone(&calls), None)),
+            None,
         )
         .await
         .unwrap();
@@ -956,7 +985,7 @@ pub async fn custom_attributes_are_per_tenant(store: &dyn Store, other: &TenantI
     // Unknown tenants are refused.
     let nobody = TenantId("nobody".to_owned());
     let error = store
-        .put_schema(&nobody, &actor(), schema(REGION, "User", &[]), None)
+        .put_schema(&nobody, &actor(), schema(REGION, "User", &[]), None, None)
         .await
         .unwrap_err();
     assert!(matches!(error, StoreError::NotFound(_)), "{error:?}");
@@ -1055,6 +1084,8 @@ pub async fn unique_attributes_are_enforced(store: &dyn Store) {
                 member_changes: Vec::new(),
                 unmapped: None,
                 unique: rules,
+                schema_generation: None,
+                never_returned: Vec::new(),
             }))
         })
     };

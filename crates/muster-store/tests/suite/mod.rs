@@ -112,6 +112,8 @@ pub fn replace(resource: Value) -> UpdateFn {
             member_changes: Vec::new(),
             unmapped: None,
             unique: Vec::new(),
+            schema_generation: None,
+            never_returned: Vec::new(),
         }))
     })
 }
@@ -124,6 +126,8 @@ pub fn members_change(change: MemberChange) -> UpdateFn {
             member_changes: vec![change],
             unmapped: None,
             unique: Vec::new(),
+            schema_generation: None,
+            never_returned: Vec::new(),
         }))
     })
 }
@@ -895,6 +899,8 @@ pub async fn concurrent_updates_of_one_user_serialise(store: Arc<dyn Store>) {
                     member_changes: Vec::new(),
                     unmapped: None,
                     unique: Vec::new(),
+                    schema_generation: None,
+                    never_returned: Vec::new(),
                 }))
             });
             update(&*store, "User", &id, increment).await.unwrap()
@@ -998,6 +1004,8 @@ pub async fn failed_jobs_in_one_batch_do_not_affect_others(store: Arc<dyn Store>
                             ],
                             unmapped: None,
                             unique: Vec::new(),
+                            schema_generation: None,
+                            never_returned: Vec::new(),
                         }))
                     }),
                 )

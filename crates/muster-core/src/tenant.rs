@@ -26,6 +26,10 @@ pub const UNDECLARED_SETTING: &str = "undeclaredAttributes";
 /// A tenant's schemas and policies, as of one read of the store.
 #[derive(Debug, Clone)]
 pub struct TenantView {
+    /// The tenant's schema generation this view was read at: writes
+    /// validated against it carry it, and the store refuses them once the
+    /// stored schemas or settings have moved on.
+    pub generation: u64,
     /// Built-in schemas plus the tenant's custom extensions.
     pub registry: Arc<SchemaRegistry>,
     /// What happens to attributes no schema declares.
@@ -33,6 +37,21 @@ pub struct TenantView {
     /// Extension attributes whose values the store keeps unique, by
     /// resource type id.
     pub unique: HashMap<String, Vec<UniqueAttribute>>,
+    /// Paths of attributes declared `returned: never`, by resource type id:
+    /// the store keeps their values out of its index and change payloads.
+    pub never_returned: HashMap<String, Vec<String>>,
+}
+
+impl TenantView {
+    /// The attributes whose values a write to `rt` must keep unique.
+    pub fn unique_attributes(&self, rt: &ResourceType) -> Vec<UniqueAttribute> {
+        self.unique.get(&rt.id).cloned().unwrap_or_default()
+    }
+
+    /// The paths of `rt` whose values are never returned.
+    pub fn never_returned(&self, rt: &ResourceType) -> Vec<String> {
+        self.never_returned.get(&rt.id).cloned().unwrap_or_default()
+    }
 }
 
 /// Reads a tenant's view from the store.
@@ -42,7 +61,8 @@ pub struct TenantView {
 /// it would refuse or misplace the values it declares.
 pub async fn load_view(store: &dyn Store, tenant: &TenantId) -> Result<TenantView, StoreError> {
     let mut registry = SchemaRegistry::builtin();
-    for record in store.list_schemas(tenant).await? {
+    let (generation, records) = store.tenant_schemas(tenant).await?;
+    for record in records {
         let schema = parse_schema_definition(&record.document).map_err(|error| {
             StoreError::Database(format!(
                 "stored schema '{}' is invalid: {}",
@@ -71,7 +91,14 @@ pub async fn load_view(store: &dyn Store, tenant: &TenantId) -> Result<TenantVie
         .iter()
         .map(|rt| (rt.id.clone(), unique_attributes(&registry, rt)))
         .collect();
+    let never_returned = registry
+        .resource_types()
+        .iter()
+        .map(|rt| (rt.id.clone(), registry.never_returned_paths(rt)))
+        .collect();
     Ok(TenantView {
+        generation,
+        never_returned,
         registry: Arc::new(registry),
         undeclared,
         unique,

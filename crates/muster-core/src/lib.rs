@@ -1,0 +1,113 @@
+//! `muster-core`: Muster's procedures over a [`Store`], with no HTTP.
+//!
+//! The SCIM server, the CLI, and the coming rules and sync engines all act
+//! on Muster's data through this crate: resource operations (create,
+//! replace, patch, delete, search) with member translation and password
+//! hashing ([`Session`]), Bulk ([`bulk`]), schema changes and the attribute
+//! explain table ([`schemas`], [`explain`]), each tenant's view of its
+//! schemas ([`tenant`]) and bearer-token minting ([`tokens`]).
+//!
+//! It decides what a request means; it never knows how the request arrived.
+//! Errors are [`Error`]: SCIM errors carry their RFC 7644 status as data, and
+//! the server alone turns them into HTTP responses.
+//!
+//! Depends on `muster-scim` and `muster-store`; never on axum, the server or
+//! the CLI.
+
+use std::sync::Arc;
+
+use muster_scim::FilterLimits;
+use muster_store::{Actor, Store, TenantId};
+
+pub mod bulk;
+mod error;
+pub mod explain;
+mod members;
+mod resources;
+pub mod schemas;
+mod search;
+mod secrets;
+pub mod settings;
+pub mod tenant;
+pub mod tokens;
+
+pub use error::{Error, INTERNAL_DETAIL};
+pub use resources::{etag, parse_etag, precondition_from_text, Rendered, Session};
+pub use secrets::hash_password;
+
+/// Limits and defaults the protocol operations enforce (and the server
+/// advertises in `/ServiceProviderConfig`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Most operations in one bulk request (`bulk.maxOperations`).
+    pub max_bulk_operations: usize,
+    /// Page size when the client gives no `count`.
+    pub default_page_size: u64,
+    /// Largest page returned (`filter.maxResults`, `pagination.maxPageSize`).
+    pub max_page_size: u64,
+    /// Limits on filters and PATCH value filters.
+    pub filter_limits: FilterLimits,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_bulk_operations: 1000,
+            default_page_size: 100,
+            max_page_size: 1000,
+            filter_limits: FilterLimits::default(),
+        }
+    }
+}
+
+/// Muster over one store: the tenant views it caches and the limits it
+/// enforces. One per process, shared by every request.
+pub struct Service {
+    store: Arc<dyn Store>,
+    views: tenant::TenantViews,
+    limits: Limits,
+}
+
+impl Service {
+    /// A service over `store`.
+    pub fn new(store: Arc<dyn Store>, limits: Limits) -> Self {
+        Service {
+            store,
+            views: tenant::TenantViews::default(),
+            limits,
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &dyn Store {
+        self.store.as_ref()
+    }
+
+    /// The limits.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The tenant's current view (cached up to [`tenant::TENANT_VIEW_TTL`]).
+    pub async fn view(&self, tenant: &TenantId) -> Result<Arc<tenant::TenantView>, Error> {
+        Ok(self.views.get(self.store(), tenant).await?)
+    }
+
+    /// Forgets the tenant's cached view after an admin change, so the next
+    /// request reads the store.
+    pub fn invalidate(&self, tenant: &TenantId) {
+        self.views.invalidate(tenant);
+    }
+
+    /// A session of `actor` in `tenant`, with `base` (the absolute SCIM base
+    /// URL, e.g. `https://muster.example.com/scim/v2`) for `meta.location`.
+    pub async fn session(
+        &self,
+        tenant: TenantId,
+        actor: Actor,
+        base: String,
+    ) -> Result<Session<'_>, Error> {
+        let view = self.view(&tenant).await?;
+        Ok(Session::new(self, tenant, actor, base, view))
+    }
+}

@@ -1,0 +1,507 @@
+//! Resource operations of one caller in one tenant: create, read, replace,
+//! patch, delete, for every resource type the tenant's registry knows.
+//!
+//! The single-resource endpoints and `/Bulk` run exactly these functions.
+//! Every write is validated against the tenant's view of its schemas and
+//! then handed to the store inside an update closure, so concurrent writers
+//! never lose an update.
+
+use std::sync::Arc;
+
+use muster_scim::patch::{apply_patch_with, canonical_operations, PatchOp};
+use muster_scim::projection::Projection;
+use muster_scim::resource::{check_immutable, normalize_with, Normalized};
+use muster_scim::{ResourceType, SchemaRegistry, ScimError, UndeclaredPolicy};
+use muster_store::{
+    Actor, MemberChange, NewResource, Precondition, ResourceId, StoreError, StoredResource,
+    TenantId, Update,
+};
+use serde_json::{json, Value};
+
+use crate::members::{has_members, split_member_operations, split_members};
+use crate::secrets::{hash_patch_passwords, hash_resource_password};
+use crate::tenant::TenantView;
+use crate::{Error, Service};
+
+/// How often a write is validated again after the store found the tenant's
+/// schemas changed under it.
+const STALE_RETRIES: usize = 3;
+
+/// A resource as answered to a client: rendered (`meta.location`, `$ref`s,
+/// projection) with what the response headers need.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rendered {
+    /// The resource's id.
+    pub id: String,
+    /// Its version, the basis of the weak ETag.
+    pub version: u64,
+    /// Its absolute URL.
+    pub location: String,
+    /// The rendered resource; `None` where no body is wanted (a group PATCH
+    /// answered with no content).
+    pub body: Option<Value>,
+}
+
+/// One caller's work in one tenant: the store, the tenant's schemas and
+/// policies as of the session's start, and who is acting.
+pub struct Session<'s> {
+    service: &'s Service,
+    tenant: TenantId,
+    actor: Actor,
+    base: String,
+    view: Arc<TenantView>,
+}
+
+impl<'s> Session<'s> {
+    pub(crate) fn new(
+        service: &'s Service,
+        tenant: TenantId,
+        actor: Actor,
+        base: String,
+        view: Arc<TenantView>,
+    ) -> Self {
+        Session {
+            service,
+            tenant,
+            actor,
+            base,
+            view,
+        }
+    }
+
+    /// The service this session runs on.
+    pub fn service(&self) -> &'s Service {
+        self.service
+    }
+
+    /// The tenant.
+    pub fn tenant(&self) -> &TenantId {
+        &self.tenant
+    }
+
+    /// Who is acting, as change records name them.
+    pub fn actor(&self) -> &Actor {
+        &self.actor
+    }
+
+    /// The tenant's schema registry as of the session's start.
+    pub fn registry(&self) -> &Arc<SchemaRegistry> {
+        &self.view.registry
+    }
+
+    /// The tenant's policy for attributes no schema declares.
+    pub fn undeclared(&self) -> UndeclaredPolicy {
+        self.view.undeclared
+    }
+
+    /// The absolute SCIM base URL resources are located under.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// The resource type served at `/{endpoint}` (case-insensitive).
+    pub fn resource_type(&self, endpoint: &str) -> Result<ResourceType, Error> {
+        self.registry()
+            .resource_types()
+            .iter()
+            .find(|rt| {
+                rt.endpoint
+                    .trim_start_matches('/')
+                    .eq_ignore_ascii_case(endpoint)
+            })
+            .cloned()
+            .ok_or_else(|| Error::not_found(format!("no such endpoint '/{endpoint}'")))
+    }
+
+    /// The projection of `attributes` / `excludedAttributes` query values.
+    pub fn projection(
+        &self,
+        rt: &ResourceType,
+        attributes: Option<&str>,
+        excluded_attributes: Option<&str>,
+    ) -> Result<Projection, Error> {
+        Ok(Projection::parse(
+            self.registry(),
+            rt,
+            attributes,
+            excluded_attributes,
+        )?)
+    }
+
+    /// Whether `rt` has members (kept as rows): a PATCH of it is answered
+    /// without a body unless one is asked for.
+    pub fn has_members(&self, rt: &ResourceType) -> bool {
+        has_members(self.registry(), rt)
+    }
+
+    /// The absolute URL of a resource.
+    pub fn location(&self, rt: &ResourceType, id: &str) -> String {
+        format!("{}{}/{id}", self.base, rt.endpoint)
+    }
+
+    /// Adds `meta.location` and member and group `$ref`s, then applies the
+    /// projection.
+    pub(crate) fn render(
+        &self,
+        rt: &ResourceType,
+        stored: StoredResource,
+        projection: &Projection,
+    ) -> Value {
+        let mut resource = stored.resource;
+        if let Some(meta) = resource.get_mut("meta").and_then(Value::as_object_mut) {
+            meta.insert(
+                "location".into(),
+                json!(format!("{}{}/{}", self.base, rt.endpoint, stored.id.0)),
+            );
+        }
+        for (attribute, default_endpoint) in [("groups", "/Groups"), ("members", "/Users")] {
+            if let Some(items) = resource.get_mut(attribute).and_then(Value::as_array_mut) {
+                for item in items.iter_mut().filter_map(Value::as_object_mut) {
+                    let endpoint = match item.get("type").and_then(Value::as_str) {
+                        Some("Group") => "/Groups",
+                        Some("User") => "/Users",
+                        _ => default_endpoint,
+                    };
+                    if let Some(id) = item.get("value").and_then(Value::as_str) {
+                        let reference = format!("{}{endpoint}/{id}", self.base);
+                        item.insert("$ref".into(), json!(reference));
+                    }
+                }
+            }
+        }
+        projection.apply(self.registry(), rt, &mut resource);
+        resource
+    }
+
+    fn rendered(
+        &self,
+        rt: &ResourceType,
+        stored: StoredResource,
+        projection: &Projection,
+    ) -> Rendered {
+        Rendered {
+            id: stored.id.0.clone(),
+            version: stored.version,
+            location: self.location(rt, &stored.id.0),
+            body: Some(self.render(rt, stored, projection)),
+        }
+    }
+
+    /// Reads one resource.
+    pub async fn get(
+        &self,
+        rt: &ResourceType,
+        id: &str,
+        projection: &Projection,
+    ) -> Result<Rendered, Error> {
+        let stored = self
+            .service
+            .store()
+            .get(
+                &self.tenant,
+                &rt.id,
+                &ResourceId(id.to_owned()),
+                projection.includes_members(),
+            )
+            .await?;
+        Ok(self.rendered(rt, stored, projection))
+    }
+
+    /// Creates a resource from a client body (POST and Bulk).
+    pub async fn create(
+        &self,
+        rt: &ResourceType,
+        body: Value,
+        projection: &Projection,
+    ) -> Result<Rendered, Error> {
+        let stored = self
+            .with_fresh_view(rt, |view, rt| self.create_at(view, rt, body.clone()))
+            .await?;
+        Ok(self.rendered(rt, stored, projection))
+    }
+
+    async fn create_at(
+        &self,
+        view: Arc<TenantView>,
+        rt: ResourceType,
+        body: Value,
+    ) -> Result<StoredResource, Error> {
+        let Normalized { resource, unmapped } =
+            normalize_with(&view.registry, &rt, &body, view.undeclared)?;
+        let (resource, members) = split_members(resource)?;
+        let resource = hash_resource_password(resource).await?;
+        Ok(self
+            .service
+            .store()
+            .create(
+                &self.tenant,
+                &self.actor,
+                &rt.id,
+                NewResource {
+                    resource,
+                    members,
+                    unmapped,
+                    unique: view.unique_attributes(&rt),
+                    schema_generation: Some(view.generation),
+                    never_returned: view.never_returned(&rt),
+                },
+            )
+            .await?)
+    }
+
+    /// Runs a write validated against the tenant's view, again against a
+    /// fresh view when the store says the schemas changed meanwhile (a write
+    /// is never decided by a stale schema).
+    async fn with_fresh_view<T, F, Fut>(&self, rt: &ResourceType, write: F) -> Result<T, Error>
+    where
+        F: Fn(Arc<TenantView>, ResourceType) -> Fut,
+        Fut: std::future::Future<Output = Result<T, Error>>,
+    {
+        let mut view = Arc::clone(&self.view);
+        let mut rt = rt.clone();
+        let mut retries = 0;
+        loop {
+            match write(Arc::clone(&view), rt.clone()).await {
+                Err(Error::Store(StoreError::StaleSchema { .. })) if retries < STALE_RETRIES => {
+                    retries += 1;
+                    self.service.invalidate(&self.tenant);
+                    view = self.service.view(&self.tenant).await?;
+                    rt = view
+                        .registry
+                        .resource_type(&rt.id)
+                        .cloned()
+                        .ok_or_else(|| Error::not_found(format!("no resource type '{}'", rt.id)))?;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    /// Replaces a resource from a client body (PUT and Bulk). The captured
+    /// undeclared values are replaced too.
+    pub async fn replace(
+        &self,
+        rt: &ResourceType,
+        id: &str,
+        precondition: Precondition,
+        body: Value,
+        projection: &Projection,
+    ) -> Result<Rendered, Error> {
+        let include_members = projection.includes_members();
+        let stored = self
+            .with_fresh_view(rt, |view, rt| {
+                self.replace_at(view, rt, id, precondition, body.clone(), include_members)
+            })
+            .await?;
+        Ok(self.rendered(rt, stored, projection))
+    }
+
+    async fn replace_at(
+        &self,
+        view: Arc<TenantView>,
+        rt: ResourceType,
+        id: &str,
+        precondition: Precondition,
+        body: Value,
+        include_members: bool,
+    ) -> Result<StoredResource, Error> {
+        let Normalized { resource, unmapped } =
+            normalize_with(&view.registry, &rt, &body, view.undeclared)?;
+        let (resource, members) = split_members(resource)?;
+        let resource = hash_resource_password(resource).await?;
+        let is_group_like = has_members(&view.registry, &rt);
+        let unique = view.unique_attributes(&rt);
+        let never_returned = view.never_returned(&rt);
+        let generation = view.generation;
+        let registry = Arc::clone(&view.registry);
+        let rt_id = rt.id.clone();
+        let update: muster_store::UpdateFn = Box::new(move |current: &StoredResource| {
+            let mut replacement = resource;
+            keep_server_attributes(&current.resource, &mut replacement);
+            check_immutable(&registry, &rt, &current.resource, &replacement)?;
+            let member_changes = if is_group_like {
+                vec![MemberChange::ReplaceAll(members)]
+            } else {
+                Vec::new()
+            };
+            Ok(Some(Update {
+                resource: replacement,
+                member_changes,
+                unmapped: Some(unmapped),
+                unique,
+                schema_generation: Some(generation),
+                never_returned,
+            }))
+        });
+        self.update(&rt_id, id, precondition, include_members, update)
+            .await
+    }
+
+    /// Applies a PatchOp (PATCH and Bulk), all or nothing.
+    ///
+    /// Operations on `members` become membership row changes. The resource
+    /// is rendered only when `wants_body`; a group PATCH is usually
+    /// answered with no content (RFC 7644 section 3.5.2 allows it).
+    pub async fn patch(
+        &self,
+        rt: &ResourceType,
+        id: &str,
+        precondition: Precondition,
+        body: Value,
+        projection: &Projection,
+        wants_body: bool,
+    ) -> Result<Rendered, Error> {
+        let patch = PatchOp::from_json_with(&body, &self.service.limits().filter_limits)?;
+        let include_members = wants_body && projection.includes_members();
+        let stored = self
+            .with_fresh_view(rt, |view, rt| {
+                self.patch_at(view, rt, id, precondition, patch.clone(), include_members)
+            })
+            .await?;
+        if wants_body {
+            Ok(self.rendered(rt, stored, projection))
+        } else {
+            Ok(Rendered {
+                location: self.location(rt, &stored.id.0),
+                id: stored.id.0,
+                version: stored.version,
+                body: None,
+            })
+        }
+    }
+
+    async fn patch_at(
+        &self,
+        view: Arc<TenantView>,
+        rt: ResourceType,
+        id: &str,
+        precondition: Precondition,
+        patch: PatchOp,
+        include_members: bool,
+    ) -> Result<StoredResource, Error> {
+        // Canonical paths first: whatever decides on an attribute below
+        // (members, hashing, the store's checks) sees one spelling of it.
+        let operations = canonical_operations(&view.registry, &rt, patch.operations)?;
+        let (member_changes, operations) = if has_members(&view.registry, &rt) {
+            split_member_operations(operations)?
+        } else {
+            (Vec::new(), operations)
+        };
+        let operations = hash_patch_passwords(operations).await?;
+        let registry = Arc::clone(&view.registry);
+        let policy = view.undeclared;
+        let unique = view.unique_attributes(&rt);
+        let never_returned = view.never_returned(&rt);
+        let generation = view.generation;
+        let rt_id = rt.id.clone();
+        let update: muster_store::UpdateFn = Box::new(move |current: &StoredResource| {
+            let patched = apply_patch_with(
+                &registry,
+                &rt,
+                &current.resource,
+                &current.unmapped,
+                &operations,
+                policy,
+            )?;
+            if !patched.changed && !patched.unmapped_changed && member_changes.is_empty() {
+                return Ok(None);
+            }
+            Ok(Some(Update {
+                resource: patched.resource,
+                member_changes,
+                unmapped: patched.unmapped_changed.then_some(patched.unmapped),
+                unique,
+                schema_generation: Some(generation),
+                never_returned,
+            }))
+        });
+        self.update(&rt_id, id, precondition, include_members, update)
+            .await
+    }
+
+    /// Runs an update closure on a stored resource in the store's write
+    /// transaction.
+    async fn update(
+        &self,
+        rt_id: &str,
+        id: &str,
+        precondition: Precondition,
+        include_members: bool,
+        update: muster_store::UpdateFn,
+    ) -> Result<StoredResource, Error> {
+        let (stored, _) = self
+            .service
+            .store()
+            .update(
+                &self.tenant,
+                &self.actor,
+                rt_id,
+                &ResourceId(id.to_owned()),
+                precondition,
+                include_members,
+                update,
+            )
+            .await?;
+        Ok(stored)
+    }
+
+    /// Deletes a resource (DELETE and Bulk).
+    pub async fn delete(
+        &self,
+        rt: &ResourceType,
+        id: &str,
+        precondition: Precondition,
+    ) -> Result<(), Error> {
+        self.service
+            .store()
+            .delete(
+                &self.tenant,
+                &self.actor,
+                &rt.id,
+                &ResourceId(id.to_owned()),
+                precondition,
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+/// The weak ETag of a version: `W/"<version>"`.
+pub fn etag(version: u64) -> String {
+    format!("W/\"{version}\"")
+}
+
+/// The version a weak or strong ETag names, if it is one of this server's.
+pub fn parse_etag(text: &str) -> Option<u64> {
+    text.trim()
+        .trim_start_matches("W/")
+        .trim_matches('"')
+        .parse()
+        .ok()
+}
+
+/// A precondition from an ETag text (`If-Match` or a bulk `version`); `*`
+/// matches any version.
+pub fn precondition_from_text(text: &str) -> Result<Precondition, ScimError> {
+    let text = text.trim();
+    if text == "*" {
+        return Ok(Precondition::None);
+    }
+    parse_etag(text).map(Precondition::Version).ok_or_else(|| {
+        ScimError::invalid_value(format!(
+            "If-Match '{text}' is not an ETag of this server (expected W/\"<version>\")"
+        ))
+    })
+}
+
+/// Server-owned attributes a PUT body cannot set: carried over from the
+/// stored resource so the store sees a complete replacement.
+fn keep_server_attributes(current: &Value, replacement: &mut Value) {
+    if let (Some(current), Some(replacement)) = (current.as_object(), replacement.as_object_mut()) {
+        for key in ["id", "meta"] {
+            if let Some(value) = current.get(key) {
+                replacement.insert(key.to_owned(), value.clone());
+            }
+        }
+    }
+}
