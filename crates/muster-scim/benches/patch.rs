@@ -142,12 +142,55 @@ fn validate(c: &mut Criterion) {
     });
 }
 
+/// Large multi-valued attributes: `add` and `remove` look values up by key,
+/// so 10,000 values cost milliseconds, not the seconds a pairwise scan took
+/// (issue 9: one request must not hold a worker).
+fn large_lists(c: &mut Criterion) {
+    let registry = SchemaRegistry::builtin();
+    let Some(user_type) = registry.resource_type("User") else {
+        return;
+    };
+    let emails = |prefix: &str| -> Vec<Value> {
+        (0..10_000)
+            .map(|i| json!({"value": format!("{prefix}{i}@contoso.com")}))
+            .collect()
+    };
+    let message = |op: &str, value: Vec<Value>| {
+        PatchOp::from_json(&json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": op, "path": "emails", "value": value}]
+        }))
+    };
+    let user = full_user();
+    let (Ok(add), Ok(remove)) = (message("add", emails("a")), message("remove", emails("A")))
+    else {
+        return;
+    };
+    let Ok(large) = apply_patch(&registry, user_type, &user, &add.operations) else {
+        return;
+    };
+    c.bench_function("add 10,000 emails in one operation", |b| {
+        b.iter(|| apply_patch(&registry, user_type, black_box(&user), &add.operations))
+    });
+    c.bench_function("remove 10,000 of 10,002 emails by value", |b| {
+        b.iter(|| {
+            apply_patch(
+                &registry,
+                user_type,
+                black_box(&large.resource),
+                &remove.operations,
+            )
+        })
+    });
+}
+
 /// Every PATCH benchmark (written out rather than with `criterion_group!`,
 /// whose generated function has no doc comment).
 fn benches() {
     let mut criterion = Criterion::default().configure_from_args();
     patch(&mut criterion);
     validate(&mut criterion);
+    large_lists(&mut criterion);
 }
 
 criterion_main!(benches);

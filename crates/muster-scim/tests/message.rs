@@ -701,3 +701,23 @@ fn error_response_is_unchanged() {
         })
     );
 }
+
+#[test]
+fn error_details_are_bounded() {
+    let huge = "x".repeat(50_000);
+    let error = ScimError::invalid_value(format!("sortBy: unknown attribute '{huge}'"));
+    let detail = error.to_response().detail;
+    assert!(detail.chars().count() < 2100, "{} characters", detail.len());
+    assert!(detail.starts_with("sortBy: unknown attribute 'xxx"));
+    assert!(
+        detail.ends_with("... (48028 more characters)"),
+        "{}",
+        &detail[1990..]
+    );
+    // Multi-byte characters are cut on a boundary.
+    let error = ScimError::invalid_value("é".repeat(3000));
+    assert!(error
+        .to_response()
+        .detail
+        .ends_with("... (1000 more characters)"));
+}

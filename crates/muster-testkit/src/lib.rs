@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use muster_core::tokens::{mint_token, SCOPE_ADMIN, SCOPE_READ, SCOPE_WRITE};
 use muster_server::{AppState, ServerConfig};
-use muster_store::sqlite::SqliteStore;
+use muster_store::sqlite::{SqliteOptions, SqliteStore};
 use muster_store::{Store, TenantId, TokenRecord};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -57,8 +57,15 @@ impl TestServer {
 
     /// Starts a server with the given configuration.
     pub async fn start_with(config: ServerConfig) -> TestServer {
+        Self::start_with_store(config, SqliteOptions::default()).await
+    }
+
+    /// Starts a server with the given configuration over a store opened
+    /// with `options` (for example tiny queues).
+    pub async fn start_with_store(config: ServerConfig, options: SqliteOptions) -> TestServer {
         let data_dir = tempfile::tempdir().expect("temporary directory");
-        let store = Arc::new(SqliteStore::open(data_dir.path()).expect("open store"));
+        let store =
+            Arc::new(SqliteStore::open_with(data_dir.path(), &options).expect("open store"));
         let token = mint_token();
         store
             .create_token(

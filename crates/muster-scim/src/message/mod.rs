@@ -45,14 +45,31 @@ pub struct ErrorResponse {
     pub detail: String,
 }
 
+/// The longest `detail` an error body carries: a detail quotes what it
+/// refuses, and a 50 KB `sortBy` must not come back as a 50 KB answer.
+pub const MAX_DETAIL_CHARS: usize = 2000;
+
 impl From<&ScimError> for ErrorResponse {
     fn from(error: &ScimError) -> Self {
         ErrorResponse {
             schemas: vec![ERROR_URN.to_owned()],
             status: error.status.to_string(),
             scim_type: error.scim_type,
-            detail: error.detail.clone(),
+            detail: bounded_detail(&error.detail),
         }
+    }
+}
+
+/// `detail`, cut to [`MAX_DETAIL_CHARS`] characters with a note of how much
+/// was left out.
+fn bounded_detail(detail: &str) -> String {
+    match detail.char_indices().nth(MAX_DETAIL_CHARS) {
+        None => detail.to_owned(),
+        Some((cut, _)) => format!(
+            "{}... ({} more characters)",
+            detail.get(..cut).unwrap_or_default(),
+            detail.get(cut..).unwrap_or_default().chars().count()
+        ),
     }
 }
 
