@@ -261,8 +261,19 @@ impl<'s> Session<'s> {
         let mut rt = rt.clone();
         let mut retries = 0;
         loop {
-            match write(Arc::clone(&view), rt.clone()).await {
-                Err(Error::Store(StoreError::StaleSchema { .. })) if retries < STALE_RETRIES => {
+            let result = write(Arc::clone(&view), rt.clone()).await;
+            let stale = match &result {
+                Err(Error::Store(StoreError::StaleSchema { .. })) => true,
+                // A refusal by a view that is no longer current (an
+                // attribute declared a moment ago by the CLI or another
+                // replica) is decided again by the current one.
+                Err(Error::Scim(error)) if error.status == 400 => {
+                    self.service.store().schema_generation(&self.tenant).await? != view.generation
+                }
+                _ => false,
+            };
+            match result {
+                Err(_) if stale && retries < STALE_RETRIES => {
                     retries += 1;
                     self.service.invalidate(&self.tenant);
                     view = self.service.view(&self.tenant).await?;
