@@ -235,6 +235,28 @@ pub enum ChangeKind {
     /// A tenant setting was set (`resource_type` "Setting", `resource_id`
     /// the key).
     Setting,
+    /// An entitlement rule set was applied (`resource_type` "RuleSet",
+    /// `resource_id` and `version` its version number).
+    RuleSet,
+}
+
+/// One applied version of a tenant's entitlement rule set, kept as the
+/// admin wrote it (the store gives it no meaning).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleSetRecord {
+    /// Numbered from 1 per tenant; the highest is in force.
+    pub version: u64,
+    /// The document as applied.
+    pub document: String,
+    /// Its format: `toml` or `json`.
+    pub format: String,
+    /// Why it was applied (for example `rollback to version 3`); empty
+    /// when none was given.
+    pub note: String,
+    /// When, RFC 3339.
+    pub applied: String,
+    /// The client that applied it.
+    pub client: String,
 }
 
 /// A change committed together with the write it describes.
@@ -596,6 +618,30 @@ pub trait Store: Send + Sync + 'static {
         key: &str,
         value: &str,
     ) -> Result<(), StoreError>;
+
+    /// Stores an entitlement rule set as the tenant's next version (the one
+    /// in force from now on), with a [`ChangeKind::RuleSet`] change record;
+    /// moves the tenant's schema generation on, since its view holds the
+    /// rule set.
+    async fn put_rule_set(
+        &self,
+        tenant: &TenantId,
+        actor: &Actor,
+        document: &str,
+        format: &str,
+        note: &str,
+    ) -> Result<RuleSetRecord, StoreError>;
+
+    /// The rule set at `version`, or the one in force when `None`; `None`
+    /// when there is none.
+    async fn rule_set(
+        &self,
+        tenant: &TenantId,
+        version: Option<u64>,
+    ) -> Result<Option<RuleSetRecord>, StoreError>;
+
+    /// Every rule set version the tenant applied, oldest first.
+    async fn rule_set_history(&self, tenant: &TenantId) -> Result<Vec<RuleSetRecord>, StoreError>;
 
     /// Every attribute path that holds values, or ever had a value set, in
     /// the tenant: declared paths from the attribute index and keys of the

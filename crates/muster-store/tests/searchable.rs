@@ -576,6 +576,7 @@ async fn migration_3_keeps_declared_attributes_searchable() {
              ALTER TABLE resource_values DROP COLUMN indexed;
              ALTER TABLE tenants DROP COLUMN index_generation;
              ALTER TABLE custom_schemas DROP COLUMN searchable;
+             DROP TABLE rule_sets;
              DELETE FROM schema_migrations WHERE version >= 3;",
         )
         .unwrap();

@@ -137,6 +137,7 @@ async fn migration_2_keeps_existing_resources() {
              ALTER TABLE resource_values DROP COLUMN indexed;
              ALTER TABLE tenants DROP COLUMN index_generation;
              DROP TABLE custom_schemas; DROP TABLE settings; DROP TABLE attribute_usage;
+             DROP TABLE rule_sets;
              ALTER TABLE resources DROP COLUMN unmapped;
              DELETE FROM schema_migrations WHERE version >= 2;",
         )

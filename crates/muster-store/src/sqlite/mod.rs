@@ -76,6 +76,7 @@ mod paths;
 mod pool;
 mod query;
 mod read;
+mod rule_sets;
 mod rules;
 mod schema;
 mod schemas;
@@ -101,8 +102,8 @@ use self::write::{UpdateRequest, WriteScope};
 use self::writer::Writer;
 use crate::{
     Actor, AttributeUsage, ChangeRecord, ListPage, ListQuery, NewResource, Precondition,
-    ResourceId, RewriteFn, SchemaChangeOutcome, SchemaRecord, Store, StoreError, StoredResource,
-    TenantId, TokenRecord, UpdateFn, VisitFn,
+    ResourceId, RewriteFn, RuleSetRecord, SchemaChangeOutcome, SchemaRecord, Store, StoreError,
+    StoredResource, TenantId, TokenRecord, UpdateFn, VisitFn,
 };
 
 /// How many times a list is planned again when the tenant's index rules
@@ -501,6 +502,39 @@ impl Store for SqliteStore {
         let value = value.to_owned();
         self.writer
             .submit(move |connection| settings::set(connection, &scope, &key, &value))
+            .await
+    }
+
+    async fn put_rule_set(
+        &self,
+        tenant: &TenantId,
+        actor: &Actor,
+        document: &str,
+        format: &str,
+        note: &str,
+    ) -> Result<RuleSetRecord, StoreError> {
+        let scope = scope(tenant, actor);
+        let (document, format, note) = (document.to_owned(), format.to_owned(), note.to_owned());
+        self.writer
+            .submit(move |connection| rule_sets::put(connection, &scope, &document, &format, &note))
+            .await
+    }
+
+    async fn rule_set(
+        &self,
+        tenant: &TenantId,
+        version: Option<u64>,
+    ) -> Result<Option<RuleSetRecord>, StoreError> {
+        let tenant = tenant.clone();
+        self.readers
+            .read(move |connection| rule_sets::get(connection, &tenant, version))
+            .await
+    }
+
+    async fn rule_set_history(&self, tenant: &TenantId) -> Result<Vec<RuleSetRecord>, StoreError> {
+        let tenant = tenant.clone();
+        self.readers
+            .read(move |connection| rule_sets::history(connection, &tenant))
             .await
     }
 

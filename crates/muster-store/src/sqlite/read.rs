@@ -381,6 +381,7 @@ pub(crate) fn changes(
             "delete" => ChangeKind::Delete,
             "schema" => ChangeKind::Schema,
             "setting" => ChangeKind::Setting,
+            "rule_set" => ChangeKind::RuleSet,
             other => {
                 return Err(StoreError::Database(format!(
                     "unknown change kind '{other}'"

@@ -32,6 +32,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "secrets: no password in the attribute index or change payloads",
         SECRETS,
     ),
+    (
+        "entitlement rule sets, one row per applied version",
+        RULE_SETS,
+    ),
 ];
 
 /// Version 1.
@@ -284,6 +288,24 @@ WHERE payload LIKE '%\"password\"%'
   );
 
 PRAGMA secure_delete = OFF;
+";
+
+/// Version 5.
+///
+/// - `rule_sets`: every entitlement rule set a tenant applied, numbered from
+///   1; the highest version is the one in force. A rollback applies an old
+///   document again as a new version, so the history only grows.
+const RULE_SETS: &str = "
+CREATE TABLE rule_sets (
+    tenant_id TEXT NOT NULL REFERENCES tenants (tenant_id),
+    version INTEGER NOT NULL,
+    document TEXT NOT NULL,
+    format TEXT NOT NULL,
+    note TEXT NOT NULL,
+    applied TEXT NOT NULL,
+    client TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, version)
+) WITHOUT ROWID;
 ";
 
 /// Page cache of the writer, in KiB (SQLite's negative `cache_size`).

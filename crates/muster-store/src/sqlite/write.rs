@@ -912,6 +912,7 @@ pub(crate) fn record_change(
         ChangeKind::Delete => "delete",
         ChangeKind::Schema => "schema",
         ChangeKind::Setting => "setting",
+        ChangeKind::RuleSet => "rule_set",
     };
     connection
         .prepare_cached(
