@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
+mod rules;
+
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use muster_core::explain::explain;
@@ -57,6 +59,13 @@ enum Command {
     /// Show or change tenant settings.
     #[command(subcommand)]
     Settings(SettingsCommand),
+    /// Contact-center entitlement rules: check, apply (with a dry run),
+    /// roll back, show, history, coverage.
+    #[command(subcommand)]
+    Rules(rules::RulesCommand),
+    /// Explain why a user holds its entitlements.
+    #[command(subcommand)]
+    Explain(rules::ExplainCommand),
 }
 
 #[derive(Subcommand)]
@@ -278,6 +287,8 @@ async fn run(command: Command) -> Result<()> {
         Command::Schema(command) => schema(command).await,
         Command::Attributes { data, json } => attributes(&data.data_dir, json).await,
         Command::Settings(command) => settings(command).await,
+        Command::Rules(command) => rules::rules(command).await,
+        Command::Explain(command) => rules::explain(command).await,
     }
 }
 

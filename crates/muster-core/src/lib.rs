@@ -4,14 +4,15 @@
 //! on Muster's data through this crate: resource operations (create,
 //! replace, patch, delete, search) with member translation and password
 //! hashing ([`Session`]), Bulk ([`bulk`]), schema changes and the attribute
-//! explain table ([`schemas`], [`explain`]), each tenant's view of its
-//! schemas ([`tenant`]) and bearer-token minting ([`tokens`]).
+//! explain table ([`schemas`], [`explain`]), contact-center entitlement
+//! rules ([`rules`]), each tenant's view of its schemas and rules
+//! ([`tenant`]) and bearer-token minting ([`tokens`]).
 //!
 //! It decides what a request means; it never knows how the request arrived.
 //! Errors are [`Error`]: SCIM errors carry their RFC 7644 status as data, and
 //! the server alone turns them into HTTP responses.
 //!
-//! Depends on `muster-scim` and `muster-store`; never on axum, the server or
+//! Depends on `muster-scim`, `muster-rules` and `muster-store`; never on axum, the server or
 //! the CLI.
 
 use std::sync::Arc;
@@ -24,6 +25,7 @@ mod error;
 pub mod explain;
 mod members;
 mod resources;
+pub mod rules;
 pub mod schemas;
 mod search;
 mod secrets;

@@ -169,6 +169,7 @@ impl<'s> Session<'s> {
                 }
             }
         }
+        crate::rules::add_entitlements(&self.view, rt, &mut resource);
         projection.apply(self.registry(), rt, &mut resource);
         resource
     }
@@ -226,6 +227,7 @@ impl<'s> Session<'s> {
         rt: ResourceType,
         body: Value,
     ) -> Result<StoredResource, Error> {
+        refuse_entitlements(&body)?;
         let Normalized { resource, unmapped } =
             normalize_with(&view.registry, &rt, &body, view.undeclared)?;
         let (resource, members) = split_members(resource)?;
@@ -316,6 +318,7 @@ impl<'s> Session<'s> {
         body: Value,
         include_members: bool,
     ) -> Result<StoredResource, Error> {
+        refuse_entitlements(&body)?;
         let Normalized { resource, unmapped } =
             normalize_with(&view.registry, &rt, &body, view.undeclared)?;
         let (resource, members) = split_members(resource)?;
@@ -475,6 +478,18 @@ impl<'s> Session<'s> {
             .await?;
         Ok(())
     }
+}
+
+/// Refuses a body that writes the computed contact-center extension: its
+/// values come from the rules, never from a client.
+fn refuse_entitlements(body: &Value) -> Result<(), Error> {
+    if crate::rules::writes_entitlements(body) {
+        return Err(Error::Scim(ScimError::mutability(format!(
+            "'{}' is computed by Muster's entitlement rules and cannot be written",
+            muster_rules::CONTACT_CENTER_URN
+        ))));
+    }
+    Ok(())
 }
 
 /// The weak ETag of a version: `W/"<version>"`.

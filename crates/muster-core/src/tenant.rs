@@ -40,6 +40,8 @@ pub struct TenantView {
     /// Paths of attributes declared `returned: never`, by resource type id:
     /// the store keeps their values out of its index and change payloads.
     pub never_returned: HashMap<String, Vec<String>>,
+    /// The entitlement rule set in force, if any.
+    pub rules: crate::rules::SharedRules,
 }
 
 impl TenantView {
@@ -61,6 +63,13 @@ impl TenantView {
 /// it would refuse or misplace the values it declares.
 pub async fn load_view(store: &dyn Store, tenant: &TenantId) -> Result<TenantView, StoreError> {
     let mut registry = SchemaRegistry::builtin();
+    // The computed contact-center extension: listed in /Schemas and
+    // /ResourceTypes, filled in on read from the rule set in force.
+    registry
+        .put_extension(muster_rules::contact_center_schema(), "User", false)
+        .map_err(|error| {
+            StoreError::Database(format!("contact-center schema: {}", error.detail))
+        })?;
     let (generation, records) = store.tenant_schemas(tenant).await?;
     for record in records {
         let schema = parse_schema_definition(&record.document).map_err(|error| {
@@ -91,12 +100,20 @@ pub async fn load_view(store: &dyn Store, tenant: &TenantId) -> Result<TenantVie
         .iter()
         .map(|rt| (rt.id.clone(), unique_attributes(&registry, rt)))
         .collect();
+    let rules = match store.rule_set(tenant, None).await? {
+        None => None,
+        Some(record) => Some(Arc::new(
+            crate::rules::parse_stored(&record)
+                .map_err(|error| StoreError::Database(error.to_string()))?,
+        )),
+    };
     let never_returned = registry
         .resource_types()
         .iter()
         .map(|rt| (rt.id.clone(), registry.never_returned_paths(rt)))
         .collect();
     Ok(TenantView {
+        rules,
         generation,
         never_returned,
         registry: Arc::new(registry),

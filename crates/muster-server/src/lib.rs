@@ -34,6 +34,7 @@ pub mod error;
 mod health;
 pub mod media;
 mod resources;
+mod rules;
 
 /// Limits and defaults the server advertises in `/ServiceProviderConfig` and
 /// enforces, and how it names itself in URLs.
@@ -229,6 +230,16 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/resources/{endpoint}/{id}",
             get(admin::stored_resource.layer(admin())),
+        )
+        .route(
+            "/rules",
+            get(rules::get_rules.layer(admin())).put(rules::put_rules.layer(admin())),
+        )
+        .route("/rules/history", get(rules::rules_history.layer(admin())))
+        .route("/rules/stats", get(rules::get_rules_stats.layer(admin())))
+        .route(
+            "/users/{id}/entitlements/explain",
+            get(rules::explain.layer(admin())),
         );
     Router::new()
         .route("/healthz", get(health::healthz))

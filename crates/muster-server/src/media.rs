@@ -71,6 +71,75 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
+/// A rule-set document: TOML (`application/toml`, `text/plain`) or JSON
+/// (`application/json`, `application/scim+json`), size-limited, as text;
+/// empty when the request has no body and no `Content-Type`.
+pub struct RulesText(pub String);
+
+impl<S> FromRequest<S> for RulesText
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let config = AppState::from_ref(state).config;
+        let limit = config.max_payload_bytes;
+        let essence = content_type(request.headers());
+        let bytes = axum::body::to_bytes(request.into_body(), limit)
+            .await
+            .map_err(|_| {
+                ScimError::status(
+                    413,
+                    format!("request body is larger than maxPayloadSize ({limit} bytes)"),
+                )
+            })?;
+        if essence.is_empty() && bytes.is_empty() {
+            return Ok(RulesText(String::new()));
+        }
+        let json = matches!(essence.as_str(), SCIM_JSON | "application/json");
+        let toml = matches!(
+            essence.as_str(),
+            "application/toml" | "text/toml" | "text/plain"
+        );
+        if !json && !toml {
+            return Err(ScimError::status(
+                415,
+                format!("unsupported Content-Type '{essence}'; send a rule set as application/toml or application/json"),
+            )
+            .into());
+        }
+        if json {
+            check_depth(&bytes, config.max_json_depth)?;
+        }
+        let text = String::from_utf8(bytes.to_vec())
+            .map_err(|_| ScimError::invalid_syntax("a rule set must be UTF-8 text"))?;
+        let detected_json = text.trim_start().starts_with('{');
+        if json != detected_json {
+            return Err(ScimError::invalid_syntax(format!(
+                "the body is not {}, as its Content-Type '{essence}' says",
+                if json { "a JSON object" } else { "TOML" }
+            ))
+            .into());
+        }
+        Ok(RulesText(text))
+    }
+}
+
+/// The media type of a request, lower case, without parameters.
+fn content_type(headers: &HeaderMap) -> String {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase()
+}
+
 /// Refuses a body whose arrays and objects nest deeper than `max_depth`,
 /// before it is parsed: every later step (validation, PATCH, dropping the
 /// value) walks the nesting, so it is bounded at the edge.

@@ -122,7 +122,8 @@ async fn discovery_endpoints() {
     assert_eq!(config.body["etag"]["supported"], true);
 
     let schemas = server.get("/Schemas").await;
-    assert_eq!(schemas.body["totalResults"], 3);
+    // User, Group, the enterprise extension and the computed contact-center one.
+    assert_eq!(schemas.body["totalResults"], 4);
     let user_schema = server.get(&format!("/Schemas/{USER}")).await;
     assert_eq!(user_schema.status, StatusCode::OK);
     let user_name = user_schema.body["attributes"]
