@@ -34,12 +34,21 @@ async fn rule_sets_are_numbered_versions_and_the_latest_is_in_force() {
     let current = store.rule_set(&tenant, None).await.unwrap().unwrap();
     assert_eq!(current, second);
     let old = store.rule_set(&tenant, Some(1)).await.unwrap().unwrap();
-    assert_eq!((old.document.as_str(), old.format.as_str()), ("# v1\n", "toml"));
+    assert_eq!(
+        (old.document.as_str(), old.format.as_str()),
+        ("# v1\n", "toml")
+    );
     assert_eq!(old.client, "rules-test");
     assert_eq!(store.rule_set(&tenant, Some(9)).await.unwrap(), None);
     // A rollback is a new version holding an old document.
     let rollback = store
-        .put_rule_set(&tenant, &actor(), &old.document, &old.format, "rollback to version 1")
+        .put_rule_set(
+            &tenant,
+            &actor(),
+            &old.document,
+            &old.format,
+            "rollback to version 1",
+        )
         .await
         .unwrap();
     assert_eq!(rollback.version, 3);
