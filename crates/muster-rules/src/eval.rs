@@ -7,7 +7,7 @@
 //! explain reports.
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use muster_scim::{ResourceType, SchemaRegistry};
 use serde_json::Value;
@@ -18,7 +18,7 @@ use crate::ruleset::{Grants, RuleSet, TableSets, DEFAULTS_RULE};
 use crate::values::{key_value, member};
 
 /// Where a contribution comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Source {
     Rule(usize),
     Table(usize),
@@ -51,7 +51,7 @@ pub(crate) enum Item {
 }
 
 /// One thing a source takes away.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Removal {
     Role { role: u32, division: Option<u32> },
     Skill(u32),
@@ -256,12 +256,55 @@ impl RuleSet {
         outcome
     }
 
-    /// The removal that takes `item` away at `priority`, if any: the one of
-    /// highest priority, then smallest id.
-    fn removed_by(&self, removals: &[RemovalEntry], item: Item, priority: i64) -> Option<Source> {
-        removals
-            .iter()
-            .filter(|entry| entry.priority >= priority && removes(entry.removal, item))
+    /// The strongest removal of each target: the highest priority, then the
+    /// smallest id. A contribution is removed when the strongest removal of
+    /// its target (or, for a grant, of its role in every division) has at
+    /// least its priority, so looking at the strongest is enough.
+    fn strongest_removals(&self, removals: &[RemovalEntry]) -> HashMap<Removal, RemovalEntry> {
+        let mut strongest: HashMap<Removal, RemovalEntry> = HashMap::new();
+        for entry in removals {
+            let stronger = strongest.get(&entry.removal).is_none_or(|current| {
+                entry.priority > current.priority
+                    || (entry.priority == current.priority
+                        && self.source_id(entry.source) < self.source_id(current.source))
+            });
+            if stronger {
+                strongest.insert(entry.removal, *entry);
+            }
+        }
+        strongest
+    }
+
+    /// The removal that takes `item` away at `priority`, if any.
+    fn removed_by(
+        &self,
+        strongest: &HashMap<Removal, RemovalEntry>,
+        item: Item,
+        priority: i64,
+    ) -> Option<Source> {
+        let targets: [Option<Removal>; 2] = match item {
+            Item::Grant { role, division } => [
+                Some(Removal::Role {
+                    role,
+                    division: Some(division),
+                }),
+                Some(Removal::Role {
+                    role,
+                    division: None,
+                }),
+            ],
+            Item::Skill { skill, .. } => [Some(Removal::Skill(skill)), None],
+            Item::Language { language, .. } => [Some(Removal::Language(language)), None],
+            Item::License(license) => [Some(Removal::License(license)), None],
+            Item::RoleLicense { .. } | Item::ManagementUnit(_) | Item::HomeDivision(_) => {
+                [None, None]
+            }
+        };
+        targets
+            .into_iter()
+            .flatten()
+            .filter_map(|target| strongest.get(&target))
+            .filter(|entry| entry.priority >= priority)
             .min_by(|a, b| {
                 b.priority
                     .cmp(&a.priority)
@@ -277,6 +320,7 @@ impl RuleSet {
 
         // Grants, skills, languages and explicit licenses: removals, then
         // the best contribution of each slot.
+        let strongest = self.strongest_removals(&outcome.removals);
         let mut best: BTreeMap<(u8, u32, u32), usize> = BTreeMap::new();
         for (index, contribution) in outcome.contributions.iter().enumerate() {
             let Some(slot) = slot(contribution.item) else {
@@ -288,8 +332,7 @@ impl RuleSet {
                 }
                 continue;
             }
-            if let Some(by) =
-                self.removed_by(&outcome.removals, contribution.item, contribution.priority)
+            if let Some(by) = self.removed_by(&strongest, contribution.item, contribution.priority)
             {
                 if let Some(status) = statuses.get_mut(index) {
                     *status = Status::Removed { by };
@@ -604,28 +647,6 @@ fn slot(item: Item) -> Option<(u8, u32, u32)> {
             Some((LICENSE_SLOT, license, 0))
         }
         Item::ManagementUnit(_) | Item::HomeDivision(_) => None,
-    }
-}
-
-/// Whether `removal` takes `item` away.
-fn removes(removal: Removal, item: Item) -> bool {
-    match (removal, item) {
-        (
-            Removal::Role { role, division },
-            Item::Grant {
-                role: granted,
-                division: in_division,
-            },
-        ) => role == granted && division.is_none_or(|division| division == in_division),
-        (Removal::Skill(skill), Item::Skill { skill: granted, .. }) => skill == granted,
-        (
-            Removal::Language(language),
-            Item::Language {
-                language: granted, ..
-            },
-        ) => language == granted,
-        (Removal::License(license), Item::License(granted)) => license == granted,
-        _ => false,
     }
 }
 

@@ -8,6 +8,7 @@
 //! evidence is one comparison with the path it reads and the values found
 //! there in the user (at most [`crate::MAX_SHOWN_VALUES`]).
 
+use std::collections::HashMap;
 use std::fmt;
 
 use muster_scim::{AttrPath, Filter, ResourceType, SchemaRegistry};
@@ -139,6 +140,8 @@ impl RuleSet {
             resource_type,
             user,
         };
+        let mut effects = self.effects(&outcome);
+        let mut effects_of = |source: Source| effects.remove(&source).unwrap_or_default();
         let mut rules = Vec::new();
         for (rule, matched) in self.rules.iter().zip(&outcome.matched) {
             let evidence = match &rule.when {
@@ -153,7 +156,7 @@ impl RuleSet {
                 matched: *matched,
                 evidence,
                 lookup: None,
-                effects: self.effects(&outcome, Source::Rule(rule.index)),
+                effects: effects_of(Source::Rule(rule.index)),
             });
         }
         for (table, hit) in self.tables.iter().zip(&outcome.tables) {
@@ -181,7 +184,7 @@ impl RuleSet {
                 matched: applied,
                 evidence,
                 lookup,
-                effects: self.effects(&outcome, Source::Table(table.position)),
+                effects: effects_of(Source::Table(table.position)),
             });
         }
         if outcome.defaults_applied {
@@ -193,7 +196,7 @@ impl RuleSet {
                 matched: true,
                 evidence: Vec::new(),
                 lookup: None,
-                effects: self.effects(&outcome, Source::Defaults),
+                effects: effects_of(Source::Defaults),
             });
         }
         let mut held = Vec::new();
@@ -201,11 +204,12 @@ impl RuleSet {
             if *status != Status::Kept || !self.is_held(&outcome, contribution.item) {
                 continue;
             }
-            let source_trace = rules.iter().find(|trace| match contribution.source {
-                Source::Rule(_) => trace.kind == TraceKind::Rule,
-                Source::Table(_) => trace.kind == TraceKind::Table,
-                Source::Defaults => trace.kind == TraceKind::Defaults,
-            } && trace.rule == self.source_id(contribution.source));
+            let position = match contribution.source {
+                Source::Rule(index) => Some(index),
+                Source::Table(index) => Some(self.rules.len() + index),
+                Source::Defaults => Some(self.rules.len() + self.tables.len()),
+            };
+            let source_trace = position.and_then(|position| rules.get(position));
             let mut evidence = source_trace
                 .map(|trace| trace.evidence.clone())
                 .unwrap_or_default();
@@ -255,30 +259,27 @@ impl RuleSet {
         }
     }
 
-    fn effects(&self, outcome: &Outcome, source: Source) -> Vec<Effect> {
-        let mut effects: Vec<Effect> = outcome
-            .contributions
-            .iter()
-            .zip(&outcome.statuses)
-            .filter(|(contribution, _)| contribution.source == source)
-            .map(|(contribution, status)| Effect {
-                entitlement: self.describe(contribution.item),
-                outcome: self.describe_status(*status),
-            })
-            .collect();
-        effects.extend(
-            outcome
-                .removals
-                .iter()
-                .filter(|removal| removal.source == source)
-                .map(|removal| Effect {
-                    entitlement: self.describe_removal(removal.removal),
-                    outcome: format!(
-                        "removes what rules of priority {} or lower give",
-                        removal.priority
-                    ),
-                }),
-        );
+    /// What each source gave or took away, in the order given.
+    fn effects(&self, outcome: &Outcome) -> HashMap<Source, Vec<Effect>> {
+        let mut effects: HashMap<Source, Vec<Effect>> = HashMap::new();
+        for (contribution, status) in outcome.contributions.iter().zip(&outcome.statuses) {
+            effects
+                .entry(contribution.source)
+                .or_default()
+                .push(Effect {
+                    entitlement: self.describe(contribution.item),
+                    outcome: self.describe_status(*status),
+                });
+        }
+        for removal in &outcome.removals {
+            effects.entry(removal.source).or_default().push(Effect {
+                entitlement: self.describe_removal(removal.removal),
+                outcome: format!(
+                    "removes what rules of priority {} or lower give",
+                    removal.priority
+                ),
+            });
+        }
         effects
     }
 

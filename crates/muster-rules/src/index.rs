@@ -28,7 +28,7 @@ use crate::values::{attribute_value, elements, member};
 /// Rules by the (path, lower-cased value) one of which their `when` needs.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct RuleIndex {
-    /// The distinct paths, keyed by their lower-cased text.
+    /// The distinct paths (by lower-cased text).
     paths: Vec<IndexedPath>,
     /// Rules tested for every user.
     always: Vec<usize>,
@@ -37,7 +37,6 @@ pub(crate) struct RuleIndex {
 #[derive(Debug, Clone)]
 struct IndexedPath {
     path: AttrPath,
-    key: String,
     /// Lower-cased value to the rules that need it.
     rules: HashMap<String, Vec<usize>>,
 }
@@ -45,6 +44,7 @@ struct IndexedPath {
 impl RuleIndex {
     pub(crate) fn new(rules: &[Rule]) -> Self {
         let mut index = RuleIndex::default();
+        let mut slots: HashMap<String, usize> = HashMap::new();
         for (position, rule) in rules.iter().enumerate() {
             let needs = rule.when.as_ref().and_then(|when| required(&when.filter));
             let Some(needs) = needs else {
@@ -53,17 +53,13 @@ impl RuleIndex {
             };
             for (path, value) in needs {
                 let key = path.to_string().to_lowercase();
-                let slot = match index.paths.iter().position(|entry| entry.key == key) {
-                    Some(slot) => slot,
-                    None => {
-                        index.paths.push(IndexedPath {
-                            path,
-                            key,
-                            rules: HashMap::new(),
-                        });
-                        index.paths.len() - 1
-                    }
-                };
+                let slot = *slots.entry(key).or_insert_with(|| {
+                    index.paths.push(IndexedPath {
+                        path,
+                        rules: HashMap::new(),
+                    });
+                    index.paths.len() - 1
+                });
                 if let Some(entry) = index.paths.get_mut(slot) {
                     let list = entry.rules.entry(value).or_default();
                     if list.last() != Some(&position) {

@@ -130,6 +130,7 @@ mod eval;
 mod explain;
 mod index;
 mod node;
+mod read;
 mod ruleset;
 mod schema;
 mod validate;

@@ -65,6 +65,11 @@ fn syntax() {
     );
     check(
         false,
+        "[rules]\nid = \"x\"\n",
+        &["line 1, column 1: rules: expected a list of rules: write [[rules]] (double brackets) before each one"],
+    );
+    check(
+        false,
         "[catalog]\nroles = [\"Agent\"]\n[rule]\n",
         &["line 3, column 2: rule: unknown key 'rule'; did you mean 'rules'?"],
     );

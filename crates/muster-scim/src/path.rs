@@ -11,6 +11,10 @@ use std::fmt;
 use crate::error::ScimError;
 use crate::filter::{Filter, FilterLimits};
 
+/// The longest attribute path accepted (URN included): far beyond any
+/// declared name, and a bound on the work a "did you mean" does.
+pub const MAX_PATH_LENGTH: usize = 512;
+
 /// An attribute path: optional schema URN, attribute name, optional sub-attribute.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct AttrPath {
@@ -47,6 +51,12 @@ impl AttrPath {
     /// `urn:...:2.0:User` may itself contain dots, which is why the
     /// sub-attribute split happens only after the last colon.
     pub fn parse(text: &str) -> Result<Self, ScimError> {
+        if text.len() > MAX_PATH_LENGTH {
+            return Err(ScimError::invalid_path(format!(
+                "an attribute path is at most {MAX_PATH_LENGTH} bytes long; got one of {} bytes",
+                text.len()
+            )));
+        }
         let (schema, rest) = match text.rfind(':') {
             Some(colon) => {
                 let schema = &text[..colon];

@@ -1758,3 +1758,33 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn never_returned_attributes_cannot_be_unique() {
+    let schema = |attribute: serde_json::Value| json!({"id": "urn:ietf:params:scim:schemas:extension:uq:2.0:User", "attributes": [attribute]});
+    let refused = muster_scim::parse_schema_definition(&schema(
+        json!({"name": "hidden", "type": "string", "uniqueness": "server", "returned": "never"}),
+    ))
+    .unwrap_err();
+    assert_eq!(refused.status, 400);
+    assert!(
+        refused.detail.contains("attributes[0].uniqueness")
+            && refused.detail.contains("'hidden' is never returned"),
+        "{}",
+        refused.detail
+    );
+    let nested = muster_scim::parse_schema_definition(&schema(json!({
+        "name": "secrets", "type": "complex",
+        "subAttributes": [{"name": "pin", "type": "string", "uniqueness": "global", "returned": "never"}]
+    })))
+    .unwrap_err();
+    assert!(
+        nested.detail.contains("'pin' is never returned"),
+        "{}",
+        nested.detail
+    );
+    assert!(muster_scim::parse_schema_definition(&schema(
+        json!({"name": "hidden", "type": "string", "returned": "never"}),
+    ))
+    .is_ok());
+}

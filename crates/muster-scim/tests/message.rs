@@ -721,3 +721,25 @@ fn error_details_are_bounded() {
         .detail
         .ends_with("... (1000 more characters)"));
 }
+
+#[test]
+fn patch_operations_and_attribute_paths_are_bounded() {
+    use muster_scim::patch::MAX_PATCH_OPERATIONS;
+    let operation = json!({"op": "add", "path": "emails", "value": [{"value": "a@b.c"}]});
+    let body = |count: usize| {
+        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+               "Operations": vec![operation.clone(); count]})
+    };
+    assert!(muster_scim::PatchOp::from_json(&body(MAX_PATCH_OPERATIONS)).is_ok());
+    let error = muster_scim::PatchOp::from_json(&body(MAX_PATCH_OPERATIONS + 1)).unwrap_err();
+    assert_eq!(error.status, 413);
+    assert!(error.detail.contains("at most 1000"), "{}", error.detail);
+    // A megabyte of attribute name is refused before any "did you mean".
+    let error = muster_scim::AttrPath::parse(&"a".repeat(1_000_000)).unwrap_err();
+    assert!(
+        error.detail.contains("at most 512 bytes"),
+        "{}",
+        error.detail
+    );
+    assert!(muster_scim::AttrPath::parse(&"a".repeat(512)).is_ok());
+}

@@ -39,7 +39,7 @@ mod canonical;
 mod op;
 
 pub use canonical::{canonical_operations, targets};
-pub use op::{PatchOp, PatchOpKind, PatchOperation, PATCH_OP_URN};
+pub use op::{PatchOp, PatchOpKind, PatchOperation, MAX_PATCH_OPERATIONS, PATCH_OP_URN};
 
 use std::cell::RefCell;
 

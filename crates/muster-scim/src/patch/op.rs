@@ -13,6 +13,10 @@ use crate::resource::describe;
 /// URN of the PatchOp message.
 pub const PATCH_OP_URN: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 
+/// The most operations one PatchOp may hold: each runs inside the store's
+/// single writer, so one request must not hold every other write for long.
+pub const MAX_PATCH_OPERATIONS: usize = 1000;
+
 /// A PATCH request body: `{"schemas": [PATCH_OP_URN], "Operations": [...]}`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PatchOp {
@@ -133,6 +137,15 @@ impl PatchOp {
                 ))
             }
         };
+        if items.len() > MAX_PATCH_OPERATIONS {
+            return Err(ScimError::status(
+                413,
+                format!(
+                    "the PatchOp has {} operations; at most {MAX_PATCH_OPERATIONS} are taken in one request",
+                    items.len()
+                ),
+            ));
+        }
         let operations = items
             .iter()
             .enumerate()

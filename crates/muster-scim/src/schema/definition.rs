@@ -587,6 +587,15 @@ fn check_attributes(
                 ),
             ));
         }
+        if attribute.returned == Returned::Never && attribute.uniqueness != Uniqueness::None {
+            return Err(invalid(
+                &join(&at, "uniqueness"),
+                format!(
+                    "'{}' is never returned, so its values are kept out of the lookup index that uniqueness is checked against: expected uniqueness 'none'",
+                    attribute.name
+                ),
+            ));
+        }
         check_attributes(
             &attribute.sub_attributes,
             &join(&at, "subAttributes"),

@@ -529,6 +529,11 @@ impl SchemaRegistry {
 
     /// The declared path closest to `path`, if one is close enough.
     pub fn suggest(&self, resource_type: &ResourceType, path: &str) -> Option<String> {
+        // Edit distances cost the product of the lengths: a name this long
+        // is no typo of a declared one.
+        if path.len() > SUGGEST_MAX_LENGTH {
+            return None;
+        }
         let wanted = path.to_ascii_lowercase();
         let wanted_leaf = leaf(&wanted);
         self.attribute_paths(resource_type)
@@ -549,6 +554,9 @@ impl SchemaRegistry {
             .map(|(_, candidate)| candidate)
     }
 }
+
+/// The longest name a "did you mean" is looked for.
+const SUGGEST_MAX_LENGTH: usize = 256;
 
 /// Whether a resource type has the extension `urn` bound.
 fn binds(resource_type: &ResourceType, urn: &str) -> bool {
