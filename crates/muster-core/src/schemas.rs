@@ -15,8 +15,8 @@ use muster_scim::patch::{PatchOpKind, PatchOperation};
 use muster_scim::schema::{ConversionFailure, RemovedValue};
 use muster_scim::{
     apply_patch_with, convert_resource, diff_schemas, parse_schema_definition, remove_attributes,
-    AttrPath, PatchPath, ResourceType, Schema, SchemaChanges, SchemaRegistry, ScimError,
-    UndeclaredPolicy, Uniqueness,
+    AttrPath, Attribute, PatchPath, ResourceType, Returned, Schema, SchemaChanges, SchemaRegistry,
+    ScimError, UndeclaredPolicy, Uniqueness,
 };
 use muster_store::{
     Actor, RewriteFn, RewriteOutcome, SchemaRecord, Store, StoreError, StoredResource, TenantId,
@@ -303,7 +303,41 @@ fn values_at<'v>(resource: &'v Value, path: &str, values: &mut Vec<&'v Value>) {
 }
 
 impl Migration {
+    /// Failures as an admin may see them: the values of attributes that
+    /// are never returned are not shown.
+    fn redact(&self, failures: Vec<ConversionFailure>) -> Vec<ConversionFailure> {
+        failures
+            .into_iter()
+            .map(|failure| {
+                let hidden = self.never_returned.iter().any(|path| {
+                    failure.path.eq_ignore_ascii_case(path)
+                        || failure
+                            .path
+                            .get(..path.len() + 1)
+                            .is_some_and(|prefix| prefix.eq_ignore_ascii_case(&format!("{path}.")))
+                });
+                if hidden {
+                    ConversionFailure {
+                        value: Value::String("(not shown: never returned)".to_owned()),
+                        reason: "the stored value does not fit the new definition".to_owned(),
+                        ..failure
+                    }
+                } else {
+                    failure
+                }
+            })
+            .collect()
+    }
+
     fn rewrite(&self, stored: &StoredResource) -> Result<Rewrite, Vec<ConversionFailure>> {
+        self.rewrite_unredacted(stored)
+            .map_err(|failures| self.redact(failures))
+    }
+
+    fn rewrite_unredacted(
+        &self,
+        stored: &StoredResource,
+    ) -> Result<Rewrite, Vec<ConversionFailure>> {
         let mut rewritten = stored.resource.clone();
         let removed = remove_attributes(&mut rewritten, &self.removed);
         if let (Some(old), Some(new)) = (&self.old, &self.new) {
@@ -360,7 +394,8 @@ impl Migration {
                 Box::new(move |stored: &StoredResource| {
                     let mut findings = sink.lock().unwrap_or_else(PoisonError::into_inner);
                     let checked = migration.rewrite(stored).and_then(|rewrite| {
-                        let clashes = unique.check(&stored.id.0, &rewrite.resource);
+                        let clashes =
+                            migration.redact(unique.check(&stored.id.0, &rewrite.resource));
                         if clashes.is_empty() {
                             Ok(rewrite)
                         } else {
@@ -409,7 +444,7 @@ impl Migration {
             let rewrite = self
                 .rewrite(stored)
                 .map_err(|failures| conversion_error(&stored.id.0, &failures))?;
-            let clashes = unique.check(&stored.id.0, &rewrite.resource);
+            let clashes = self.redact(unique.check(&stored.id.0, &rewrite.resource));
             if !clashes.is_empty() {
                 return Err(conversion_error(&stored.id.0, &clashes));
             }
@@ -428,6 +463,48 @@ impl Migration {
                 never_returned: self.never_returned.clone(),
             }))
         })
+    }
+}
+
+/// Refuses to turn a declared attribute's `returned` to or from `never`:
+/// stored values of a never-returned attribute are kept out of the lookup
+/// index and the change log, and a change in place would leave them on the
+/// wrong side of that line.
+fn refuse_never_returned_changes(old: &Schema, new: &Schema) -> Result<(), ScimError> {
+    let pairs = |old: &'_ [Attribute], new: &'_ [Attribute]| -> Vec<(String, bool, bool)> {
+        new.iter()
+            .filter_map(|attribute| {
+                let before = old
+                    .iter()
+                    .find(|candidate| candidate.name.eq_ignore_ascii_case(&attribute.name))?;
+                Some((
+                    attribute.name.clone(),
+                    before.returned == Returned::Never,
+                    attribute.returned == Returned::Never,
+                ))
+            })
+            .collect()
+    };
+    let mut changed = pairs(&old.attributes, &new.attributes);
+    for attribute in &new.attributes {
+        if let Some(before) = old.attribute(&attribute.name) {
+            changed.extend(
+                pairs(&before.sub_attributes, &attribute.sub_attributes)
+                    .into_iter()
+                    .map(|(name, was, is)| (format!("{}.{name}", attribute.name), was, is)),
+            );
+        }
+    }
+    match changed.into_iter().find(|(_, was, is)| was != is) {
+        Some((name, was, _)) => Err(ScimError::status(
+            409,
+            format!(
+                "'{}:{name}' cannot change 'returned' {} 'never' in place; remove the attribute (force) and declare it again; nothing was changed",
+                new.id,
+                if was { "from" } else { "to" }
+            ),
+        )),
+        None => Ok(()),
     }
 }
 
@@ -532,6 +609,9 @@ async fn apply_schema_once(
     let searchable =
         searchable_attributes(&schema, options.searchable.as_deref(), stored_searchable)?;
     let old = registry.put_extension(schema.clone(), &resource_type, required)?;
+    if let Some(old) = &old {
+        refuse_never_returned_changes(old, &schema)?;
+    }
     let changes = old
         .as_ref()
         .map(|old| diff_schemas(old, &schema))

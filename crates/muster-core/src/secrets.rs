@@ -1,10 +1,21 @@
 //! Secrets in SCIM writes: a `password` is hashed with argon2id before it
 //! goes anywhere, and only the hash is stored.
 
+use std::sync::OnceLock;
+
 use muster_scim::patch::{targets, PatchOperation};
+use muster_scim::ScimError;
 use serde_json::Value;
+use tokio::sync::Semaphore;
 
 use crate::Error;
+
+/// The permits for concurrent password hashes: one per CPU.
+fn hashing_permits() -> &'static Semaphore {
+    static PERMITS: OnceLock<Semaphore> = OnceLock::new();
+    PERMITS
+        .get_or_init(|| Semaphore::new(std::thread::available_parallelism().map_or(2, usize::from)))
+}
 
 /// Replaces the clear-text `password` of a canonical resource (as
 /// [`muster_scim::normalize_with`] makes it, so the key is exactly
@@ -26,6 +37,15 @@ pub(crate) async fn hash_resource_password(mut resource: Value) -> Result<Value,
 pub(crate) async fn hash_patch_passwords(
     operations: Vec<PatchOperation>,
 ) -> Result<Vec<PatchOperation>, Error> {
+    let setting = operations
+        .iter()
+        .filter(|operation| targets(operation, "password"))
+        .count();
+    if setting > 1 {
+        return Err(Error::Scim(ScimError::invalid_value(format!(
+            "attribute 'password' is set by {setting} operations; a request sets it at most once"
+        ))));
+    }
     let mut hashed = Vec::with_capacity(operations.len());
     for mut operation in operations {
         if targets(&operation, "password") {
@@ -46,6 +66,12 @@ pub(crate) async fn hash_patch_passwords(
 /// blocking thread; the PHC string is what gets stored.
 pub async fn hash_password(password: String) -> Result<String, Error> {
     use argon2::password_hash::{PasswordHasher, SaltString};
+    // Each hash takes about 20 ms and 19 MiB: at most one per CPU at a
+    // time, so a burst of requests queues instead of exhausting memory.
+    let _permit = hashing_permits()
+        .acquire()
+        .await
+        .map_err(|error| Error::Internal(format!("password hashing: {error}")))?;
     let hashed = tokio::task::spawn_blocking(move || {
         let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>())?;
         argon2::Argon2::default()

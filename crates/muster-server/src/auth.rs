@@ -99,6 +99,34 @@ pub async fn require_scope(
     }
 }
 
+/// The longest `x-request-id` a client may choose.
+const MAX_REQUEST_ID: usize = 64;
+
+/// Drops a client's `x-request-id` unless it is a short token of letters,
+/// digits, `-`, `_` and `.`, so that the server mints one instead: the id is
+/// stored with every change the request makes and logged, so a client must
+/// not be able to make it large or make it lie about its shape.
+pub async fn sanitize_request_id(mut request: Request) -> Request {
+    let valid = request
+        .headers()
+        .get_all("x-request-id")
+        .iter()
+        .map(|value| {
+            value.to_str().is_ok_and(|text| {
+                !text.is_empty()
+                    && text.len() <= MAX_REQUEST_ID
+                    && text.bytes().all(|byte| {
+                        byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.')
+                    })
+            })
+        })
+        .collect::<Vec<bool>>();
+    if valid.len() > 1 || valid.contains(&false) {
+        request.headers_mut().remove("x-request-id");
+    }
+    request
+}
+
 /// Authenticates `/scim/v2` and `/admin/v1` requests (the routes check the
 /// scope), runs each request in a span carrying its request id, and logs one
 /// line per request: method, path, status, latency, client and request id.
