@@ -15,12 +15,22 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 use super::schema::open_reader;
 use crate::StoreError;
+
+/// How long one read may run before SQLite stops it: a query a client can
+/// make expensive (a value filter of 255 `ne` clauses over long lists) must
+/// not hold a reader thread for a minute.
+const READ_BUDGET: Duration = Duration::from_secs(5);
+
+/// How many SQLite virtual-machine steps run between two checks of the
+/// budget.
+const PROGRESS_STEPS: i32 = 10_000;
 
 /// A read for some reader thread.
 type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
@@ -31,6 +41,8 @@ pub(crate) struct ReaderPool {
     queue: Option<mpsc::SyncSender<ReadJob>>,
     /// How many reads may wait in the queue.
     capacity: usize,
+    /// How long one read may run ([`READ_BUDGET`]).
+    budget: Duration,
     threads: Vec<JoinHandle<()>>,
 }
 
@@ -61,6 +73,7 @@ impl ReaderPool {
         Ok(ReaderPool {
             queue: Some(queue),
             capacity,
+            budget: READ_BUDGET,
             threads,
         })
     }
@@ -72,9 +85,22 @@ impl ReaderPool {
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel::<Result<T, StoreError>>();
+        let budget = self.budget;
         let job: ReadJob = Box::new(move |connection: &Connection| {
+            // Every read runs under a time budget: SQLite checks it every
+            // few thousand steps and stops the statement past it.
+            let deadline = Instant::now() + budget;
+            connection.progress_handler(PROGRESS_STEPS, Some(move || Instant::now() > deadline));
             let result = catch_unwind(AssertUnwindSafe(|| work(connection)))
                 .unwrap_or_else(|_| Err(StoreError::Database("a read panicked".to_owned())));
+            connection.progress_handler(PROGRESS_STEPS, None::<fn() -> bool>);
+            let result = match result {
+                Err(_) if Instant::now() > deadline => Err(StoreError::Busy(format!(
+                    "a read ran past its {} ms budget and was stopped; a narrower filter or a smaller page answers sooner",
+                    budget.as_millis()
+                ))),
+                other => other,
+            };
             // The caller may have gone away (request cancelled).
             let _ = reply.send(result);
         });
@@ -128,5 +154,41 @@ fn run(connection: &Connection, jobs: &Mutex<mpsc::Receiver<ReadJob>>) {
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_read_past_its_budget_is_stopped_and_the_reader_serves_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("budget.db");
+        drop(Connection::open(&path).unwrap());
+        let mut pool = ReaderPool::start(&path, 1, 4).unwrap();
+        pool.budget = Duration::from_millis(100);
+        let started = Instant::now();
+        let endless = pool
+            .read(|connection| {
+                Ok(connection.query_row(
+                    "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c)
+                     SELECT count(*) FROM c",
+                    [],
+                    |row| row.get::<_, i64>(0),
+                )?)
+            })
+            .await;
+        assert!(matches!(endless, Err(StoreError::Busy(_))), "{endless:?}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        let quick = pool
+            .read(|connection| {
+                Ok(connection.query_row("SELECT 41 + 1", [], |row| row.get::<_, i64>(0))?)
+            })
+            .await
+            .unwrap();
+        assert_eq!(quick, 42);
     }
 }
