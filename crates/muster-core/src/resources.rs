@@ -13,8 +13,8 @@ use muster_scim::projection::Projection;
 use muster_scim::resource::{check_immutable, normalize_with, Normalized};
 use muster_scim::{ResourceType, SchemaRegistry, ScimError, UndeclaredPolicy};
 use muster_store::{
-    Actor, MemberChange, NewResource, Precondition, ResourceId, StoreError, StoredResource,
-    TenantId, Update,
+    Actor, MemberChange, NewResource, Precondition, Removal, ResourceId, StoreError,
+    StoredResource, TenantId, Update,
 };
 use serde_json::{json, Value};
 
@@ -169,7 +169,6 @@ impl<'s> Session<'s> {
                 }
             }
         }
-        crate::rules::add_entitlements(&self.view, rt, &mut resource);
         projection.apply(self.registry(), rt, &mut resource);
         resource
     }
@@ -246,6 +245,7 @@ impl<'s> Session<'s> {
                     unique: view.unique_attributes(&rt),
                     schema_generation: Some(view.generation),
                     never_returned: view.never_returned(&rt),
+                    derivation: view.derivation.clone(),
                 },
             )
             .await?)
@@ -327,6 +327,7 @@ impl<'s> Session<'s> {
         let unique = view.unique_attributes(&rt);
         let never_returned = view.never_returned(&rt);
         let generation = view.generation;
+        let derivation = view.derivation.clone();
         let registry = Arc::clone(&view.registry);
         let rt_id = rt.id.clone();
         let update: muster_store::UpdateFn = Box::new(move |current: &StoredResource| {
@@ -338,6 +339,8 @@ impl<'s> Session<'s> {
             } else {
                 Vec::new()
             };
+            // The computed entitlements are not carried over: the store
+            // derives them again from the replacement.
             Ok(Some(Update {
                 resource: replacement,
                 member_changes,
@@ -345,6 +348,7 @@ impl<'s> Session<'s> {
                 unique,
                 schema_generation: Some(generation),
                 never_returned,
+                derivation,
             }))
         });
         self.update(&rt_id, id, precondition, include_members, update)
@@ -407,6 +411,7 @@ impl<'s> Session<'s> {
         let unique = view.unique_attributes(&rt);
         let never_returned = view.never_returned(&rt);
         let generation = view.generation;
+        let derivation = view.derivation.clone();
         let rt_id = rt.id.clone();
         let update: muster_store::UpdateFn = Box::new(move |current: &StoredResource| {
             let patched = apply_patch_with(
@@ -420,6 +425,8 @@ impl<'s> Session<'s> {
             if !patched.changed && !patched.unmapped_changed && member_changes.is_empty() {
                 return Ok(None);
             }
+            // Whatever the patched resource holds under the computed
+            // extension, the store derives it again.
             Ok(Some(Update {
                 resource: patched.resource,
                 member_changes,
@@ -427,6 +434,7 @@ impl<'s> Session<'s> {
                 unique,
                 schema_generation: Some(generation),
                 never_returned,
+                derivation,
             }))
         });
         self.update(&rt_id, id, precondition, include_members, update)
@@ -459,21 +467,38 @@ impl<'s> Session<'s> {
         Ok(stored)
     }
 
-    /// Deletes a resource (DELETE and Bulk).
+    /// Deletes a resource (DELETE and Bulk). The users under a deleted
+    /// group get their entitlements recomputed, with the derivation of a
+    /// current view.
     pub async fn delete(
         &self,
         rt: &ResourceType,
         id: &str,
         precondition: Precondition,
     ) -> Result<(), Error> {
+        self.with_fresh_view(rt, |view, rt| self.delete_at(view, rt, id, precondition))
+            .await
+    }
+
+    async fn delete_at(
+        &self,
+        view: Arc<TenantView>,
+        rt: ResourceType,
+        id: &str,
+        precondition: Precondition,
+    ) -> Result<(), Error> {
         self.service
             .store()
-            .delete(
+            .delete_with(
                 &self.tenant,
                 &self.actor,
                 &rt.id,
                 &ResourceId(id.to_owned()),
                 precondition,
+                Removal {
+                    derivation: view.derivation.clone(),
+                    schema_generation: Some(view.generation),
+                },
             )
             .await?;
         Ok(())

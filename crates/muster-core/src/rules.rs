@@ -3,9 +3,14 @@
 //! explain one user, and count what each rule matches.
 //!
 //! `muster rules ...` and `/admin/v1/rules` run these same functions. The
-//! rule set in force is part of the tenant's view ([`crate::tenant`]); a
-//! user's entitlements are evaluated from it whenever the user is read, so a
-//! read never shows a result older than the rules, the user and its groups.
+//! rule set in force is part of the tenant's view ([`crate::tenant`]), with
+//! its [`EntitlementDerivation`]: every write carries it, and the store
+//! recomputes and stores the entitlements of each user the write affects
+//! (the user itself, the users under a group whose members or name change)
+//! in the write's transaction. Applying a rule set recomputes every user's
+//! in the transaction that stores it. So a user's entitlements are stored
+//! with it (filterable, versioned, in the change log) and a read never
+//! shows a result older than the rules, the user and its groups.
 
 use std::sync::Arc;
 
@@ -14,7 +19,8 @@ use muster_rules::{
 };
 use muster_scim::{ResourceType, SchemaRegistry, ScimError};
 use muster_store::{
-    Actor, ListQuery, Page, ResourceId, RuleSetRecord, Store, StoredResource, TenantId,
+    Actor, Derivation, ListQuery, Page, ResourceId, RuleSetRecord, SharedDerivation, Store,
+    StoreError, StoredResource, TenantId,
 };
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -33,6 +39,71 @@ pub struct RulesInForce {
 
 /// How many users a scan over all of them reads per page.
 const PAGE: u64 = 500;
+
+/// How often an apply is checked and computed again when the tenant's
+/// schemas, settings or rules changed while it was computed.
+const STALE_RETRIES: usize = 3;
+
+/// A user's entitlements under one rule set, as the store derives and
+/// stores them (see [`Derivation`]): the value of the extension
+/// [`muster_rules::CONTACT_CENTER_URN`], absent when empty.
+pub struct EntitlementDerivation {
+    rules: Arc<RulesInForce>,
+    registry: Arc<SchemaRegistry>,
+    users: ResourceType,
+    never_returned: Vec<String>,
+}
+
+impl EntitlementDerivation {
+    /// The derivation of `rules`, evaluated against `registry` (the
+    /// tenant's schemas, which hold the `User` resource type).
+    pub fn new(
+        rules: Arc<RulesInForce>,
+        registry: Arc<SchemaRegistry>,
+    ) -> Result<EntitlementDerivation, Error> {
+        let users = user_type(&registry)?.clone();
+        let never_returned = registry.never_returned_paths(&users);
+        Ok(EntitlementDerivation {
+            rules,
+            registry,
+            users,
+            never_returned,
+        })
+    }
+
+    /// Shared, as writes carry it.
+    pub fn shared(
+        rules: Arc<RulesInForce>,
+        registry: Arc<SchemaRegistry>,
+    ) -> Result<SharedDerivation, Error> {
+        Ok(SharedDerivation::new(EntitlementDerivation::new(
+            rules, registry,
+        )?))
+    }
+
+    /// The rule set it evaluates.
+    pub fn rules(&self) -> &RulesInForce {
+        &self.rules
+    }
+}
+
+impl Derivation for EntitlementDerivation {
+    fn urn(&self) -> &str {
+        muster_rules::CONTACT_CENTER_URN
+    }
+
+    fn derive(&self, user: &Value) -> Option<Value> {
+        let entitlements = self
+            .rules
+            .rule_set
+            .evaluate(&self.registry, &self.users, user);
+        (!entitlements.is_empty()).then(|| entitlements.to_json())
+    }
+
+    fn never_returned(&self) -> &[String] {
+        &self.never_returned
+    }
+}
 
 /// Parses a stored version (self-contained: files were inlined on apply).
 pub(crate) fn parse_stored(record: &RuleSetRecord) -> Result<RulesInForce, Error> {
@@ -187,6 +258,11 @@ pub struct RulesReport {
     pub previous_version: Option<u64>,
     /// Whether the rule set was stored.
     pub applied: bool,
+    /// How many users the apply rewrote: those whose stored entitlements
+    /// changed, each with a new version and a change record, in the
+    /// transaction that stored the rule set (`None` on a dry run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rewritten: Option<u64>,
     /// The change across all users, per kind, with counts and samples.
     pub summary: DryRunSummary,
     /// One user's before and after, when asked for (`--user`, `?user=`).
@@ -220,8 +296,32 @@ pub struct ApplyRules {
 }
 
 /// Checks a rule set, computes what it changes for every user, and (unless
-/// a dry run) stores it as the tenant's next version.
+/// a dry run) stores it as the tenant's next version, recomputing and
+/// storing every user's entitlements in the same transaction.
+///
+/// The rule set is checked, and its entitlements evaluated, against the
+/// tenant's schemas of one generation; when they (or the settings, or the
+/// rule set in force) change before it is stored, it is checked and
+/// computed again.
 pub async fn apply_rules(
+    store: &dyn Store,
+    tenant: &TenantId,
+    actor: &Actor,
+    document: &RulesDocument<'_>,
+    options: &ApplyRules,
+) -> Result<RulesReport, Error> {
+    let mut retries = 0;
+    loop {
+        match apply_once(store, tenant, actor, document, options).await {
+            Err(Error::Store(StoreError::StaleSchema { .. })) if retries < STALE_RETRIES => {
+                retries += 1;
+            }
+            result => return result,
+        }
+    }
+}
+
+async fn apply_once(
     store: &dyn Store,
     tenant: &TenantId,
     actor: &Actor,
@@ -261,15 +361,30 @@ pub async fn apply_rules(
         version: None,
         previous_version: current.map(|rules| rules.version),
         applied: false,
+        rewritten: None,
         summary,
         user,
     };
     if !options.dry_run {
         let (text, format) = document.stored_form(&rule_set);
-        let record = store
-            .put_rule_set(tenant, actor, &text, format, &options.note)
+        let next = RulesInForce {
+            version: report.previous_version.map_or(1, |version| version + 1),
+            rule_set,
+        };
+        let derivation = EntitlementDerivation::shared(Arc::new(next), Arc::clone(&view.registry))?;
+        let applied = store
+            .put_rule_set(
+                tenant,
+                actor,
+                &text,
+                format,
+                &options.note,
+                Some(derivation),
+                Some(view.generation),
+            )
             .await?;
-        report.version = Some(record.version);
+        report.version = Some(applied.record.version);
+        report.rewritten = Some(applied.rewritten);
         report.applied = true;
     }
     Ok(report)
@@ -437,27 +552,6 @@ pub async fn rule_set_record(
             Some(version) => Error::not_found(format!("no rule set version {version}")),
             None => Error::not_found("no rule set is in force; apply one first"),
         })
-}
-
-/// Adds the user's computed entitlements under the contact-center
-/// extension (a User only, and only when a rule set is in force).
-pub(crate) fn add_entitlements(view: &TenantView, rt: &ResourceType, resource: &mut Value) {
-    let Some(rules) = view.rules.as_deref() else {
-        return;
-    };
-    if !rt.id.eq_ignore_ascii_case("User") {
-        return;
-    }
-    let entitlements = rules.rule_set.evaluate(&view.registry, rt, resource);
-    let Ok(value) = serde_json::to_value(&entitlements) else {
-        return;
-    };
-    if let Some(object) = resource.as_object_mut() {
-        if let Some(Value::Array(schemas)) = object.get_mut("schemas") {
-            schemas.push(json!(muster_rules::CONTACT_CENTER_URN));
-        }
-        object.insert(muster_rules::CONTACT_CENTER_URN.to_owned(), value);
-    }
 }
 
 /// Whether a client body tries to write the computed extension.

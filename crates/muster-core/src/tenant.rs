@@ -15,7 +15,7 @@ use muster_scim::{
     parse_schema_definition, Attribute, ResourceType, Schema, SchemaRegistry, ScimError,
     UndeclaredPolicy, Uniqueness,
 };
-use muster_store::{Store, StoreError, TenantId, UniqueAttribute};
+use muster_store::{SharedDerivation, Store, StoreError, TenantId, UniqueAttribute};
 
 /// How long a tenant view is served before it is read again from the store.
 pub const TENANT_VIEW_TTL: Duration = Duration::from_secs(1);
@@ -42,6 +42,11 @@ pub struct TenantView {
     pub never_returned: HashMap<String, Vec<String>>,
     /// The entitlement rule set in force, if any.
     pub rules: crate::rules::SharedRules,
+    /// The derivation of the rule set in force (a user's contact-center
+    /// entitlements), built against `registry`; `None` without a rule set.
+    /// Every write validated against this view carries it, so the store
+    /// recomputes the entitlements of the users the write affects.
+    pub derivation: Option<SharedDerivation>,
 }
 
 impl TenantView {
@@ -63,13 +68,6 @@ impl TenantView {
 /// it would refuse or misplace the values it declares.
 pub async fn load_view(store: &dyn Store, tenant: &TenantId) -> Result<TenantView, StoreError> {
     let mut registry = SchemaRegistry::builtin();
-    // The computed contact-center extension: listed in /Schemas and
-    // /ResourceTypes, filled in on read from the rule set in force.
-    registry
-        .put_extension(muster_rules::contact_center_schema(), "User", false)
-        .map_err(|error| {
-            StoreError::Database(format!("contact-center schema: {}", error.detail))
-        })?;
     let (generation, records) = store.tenant_schemas(tenant).await?;
     for record in records {
         let schema = parse_schema_definition(&record.document).map_err(|error| {
@@ -87,6 +85,24 @@ pub async fn load_view(store: &dyn Store, tenant: &TenantId) -> Result<TenantVie
                 ))
             })?;
     }
+    let rules = match store.rule_set(tenant, None).await? {
+        None => None,
+        Some(record) => Some(Arc::new(
+            crate::rules::parse_stored(&record)
+                .map_err(|error| StoreError::Database(error.to_string()))?,
+        )),
+    };
+    if rules.is_some() {
+        // The computed contact-center extension exists once a rule set is
+        // in force: listed in /Schemas and /ResourceTypes, stored with each
+        // user by the store from the rules (see `derivation`), never
+        // writable by clients.
+        registry
+            .put_extension(muster_rules::contact_center_schema(), "User", false)
+            .map_err(|error| {
+                StoreError::Database(format!("contact-center schema: {}", error.detail))
+            })?;
+    }
     let undeclared = match store.get_setting(tenant, UNDECLARED_SETTING).await? {
         None => UndeclaredPolicy::default(),
         Some(text) => UndeclaredPolicy::parse(&text).ok_or_else(|| {
@@ -100,23 +116,25 @@ pub async fn load_view(store: &dyn Store, tenant: &TenantId) -> Result<TenantVie
         .iter()
         .map(|rt| (rt.id.clone(), unique_attributes(&registry, rt)))
         .collect();
-    let rules = match store.rule_set(tenant, None).await? {
-        None => None,
-        Some(record) => Some(Arc::new(
-            crate::rules::parse_stored(&record)
-                .map_err(|error| StoreError::Database(error.to_string()))?,
-        )),
-    };
     let never_returned = registry
         .resource_types()
         .iter()
         .map(|rt| (rt.id.clone(), registry.never_returned_paths(rt)))
         .collect();
+    let registry = Arc::new(registry);
+    let derivation = match &rules {
+        None => None,
+        Some(rules) => Some(
+            crate::rules::EntitlementDerivation::shared(Arc::clone(rules), Arc::clone(&registry))
+                .map_err(|error| StoreError::Database(error.to_string()))?,
+        ),
+    };
     Ok(TenantView {
         rules,
+        derivation,
         generation,
         never_returned,
-        registry: Arc::new(registry),
+        registry,
         undeclared,
         unique,
     })

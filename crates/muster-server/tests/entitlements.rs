@@ -176,11 +176,11 @@ async fn the_seeds_scenario_end_to_end() {
     let tier1 = group(&server, "Group_CC_Agents_Tier1", &[&alice]).await;
     group(&server, "Genesys_Cloud_Users", &[&alice, &bob]).await;
 
-    // The extension is listed, and no rule set is in force yet.
+    // No rule set is in force yet: no extension.
     let schemas = server
         .call(Method::GET, &format!("/Schemas/{CC}"), None)
         .await;
-    assert_eq!(schemas.status, StatusCode::OK, "{}", schemas.body);
+    assert_eq!(schemas.status, StatusCode::NOT_FOUND, "{}", schemas.body);
     assert_eq!(entitlements(&server, &alice).await, Value::Null);
 
     // A reference to a group or attribute that does not exist is refused
@@ -223,6 +223,17 @@ async fn the_seeds_scenario_end_to_end() {
     let applied = put_rules(&server, "", &rules("Manila Voice")).await;
     assert_eq!(applied.status, StatusCode::CREATED, "{}", applied.body);
     assert_eq!(applied.body["version"], 1);
+    // Now the extension is listed in /Schemas and on the User type.
+    let schemas = server
+        .call(Method::GET, &format!("/Schemas/{CC}"), None)
+        .await;
+    assert_eq!(schemas.status, StatusCode::OK, "{}", schemas.body);
+    let user_type = server.call(Method::GET, "/ResourceTypes/User", None).await;
+    assert!(
+        user_type.body.to_string().contains(CC),
+        "{}",
+        user_type.body
+    );
 
     // Alice: Tier 1 agent in the cloud group, CC-4100: Manila Voice.
     let a = entitlements(&server, &alice).await;

@@ -2,6 +2,11 @@
 //! other is replaced by one the server mints, since the id is stored with
 //! every change a request makes and written to the log.
 
+#![allow(
+    clippy::panic,
+    reason = "a failed set-up step must fail the test loudly"
+)]
+
 use muster_testkit::TestServer;
 use reqwest::StatusCode;
 use serde_json::json;

@@ -19,6 +19,16 @@
 //! captured rather than refused (undeclared attributes under the tenant's
 //! `capture` policy) are kept apart from the resource, in
 //! [`StoredResource::unmapped`].
+//!
+//! Values the server derives from a User (its contact-center entitlements,
+//! computed from its attributes and groups by the tenant's rules) are
+//! stored with it, so they are filterable and versioned: a write carries a
+//! [`Derivation`] ([`NewResource::derivation`], [`Update::derivation`],
+//! [`Removal::derivation`], and `rederive` of [`Store::put_rule_set`]) and
+//! the store recomputes the derived value of every User the write affects,
+//! in the write's transaction.
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use muster_scim::{AttrPath, Filter, SchemaRegistry, ScimError};
@@ -80,6 +90,77 @@ pub struct StoredResource {
     pub unmapped: Map<String, Value>,
 }
 
+/// Computes a value the store keeps in each User under one extension URN,
+/// derived from the User's attributes and its computed `groups` (a User's
+/// contact-center entitlements, from the tenant's rules).
+///
+/// The store calls it inside the write transaction for every User the
+/// write affects: the User written (create, update), every User whose
+/// computed `groups` the write changes (members added or removed, also
+/// through nested groups; a group renamed or deleted), and every User of
+/// the tenant on [`Store::put_rule_set`] with `rederive`. The result is
+/// stored in the User's JSON under [`Derivation::urn`] (and the URN listed
+/// in its `schemas`), written to the attribute index (so filters find it)
+/// and shown in the change record; a User whose derived value changes
+/// gets a new version and a change record, like any other change.
+pub trait Derivation: Send + Sync {
+    /// The extension URN the derived value is stored under. The store owns
+    /// it: whatever a write's resource holds there is replaced.
+    fn urn(&self) -> &str;
+
+    /// The derived value of `user`: the canonical User JSON as the store
+    /// holds it at that point of the write (`schemas`, `id`, attributes and
+    /// `meta`; for a new user the `meta` it is created with, otherwise the
+    /// one before the write), with its computed `groups` as a read returns
+    /// them (direct, then indirect through nested groups) and without the
+    /// value under [`Derivation::urn`]. `None` (or an empty object) leaves
+    /// the extension absent.
+    fn derive(&self, user: &Value) -> Option<Value>;
+
+    /// The User attributes whose values are never returned, as
+    /// [`NewResource::never_returned`] names them for a User write: kept
+    /// out of the change records of the Users the store rewrites on its
+    /// own (regrouped by a group write, or by `rederive`). The core
+    /// `password` always is. Empty by default.
+    fn never_returned(&self) -> &[String] {
+        &[]
+    }
+}
+
+/// A shared [`Derivation`], as writes carry it. Equal when it is the same
+/// derivation (the same allocation); shown by its URN.
+#[derive(Clone)]
+pub struct SharedDerivation(pub Arc<dyn Derivation>);
+
+impl SharedDerivation {
+    /// Shares `derivation`.
+    pub fn new(derivation: impl Derivation + 'static) -> Self {
+        SharedDerivation(Arc::new(derivation))
+    }
+}
+
+impl std::ops::Deref for SharedDerivation {
+    type Target = dyn Derivation;
+
+    fn deref(&self) -> &Self::Target {
+        self.0.as_ref()
+    }
+}
+
+impl std::fmt::Debug for SharedDerivation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("SharedDerivation")
+            .field(&self.0.urn())
+            .finish()
+    }
+}
+
+impl PartialEq for SharedDerivation {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::addr_eq(Arc::as_ptr(&self.0), Arc::as_ptr(&other.0))
+    }
+}
+
 /// What [`Store::create`] stores.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct NewResource {
@@ -107,6 +188,11 @@ pub struct NewResource {
     /// the attribute index (no filter or sort can probe them) nor a change
     /// record's payload. Empty when none.
     pub never_returned: Vec<String>,
+    /// The tenant's derivation (see [`Derivation`]), at the same schema
+    /// generation as `schema_generation`: a new User gets its derived
+    /// value, and a new Group's members get theirs recomputed. `None`
+    /// derives nothing (what the resource holds is stored as given).
+    pub derivation: Option<SharedDerivation>,
 }
 
 /// An attribute declared with `uniqueness` `server` (or `global`) that the
@@ -157,6 +243,24 @@ pub struct Update {
     /// The attributes whose values are never returned, as
     /// [`NewResource::never_returned`].
     pub never_returned: Vec<String>,
+    /// The tenant's derivation, as [`NewResource::derivation`]: an updated
+    /// User's derived value is recomputed (a value the closure left under
+    /// its URN is replaced), and so is that of every User whose computed
+    /// `groups` a Group update changes. `None` derives nothing: those
+    /// Users only get a new version.
+    pub derivation: Option<SharedDerivation>,
+}
+
+/// What a delete carries besides the resource it names (see
+/// [`Store::delete_with`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Removal {
+    /// The tenant's derivation: the Users under a deleted Group get their
+    /// derived value recomputed. `None` derives nothing.
+    pub derivation: Option<SharedDerivation>,
+    /// The tenant's schema generation the derivation was built at, as
+    /// [`NewResource::schema_generation`]. `None` does not check.
+    pub schema_generation: Option<u64>,
 }
 
 /// Computes an update from the current resource inside the write
@@ -259,6 +363,16 @@ pub struct RuleSetRecord {
     pub client: String,
 }
 
+/// What [`Store::put_rule_set`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleSetApplied {
+    /// The version stored.
+    pub record: RuleSetRecord,
+    /// How many Users the `rederive` pass changed (each got a new version
+    /// and an `Update` change record); 0 without one.
+    pub rewritten: u64,
+}
+
 /// A change committed together with the write it describes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChangeRecord {
@@ -287,6 +401,14 @@ pub struct ChangeRecord {
     /// schema change's rewrite removed values. Never-returned values (a
     /// User's `password`, the paths of [`NewResource::never_returned`])
     /// are left out of `"resource"` and `"removed"`.
+    ///
+    /// A User rewritten because a write to something else changed it:
+    /// `{"groups": "changed"}` when its computed groups changed (a group
+    /// it is under gained or lost members, was renamed or deleted), with
+    /// `"resource"` when its derived value (see [`Derivation`]) changed
+    /// too; `{"resource": .., "ruleSet": <version>}` when a rule set
+    /// applied with `rederive` changed its derived value. A Group whose
+    /// member was renamed: `{"memberDisplay": "changed"}`.
     ///
     /// [`ChangeKind::Schema`]: `{"schema": <document>, "resourceType": ..,
     /// "required": ..}`, or `{"deleted": <urn>}`.
@@ -493,7 +615,8 @@ pub trait Store: Send + Sync + 'static {
         update: UpdateFn,
     ) -> Result<(StoredResource, bool), StoreError>;
 
-    /// Deletes one resource and its memberships.
+    /// Deletes one resource and its memberships: [`Store::delete_with`]
+    /// without a derivation or a generation check.
     async fn delete(
         &self,
         tenant: &TenantId,
@@ -501,6 +624,32 @@ pub trait Store: Send + Sync + 'static {
         resource_type: &str,
         id: &ResourceId,
         precondition: Precondition,
+    ) -> Result<(), StoreError> {
+        self.delete_with(
+            tenant,
+            actor,
+            resource_type,
+            id,
+            precondition,
+            Removal::default(),
+        )
+        .await
+    }
+
+    /// Deletes one resource and its memberships. The groups that held it
+    /// get a new version; so does every User under a deleted Group (its
+    /// computed `groups` changed), with its derived value recomputed when
+    /// `removal` carries a derivation. Refused with
+    /// [`StoreError::StaleSchema`] (nothing deleted) when
+    /// `removal.schema_generation` is not the tenant's.
+    async fn delete_with(
+        &self,
+        tenant: &TenantId,
+        actor: &Actor,
+        resource_type: &str,
+        id: &ResourceId,
+        precondition: Precondition,
+        removal: Removal,
     ) -> Result<(), StoreError>;
 
     /// Lists resources matching a query, filtering and sorting in the database.
@@ -623,6 +772,17 @@ pub trait Store: Send + Sync + 'static {
     /// in force from now on), with a [`ChangeKind::RuleSet`] change record;
     /// moves the tenant's schema generation on, since its view holds the
     /// rule set.
+    ///
+    /// With `rederive` (the derivation of the new rule set), every User of
+    /// the tenant gets its derived value recomputed in the same
+    /// transaction: all or nothing. Each User whose value changes gets a
+    /// new version, its index rows and an `Update` change record; the
+    /// others are left as they are. With `expected_generation`, the put is
+    /// refused with [`StoreError::StaleSchema`] (nothing written) when the
+    /// tenant's schema generation differs: the rule set was checked, and
+    /// its derivation built, against schemas that are no longer the stored
+    /// ones.
+    #[allow(clippy::too_many_arguments)]
     async fn put_rule_set(
         &self,
         tenant: &TenantId,
@@ -630,7 +790,9 @@ pub trait Store: Send + Sync + 'static {
         document: &str,
         format: &str,
         note: &str,
-    ) -> Result<RuleSetRecord, StoreError>;
+        rederive: Option<SharedDerivation>,
+        expected_generation: Option<u64>,
+    ) -> Result<RuleSetApplied, StoreError>;
 
     /// The rule set at `version`, or the one in force when `None`; `None`
     /// when there is none.

@@ -77,6 +77,7 @@ fn renamed(user_name: &str, generation: Option<u64>) -> Update {
         unique: Vec::new(),
         schema_generation: generation,
         never_returned: Vec::new(),
+        derivation: None,
     }
 }
 

@@ -22,13 +22,15 @@ async fn rule_sets_are_numbered_versions_and_the_latest_is_in_force() {
     assert_eq!(store.rule_set(&tenant, None).await.unwrap(), None);
     let before = store.schema_generation(&tenant).await.unwrap();
     let first = store
-        .put_rule_set(&tenant, &actor(), "# v1\n", "toml", "")
+        .put_rule_set(&tenant, &actor(), "# v1\n", "toml", "", None, None)
         .await
-        .unwrap();
+        .unwrap()
+        .record;
     let second = store
-        .put_rule_set(&tenant, &actor(), "{\"rules\": []}", "json", "")
+        .put_rule_set(&tenant, &actor(), "{\"rules\": []}", "json", "", None, None)
         .await
-        .unwrap();
+        .unwrap()
+        .record;
     assert_eq!((first.version, second.version), (1, 2));
     assert!(store.schema_generation(&tenant).await.unwrap() > before);
     let current = store.rule_set(&tenant, None).await.unwrap().unwrap();
@@ -48,9 +50,12 @@ async fn rule_sets_are_numbered_versions_and_the_latest_is_in_force() {
             &old.document,
             &old.format,
             "rollback to version 1",
+            None,
+            None,
         )
         .await
-        .unwrap();
+        .unwrap()
+        .record;
     assert_eq!(rollback.version, 3);
     let history = store.rule_set_history(&tenant).await.unwrap();
     let versions: Vec<(u64, &str)> = history

@@ -351,6 +351,7 @@ async fn non_searchable_attributes_work_everywhere() {
                 unique: unique_code(),
                 schema_generation: None,
                 never_returned: Vec::new(),
+                derivation: None,
             }))
         }),
     )

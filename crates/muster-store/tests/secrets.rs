@@ -106,6 +106,7 @@ fn replace(resource: Value, never_returned: Vec<String>) -> UpdateFn {
             unique: Vec::new(),
             schema_generation: None,
             never_returned,
+            derivation: None,
         }))
     })
 }

@@ -44,6 +44,13 @@
 //! the same closure as a recursive query. Groups read without members never
 //! touch this table.
 //!
+//! **Derived values.** A write may carry a `Derivation` (a User's
+//! contact-center entitlements, from the tenant's rules): the store
+//! recomputes the derived value of each User the write affects (the User
+//! written, the Users whose computed `groups` it changes, every User on a
+//! rule set put) in the write's transaction, and stores it in the User's
+//! JSON, index rows and change record (`derive.rs`).
+//!
 //! **Custom schemas and rewrites.** Schema documents declared at run time
 //! are stored verbatim per tenant (`schemas.rs`). A schema change may carry
 //! a rewrite closure, run over every resource of the type in the schema
@@ -70,6 +77,7 @@
 //! registry passed to `list` says; writes are schema-agnostic.
 
 mod checkpoint;
+mod derive;
 mod filter;
 mod list;
 mod paths;
@@ -101,9 +109,9 @@ use self::rules::IndexRules;
 use self::write::{UpdateRequest, WriteScope};
 use self::writer::Writer;
 use crate::{
-    Actor, AttributeUsage, ChangeRecord, ListPage, ListQuery, NewResource, Precondition,
-    ResourceId, RewriteFn, RuleSetRecord, SchemaChangeOutcome, SchemaRecord, Store, StoreError,
-    StoredResource, TenantId, TokenRecord, UpdateFn, VisitFn,
+    Actor, AttributeUsage, ChangeRecord, ListPage, ListQuery, NewResource, Precondition, Removal,
+    ResourceId, RewriteFn, RuleSetApplied, RuleSetRecord, SchemaChangeOutcome, SchemaRecord,
+    SharedDerivation, Store, StoreError, StoredResource, TenantId, TokenRecord, UpdateFn, VisitFn,
 };
 
 /// How many times a list is planned again when the tenant's index rules
@@ -317,13 +325,14 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn delete(
+    async fn delete_with(
         &self,
         tenant: &TenantId,
         actor: &Actor,
         resource_type: &str,
         id: &ResourceId,
         precondition: Precondition,
+        removal: Removal,
     ) -> Result<(), StoreError> {
         let scope = WriteScope {
             tenant: tenant.clone(),
@@ -333,7 +342,14 @@ impl Store for SqliteStore {
         let id = id.clone();
         self.writer
             .submit(move |connection| {
-                write::delete(connection, &scope, &resource_type, &id, precondition)
+                write::delete(
+                    connection,
+                    &scope,
+                    &resource_type,
+                    &id,
+                    precondition,
+                    &removal,
+                )
             })
             .await
     }
@@ -474,7 +490,7 @@ impl Store for SqliteStore {
         let tenant = tenant.clone();
         let resource_type = resource_type.to_owned();
         self.readers
-            .read(move |connection| read::scan(connection, &tenant, &resource_type, visit))
+            .read_all(move |connection| read::scan(connection, &tenant, &resource_type, visit))
             .await
     }
 
@@ -505,6 +521,7 @@ impl Store for SqliteStore {
             .await
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn put_rule_set(
         &self,
         tenant: &TenantId,
@@ -512,12 +529,31 @@ impl Store for SqliteStore {
         document: &str,
         format: &str,
         note: &str,
-    ) -> Result<RuleSetRecord, StoreError> {
+        rederive: Option<SharedDerivation>,
+        expected_generation: Option<u64>,
+    ) -> Result<RuleSetApplied, StoreError> {
         let scope = scope(tenant, actor);
-        let (document, format, note) = (document.to_owned(), format.to_owned(), note.to_owned());
-        self.writer
-            .submit(move |connection| rule_sets::put(connection, &scope, &document, &format, &note))
-            .await
+        let rederive_alone = rederive.is_some();
+        let new = rule_sets::NewRuleSet {
+            document: document.to_owned(),
+            format: format.to_owned(),
+            note: note.to_owned(),
+        };
+        let work = move |connection: &rusqlite::Connection| {
+            rule_sets::put(
+                connection,
+                &scope,
+                &new,
+                rederive.as_deref(),
+                expected_generation,
+            )
+        };
+        // Rewriting every User is a large job: alone, like a schema change.
+        if rederive_alone {
+            self.writer.submit_alone(work).await
+        } else {
+            self.writer.submit(work).await
+        }
     }
 
     async fn rule_set(

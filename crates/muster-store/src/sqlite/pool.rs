@@ -28,6 +28,9 @@ use crate::StoreError;
 /// not hold a reader thread for a minute.
 const READ_BUDGET: Duration = Duration::from_secs(5);
 
+/// The budget of a read with none: about thirty years.
+const UNBOUNDED: Duration = Duration::from_secs(1 << 30);
+
 /// How many SQLite virtual-machine steps run between two checks of the
 /// budget.
 const PROGRESS_STEPS: i32 = 10_000;
@@ -78,14 +81,31 @@ impl ReaderPool {
         })
     }
 
-    /// Runs `work` on a reader connection.
+    /// Runs `work` on a reader connection, within the read budget.
     pub(crate) async fn read<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
+        self.read_within(self.budget, work).await
+    }
+
+    /// Runs `work` with no time budget: for an admin's scan of every
+    /// resource (a schema change's dry run), which is as long as the data.
+    pub(crate) async fn read_all<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.read_within(UNBOUNDED, work).await
+    }
+
+    async fn read_within<T, F>(&self, budget: Duration, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
         let (reply, answer) = oneshot::channel::<Result<T, StoreError>>();
-        let budget = self.budget;
         let job: ReadJob = Box::new(move |connection: &Connection| {
             // Every read runs under a time budget: SQLite checks it every
             // few thousand steps and stops the statement past it.

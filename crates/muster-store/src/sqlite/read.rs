@@ -299,17 +299,7 @@ pub(crate) fn load_groups(
     tenant: &TenantId,
     member_id: &str,
 ) -> Result<Vec<Value>, StoreError> {
-    let mut direct: Vec<(String, Option<String>)> = {
-        let mut statement = connection.prepare_cached(
-            "SELECT m.group_id, g.display_name FROM group_members m
-             CROSS JOIN resources g ON g.tenant_id = m.tenant_id AND g.id = m.group_id
-             WHERE m.tenant_id = ?1 AND m.member_id = ?2",
-        )?;
-        let rows = statement.query_map(params![tenant.0, member_id], |row| {
-            Ok((row.get(0)?, row.get(1)?))
-        })?;
-        rows.collect::<Result<_, _>>()?
-    };
+    let mut direct = direct_groups(connection, tenant, member_id)?;
     if direct.is_empty() {
         return Ok(Vec::new());
     }
@@ -345,8 +335,25 @@ pub(crate) fn load_groups(
         .collect())
 }
 
+/// The groups that hold a member directly: id and `displayName`, unordered.
+pub(crate) fn direct_groups(
+    connection: &Connection,
+    tenant: &TenantId,
+    member_id: &str,
+) -> Result<Vec<(String, Option<String>)>, StoreError> {
+    let mut statement = connection.prepare_cached(
+        "SELECT m.group_id, g.display_name FROM group_members m
+         CROSS JOIN resources g ON g.tenant_id = m.tenant_id AND g.id = m.group_id
+         WHERE m.tenant_id = ?1 AND m.member_id = ?2",
+    )?;
+    let rows = statement.query_map(params![tenant.0, member_id], |row| {
+        Ok((row.get(0)?, row.get(1)?))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 /// `{value, display, type}`, without `display` when there is none.
-fn reference(value: String, display: Option<String>, kind: String) -> Value {
+pub(crate) fn reference(value: String, display: Option<String>, kind: String) -> Value {
     let mut object = Map::new();
     object.insert("value".to_owned(), Value::String(value));
     if let Some(display) = display {

@@ -1,16 +1,22 @@
 //! Entitlement rule sets (`rule_sets`): each applied document is kept as a
 //! numbered version; the store gives them no meaning. Applying one moves
 //! the tenant's schema generation on (`rules.rs`), so every process reloads
-//! the tenant's view, which holds the rule set in force.
+//! the tenant's view, which holds the rule set in force. A put may carry
+//! the new rule set's derivation: every User's derived value is then
+//! recomputed in the same transaction (`derive.rs`); the writer runs such
+//! a put alone, like a schema change (`writer.rs`).
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde_json::json;
 
+use super::derive::rederive_all;
 use super::read::to_version;
 use super::rules;
 use super::values::now_text;
 use super::write::{insert_error, record_change, WriteScope};
-use crate::{ChangeKind, ResourceId, RuleSetRecord, StoreError, TenantId};
+use crate::{
+    ChangeKind, Derivation, ResourceId, RuleSetApplied, RuleSetRecord, StoreError, TenantId,
+};
 
 /// The `resource_type` of a rule set's change records.
 const RULE_SET: &str = "RuleSet";
@@ -67,16 +73,34 @@ pub(crate) fn history(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// Stores `document` as the next version, records the change and bumps the
-/// tenant's schema generation.
+/// What a rule set put stores.
+pub(crate) struct NewRuleSet {
+    /// The document.
+    pub document: String,
+    /// Its format.
+    pub format: String,
+    /// Why it is applied.
+    pub note: String,
+}
+
+/// Stores a rule set as the next version, records the change, recomputes
+/// every User's derived value with `rederive` (writing those that change)
+/// and bumps the tenant's schema generation. Refused when
+/// `expected_generation` is not the tenant's.
 pub(crate) fn put(
     connection: &Connection,
     scope: &WriteScope,
-    document: &str,
-    format: &str,
-    note: &str,
-) -> Result<RuleSetRecord, StoreError> {
+    new: &NewRuleSet,
+    rederive: Option<&dyn Derivation>,
+    expected_generation: Option<u64>,
+) -> Result<RuleSetApplied, StoreError> {
+    let NewRuleSet {
+        document,
+        format,
+        note,
+    } = new;
     let tenant = &scope.tenant;
+    rules::check_generation(connection, tenant, expected_generation)?;
     let latest: Option<i64> = connection
         .prepare_cached("SELECT max(version) FROM rule_sets WHERE tenant_id = ?1")?
         .query_row(params![tenant.0], |row| row.get(0))?;
@@ -109,13 +133,20 @@ pub(crate) fn put(
         &applied,
         &json!({ "version": version, "format": format, "note": note }).to_string(),
     )?;
+    let rewritten = match rederive {
+        Some(derivation) => rederive_all(connection, scope, derivation, version)?,
+        None => 0,
+    };
     rules::bump(connection, tenant)?;
-    Ok(RuleSetRecord {
-        version,
-        document: document.to_owned(),
-        format: format.to_owned(),
-        note: note.to_owned(),
-        applied,
-        client: scope.actor.client.clone(),
+    Ok(RuleSetApplied {
+        record: RuleSetRecord {
+            version,
+            document: document.clone(),
+            format: format.clone(),
+            note: note.clone(),
+            applied,
+            client: scope.actor.client.clone(),
+        },
+        rewritten,
     })
 }

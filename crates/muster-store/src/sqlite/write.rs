@@ -12,6 +12,7 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension};
 use serde_json::{json, Map, Value};
 
+use super::derive::{derive_into, rederive_users_under};
 use super::paths::{known_path_id, path_id};
 use super::read::{
     finish, not_found, parse_object, parse_unmapped, to_version, unmapped_text, GROUP, USER,
@@ -22,8 +23,9 @@ use super::values::{
     check_password, index_rows, now_text, sortable_instant, NeverReturned, Scalar, ValueRow,
 };
 use crate::{
-    Actor, ChangeKind, Member, MemberChange, NewResource, Precondition, ResourceId, StoreError,
-    StoredResource, TenantId, TokenRecord, UniqueAttribute, Update, UpdateFn,
+    Actor, ChangeKind, Derivation, Member, MemberChange, NewResource, Precondition, Removal,
+    ResourceId, StoreError, StoredResource, TenantId, TokenRecord, UniqueAttribute, Update,
+    UpdateFn,
 };
 
 /// Who and where: the arguments every write shares.
@@ -60,10 +62,11 @@ pub(crate) fn create(
         unique,
         schema_generation,
         never_returned,
+        derivation,
     } = new;
     // Validated against stale schemas or settings: refused, nothing written.
     rules::check_generation(connection, &scope.tenant, schema_generation)?;
-    let content = content_of(resource, resource_type)?;
+    let mut content = content_of(resource, resource_type)?;
     check_password(resource_type, &content, &format!("a new {resource_type}"))?;
     let never = NeverReturned::new(&content, &never_returned);
     if !members.is_empty() && resource_type != GROUP {
@@ -71,6 +74,18 @@ pub(crate) fn create(
     }
     let id = ResourceId(uuid::Uuid::now_v7().to_string());
     let now = now_text();
+    if let (Some(derivation), USER) = (&derivation, resource_type) {
+        let meta = new_meta(resource_type, &now);
+        derive_into(
+            connection,
+            &scope.tenant,
+            &**derivation,
+            &id,
+            &mut content,
+            Some(&meta),
+            true,
+        )?;
+    }
     let columns = IndexedColumns::of(&content, resource_type);
     check_unique(connection, &scope.tenant, resource_type, &id, &columns)?;
     let object = assemble(content, &id, resource_type, &now, &now, 1);
@@ -139,7 +154,7 @@ pub(crate) fn create(
         &now,
         &payload.to_text(),
     )?;
-    touch_users_under(connection, scope, &delta.ids())?;
+    touch_users_under(connection, scope, &delta.ids(), derivation.as_deref())?;
     let stored = StoredResource {
         id,
         resource_type: resource_type.to_owned(),
@@ -154,25 +169,37 @@ pub(crate) fn create(
     Ok(stored)
 }
 
+/// The `meta` a new resource is created with.
+fn new_meta(resource_type: &str, now: &str) -> Value {
+    json!({
+        "resourceType": resource_type,
+        "created": now,
+        "lastModified": now,
+        "version": "W/\"1\"",
+    })
+}
+
 /// What a change record's payload says about a resource write. Built as
 /// text, so the resource's JSON is not parsed again.
 #[derive(Default)]
-struct Payload<'a> {
+pub(crate) struct Payload<'a> {
     /// The resource's JSON text, when its attributes (or captured values)
     /// changed.
-    resource: Option<&'a str>,
+    pub resource: Option<&'a str>,
     /// The captured values' JSON text, when they are to be shown.
-    unmapped: Option<&'a str>,
+    pub unmapped: Option<&'a str>,
     /// The membership delta, when membership changed.
-    members: Option<Value>,
+    pub members: Option<Value>,
     /// Values a schema change's rewrite removed.
-    removed: Option<&'a Value>,
+    pub removed: Option<&'a Value>,
     /// Whether the change is to a user's computed `groups` (a group it is
     /// under gained or lost members, was renamed or deleted).
-    regrouped: bool,
+    pub regrouped: bool,
     /// Whether the change is to a group's computed `members` display (a
     /// member was renamed).
-    renamed_member: bool,
+    pub renamed_member: bool,
+    /// The rule set whose put changed a user's derived value.
+    pub rule_set: Option<u64>,
 }
 
 impl Payload<'_> {
@@ -192,7 +219,8 @@ impl Payload<'_> {
         }
     }
 
-    fn to_text(&self) -> String {
+    /// The payload's JSON text.
+    pub(crate) fn to_text(&self) -> String {
         let mut fields: Vec<String> = Vec::with_capacity(5);
         if let Some(resource) = self.resource {
             fields.push(format!("\"resource\":{resource}"));
@@ -211,6 +239,9 @@ impl Payload<'_> {
         }
         if self.renamed_member {
             fields.push("\"memberDisplay\":\"changed\"".to_owned());
+        }
+        if let Some(version) = self.rule_set {
+            fields.push(format!("\"ruleSet\":{version}"));
         }
         format!("{{{}}}", fields.join(","))
     }
@@ -365,6 +396,7 @@ pub(crate) fn update(
         unique,
         schema_generation,
         never_returned,
+        derivation,
     }) = update(&before)?
     else {
         return unchanged(current);
@@ -375,7 +407,20 @@ pub(crate) fn update(
     if !member_changes.is_empty() && resource_type != GROUP {
         return Err(no_members(resource_type));
     }
-    let content = content_of(resource, resource_type)?;
+    let mut content = content_of(resource, resource_type)?;
+    // The store owns the derived value: recomputed from the new attributes,
+    // whatever the update left under its URN.
+    if let (Some(derivation), USER) = (&derivation, resource_type.as_str()) {
+        derive_into(
+            connection,
+            &scope.tenant,
+            &**derivation,
+            id,
+            &mut content,
+            current.object.get("meta"),
+            false,
+        )?;
+    }
     let mut delta = MemberDelta::default();
     for change in member_changes {
         apply_member_change(connection, &scope.tenant, id, change, &mut delta)?;
@@ -407,7 +452,7 @@ pub(crate) fn update(
     )? {
         Written::Unchanged(current) => unchanged(current),
         Written::Changed(stored) => {
-            touch_users_under(connection, scope, &regrouped)?;
+            touch_users_under(connection, scope, &regrouped, derivation.as_deref())?;
             if renamed {
                 for group_id in containing_groups(connection, &scope.tenant, id)? {
                     touch_group(
@@ -585,7 +630,10 @@ pub(crate) fn delete(
     resource_type: &str,
     id: &ResourceId,
     precondition: Precondition,
+    removal: &Removal,
 ) -> Result<(), StoreError> {
+    // A derivation of stale rules or schemas: refused, nothing deleted.
+    rules::check_generation(connection, &scope.tenant, removal.schema_generation)?;
     let current = load_current(connection, &scope.tenant, resource_type, id)?;
     check_precondition(precondition, current.version)?;
     // A deleted group leaves the `groups` of every user under its members;
@@ -619,7 +667,7 @@ pub(crate) fn delete(
     connection
         .prepare_cached("DELETE FROM resources WHERE seq = ?1")?
         .execute(params![current.seq])?;
-    touch_users_under(connection, scope, &regrouped)?;
+    touch_users_under(connection, scope, &regrouped, removal.derivation.as_deref())?;
     record_change(
         connection,
         scope,
@@ -689,16 +737,22 @@ fn touch_group(
 /// roots that are groups) a new version, `lastModified` and change record:
 /// their computed `groups` changed, and so must their ETag.
 ///
-/// One statement rewrites only `meta` in each user's JSON (`json_set`), so
-/// a change to a large group costs one row update per user, not a parse and
-/// a serialisation. Finite for cyclic nesting (`UNION` drops repeats).
+/// With a `derivation`, each user's derived value is recomputed too
+/// (`derive.rs`). Without one, one statement rewrites only `meta` in each
+/// user's JSON (`json_set`), so a change to a large group costs one row
+/// update per user, not a parse and a serialisation. Finite for cyclic
+/// nesting (`UNION` drops repeats).
 fn touch_users_under(
     connection: &Connection,
     scope: &WriteScope,
     roots: &[String],
+    derivation: Option<&dyn Derivation>,
 ) -> Result<(), StoreError> {
     if roots.is_empty() {
         return Ok(());
+    }
+    if let Some(derivation) = derivation {
+        return rederive_users_under(connection, scope, roots, derivation);
     }
     let now = now_text();
     let touched: Vec<(String, i64)> = {
@@ -744,21 +798,27 @@ fn touch_users_under(
 }
 
 /// A resource row's new state.
-struct StateRow<'a> {
-    seq: i64,
-    object: &'a Map<String, Value>,
-    text: &'a str,
-    version: u64,
-    now: &'a str,
-    columns: &'a IndexedColumns,
+pub(crate) struct StateRow<'a> {
+    /// The row.
+    pub seq: i64,
+    /// The new JSON.
+    pub object: &'a Map<String, Value>,
+    /// Its text.
+    pub text: &'a str,
+    /// The new version.
+    pub version: u64,
+    /// `meta.lastModified`.
+    pub now: &'a str,
+    /// The columns of the new JSON.
+    pub columns: &'a IndexedColumns,
     /// The `unmapped` column (NULL when no captured value).
-    unmapped: Option<&'a str>,
+    pub unmapped: Option<&'a str>,
 }
 
 /// Writes a resource's new JSON, version and columns and, when its
 /// attributes changed (`previous` is the object before, with the values
 /// that stay out of the index), brings its index rows up to date.
-fn store_state(
+pub(crate) fn store_state(
     connection: &Connection,
     stamp: &Stamp<'_>,
     row: &StateRow<'_>,
@@ -799,18 +859,16 @@ fn store_state(
 /// The key of an index row within its resource.
 type RowKey = (String, i64, i64);
 
-/// Index rows by key, without those `never` covers; the first of rows
-/// sharing a key wins (keys differing only in case), as `INSERT OR IGNORE`
-/// would keep it.
-fn rows_by_key(object: &Map<String, Value>, never: &NeverReturned) -> Vec<(RowKey, ValueRow)> {
-    let mut seen = std::collections::HashSet::new();
-    index_rows(object, never)
-        .into_iter()
-        .filter_map(|row| {
-            let key = (row.path.clone(), row.element, row.item);
-            seen.insert(key.clone()).then_some((key, row))
-        })
-        .collect()
+/// Index rows by key, in key order, without those `never` covers; the
+/// first of rows sharing a key wins (keys differing only in case), as
+/// `INSERT OR IGNORE` would keep it.
+fn rows_by_key(object: &Map<String, Value>, never: &NeverReturned) -> BTreeMap<RowKey, ValueRow> {
+    let mut rows = BTreeMap::new();
+    for row in index_rows(object, never) {
+        rows.entry((row.path.clone(), row.element, row.item))
+            .or_insert(row);
+    }
+    rows
 }
 
 /// Writes a resource's attribute index rows, each `indexed` as the tenant's
@@ -822,7 +880,7 @@ fn rows_by_key(object: &Map<String, Value>, never: &NeverReturned) -> Vec<(RowKe
 /// The paths `never` covers get no row (never-returned values). The
 /// previous state's rows are taken whole, whatever was covered when they
 /// were written, so a row a path now covered still has is deleted.
-fn write_index(
+pub(crate) fn write_index(
     connection: &Connection,
     stamp: &Stamp<'_>,
     seq: i64,
@@ -831,9 +889,7 @@ fn write_index(
     never: &NeverReturned,
 ) -> Result<(), StoreError> {
     let mut stale: BTreeMap<RowKey, ValueRow> = match previous {
-        Some(previous) => rows_by_key(previous, &NeverReturned::NOTHING)
-            .into_iter()
-            .collect(),
+        Some(previous) => rows_by_key(previous, &NeverReturned::NOTHING),
         None => BTreeMap::new(),
     };
     let mut insert = connection.prepare_cached(
@@ -935,14 +991,14 @@ pub(crate) fn record_change(
 }
 
 /// A resource's JSON text.
-fn to_text(object: &Map<String, Value>) -> Result<String, StoreError> {
+pub(crate) fn to_text(object: &Map<String, Value>) -> Result<String, StoreError> {
     serde_json::to_string(object)
         .map_err(|error| StoreError::Database(format!("cannot serialise a resource: {error}")))
 }
 
 /// Whether a key of a resource is no attribute of its content (see
 /// [`content_of`]).
-fn outside_content(key: &str, resource_type: &str) -> bool {
+pub(crate) fn outside_content(key: &str, resource_type: &str) -> bool {
     key.eq_ignore_ascii_case("id")
         || key.eq_ignore_ascii_case("meta")
         || key.eq_ignore_ascii_case("members")
@@ -951,7 +1007,7 @@ fn outside_content(key: &str, resource_type: &str) -> bool {
 
 /// Whether `content` holds the same attributes as the stored `object`,
 /// without copying the object.
-fn same_content(
+pub(crate) fn same_content(
     content: &Map<String, Value>,
     object: &Map<String, Value>,
     resource_type: &str,
@@ -986,7 +1042,7 @@ pub(crate) fn content_of(
 }
 
 /// The stored JSON: `schemas`, `id`, the attributes, then `meta`.
-fn assemble(
+pub(crate) fn assemble(
     content: Map<String, Value>,
     id: &ResourceId,
     resource_type: &str,
@@ -1014,7 +1070,7 @@ fn assemble(
 }
 
 /// The resource columns that back uniqueness checks and member display.
-struct IndexedColumns {
+pub(crate) struct IndexedColumns {
     user_name: Option<String>,
     user_name_lower: Option<String>,
     display_name: Option<String>,
@@ -1023,7 +1079,8 @@ struct IndexedColumns {
 }
 
 impl IndexedColumns {
-    fn of(content: &Map<String, Value>, resource_type: &str) -> Self {
+    /// The columns of a resource's attributes.
+    pub(crate) fn of(content: &Map<String, Value>, resource_type: &str) -> Self {
         let text = |name: &str| {
             content
                 .iter()

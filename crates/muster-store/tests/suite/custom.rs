@@ -469,6 +469,7 @@ pub async fn unmapped_values_round_trip(store: &dyn Store) {
                 unique: Vec::new(),
                 schema_generation: None,
                 never_returned: Vec::new(),
+                derivation: None,
             },
         )
         .await
@@ -516,6 +517,7 @@ pub async fn unmapped_values_round_trip(store: &dyn Store) {
                 unique: Vec::new(),
                 schema_generation: None,
                 never_returned: Vec::new(),
+                derivation: None,
             }))
         })
     };
@@ -688,6 +690,7 @@ pub async fn attribute_usage_counts_and_attributes(store: &dyn Store) {
                 unique: Vec::new(),
                 schema_generation: None,
                 never_returned: Vec::new(),
+                derivation: None,
             },
         )
         .await
@@ -803,6 +806,7 @@ pub async fn attribute_usage_counts_and_attributes(store: &dyn Store) {
                 unique: Vec::new(),
                 schema_generation: None,
                 never_returned: Vec::new(),
+                derivation: None,
             }))
         })
     };
@@ -912,6 +916,7 @@ pub async fn custom_attributes_are_per_tenant(store: &dyn Store, other: &TenantI
                 unique: Vec::new(),
                 schema_generation: None,
                 never_returned: Vec::new(),
+                derivation: None,
             },
         )
         .await
@@ -1086,6 +1091,7 @@ pub async fn unique_attributes_are_enforced(store: &dyn Store) {
                 unique: rules,
                 schema_generation: None,
                 never_returned: Vec::new(),
+                derivation: None,
             }))
         })
     };

@@ -114,6 +114,7 @@ pub fn replace(resource: Value) -> UpdateFn {
             unique: Vec::new(),
             schema_generation: None,
             never_returned: Vec::new(),
+            derivation: None,
         }))
     })
 }
@@ -128,6 +129,7 @@ pub fn members_change(change: MemberChange) -> UpdateFn {
             unique: Vec::new(),
             schema_generation: None,
             never_returned: Vec::new(),
+            derivation: None,
         }))
     })
 }
@@ -901,6 +903,7 @@ pub async fn concurrent_updates_of_one_user_serialise(store: Arc<dyn Store>) {
                     unique: Vec::new(),
                     schema_generation: None,
                     never_returned: Vec::new(),
+                    derivation: None,
                 }))
             });
             update(&*store, "User", &id, increment).await.unwrap()
@@ -1006,6 +1009,7 @@ pub async fn failed_jobs_in_one_batch_do_not_affect_others(store: Arc<dyn Store>
                             unique: Vec::new(),
                             schema_generation: None,
                             never_returned: Vec::new(),
+                            derivation: None,
                         }))
                     }),
                 )
