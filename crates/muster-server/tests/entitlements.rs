@@ -10,14 +10,12 @@
     reason = "a failed request must fail the test loudly"
 )]
 
-use muster_testkit::{Reply, TestServer};
+mod support;
+
+use muster_testkit::TestServer;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-
-const CC: &str = "urn:muster:params:scim:schemas:extension:contactcenter:2.0:User";
-const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
-const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
-const PATCH: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+use support::{create, group, patch, put_rules, CC, ENTERPRISE, PATCH, USER};
 
 /// The seeds' rule set; `{unit}` is where CC-4100 lands.
 fn rules(unit: &str) -> String {
@@ -76,29 +74,6 @@ rows = {{ "CC-4100" = "{unit}" }}
     )
 }
 
-async fn put_rules(server: &TestServer, query: &str, text: &str) -> Reply {
-    let request = server
-        .http
-        .put(format!("{}/admin/v1/rules{query}", server.root))
-        .bearer_auth(&server.token)
-        .header("content-type", "application/toml")
-        .body(text.to_owned());
-    let response = request.send().await.expect("send");
-    let status = response.status();
-    let body = response.json().await.unwrap_or(Value::Null);
-    Reply {
-        status,
-        headers: Default::default(),
-        body,
-    }
-}
-
-async fn create(server: &TestServer, path: &str, body: Value) -> String {
-    let reply = server.call(Method::POST, path, Some(body)).await;
-    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
-    reply.body["id"].as_str().unwrap_or_default().to_owned()
-}
-
 async fn user(server: &TestServer, name: &str, title: &str, enterprise: Value) -> String {
     create(
         server,
@@ -109,34 +84,12 @@ async fn user(server: &TestServer, name: &str, title: &str, enterprise: Value) -
     .await
 }
 
-async fn group(server: &TestServer, name: &str, members: &[&str]) -> String {
-    let members: Vec<Value> = members.iter().map(|id| json!({"value": id})).collect();
-    create(
-        server,
-        "/Groups",
-        json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
-               "displayName": name, "members": members}),
-    )
-    .await
-}
-
 async fn entitlements(server: &TestServer, id: &str) -> Value {
     let reply = server
         .call(Method::GET, &format!("/Users/{id}"), None)
         .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     reply.body[CC].clone()
-}
-
-async fn patch(server: &TestServer, path: &str, operations: Value) {
-    let reply = server
-        .call(
-            Method::PATCH,
-            path,
-            Some(json!({"schemas": [PATCH], "Operations": operations})),
-        )
-        .await;
-    assert!(reply.status.is_success(), "{path}: {}", reply.body);
 }
 
 fn roles(entitlements: &Value) -> Vec<String> {

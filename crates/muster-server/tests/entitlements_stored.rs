@@ -11,15 +11,12 @@
 )]
 
 use muster_store::sqlite::DATABASE_FILE;
-use muster_testkit::{Reply, TestServer};
+mod support;
+
+use muster_testkit::TestServer;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-
-const CC: &str = "urn:muster:params:scim:schemas:extension:contactcenter:2.0:User";
-const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
-const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
-const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
-const PATCH: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+use support::{create, group, patch, put_rules, CC, ENTERPRISE, USER};
 
 /// Agents by group, quality evaluators by title, supervisors by a group
 /// reached through nesting, the unit by cost center (`{unit}` is where
@@ -65,35 +62,10 @@ rows = {{ "CC-4100" = "{unit}" }}
     )
 }
 
-async fn put_rules(server: &TestServer, query: &str, text: &str) -> Reply {
-    let response = server
-        .http
-        .put(format!("{}/admin/v1/rules{query}", server.root))
-        .bearer_auth(&server.token)
-        .header("content-type", "application/toml")
-        .body(text.to_owned())
-        .send()
-        .await
-        .expect("send");
-    let status = response.status();
-    let body = response.json().await.unwrap_or(Value::Null);
-    Reply {
-        status,
-        headers: Default::default(),
-        body,
-    }
-}
-
 async fn apply(server: &TestServer, query: &str, text: &str) -> Value {
     let reply = put_rules(server, query, text).await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
     reply.body
-}
-
-async fn create(server: &TestServer, path: &str, body: Value) -> String {
-    let reply = server.call(Method::POST, path, Some(body)).await;
-    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
-    reply.body["id"].as_str().unwrap_or_default().to_owned()
 }
 
 async fn user(server: &TestServer, name: &str, title: &str, cost_center: Option<&str>) -> String {
@@ -103,27 +75,6 @@ async fn user(server: &TestServer, name: &str, title: &str, cost_center: Option<
         body[ENTERPRISE]["costCenter"] = json!(code);
     }
     create(server, "/Users", body).await
-}
-
-async fn group(server: &TestServer, name: &str, members: &[&str]) -> String {
-    let members: Vec<Value> = members.iter().map(|id| json!({"value": id})).collect();
-    create(
-        server,
-        "/Groups",
-        json!({"schemas": [GROUP], "displayName": name, "members": members}),
-    )
-    .await
-}
-
-async fn patch(server: &TestServer, path: &str, operations: Value) {
-    let reply = server
-        .call(
-            Method::PATCH,
-            path,
-            Some(json!({"schemas": [PATCH], "Operations": operations})),
-        )
-        .await;
-    assert!(reply.status.is_success(), "{path}: {}", reply.body);
 }
 
 /// The user as read: its stored entitlements and its version.

@@ -1,0 +1,66 @@
+//! What the entitlement tests share: the URNs, and rule sets, users and
+//! groups made over HTTP.
+
+use muster_testkit::{Reply, TestServer};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+/// The computed contact-center extension.
+pub const CC: &str = "urn:muster:params:scim:schemas:extension:contactcenter:2.0:User";
+/// The enterprise User extension.
+pub const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+/// The core User schema.
+pub const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+/// The PatchOp message.
+pub const PATCH: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+
+/// `PUT /admin/v1/rules{query}` with a TOML rule set.
+pub async fn put_rules(server: &TestServer, query: &str, text: &str) -> Reply {
+    let response = server
+        .http
+        .put(format!("{}/admin/v1/rules{query}", server.root))
+        .bearer_auth(&server.token)
+        .header("content-type", "application/toml")
+        .body(text.to_owned())
+        .send()
+        .await
+        .expect("send");
+    let status = response.status();
+    let body = response.json().await.unwrap_or(Value::Null);
+    Reply {
+        status,
+        headers: Default::default(),
+        body,
+    }
+}
+
+/// Creates a resource, which must succeed; its id.
+pub async fn create(server: &TestServer, path: &str, body: Value) -> String {
+    let reply = server.call(Method::POST, path, Some(body)).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    reply.body["id"].as_str().unwrap_or_default().to_owned()
+}
+
+/// Creates a group with these members.
+pub async fn group(server: &TestServer, name: &str, members: &[&str]) -> String {
+    let members: Vec<Value> = members.iter().map(|id| json!({"value": id})).collect();
+    create(
+        server,
+        "/Groups",
+        json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+               "displayName": name, "members": members}),
+    )
+    .await
+}
+
+/// Applies PATCH operations, which must succeed.
+pub async fn patch(server: &TestServer, path: &str, operations: Value) {
+    let reply = server
+        .call(
+            Method::PATCH,
+            path,
+            Some(json!({"schemas": [PATCH], "Operations": operations})),
+        )
+        .await;
+    assert!(reply.status.is_success(), "{path}: {}", reply.body);
+}
