@@ -3,12 +3,15 @@
 //! ([`muster_core::rules`]).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
 use clap::Subcommand;
+use indicatif::{ProgressBar, ProgressStyle};
 use muster_core::rules::{
     apply_rules, check_rules, explain_user, roll_back, rule_set_record, rules_stats, ApplyRules,
-    RulesDocument, RulesReport,
+    ProgressFn, RulesDocument, RulesProgress, RulesReport,
 };
 use muster_store::{Store, TenantId};
 
@@ -109,10 +112,12 @@ pub(crate) async fn rules(command: RulesCommand) -> Result<()> {
             user,
             json,
         } => {
+            let bar = progress_bar();
             let options = ApplyRules {
                 dry_run,
                 user,
-                note: String::new(),
+                progress: Some(progress_reporter(&bar)),
+                ..ApplyRules::default()
             };
             let report = match (file, version) {
                 (_, Some(version)) => {
@@ -137,6 +142,7 @@ pub(crate) async fn rules(command: RulesCommand) -> Result<()> {
                     return Err(anyhow!("give a rule file, or --version N to roll back"))
                 }
             };
+            bar.finish_and_clear();
             if json {
                 say(serde_json::to_string_pretty(&report)?)?;
             } else {
@@ -243,6 +249,39 @@ pub(crate) async fn explain(command: ExplainCommand) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// A progress bar on standard error (drawn only on a terminal).
+fn progress_bar() -> ProgressBar {
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} users ({eta} left)")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_message("comparing");
+    bar
+}
+
+/// Moves `bar` as the apply reports its progress.
+fn progress_reporter(bar: &ProgressBar) -> ProgressFn {
+    let bar = bar.clone();
+    ProgressFn(Arc::new(move |progress| match progress {
+        RulesProgress::Compared { users, total } => {
+            bar.set_length(total);
+            bar.set_position(users);
+        }
+        RulesProgress::Writing => {
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            bar.set_message(
+                "storing the version and rewriting the users whose entitlements change",
+            );
+            bar.enable_steady_tick(Duration::from_millis(120));
+        }
+    }))
 }
 
 /// A report in words: what was (or would be) applied and what changes.

@@ -204,6 +204,26 @@ async fn checked(
     Ok(rule_set)
 }
 
+/// How many users the tenant has.
+async fn count_users(
+    store: &dyn Store,
+    tenant: &TenantId,
+    registry: &SchemaRegistry,
+) -> Result<u64, Error> {
+    let query = ListQuery {
+        resource_type: "User".to_owned(),
+        filter: None,
+        sort_by: None,
+        descending: false,
+        page: Page::Index {
+            start_index: 1,
+            count: 0,
+        },
+        include_members: false,
+    };
+    Ok(store.list(tenant, registry, &query).await?.total_results)
+}
+
 /// The display names of the tenant's groups.
 async fn group_names(store: &dyn Store, tenant: &TenantId) -> Result<Vec<String>, Error> {
     let mut names = Vec::new();
@@ -293,6 +313,41 @@ pub struct ApplyRules {
     pub user: Option<String>,
     /// Why (kept with the version, e.g. `rollback to version 3`).
     pub note: String,
+    /// Told how far the apply is (the CLI draws a progress bar).
+    pub progress: Option<ProgressFn>,
+}
+
+/// How far an apply is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RulesProgress {
+    /// Users compared under the rules in force and the new ones, of all.
+    Compared {
+        /// Users compared so far.
+        users: u64,
+        /// Users in the tenant when the comparison started.
+        total: u64,
+    },
+    /// The new version is being stored and every user whose entitlements
+    /// change rewritten, in one transaction.
+    Writing,
+}
+
+/// A callback told of an apply's progress.
+#[derive(Clone)]
+pub struct ProgressFn(pub Arc<dyn Fn(RulesProgress) + Send + Sync>);
+
+impl std::fmt::Debug for ProgressFn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ProgressFn")
+    }
+}
+
+impl ApplyRules {
+    fn report(&self, progress: RulesProgress) {
+        if let Some(ProgressFn(report)) = &self.progress {
+            report(progress);
+        }
+    }
 }
 
 /// Checks a rule set, computes what it changes for every user, and (unless
@@ -336,7 +391,18 @@ async fn apply_once(
     let mut summary = DryRunSummary::new();
     let mut user = None;
     let wanted = options.user.as_deref();
+    let total = if options.progress.is_some() {
+        count_users(store, tenant, registry).await?
+    } else {
+        0
+    };
+    let mut compared = 0u64;
     each_page(store, tenant, "User", |stored| {
+        compared += 1;
+        options.report(RulesProgress::Compared {
+            users: compared,
+            total: total.max(compared),
+        });
         let before = current
             .map(|rules| rules.rule_set.evaluate(registry, users, &stored.resource))
             .unwrap_or_default();
@@ -366,6 +432,7 @@ async fn apply_once(
         user,
     };
     if !options.dry_run {
+        options.report(RulesProgress::Writing);
         let (text, format) = document.stored_form(&rule_set);
         let next = RulesInForce {
             version: report.previous_version.map_or(1, |version| version + 1),

@@ -89,7 +89,7 @@ pub async fn put_rules(
     let apply = ApplyRules {
         dry_run: options.dry_run,
         user: options.user,
-        note: String::new(),
+        ..ApplyRules::default()
     };
     let report = match (options.version, text.trim().is_empty()) {
         (Some(version), _) => {
