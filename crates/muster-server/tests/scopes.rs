@@ -79,6 +79,8 @@ async fn every_route_checks_the_scope_it_declares() {
     let group_path = format!("/scim/v2/Groups/{group_id}");
     let schema_path = format!("/admin/v1/schemas/{urn}");
     let stored_path = format!("/admin/v1/resources/Users/{user_id}");
+    let explain_path = format!("/admin/v1/users/{user_id}/entitlements/explain");
+    let rules = json!({"catalog": {"divisions": ["Home"]}, "defaults": {"home_division": "Home"}});
     let (read_scope, write_scope, admin_scope) = (
         Needs::Scope(SCOPE_READ),
         Needs::Scope(SCOPE_WRITE),
@@ -248,6 +250,33 @@ async fn every_route_checks_the_scope_it_declares() {
         ),
         (Method::DELETE, "/admin/v1/settings".into(), no, None),
         (Method::GET, stored_path.clone(), admin_scope, None),
+        (
+            Method::PUT,
+            "/admin/v1/rules".into(),
+            admin_scope,
+            Some(rules.clone()),
+        ),
+        (Method::GET, "/admin/v1/rules".into(), admin_scope, None),
+        (
+            Method::POST,
+            "/admin/v1/rules".into(),
+            no,
+            Some(rules.clone()),
+        ),
+        (
+            Method::GET,
+            "/admin/v1/rules/history".into(),
+            admin_scope,
+            None,
+        ),
+        (
+            Method::GET,
+            "/admin/v1/rules/stats".into(),
+            admin_scope,
+            None,
+        ),
+        (Method::GET, explain_path.clone(), admin_scope, None),
+        (Method::DELETE, explain_path.clone(), no, None),
         // Deletes last: they remove what the other rows use.
         (Method::DELETE, schema_path.clone(), admin_scope, None),
         (Method::DELETE, group_path.clone(), write_scope, None),
