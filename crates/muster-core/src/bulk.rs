@@ -19,7 +19,7 @@ use muster_store::Precondition;
 use serde_json::Value;
 
 use crate::resources::{etag, precondition_from_text};
-use crate::{Error, Session};
+use crate::{Error, Session, INTERNAL_DETAIL};
 
 /// Runs a bulk request: every operation in dependency order, stopping after
 /// `failOnErrors` failures.
@@ -90,8 +90,39 @@ async fn run(
 ) -> BulkOperationResponse {
     match execute(session, operation, path, data).await {
         Ok(response) => response,
-        Err(error) => BulkOperationResponse::failure(operation, &error.into_scim()),
+        Err(error) => BulkOperationResponse::failure(
+            operation,
+            &server_error_detail(error.into_scim(), &session.actor().request_id),
+        ),
     }
+}
+
+/// A `5xx` for one operation worded as a top-level `5xx` answer is: the
+/// generic detail and the request id, so the operator can find the cause
+/// in the log (a `503` says to retry). The original detail is logged, never
+/// sent. Other errors are returned as they are.
+fn server_error_detail(mut error: ScimError, request_id: &str) -> ScimError {
+    if error.status < 500 {
+        return error;
+    }
+    tracing::warn!(
+        status = error.status,
+        detail = %error.detail,
+        request_id,
+        "bulk operation failed"
+    );
+    let generic = if error.status == 503 {
+        "Muster is busy; retry this operation shortly"
+    } else {
+        INTERNAL_DETAIL
+    };
+    error.detail = if request_id.is_empty() {
+        generic.to_owned()
+    } else {
+        format!("{generic} (request id {request_id})")
+    };
+    error.scim_type = None;
+    error
 }
 
 async fn execute(
@@ -155,4 +186,42 @@ async fn execute(
         Some(etag(rendered.version)),
         rendered.body,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A per-operation `5xx` carries the generic detail and the request id,
+    /// as a top-level `5xx` does; the cause never leaves the server.
+    #[test]
+    fn server_errors_name_the_request_id() {
+        let check = |error: ScimError, request_id: &str, expected: &str| {
+            let status = error.status;
+            let mapped = server_error_detail(error, request_id);
+            assert_eq!(mapped.status, status);
+            assert_eq!(mapped.detail, expected);
+        };
+        check(
+            ScimError::status(500, "disk I/O error at /var/lib/muster"),
+            "req-1",
+            &format!("{INTERNAL_DETAIL} (request id req-1)"),
+        );
+        check(
+            ScimError::status(503, "Muster is busy (writer queue); retry shortly"),
+            "req-2",
+            "Muster is busy; retry this operation shortly (request id req-2)",
+        );
+        check(ScimError::status(500, "secret cause"), "", INTERNAL_DETAIL);
+        check(
+            ScimError::invalid_value("attribute 'emails' holds at most 1000 values"),
+            "req-3",
+            "attribute 'emails' holds at most 1000 values",
+        );
+        check(
+            ScimError::status(404, "no such User"),
+            "req-4",
+            "no such User",
+        );
+    }
 }

@@ -13,10 +13,10 @@ use muster_scim::projection::Projection;
 use muster_scim::resource::{check_immutable, normalize_with, Normalized};
 use muster_scim::{ResourceType, SchemaRegistry, ScimError, UndeclaredPolicy};
 use muster_store::{
-    Actor, MemberChange, NewResource, Precondition, Removal, ResourceId, StoreError,
+    Actor, Member, MemberChange, NewResource, Precondition, Removal, ResourceId, StoreError,
     StoredResource, TenantId, Update,
 };
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use crate::members::{has_members, split_member_operations, split_members};
 use crate::secrets::{hash_patch_passwords, hash_resource_password};
@@ -226,11 +226,11 @@ impl<'s> Session<'s> {
         rt: ResourceType,
         body: Value,
     ) -> Result<StoredResource, Error> {
-        refuse_entitlements(&body)?;
-        let Normalized { resource, unmapped } =
-            normalize_with(&view.registry, &rt, &body, view.undeclared)?;
-        let (resource, members) = split_members(resource)?;
-        let resource = hash_resource_password(resource).await?;
+        let Prepared {
+            resource,
+            members,
+            unmapped,
+        } = prepare(&view, &rt, &body).await?;
         Ok(self
             .service
             .store()
@@ -318,11 +318,11 @@ impl<'s> Session<'s> {
         body: Value,
         include_members: bool,
     ) -> Result<StoredResource, Error> {
-        refuse_entitlements(&body)?;
-        let Normalized { resource, unmapped } =
-            normalize_with(&view.registry, &rt, &body, view.undeclared)?;
-        let (resource, members) = split_members(resource)?;
-        let resource = hash_resource_password(resource).await?;
+        let Prepared {
+            resource,
+            members,
+            unmapped,
+        } = prepare(&view, &rt, &body).await?;
         let is_group_like = has_members(&view.registry, &rt);
         let unique = view.unique_attributes(&rt);
         let never_returned = view.never_returned(&rt);
@@ -503,6 +503,30 @@ impl<'s> Session<'s> {
             .await?;
         Ok(())
     }
+}
+
+/// A POST or PUT body made ready for the store.
+struct Prepared {
+    /// Canonical, without `members`, its password hashed.
+    resource: Value,
+    /// The group's members, kept as rows.
+    members: Vec<Member>,
+    /// Undeclared values captured under the tenant's policy.
+    unmapped: Map<String, Value>,
+}
+
+/// Validates a POST or PUT body against the view, takes its members out
+/// and hashes its password: what create and replace share.
+async fn prepare(view: &TenantView, rt: &ResourceType, body: &Value) -> Result<Prepared, Error> {
+    refuse_entitlements(body)?;
+    let Normalized { resource, unmapped } =
+        normalize_with(&view.registry, rt, body, view.undeclared)?;
+    let (resource, members) = split_members(resource)?;
+    Ok(Prepared {
+        resource: hash_resource_password(resource).await?,
+        members,
+        unmapped,
+    })
 }
 
 /// Refuses a body that writes the computed contact-center extension: its

@@ -7,10 +7,19 @@
 //! that holds values needs `force` (the removed values go to the change
 //! log), and a type change must convert every stored value (a dry run lists
 //! those that would not).
+//!
+//! With an entitlement rule set in force, a change to a `User` schema
+//! carries the rule set's derivation built against the schemas after the
+//! change: the store recomputes every user's stored entitlements in the
+//! change's transaction (a conversion may change what a rule sees). A
+//! change that removes an attribute the rules read (or changes it so the
+//! rules no longer validate) is refused, naming the rule: the rules change
+//! first.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use muster_rules::{ErrorKind, RuleError, RuleSet};
 use muster_scim::patch::{PatchOpKind, PatchOperation};
 use muster_scim::schema::{ConversionFailure, RemovedValue};
 use muster_scim::{
@@ -19,13 +28,14 @@ use muster_scim::{
     ScimError, UndeclaredPolicy, Uniqueness,
 };
 use muster_store::{
-    Actor, RewriteFn, RewriteOutcome, SchemaRecord, Store, StoreError, StoredResource, TenantId,
-    UniqueAttribute,
+    Actor, RewriteFn, RewriteOutcome, SchemaRecord, SharedDerivation, Store, StoreError,
+    StoredResource, TenantId, UniqueAttribute,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::tenant::{load_view, schema_unique_attributes};
+use crate::rules::EntitlementDerivation;
+use crate::tenant::{load_view, schema_unique_attributes, TenantView};
 use crate::Error;
 
 /// At most this many conversion failures are listed in a report.
@@ -106,6 +116,15 @@ pub struct SchemaReport {
     pub adopted_values: Vec<RemovedPath>,
     /// Resources rewritten by the change.
     pub rewritten: u64,
+    /// Users whose contact-center entitlements the change altered (an
+    /// attribute the rules in force read was converted): recomputed and
+    /// stored in the change's transaction. Left out when 0.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub rederived: u64,
+}
+
+fn is_zero(count: &u64) -> bool {
+    *count == 0
 }
 
 /// What a scan of the stored resources found.
@@ -653,11 +672,13 @@ async fn apply_schema_once(
             .map(|(path, holders)| RemovedPath { path, holders })
             .collect(),
         rewritten: 0,
+        rederived: 0,
     };
     if options.dry_run {
         return Ok(report);
     }
     refuse_unsafe(&report, options.force)?;
+    let rederive = rederive_users(&view, &registry, &report.resource_type)?;
     let record = SchemaRecord {
         urn: schema.id.clone(),
         resource_type,
@@ -670,10 +691,18 @@ async fn apply_schema_once(
     };
     let rewrite = migration.is_needed().then(|| migration.into_rewrite_fn());
     let outcome = store
-        .put_schema(tenant, actor, record, rewrite, Some(view.generation))
+        .put_schema(
+            tenant,
+            actor,
+            record,
+            rewrite,
+            rederive,
+            Some(view.generation),
+        )
         .await?;
     report.applied = true;
     report.rewritten = outcome.rewritten;
+    report.rederived = outcome.rederived;
     Ok(report)
 }
 
@@ -786,17 +815,27 @@ async fn remove_schema_once(
             .map(|(path, holders)| RemovedPath { path, holders })
             .collect(),
         rewritten: 0,
+        rederived: 0,
     };
     if dry_run {
         return Ok(report);
     }
     refuse_unsafe(&report, force)?;
+    let rederive = rederive_users(&view, &registry, &report.resource_type)?;
     let rewrite = (!report.removed_values.is_empty()).then(|| migration.into_rewrite_fn());
     let outcome = store
-        .delete_schema(tenant, actor, &schema.id, rewrite, Some(view.generation))
+        .delete_schema(
+            tenant,
+            actor,
+            &schema.id,
+            rewrite,
+            rederive,
+            Some(view.generation),
+        )
         .await?;
     report.applied = true;
     report.rewritten = outcome.rewritten;
+    report.rederived = outcome.rederived;
     Ok(report)
 }
 
@@ -864,6 +903,92 @@ async fn adoption(
         registry: Arc::new(registry.clone()),
         resource_type: rt.clone(),
     }))
+}
+
+/// What a change to a schema of `resource_type` does to users'
+/// entitlements, with `registry` the tenant's schemas after it: `None`
+/// without a rule set in force, or for a type other than `User` (the rules
+/// read only users' attributes and groups' display names); else the
+/// derivation of the rule set in force against `registry`, which the store
+/// runs over every user in the change's transaction, so no stored
+/// entitlement outlives the schema it was derived under.
+///
+/// Refused (409, nothing changed) when the rule set in force reads an
+/// attribute the change removes, or reads it in a way the new definition
+/// no longer allows (a table key that becomes complex or multi-valued, a
+/// comparison the new type refuses): the rules must be changed first.
+fn rederive_users(
+    view: &TenantView,
+    registry: &SchemaRegistry,
+    resource_type: &str,
+) -> Result<Option<SharedDerivation>, Error> {
+    let Some(rules) = &view.rules else {
+        return Ok(None);
+    };
+    if !resource_type.eq_ignore_ascii_case(USER) {
+        return Ok(None);
+    }
+    refuse_broken_rules(&rules.rule_set, rules.version, &view.registry, registry)?;
+    let derivation = EntitlementDerivation::shared(Arc::clone(rules), Arc::new(registry.clone()))?;
+    Ok(Some(derivation))
+}
+
+/// The `User` resource type id.
+const USER: &str = "User";
+
+/// Refuses a schema change under which the rule set in force (`version`)
+/// no longer validates, attribute-wise, where it did under `before`: each
+/// rule (or table) that would read an attribute that is gone or changed
+/// incompatibly is named.
+fn refuse_broken_rules(
+    rule_set: &RuleSet,
+    version: u64,
+    before: &SchemaRegistry,
+    after: &SchemaRegistry,
+) -> Result<(), ScimError> {
+    let attribute_errors = |registry: &SchemaRegistry| -> Vec<RuleError> {
+        let Some(users) = registry.resource_type(USER) else {
+            return Vec::new();
+        };
+        match rule_set.validate(registry, users, &[]) {
+            Ok(()) => Vec::new(),
+            Err(errors) => errors
+                .0
+                .into_iter()
+                .filter(|error| error.kind == ErrorKind::UnknownAttribute)
+                .collect(),
+        }
+    };
+    let already: Vec<(Option<String>, String)> = attribute_errors(before)
+        .into_iter()
+        .map(|error| (error.rule, error.field))
+        .collect();
+    let broken: Vec<String> = attribute_errors(after)
+        .into_iter()
+        .filter(|error| {
+            !already
+                .iter()
+                .any(|(rule, field)| *rule == error.rule && *field == error.field)
+        })
+        .map(|error| {
+            format!(
+                "rule '{}' ({}): {}",
+                error.rule.as_deref().unwrap_or("?"),
+                error.field,
+                error.message
+            )
+        })
+        .collect();
+    if broken.is_empty() {
+        return Ok(());
+    }
+    Err(ScimError::status(
+        409,
+        format!(
+            "the entitlement rule set in force (version {version}) reads what this schema change removes or changes: {}; change the rules first (PUT /admin/v1/rules or muster rules apply); nothing was changed",
+            broken.join("; ")
+        ),
+    ))
 }
 
 /// Refuses a change that would lose values without `force`, or that cannot

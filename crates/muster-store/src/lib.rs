@@ -24,7 +24,8 @@
 //! computed from its attributes and groups by the tenant's rules) are
 //! stored with it, so they are filterable and versioned: a write carries a
 //! [`Derivation`] ([`NewResource::derivation`], [`Update::derivation`],
-//! [`Removal::derivation`], and `rederive` of [`Store::put_rule_set`]) and
+//! [`Removal::derivation`], and `rederive` of [`Store::put_rule_set`],
+//! [`Store::put_schema`] and [`Store::delete_schema`]) and
 //! the store recomputes the derived value of every User the write affects,
 //! in the write's transaction.
 
@@ -98,7 +99,8 @@ pub struct StoredResource {
 /// write affects: the User written (create, update), every User whose
 /// computed `groups` the write changes (members added or removed, also
 /// through nested groups; a group renamed or deleted), and every User of
-/// the tenant on [`Store::put_rule_set`] with `rederive`. The result is
+/// the tenant on [`Store::put_rule_set`], [`Store::put_schema`] and
+/// [`Store::delete_schema`] with `rederive`. The result is
 /// stored in the User's JSON under [`Derivation::urn`] (and the URN listed
 /// in its `schemas`), written to the attribute index (so filters find it)
 /// and shown in the change record; a User whose derived value changes
@@ -407,7 +409,9 @@ pub struct ChangeRecord {
     /// it is under gained or lost members, was renamed or deleted), with
     /// `"resource"` when its derived value (see [`Derivation`]) changed
     /// too; `{"resource": .., "ruleSet": <version>}` when a rule set
-    /// applied with `rederive` changed its derived value. A Group whose
+    /// applied with `rederive` changed its derived value;
+    /// `{"resource": ..}` when a schema change with `rederive` did. A
+    /// Group whose
     /// member was renamed: `{"memberDisplay": "changed"}`.
     ///
     /// [`ChangeKind::Schema`]: `{"schema": <document>, "resourceType": ..,
@@ -493,6 +497,9 @@ pub struct SchemaChangeOutcome {
     /// How many resources the rewrite changed (each got a new version and
     /// an `Update` change record).
     pub rewritten: u64,
+    /// How many Users the `rederive` pass changed (each got a new version
+    /// and an `Update` change record); 0 without one.
+    pub rederived: u64,
 }
 
 /// How one attribute path is used in a tenant, for the explain table.
@@ -718,12 +725,21 @@ pub trait Store: Send + Sync + 'static {
     /// refused with [`StoreError::StaleSchema`] (nothing written) when the
     /// tenant's schema generation differs: the change and its rewrite were
     /// computed from schemas that are no longer the stored ones.
+    ///
+    /// With `rederive` (the tenant's [`Derivation`] built against the
+    /// schemas after the change), every User of the tenant gets its derived
+    /// value recomputed in the same transaction, after the rewrite, as
+    /// [`Store::put_rule_set`] does: each User whose value changes gets a
+    /// new version, its index rows and an `Update` change record with
+    /// `{"resource": ..}`; the others are left as they are. They are
+    /// counted in [`SchemaChangeOutcome::rederived`].
     async fn put_schema(
         &self,
         tenant: &TenantId,
         actor: &Actor,
         record: SchemaRecord,
         rewrite: Option<RewriteFn>,
+        rederive: Option<SharedDerivation>,
         expected_generation: Option<u64>,
     ) -> Result<SchemaChangeOutcome, StoreError>;
 
@@ -731,14 +747,15 @@ pub trait Store: Send + Sync + 'static {
     /// rewrites every resource of the type it was bound to, as
     /// [`Store::put_schema`] does. Values left under its URN are indexed
     /// again, as any path outside a custom extension is. The URN is matched
-    /// ASCII case-insensitively; `expected_generation` is checked as by
-    /// [`Store::put_schema`].
+    /// ASCII case-insensitively; `expected_generation` and `rederive` are
+    /// handled as by [`Store::put_schema`].
     async fn delete_schema(
         &self,
         tenant: &TenantId,
         actor: &Actor,
         urn: &str,
         rewrite: Option<RewriteFn>,
+        rederive: Option<SharedDerivation>,
         expected_generation: Option<u64>,
     ) -> Result<SchemaChangeOutcome, StoreError>;
 

@@ -2,7 +2,8 @@
 //! (`{"groupCount": n, "names": [group displays], "title": TITLE}`) is
 //! recomputed in the transaction of every write that affects a user (its
 //! own create and update, a membership change also through nesting, a
-//! group rename or delete, a rule-set put with `rederive`), stored in the
+//! group rename or delete, a rule-set put with `rederive`, a custom schema
+//! put or delete with `rederive`), stored in the
 //! user's JSON, its index (filters find it) and its change records; and
 //! writes without a derivation behave as before.
 
@@ -16,8 +17,8 @@ use muster_scim::{Attribute, AttributeType, Filter, Schema, SchemaRegistry};
 use muster_store::sqlite::SqliteStore;
 use muster_store::{
     Actor, ChangeKind, ChangeRecord, Derivation, ListQuery, Member, MemberChange, NewResource,
-    Page, Precondition, Removal, ResourceId, SharedDerivation, Store, StoreError, StoredResource,
-    TenantId, Update, UpdateFn,
+    Page, Precondition, Removal, ResourceId, RewriteFn, RewriteOutcome, SchemaRecord,
+    SharedDerivation, Store, StoreError, StoredResource, TenantId, Update, UpdateFn,
 };
 use serde_json::{json, Value};
 use tempfile::TempDir;
@@ -805,5 +806,200 @@ async fn without_a_derivation_writes_behave_as_before() {
     assert_eq!(
         found(&store, &format!("{DERIVED}:title eq \"given\"")).await,
         ["alice"]
+    );
+}
+
+/// A custom extension a derivation reads.
+const SITES: &str = "urn:example:params:scim:schemas:extension:sites:2.0:User";
+
+/// Derives `{"title": <the user's site, upper-cased>}` from the custom
+/// attribute `site` (a rule reading a custom attribute).
+struct SiteToy;
+
+impl Derivation for SiteToy {
+    fn urn(&self) -> &str {
+        DERIVED
+    }
+
+    fn derive(&self, user: &Value) -> Option<Value> {
+        let site = user[SITES]["site"].as_str()?;
+        Some(json!({ "title": site.to_uppercase() }))
+    }
+}
+
+fn sites_schema() -> SchemaRecord {
+    SchemaRecord {
+        urn: SITES.to_owned(),
+        resource_type: "User".to_owned(),
+        required: false,
+        document: json!({"id": SITES, "attributes": [{"name": "site"}]}),
+        updated: String::new(),
+        client: String::new(),
+        searchable: Vec::new(),
+    }
+}
+
+/// A schema rewrite that takes the values under `SITES` off every User
+/// holding one, as removing the schema with force does.
+fn strip_sites() -> RewriteFn {
+    Box::new(|stored: &StoredResource| {
+        let Some(object) = stored.resource.as_object() else {
+            return Ok(None);
+        };
+        if !object.contains_key(SITES) {
+            return Ok(None);
+        }
+        let mut resource = stored.resource.clone();
+        let removed = resource
+            .as_object_mut()
+            .and_then(|object| object.remove(SITES))
+            .unwrap_or(Value::Null);
+        if let Some(Value::Array(schemas)) = resource.get_mut("schemas") {
+            schemas.retain(|urn| urn != SITES);
+        }
+        Ok(Some(RewriteOutcome {
+            resource,
+            removed: json!({ SITES: removed }),
+            unmapped: None,
+            never_returned: Vec::new(),
+        }))
+    })
+}
+
+/// A schema put or delete with `rederive` recomputes every User's derived
+/// value in its transaction, after its rewrite: a User the rewrite changes
+/// gets its new derived value in the same version (one change record); a
+/// User the rewrite leaves alone but whose value the new schemas change
+/// gets a new version and a change record `{"resource": ..}`; the others
+/// are left as they are. Without `rederive`, the stored values stay.
+#[tokio::test]
+async fn a_schema_change_with_rederive_recomputes_the_users_in_its_transaction() {
+    let (_dir, store) = open();
+    store
+        .put_schema(&tenant(), &actor(), sites_schema(), None, None, None)
+        .await
+        .unwrap();
+    let site = SharedDerivation::new(SiteToy);
+    let mut ids = Vec::new();
+    for (name, value) in [
+        ("alice", Some("apac")),
+        ("bob", Some("emea")),
+        ("carol", None),
+    ] {
+        let mut resource = user(name, None);
+        if let Some(value) = value {
+            resource["schemas"] = json!([USER_SCHEMA, SITES]);
+            resource[SITES] = json!({ "site": value });
+        }
+        let created = create(&store, "User", resource, Vec::new(), Some(&site)).await;
+        ids.push(created.id);
+    }
+    assert_eq!(
+        found(&store, &format!("{DERIVED}:title eq \"APAC\"")).await,
+        ["alice"]
+    );
+
+    // The same schema again, with a derivation whose result differs only
+    // for bob (the "rules" see bob's site no more): bob alone is written.
+    struct OnlyApac;
+    impl Derivation for OnlyApac {
+        fn urn(&self) -> &str {
+            DERIVED
+        }
+        fn derive(&self, user: &Value) -> Option<Value> {
+            SiteToy
+                .derive(user)
+                .filter(|value| value["title"] == "APAC")
+        }
+    }
+    let sequence = last_sequence(&store).await;
+    let outcome = store
+        .put_schema(
+            &tenant(),
+            &actor(),
+            sites_schema(),
+            None,
+            Some(SharedDerivation::new(OnlyApac)),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!((outcome.rewritten, outcome.rederived), (0, 1));
+    let bob = get(&store, &ids[1]).await;
+    assert_eq!(bob.version, 2);
+    assert!(bob.resource.get(DERIVED).is_none(), "{}", bob.resource);
+    assert!(!schemas(&bob).contains(&DERIVED.to_owned()));
+    assert_eq!(get(&store, &ids[0]).await.version, 1);
+    assert_eq!(get(&store, &ids[2]).await.version, 1);
+    let records = changes_after(&store, sequence).await;
+    let kinds: Vec<(ChangeKind, String)> = records
+        .iter()
+        .map(|change| (change.kind, change.resource_id.0.clone()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (ChangeKind::Schema, SITES.to_owned()),
+            (ChangeKind::Update, ids[1].0.clone()),
+        ]
+    );
+    assert!(records[1].payload["resource"].is_object());
+    assert!(records[1].payload.get("ruleSet").is_none());
+    assert_eq!(
+        found(&store, &format!("{DERIVED}:title pr")).await,
+        ["alice"]
+    );
+
+    // Deleting the schema, its values stripped by the rewrite: alice's
+    // derived value goes in the rewrite's own version and change record.
+    let sequence = last_sequence(&store).await;
+    let outcome = store
+        .delete_schema(
+            &tenant(),
+            &actor(),
+            SITES,
+            Some(strip_sites()),
+            Some(site.clone()),
+            None,
+        )
+        .await
+        .unwrap();
+    // alice and bob held sites; the pass after the rewrite finds them
+    // up to date.
+    assert_eq!((outcome.rewritten, outcome.rederived), (2, 0));
+    let alice = get(&store, &ids[0]).await;
+    assert_eq!(alice.version, 2);
+    assert!(alice.resource.get(DERIVED).is_none(), "{}", alice.resource);
+    assert!(alice.resource.get(SITES).is_none(), "{}", alice.resource);
+    assert_eq!(get(&store, &ids[1]).await.version, 3);
+    assert_eq!(get(&store, &ids[2]).await.version, 1);
+    let alice_records = changes_of(&store, sequence, &ids[0]).await;
+    assert_eq!(alice_records.len(), 1, "{alice_records:?}");
+    assert!(alice_records[0].payload["resource"].get(DERIVED).is_none());
+    assert!(alice_records[0].payload["removed"].is_object());
+    assert!(found(&store, &format!("{DERIVED}:title pr"))
+        .await
+        .is_empty());
+
+    // Without rederive, a schema change leaves derived values as stored.
+    store
+        .put_schema(&tenant(), &actor(), sites_schema(), None, None, None)
+        .await
+        .unwrap();
+    let dave = {
+        let mut resource = user("dave", None);
+        resource["schemas"] = json!([USER_SCHEMA, SITES]);
+        resource[SITES] = json!({ "site": "amer" });
+        create(&store, "User", resource, Vec::new(), Some(&site)).await
+    };
+    let outcome = store
+        .put_schema(&tenant(), &actor(), sites_schema(), None, None, None)
+        .await
+        .unwrap();
+    assert_eq!(outcome.rederived, 0);
+    let dave = get(&store, &dave.id).await;
+    assert_eq!(
+        (dave.version, &dave.resource[DERIVED]),
+        (1, &json!({"title": "AMER"}))
     );
 }

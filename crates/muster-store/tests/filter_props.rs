@@ -385,7 +385,7 @@ async fn declare(store: &SqliteStore, searchable: &[&str]) {
         searchable: searchable.iter().map(|name| name.to_uppercase()).collect(),
     };
     store
-        .put_schema(&tenant(), &actor(), record, None, None)
+        .put_schema(&tenant(), &actor(), record, None, None, None)
         .await
         .unwrap();
 }

@@ -157,6 +157,7 @@ async fn a_create_validated_at_an_old_generation_is_refused() {
             schema(CONTOSO, &["region"]),
             None,
             None,
+            None,
         )
         .await
         .unwrap();
@@ -206,6 +207,7 @@ async fn an_update_computed_at_an_old_generation_is_refused() {
             &tenant(),
             &actor(),
             schema(CONTOSO, &["region"]),
+            None,
             None,
             None,
         )
@@ -330,6 +332,7 @@ async fn schema_changes_at_a_stale_generation_are_refused() {
             &actor(),
             schema(CONTOSO, &["region"]),
             None,
+            None,
             Some(first),
         )
         .await
@@ -351,6 +354,7 @@ async fn schema_changes_at_a_stale_generation_are_refused() {
                 counted.fetch_add(1, Ordering::SeqCst);
                 Ok(None)
             })),
+            None,
             Some(first),
         )
         .await;
@@ -361,7 +365,7 @@ async fn schema_changes_at_a_stale_generation_are_refused() {
     assert_eq!(listed[0].document["attributes"][0]["name"], "region");
     assert_stale(
         store
-            .delete_schema(&tenant(), &actor(), CONTOSO, None, Some(first))
+            .delete_schema(&tenant(), &actor(), CONTOSO, None, None, Some(first))
             .await,
         first,
         second,
@@ -371,7 +375,7 @@ async fn schema_changes_at_a_stale_generation_are_refused() {
     assert_eq!(generation(&store).await, second);
 
     store
-        .delete_schema(&tenant(), &actor(), CONTOSO, None, Some(second))
+        .delete_schema(&tenant(), &actor(), CONTOSO, None, None, Some(second))
         .await
         .unwrap();
     assert!(store.list_schemas(&tenant()).await.unwrap().is_empty());
@@ -393,15 +397,23 @@ async fn schema_urns_are_one_identity_in_any_case() {
             schema(CONTOSO, &["region"]),
             None,
             None,
+            None,
         )
         .await
         .unwrap();
     store
-        .put_schema(&tenant(), &actor(), schema(other, &["x"]), None, None)
+        .put_schema(&tenant(), &actor(), schema(other, &["x"]), None, None, None)
         .await
         .unwrap();
     store
-        .put_schema(&tenant(), &actor(), schema(&lower, &["site"]), None, None)
+        .put_schema(
+            &tenant(),
+            &actor(),
+            schema(&lower, &["site"]),
+            None,
+            None,
+            None,
+        )
         .await
         .unwrap();
     let listed = store.list_schemas(&tenant()).await.unwrap();
@@ -414,6 +426,7 @@ async fn schema_urns_are_one_identity_in_any_case() {
             &tenant(),
             &actor(),
             &CONTOSO.to_ascii_uppercase(),
+            None,
             None,
             None,
         )
@@ -432,6 +445,7 @@ async fn schema_urns_are_one_identity_in_any_case() {
             &tenant(),
             &actor(),
             schema(CONTOSO, &["region"]),
+            None,
             None,
             None,
         )
@@ -492,6 +506,7 @@ async fn case_duplicates_left_by_older_builds_are_merged() {
                 schema(CONTOSO, &["region"]),
                 None,
                 None,
+                None,
             )
             .await
             .unwrap();
@@ -512,7 +527,14 @@ async fn case_duplicates_left_by_older_builds_are_merged() {
     let store = open(dir.path());
     assert_eq!(store.list_schemas(&tenant()).await.unwrap().len(), 2);
     store
-        .put_schema(&tenant(), &actor(), schema(CONTOSO, &["site"]), None, None)
+        .put_schema(
+            &tenant(),
+            &actor(),
+            schema(CONTOSO, &["site"]),
+            None,
+            None,
+            None,
+        )
         .await
         .unwrap();
     let listed = store.list_schemas(&tenant()).await.unwrap();

@@ -71,7 +71,7 @@ fn record(searchable: &[&str]) -> SchemaRecord {
 
 async fn put(store: &dyn Store, tenant: &TenantId, searchable: &[&str]) {
     store
-        .put_schema(tenant, &actor(), record(searchable), None, None)
+        .put_schema(tenant, &actor(), record(searchable), None, None, None)
         .await
         .unwrap();
 }
@@ -431,7 +431,7 @@ async fn toggling_searchable_flips_existing_rows() {
     // Deleting the schema leaves no custom extension: values left under
     // its URN are indexed like any other path.
     store
-        .delete_schema(&tenant, &actor(), CONTOSO, None, None)
+        .delete_schema(&tenant, &actor(), CONTOSO, None, None, None)
         .await
         .unwrap();
     for attribute in watched {
@@ -450,6 +450,7 @@ async fn toggling_searchable_flips_existing_rows() {
             &tenant,
             &actor(),
             record(&["customFields.site"]),
+            None,
             None,
             None,
         )
@@ -555,7 +556,7 @@ async fn migration_3_keeps_declared_attributes_searchable() {
         let mut declared = record(&[]);
         declared.document = json!({"id": CONTOSO, "attributes": [{"name": "region"}]});
         store
-            .put_schema(&tenant, &actor(), declared, None, None)
+            .put_schema(&tenant, &actor(), declared, None, None, None)
             .await
             .unwrap();
         create(

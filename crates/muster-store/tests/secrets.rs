@@ -376,7 +376,7 @@ async fn clear_text_passwords_are_refused_and_change_nothing() {
         searchable: vec!["region".to_owned()],
     };
     let error = store
-        .put_schema(&tenant(), &actor(), record, Some(rewrite), None)
+        .put_schema(&tenant(), &actor(), record, Some(rewrite), None, None)
         .await
         .unwrap_err();
     assert!(

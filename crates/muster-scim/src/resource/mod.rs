@@ -30,6 +30,14 @@
 mod undeclared;
 mod value;
 
+/// The most values one multi-valued attribute (or multi-valued
+/// sub-attribute of one complex value) may hold, duplicates removed; more
+/// is `400 invalidValue`, in a POST or PUT body and in the resource a PATCH
+/// leaves (the PATCH then changes nothing). With each request body bounded
+/// at the edge, this bounds how far repeated PATCHes can grow a resource.
+/// A group's core `members` are exempt: they are kept as rows.
+pub const MAX_VALUES: usize = 1000;
+
 use std::cell::RefCell;
 
 use serde_json::{Map, Value};
@@ -300,12 +308,33 @@ fn tidy(attribute: &Attribute, at: Where<'_>, value: &mut Value) -> Result<bool,
             }
             elements.retain(|element| !is_absent(element));
             value::dedup(elements);
+            value::check_count(at, elements.len())?;
             check_primary(attribute, at, elements)?;
+            for element in elements.iter() {
+                check_sub_counts(attribute, at, element)?;
+            }
         }
-        Value::Object(fields) if attribute.is_complex() => order_keys(fields, subs()),
+        Value::Object(fields) if attribute.is_complex() => {
+            order_keys(fields, subs());
+            check_sub_counts(attribute, at, value)?;
+        }
         _ => {}
     }
     Ok(!is_absent(value))
+}
+
+/// [`MAX_VALUES`] for the multi-valued sub-attributes of one complex value.
+fn check_sub_counts(attribute: &Attribute, at: Where<'_>, value: &Value) -> Result<(), ScimError> {
+    for sub in attribute
+        .sub_attributes
+        .iter()
+        .filter(|sub| sub.multi_valued)
+    {
+        if let Some(Value::Array(items)) = value.get(&sub.name) {
+            value::check_count(at.sub(&sub.name), items.len())?;
+        }
+    }
+    Ok(())
 }
 
 /// Whether a patched attribute differs from the original (absent and

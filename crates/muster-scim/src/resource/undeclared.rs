@@ -117,7 +117,7 @@ impl Unmapped {
             return match self.entries.get_mut(&key) {
                 Some(Value::Array(items)) if element => {
                     items.push(value.clone());
-                    Ok(())
+                    check_count(path, "values", items.len())
                 }
                 Some(current) if current == value => Ok(()),
                 Some(_) | None => Err(ScimError::invalid_syntax(format!(
@@ -141,6 +141,7 @@ impl Unmapped {
                         items.push(item);
                     }
                 }
+                check_count(path, "values", items.len())?;
             }
             (Write::Add, Some(Value::Object(fields))) if new.is_object() => {
                 if let Value::Object(added) = new {
@@ -152,10 +153,18 @@ impl Unmapped {
                         }
                     }
                 }
+                check_count(path, "members", fields.len())?;
             }
             (_, Some(slot)) => *slot = new,
             (_, None) => {
                 self.entries.insert(key.clone(), new);
+                if self.entries.len() > super::MAX_VALUES {
+                    return Err(ScimError::invalid_value(format!(
+                        "a resource holds at most {} undeclared attributes; this request would give it {}",
+                        super::MAX_VALUES,
+                        self.entries.len()
+                    )));
+                }
             }
         }
         self.written.push(key);
@@ -180,6 +189,21 @@ impl Unmapped {
             self.entries.shift_remove(&key);
         }
     }
+}
+
+/// Captured values are bounded like declared ones ([`super::MAX_VALUES`]):
+/// repeated PATCH `add`s cannot grow a captured list or object, nor the
+/// number of captured attributes, without bound. On error the whole body or
+/// PATCH is refused, so nothing is stored.
+fn check_count(what: &str, unit: &str, count: usize) -> Result<(), ScimError> {
+    if count <= super::MAX_VALUES {
+        return Ok(());
+    }
+    Err(ScimError::invalid_value(format!(
+        "undeclared attribute '{}' holds at most {} {unit}; this request would give it {count}",
+        super::value::truncate(what),
+        super::MAX_VALUES
+    )))
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ use time::OffsetDateTime;
 
 use super::undeclared::Unmapped;
 use crate::error::{ScimError, ScimType};
+use crate::path::{AttrPath, MAX_PATH_LENGTH};
 use crate::schema::{Attribute, AttributeType, Mutability, ResourceType, SchemaRegistry};
 
 /// Standard base64 that accepts input with or without `=` padding.
@@ -128,9 +129,14 @@ impl<'r> Rules<'r> {
     /// A value at a path no schema declares: refused with
     /// [`Rules::unknown_attribute`], or captured in the unmapped object
     /// (`element`: one element of a multi-valued attribute's values).
+    ///
+    /// Only a key [`is_capturable_key`] accepts is captured; any other key
+    /// (`"password "`, a key holding a tab or NUL, a 60 KB key) is `400
+    /// invalidPath` naming it, escaped and truncated, in either mode.
     pub fn undeclared(&self, path: &str, value: &Value, element: bool) -> Result<(), ScimError> {
         match self.undeclared {
             None => Err(self.unknown_attribute(path)),
+            Some(_) if !is_capturable_key(path) => Err(not_a_path(path)),
             Some(unmapped) => unmapped
                 .try_borrow_mut()
                 .map_err(|_| ScimError::status(500, "the unmapped attributes are in use"))?
@@ -193,6 +199,7 @@ impl<'r> Rules<'r> {
         if elements.is_empty() {
             return Ok(None);
         }
+        check_count(at, elements.len())?;
         check_primary(attribute, at, &elements)?;
         Ok(Some(Value::Array(elements)))
     }
@@ -266,6 +273,36 @@ impl<'r> Rules<'r> {
         }
         Ok((!canonical.is_empty()).then_some(Value::Object(canonical)))
     }
+}
+
+/// Whether an undeclared key may be captured: an attribute path
+/// (`AttrPath::parse`: names of letters, digits, `-` and `_`, an optional
+/// URN and sub-attribute, at most [`MAX_PATH_LENGTH`] bytes), where words
+/// of a name may also be separated by single spaces (`Cost Center Code`,
+/// as some IdPs name custom attributes). No leading, trailing or repeated
+/// space, no other whitespace or control character, nothing longer.
+pub(crate) fn is_capturable_key(key: &str) -> bool {
+    if !key.contains(' ') {
+        return AttrPath::parse(key).is_ok();
+    }
+    key.split(' ').all(|word| !word.is_empty()) && AttrPath::parse(&key.replace(' ', "_")).is_ok()
+}
+
+/// The error for an undeclared key that is not an attribute path: named
+/// escaped (control characters and quotes visible) and truncated.
+fn not_a_path(key: &str) -> ScimError {
+    let shown = truncate(key);
+    let length = if key.len() > MAX_PATH_LENGTH {
+        format!(
+            " ({} bytes; a path is at most {MAX_PATH_LENGTH})",
+            key.len()
+        )
+    } else {
+        String::new()
+    };
+    ScimError::invalid_path(format!(
+        "key {shown:?}{length} is not an attribute path, so it is neither a declared attribute nor captured as an undeclared one; a name starts with a letter and holds only letters, digits, '-' and '_' (optionally 'urn:...:' before it and '.sub' after it)"
+    ))
 }
 
 /// The canonical value of a non-complex attribute.
@@ -392,6 +429,21 @@ pub(crate) fn truncate(text: &str) -> std::borrow::Cow<'_, str> {
         Some((cut, _)) => std::borrow::Cow::Owned(format!("{}...", text.get(..cut).unwrap_or(""))),
         None => std::borrow::Cow::Borrowed(text),
     }
+}
+
+/// Refuses more than [`super::MAX_VALUES`] values in one multi-valued
+/// attribute (`count`, duplicates removed) with `400 invalidValue`. A
+/// group's core `members` are exempt: they are kept as rows, not in the
+/// resource JSON, and never grow it.
+pub(crate) fn check_count(at: Where<'_>, count: usize) -> Result<(), ScimError> {
+    let membership = at.urn.is_none() && at.sub.is_none() && at.attribute == "members";
+    if count <= super::MAX_VALUES || membership {
+        return Ok(());
+    }
+    Err(ScimError::invalid_value(format!(
+        "attribute '{at}' holds at most {} values; this request would give it {count}",
+        super::MAX_VALUES
+    )))
 }
 
 /// Removes exact duplicate elements, keeping the first of each.

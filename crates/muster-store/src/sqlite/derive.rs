@@ -14,8 +14,10 @@
 //!   which gets a new version for its groups anyway; its JSON, the index
 //!   rows under the derivation's URN, and its change record carry the new
 //!   value;
-//! - a rule set put with `rederive` ([`rederive_all`]): every User of the
-//!   tenant, a batch at a time; only those whose value changes are written.
+//! - a rule set put with `rederive` ([`rederive_all`]), or a custom schema
+//!   put or delete with one ([`rederive_all_for_schema`], after the
+//!   schema's rewrite): every User of the tenant, a batch at a time; only
+//!   those whose value changes are written.
 //!
 //! The derivation sees the User without the value under its URN (so a
 //! result never depends on the previous one) and with its computed
@@ -200,6 +202,10 @@ enum Cause {
     /// A rule set was put (its version): it is written only when its
     /// derived value changes.
     RuleSet(u64),
+    /// A custom schema was put or deleted (an attribute the rules read may
+    /// have been converted or removed): it is written only when its
+    /// derived value changes.
+    Schema,
 }
 
 /// The derived value of the User whose attributes `content` holds (without
@@ -330,7 +336,7 @@ fn rewrite_user(
     let derived = derive_stored(derivation, &mut content, &id, groups, old.get("meta"));
     set_derived(&mut content, urn, derived);
     let changed = !same_content(&content, &old, USER);
-    if !changed && matches!(cause, Cause::RuleSet(_)) {
+    if !changed && matches!(cause, Cause::RuleSet(_) | Cause::Schema) {
         return Ok(false);
     }
     let columns = IndexedColumns::of(&content, USER);
@@ -370,7 +376,7 @@ fn rewrite_user(
         regrouped: matches!(cause, Cause::Regrouped),
         rule_set: match cause {
             Cause::RuleSet(version) => Some(version),
-            Cause::Regrouped => None,
+            Cause::Regrouped | Cause::Schema => None,
         },
         ..Payload::default()
     };
@@ -455,6 +461,29 @@ pub(crate) fn rederive_all(
     derivation: &dyn Derivation,
     version: u64,
 ) -> Result<u64, StoreError> {
+    rederive_every_user(connection, scope, derivation, Cause::RuleSet(version))
+}
+
+/// Recomputes the derived value of every User of the tenant after a
+/// custom schema change (its rewrite done), as [`rederive_all`] does for a
+/// rule set: only those whose value changes are written, each with a
+/// change record `{"resource": ..}`. How many were written.
+pub(crate) fn rederive_all_for_schema(
+    connection: &Connection,
+    scope: &WriteScope,
+    derivation: &dyn Derivation,
+) -> Result<u64, StoreError> {
+    rederive_every_user(connection, scope, derivation, Cause::Schema)
+}
+
+/// Every User of the tenant, a batch at a time, rewritten by
+/// [`rewrite_user`] for `cause`. How many changed.
+fn rederive_every_user(
+    connection: &Connection,
+    scope: &WriteScope,
+    derivation: &dyn Derivation,
+    cause: Cause,
+) -> Result<u64, StoreError> {
     let mut after_seq = 0;
     let mut rewritten = 0;
     let mut ancestry = Ancestry::default();
@@ -477,7 +506,6 @@ pub(crate) fn rederive_all(
         };
         after_seq = last.seq;
         for user in batch {
-            let cause = Cause::RuleSet(version);
             if rewrite_user(connection, scope, derivation, &mut ancestry, user, cause)? {
                 rewritten += 1;
             }

@@ -454,12 +454,20 @@ impl Store for SqliteStore {
         actor: &Actor,
         record: SchemaRecord,
         rewrite: Option<RewriteFn>,
+        rederive: Option<SharedDerivation>,
         expected_generation: Option<u64>,
     ) -> Result<SchemaChangeOutcome, StoreError> {
         let scope = scope(tenant, actor);
         self.writer
             .submit_alone(move |connection| {
-                schemas::put(connection, &scope, record, rewrite, expected_generation)
+                schemas::put(
+                    connection,
+                    &scope,
+                    record,
+                    rewrite,
+                    rederive.as_deref(),
+                    expected_generation,
+                )
             })
             .await
     }
@@ -470,13 +478,21 @@ impl Store for SqliteStore {
         actor: &Actor,
         urn: &str,
         rewrite: Option<RewriteFn>,
+        rederive: Option<SharedDerivation>,
         expected_generation: Option<u64>,
     ) -> Result<SchemaChangeOutcome, StoreError> {
         let scope = scope(tenant, actor);
         let urn = urn.to_owned();
         self.writer
             .submit_alone(move |connection| {
-                schemas::delete(connection, &scope, &urn, rewrite, expected_generation)
+                schemas::delete(
+                    connection,
+                    &scope,
+                    &urn,
+                    rewrite,
+                    rederive.as_deref(),
+                    expected_generation,
+                )
             })
             .await
     }

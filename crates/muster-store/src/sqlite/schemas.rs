@@ -22,6 +22,12 @@
 //! finds it in any case. Rows of one URN in several cases, which builds
 //! before this rule could leave, are merged into one by the next put.
 //!
+//! A change may carry the tenant's derivation built against the schemas
+//! after it (`rederive`): once the rewrite is done, every User's derived
+//! value is recomputed in the same transaction (`derive.rs`), so a value
+//! derived from an attribute the change converts or removes is never read
+//! stale.
+//!
 //! Schema changes carry the schema generation they were computed at
 //! (`expected_generation`): a change computed from schemas that are no
 //! longer the stored ones is refused (`rules::check_generation`).
@@ -29,6 +35,8 @@
 use rusqlite::{params, Connection};
 use serde_json::{json, Value};
 
+use super::derive::{derive_into, rederive_all_for_schema};
+use super::read::USER;
 use super::read::{parse_object, to_version};
 use super::rules;
 use super::values::now_text;
@@ -37,8 +45,8 @@ use super::write::{
     StateChange, WriteScope, Written,
 };
 use crate::{
-    ChangeKind, ResourceId, RewriteFn, SchemaChangeOutcome, SchemaRecord, ScimError, StoreError,
-    StoredResource, TenantId,
+    ChangeKind, Derivation, ResourceId, RewriteFn, SchemaChangeOutcome, SchemaRecord, ScimError,
+    StoreError, StoredResource, TenantId,
 };
 
 /// The `resource_type` of a schema's change records.
@@ -136,12 +144,14 @@ fn existing(
 
 /// Stores a schema (keeping its place when it is live, its URN in the case
 /// given), records the change, then runs `rewrite` over the resources of
-/// its type. Refused when `expected_generation` is not the tenant's.
+/// its type and `rederive` over every User. Refused when
+/// `expected_generation` is not the tenant's.
 pub(crate) fn put(
     connection: &Connection,
     scope: &WriteScope,
     record: SchemaRecord,
     rewrite: Option<RewriteFn>,
+    rederive: Option<&dyn Derivation>,
     expected_generation: Option<u64>,
 ) -> Result<SchemaChangeOutcome, StoreError> {
     let SchemaRecord {
@@ -233,11 +243,18 @@ pub(crate) fn put(
         &payload.to_string(),
     )?;
     let rewritten = match rewrite {
-        Some(rewrite) => rewrite_all(connection, scope, &resource_type, rewrite)?,
+        Some(rewrite) => rewrite_all(connection, scope, &resource_type, rewrite, rederive)?,
+        None => 0,
+    };
+    let rederived = match rederive {
+        Some(derivation) => rederive_all_for_schema(connection, scope, derivation)?,
         None => 0,
     };
     apply_index_rules(connection, tenant, &urn)?;
-    Ok(SchemaChangeOutcome { rewritten })
+    Ok(SchemaChangeOutcome {
+        rewritten,
+        rederived,
+    })
 }
 
 /// Makes a schema change's index rules effective, in its transaction: bumps
@@ -259,13 +276,15 @@ fn apply_index_rules(
 
 /// Deletes a live schema, found by its URN in any case (keeping its row as
 /// a tombstone), records the change under the URN as stored, then runs
-/// `rewrite` over the resources of the type it extended. Refused when
+/// `rewrite` over the resources of the type it extended and `rederive`
+/// over every User. Refused when
 /// `expected_generation` is not the tenant's.
 pub(crate) fn delete(
     connection: &Connection,
     scope: &WriteScope,
     urn: &str,
     rewrite: Option<RewriteFn>,
+    rederive: Option<&dyn Derivation>,
     expected_generation: Option<u64>,
 ) -> Result<SchemaChangeOutcome, StoreError> {
     let tenant = &scope.tenant;
@@ -301,23 +320,32 @@ pub(crate) fn delete(
         &json!({ "deleted": urn }).to_string(),
     )?;
     let rewritten = match rewrite {
-        Some(rewrite) => rewrite_all(connection, scope, &row.resource_type, rewrite)?,
+        Some(rewrite) => rewrite_all(connection, scope, &row.resource_type, rewrite, rederive)?,
+        None => 0,
+    };
+    let rederived = match rederive {
+        Some(derivation) => rederive_all_for_schema(connection, scope, derivation)?,
         None => 0,
     };
     apply_index_rules(connection, tenant, urn)?;
-    Ok(SchemaChangeOutcome { rewritten })
+    Ok(SchemaChangeOutcome {
+        rewritten,
+        rederived,
+    })
 }
 
 /// Runs `rewrite` over every resource of a type, in creation order, a batch
 /// at a time, writing each resource it changes as an update would (new
 /// version, changed index rows, uniqueness, usage, change record with
-/// `removed`). The first error stops the pass; the caller's transaction
+/// `removed`), a User with its derived value recomputed by `rederive`.
+/// The first error stops the pass; the caller's transaction
 /// then rolls everything back. Returns how many resources changed.
 fn rewrite_all(
     connection: &Connection,
     scope: &WriteScope,
     resource_type: &str,
     mut rewrite: RewriteFn,
+    rederive: Option<&dyn Derivation>,
 ) -> Result<u64, StoreError> {
     let mut after_seq = 0;
     let mut rewritten = 0;
@@ -363,8 +391,23 @@ fn rewrite_all(
                 ..current
             };
             let never_returned = outcome.never_returned;
+            let mut content = content_of(outcome.resource, resource_type)?;
+            if let (Some(derivation), USER) = (rederive, resource_type) {
+                // The User's derived value follows its rewritten attributes
+                // in the same version (the pass over every User after the
+                // rewrite then finds it up to date).
+                derive_into(
+                    connection,
+                    &scope.tenant,
+                    derivation,
+                    &id,
+                    &mut content,
+                    current.object.get("meta"),
+                    false,
+                )?;
+            }
             let change = StateChange {
-                content: content_of(outcome.resource, resource_type)?,
+                content,
                 unmapped: outcome.unmapped,
                 delta: MemberDelta::default(),
                 removed: outcome.removed,

@@ -148,7 +148,9 @@ pub async fn schema_records_round_trip(store: &dyn Store) {
         schema(REGION, "User", &["region"]),
         schema(TEAM, "Group", &["site"]),
     ] {
-        let outcome = store.put_schema(&tenant(), &okta, record, None, None).await;
+        let outcome = store
+            .put_schema(&tenant(), &okta, record, None, None, None)
+            .await;
         assert_eq!(outcome.unwrap().rewritten, 0);
     }
     let listed = store.list_schemas(&tenant()).await.unwrap();
@@ -169,11 +171,11 @@ pub async fn schema_records_round_trip(store: &dyn Store) {
         ..schema(REGION, "User", &["region", "costCenter"])
     };
     store
-        .put_schema(&tenant(), &admin, replaced.clone(), None, None)
+        .put_schema(&tenant(), &admin, replaced.clone(), None, None, None)
         .await
         .unwrap();
     store
-        .delete_schema(&tenant(), &admin, TEAM, None, None)
+        .delete_schema(&tenant(), &admin, TEAM, None, None, None)
         .await
         .unwrap();
     let listed = store.list_schemas(&tenant()).await.unwrap();
@@ -182,12 +184,12 @@ pub async fn schema_records_round_trip(store: &dyn Store) {
     assert!(listed[0].required);
     assert_eq!(listed[0].client, "admin");
     let error = store
-        .delete_schema(&tenant(), &admin, TEAM, None, None)
+        .delete_schema(&tenant(), &admin, TEAM, None, None, None)
         .await
         .unwrap_err();
     assert!(matches!(error, StoreError::NotFound(ref detail) if detail.contains(TEAM)));
     let error = store
-        .delete_schema(&tenant(), &admin, "urn:nothing", None, None)
+        .delete_schema(&tenant(), &admin, "urn:nothing", None, None, None)
         .await
         .unwrap_err();
     assert!(matches!(error, StoreError::NotFound(_)), "{error:?}");
@@ -198,6 +200,7 @@ pub async fn schema_records_round_trip(store: &dyn Store) {
             schema(TEAM, "Group", &["site"]),
             None,
             None,
+            None,
         )
         .await
         .unwrap();
@@ -206,6 +209,7 @@ pub async fn schema_records_round_trip(store: &dyn Store) {
             &tenant(),
             &admin,
             schema(REGION, "User", &["x"]),
+            None,
             None,
             None,
         )
@@ -264,6 +268,7 @@ pub async fn schema_rewrite_removes_values(store: &dyn Store) {
             &client("admin"),
             schema(CUSTOM, "User", &["level"]),
             Some(remove_code(Arc::clone(&calls), None)),
+            None,
             None,
         )
         .await
@@ -327,6 +332,7 @@ pub async fn schema_rewrite_removes_values(store: &dyn Store) {
                 Ok(None)
             })),
             None,
+            None,
         )
         .await
         .unwrap();
@@ -338,7 +344,7 @@ pub async fn failing_rewrite_changes_nothing(store: &dyn Store) {
     let (holders, others) = five_users(store).await;
     let original = schema(CUSTOM, "User", &["code", "level"]);
     store
-        .put_schema(&tenant(), &actor(), original.clone(), None, None)
+        .put_schema(&tenant(), &actor(), original.clone(), None, None, None)
         .await
         .unwrap();
     let changes_before = all_changes(store, &tenant()).await;
@@ -351,6 +357,7 @@ pub async fn failing_rewrite_changes_nothing(store: &dyn Store) {
             &client("admin"),
             schema(CUSTOM, "User", &["level"]),
             Some(remove_code(Arc::clone(&calls), Some(4))),
+            None,
             None,
         )
         .await
@@ -366,6 +373,7 @@ pub async fn failing_rewrite_changes_nothing(store: &dyn Store) {
             &client("admin"),
             CUSTOM,
             Some(remove_code(Arc::new(AtomicU64::new(0)), Some(5))),
+            None,
             None,
         )
         .await
@@ -897,6 +905,7 @@ pub async fn custom_attributes_are_per_tenant(store: &dyn Store, other: &TenantI
             schema(REGION, "User", &["region"]),
             None,
             None,
+            None,
         )
         .await
         .unwrap();
@@ -937,7 +946,7 @@ pub async fn custom_attributes_are_per_tenant(store: &dyn Store, other: &TenantI
         .unwrap();
     assert_eq!(visited, 0);
     let error = store
-        .delete_schema(other, &actor(), REGION, None, None)
+        .delete_schema(other, &actor(), REGION, None, None, None)
         .await
         .unwrap_err();
     assert!(matches!(error, StoreError::NotFound(_)), "{error:?}");
@@ -961,6 +970,7 @@ pub async fn custom_attributes_are_per_tenant(store: &dyn Store, other: &TenantI
             &actor(),
             schema(REGION, "User", &["elsewhere"]),
             Some(remove_code(Arc::clone(&calls), None)),
+            None,
             None,
         )
         .await
@@ -990,7 +1000,14 @@ pub async fn custom_attributes_are_per_tenant(store: &dyn Store, other: &TenantI
     // Unknown tenants are refused.
     let nobody = TenantId("nobody".to_owned());
     let error = store
-        .put_schema(&nobody, &actor(), schema(REGION, "User", &[]), None, None)
+        .put_schema(
+            &nobody,
+            &actor(),
+            schema(REGION, "User", &[]),
+            None,
+            None,
+            None,
+        )
         .await
         .unwrap_err();
     assert!(matches!(error, StoreError::NotFound(_)), "{error:?}");

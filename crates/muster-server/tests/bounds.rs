@@ -1,0 +1,307 @@
+//! Bounds found by an attacker review (issue 9, "Bounded everything"), over
+//! HTTP: repeated PATCHes cannot grow a multi-valued attribute past
+//! `MAX_VALUES` (a group's members, kept as rows, are not capped), keys that
+//! are not attribute paths are refused even under the `capture` policy, and
+//! a `5xx` inside a Bulk response names the request id.
+
+use muster_scim::resource::MAX_VALUES;
+use muster_server::ServerConfig;
+use muster_store::sqlite::SqliteOptions;
+use muster_testkit::{Reply, TestServer};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+const PATCH: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+const BULK: &str = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
+
+fn detail(reply: &Reply) -> &str {
+    reply.body["detail"].as_str().unwrap_or_default()
+}
+
+fn assert_error(reply: &Reply, status: StatusCode, scim_type: &str) {
+    assert_eq!(reply.status, status, "{}", reply.body);
+    assert_eq!(reply.body["scimType"], scim_type, "{}", reply.body);
+}
+
+/// `count` emails of about 900 bytes each, as in the review.
+fn big_emails(tag: &str, count: usize) -> Value {
+    let padding = "x".repeat(880);
+    Value::Array(
+        (0..count)
+            .map(|n| json!({"value": format!("{tag}-{n}-{padding}@example.com")}))
+            .collect(),
+    )
+}
+
+async fn create(server: &TestServer, path: &str, body: Value) -> String {
+    let reply = server.call(Method::POST, path, Some(body)).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    reply.body["id"].as_str().unwrap_or_default().to_owned()
+}
+
+#[tokio::test]
+async fn patches_cannot_grow_a_user_past_the_values_cap() {
+    let server = TestServer::start().await;
+
+    // A body over the cap is refused, naming the attribute and the limit.
+    let too_many: Vec<Value> = (0..=MAX_VALUES)
+        .map(|n| json!({"value": format!("u{n}@example.com")}))
+        .collect();
+    let reply = server
+        .call(
+            Method::POST,
+            "/Users",
+            Some(json!({"schemas": [USER], "userName": "many", "emails": too_many})),
+        )
+        .await;
+    assert_error(&reply, StatusCode::BAD_REQUEST, "invalidValue");
+    assert!(
+        detail(&reply).contains("'emails'") && detail(&reply).contains("1000"),
+        "{}",
+        reply.body
+    );
+
+    // The review's attack: PATCHes each adding 1,000 ~900-byte emails.
+    let id = create(
+        &server,
+        "/Users",
+        json!({"schemas": [USER], "userName": "grower"}),
+    )
+    .await;
+    let path = format!("/Users/{id}");
+    let add = |tag: &str| {
+        json!({"schemas": [PATCH], "Operations": [
+            {"op": "add", "path": "emails", "value": big_emails(tag, MAX_VALUES)},
+        ]})
+    };
+    let first = server.call(Method::PATCH, &path, Some(add("a"))).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    let before = server.get(&path).await;
+    assert_eq!(before.body["emails"].as_array().map(Vec::len), Some(1000));
+    for round in 0..3 {
+        let reply = server
+            .call(Method::PATCH, &path, Some(add(&format!("b{round}"))))
+            .await;
+        assert_error(&reply, StatusCode::BAD_REQUEST, "invalidValue");
+        assert!(detail(&reply).contains("'emails'"), "{}", reply.body);
+    }
+    // One more value is refused too, and nothing changed.
+    let one = json!({"schemas": [PATCH], "Operations": [
+        {"op": "add", "path": "emails", "value": [{"value": "one@example.com"}]},
+        {"op": "replace", "path": "displayName", "value": "changed"},
+    ]});
+    let reply = server.call(Method::PATCH, &path, Some(one)).await;
+    assert_error(&reply, StatusCode::BAD_REQUEST, "invalidValue");
+    let after = server.get(&path).await;
+    assert_eq!(after.body, before.body);
+    // What one user can reach: 1,000 values of one attribute.
+    let size = after.body.to_string().len();
+    assert!(size < 1024 * 1024, "{size}");
+}
+
+/// A group's members are rows: a group may hold more than `MAX_VALUES`.
+#[tokio::test]
+async fn group_members_are_not_capped() {
+    let server = TestServer::start().await;
+    let count = MAX_VALUES + 5;
+    let mut ids = Vec::new();
+    for chunk in (0..count).collect::<Vec<_>>().chunks(500) {
+        let operations: Vec<Value> = chunk
+            .iter()
+            .map(|n| {
+                json!({"method": "POST", "path": "/Users", "bulkId": format!("u{n}"),
+                       "data": {"schemas": [USER], "userName": format!("member-{n}")}})
+            })
+            .collect();
+        let reply = server
+            .call(
+                Method::POST,
+                "/Bulk",
+                Some(json!({"schemas": [BULK], "Operations": operations})),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        for result in reply.body["Operations"].as_array().into_iter().flatten() {
+            assert_eq!(result["status"], "201", "{result}");
+            let location = result["location"].as_str().unwrap_or_default();
+            ids.push(location.rsplit('/').next().unwrap_or_default().to_owned());
+        }
+    }
+    assert_eq!(ids.len(), count);
+    let (first, rest) = ids.split_at(MAX_VALUES - 10);
+    let members =
+        |ids: &[String]| -> Vec<Value> { ids.iter().map(|id| json!({"value": id})).collect() };
+    let group = create(
+        &server,
+        "/Groups",
+        json!({"schemas": [GROUP], "displayName": "big", "members": members(first)}),
+    )
+    .await;
+    let reply = server
+        .call(
+            Method::PATCH,
+            &format!("/Groups/{group}"),
+            Some(json!({"schemas": [PATCH], "Operations": [
+                {"op": "add", "path": "members", "value": members(rest)},
+            ]})),
+        )
+        .await;
+    assert!(reply.status.is_success(), "{}", reply.body);
+    let read = server.get(&format!("/Groups/{group}")).await;
+    assert_eq!(read.body["members"].as_array().map(Vec::len), Some(count));
+    // A PUT with all of them is fine too.
+    let reply = server
+        .call(
+            Method::PUT,
+            &format!("/Groups/{group}"),
+            Some(json!({"schemas": [GROUP], "displayName": "big", "members": members(&ids)})),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+}
+
+#[tokio::test]
+async fn capture_refuses_keys_that_are_not_attribute_paths() {
+    let server = TestServer::start().await;
+    let set = server
+        .admin(
+            Method::PUT,
+            "/settings",
+            Some(json!({"undeclaredAttributes": "capture"})),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+
+    let long = "k".repeat(60_000);
+    for (key, shown) in [
+        ("password ", r#""password ""#),
+        ("pass\tword", r#""pass\tword""#),
+        ("pass\u{0}word", r#""pass\0word""#),
+        (long.as_str(), "60000 bytes"),
+    ] {
+        let mut body = json!({"schemas": [USER], "userName": "capture"});
+        body[key] = json!("clear-text-secret");
+        let reply = server.call(Method::POST, "/Users", Some(body)).await;
+        assert_error(&reply, StatusCode::BAD_REQUEST, "invalidPath");
+        assert!(detail(&reply).contains(shown), "{}", detail(&reply));
+        assert!(detail(&reply).len() < 1000, "{}", detail(&reply).len());
+    }
+
+    // Legitimate undeclared keys are still captured.
+    let cost_center = "urn:example:acme:2.0:User:costCenter";
+    let id = create(
+        &server,
+        "/Users",
+        json!({"schemas": [USER], "userName": "capture",
+               "extension_abc123_region": "EMEA", cost_center: "CC-1"}),
+    )
+    .await;
+    let path = format!("/Users/{id}");
+
+    // A path-less PATCH value is checked the same way; nothing changes.
+    let before = server.get(&path).await;
+    let reply = server
+        .call(
+            Method::PATCH,
+            &path,
+            Some(json!({"schemas": [PATCH], "Operations": [
+                {"op": "replace", "value": {"displayName": "x", "password ": "clear-text-secret"}},
+            ]})),
+        )
+        .await;
+    assert_error(&reply, StatusCode::BAD_REQUEST, "invalidPath");
+    assert!(detail(&reply).contains(r#""password ""#), "{}", reply.body);
+    assert_eq!(server.get(&path).await.body, before.body);
+    let reply = server
+        .call(
+            Method::PATCH,
+            &path,
+            Some(json!({"schemas": [PATCH], "Operations": [
+                {"op": "replace", "value": {"extension_abc123_region": "APAC"}},
+            ]})),
+        )
+        .await;
+    assert!(reply.status.is_success(), "{}", reply.body);
+}
+
+/// A `503` for one Bulk operation (the writer queue full under load) names
+/// the request id in its detail, as a top-level `5xx` answer does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_busy_bulk_operation_names_the_request_id() {
+    let options = SqliteOptions {
+        writer_queue: 1,
+        ..SqliteOptions::default()
+    };
+    let server = TestServer::start_with_store(ServerConfig::default(), options).await;
+    for round in 0..30 {
+        let mut tasks = Vec::new();
+        for n in 0..24 {
+            let http = server.http.clone();
+            let base = server.base_url.clone();
+            let token = server.token.clone();
+            tasks.push(tokio::spawn(async move {
+                let body = if n % 4 == 0 {
+                    let operations: Vec<Value> = (0..16)
+                        .map(|k| {
+                            json!({"method": "POST", "path": "/Users", "bulkId": format!("b{k}"),
+                                   "data": {"schemas": [USER], "userName": format!("bulk-{round}-{n}-{k}")}})
+                        })
+                        .collect();
+                    (format!("{base}/Bulk"), json!({"schemas": [BULK], "Operations": operations}))
+                } else {
+                    (
+                        format!("{base}/Users"),
+                        json!({"schemas": [USER], "userName": format!("load-{round}-{n}")}),
+                    )
+                };
+                let response = http
+                    .post(body.0)
+                    .bearer_auth(token)
+                    .header("content-type", "application/scim+json")
+                    .body(body.1.to_string())
+                    .send()
+                    .await?;
+                let request_id = response
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|value| value.to_str().ok())
+                    .map(str::to_owned);
+                let status = response.status();
+                let body: Value = response.json().await?;
+                Ok::<_, reqwest::Error>((n % 4 == 0, status, request_id, body))
+            }));
+        }
+        let mut found = None;
+        for task in tasks {
+            let Ok(Ok((is_bulk, status, request_id, body))) = task.await else {
+                panic!("a request failed to complete");
+            };
+            if !is_bulk || status != StatusCode::OK {
+                continue;
+            }
+            let busy = body["Operations"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|operation| operation["status"] == "503");
+            if let Some(operation) = busy {
+                found = Some((request_id, operation.clone()));
+            }
+        }
+        if let Some((request_id, operation)) = found {
+            let request_id = request_id.unwrap_or_default();
+            assert!(!request_id.is_empty());
+            let detail = operation["response"]["detail"].as_str().unwrap_or_default();
+            assert_eq!(
+                detail,
+                format!("Muster is busy; retry this operation shortly (request id {request_id})"),
+                "{operation}"
+            );
+            assert_eq!(operation["response"]["status"], "503", "{operation}");
+            return;
+        }
+    }
+    panic!("no bulk operation found the writer queue full in 30 rounds");
+}
