@@ -37,6 +37,31 @@ pub use error::{Error, INTERNAL_DETAIL};
 pub use resources::{etag, parse_etag, precondition_from_text, Rendered, Session};
 pub use secrets::hash_password;
 
+/// How often a procedure runs again when the tenant's schemas changed
+/// between its reads and its write (`StoreError::StaleSchema`).
+pub(crate) const STALE_RETRIES: usize = 3;
+
+/// Runs `attempt` again, up to [`STALE_RETRIES`] times, while the store says
+/// it was computed from schemas that are no longer the stored ones: each
+/// attempt reads them afresh.
+pub(crate) async fn retry_when_stale<T, F, Fut>(mut attempt: F) -> Result<T, Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, Error>>,
+{
+    let mut retries = 0;
+    loop {
+        match attempt().await {
+            Err(Error::Store(muster_store::StoreError::StaleSchema { .. }))
+                if retries < STALE_RETRIES =>
+            {
+                retries += 1;
+            }
+            result => return result,
+        }
+    }
+}
+
 /// Limits and defaults the protocol operations enforce (and the server
 /// advertises in `/ServiceProviderConfig`).
 #[derive(Debug, Clone, PartialEq, Eq)]

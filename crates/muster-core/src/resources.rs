@@ -23,10 +23,6 @@ use crate::secrets::{hash_patch_passwords, hash_resource_password};
 use crate::tenant::TenantView;
 use crate::{Error, Service};
 
-/// How often a write is validated again after the store found the tenant's
-/// schemas changed under it.
-const STALE_RETRIES: usize = 3;
-
 /// A resource as answered to a client: rendered (`meta.location`, `$ref`s,
 /// projection) with what the response headers need.
 #[derive(Debug, Clone, PartialEq)]
@@ -275,7 +271,7 @@ impl<'s> Session<'s> {
                 _ => false,
             };
             match result {
-                Err(_) if stale && retries < STALE_RETRIES => {
+                Err(_) if stale && retries < crate::STALE_RETRIES => {
                     retries += 1;
                     self.service.invalidate(&self.tenant);
                     view = self.service.view(&self.tenant).await?;

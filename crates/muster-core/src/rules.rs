@@ -20,7 +20,7 @@ use muster_rules::{
 use muster_scim::{ResourceType, SchemaRegistry, ScimError};
 use muster_store::{
     Actor, Derivation, ListQuery, Page, ResourceId, RuleSetRecord, SharedDerivation, Store,
-    StoreError, StoredResource, TenantId,
+    StoredResource, TenantId,
 };
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -39,10 +39,6 @@ pub struct RulesInForce {
 
 /// How many users a scan over all of them reads per page.
 const PAGE: u64 = 500;
-
-/// How often an apply is checked and computed again when the tenant's
-/// schemas, settings or rules changed while it was computed.
-const STALE_RETRIES: usize = 3;
 
 /// A user's entitlements under one rule set, as the store derives and
 /// stores them (see [`Derivation`]): the value of the extension
@@ -365,15 +361,7 @@ pub async fn apply_rules(
     document: &RulesDocument<'_>,
     options: &ApplyRules,
 ) -> Result<RulesReport, Error> {
-    let mut retries = 0;
-    loop {
-        match apply_once(store, tenant, actor, document, options).await {
-            Err(Error::Store(StoreError::StaleSchema { .. })) if retries < STALE_RETRIES => {
-                retries += 1;
-            }
-            result => return result,
-        }
-    }
+    crate::retry_when_stale(|| apply_once(store, tenant, actor, document, options)).await
 }
 
 async fn apply_once(

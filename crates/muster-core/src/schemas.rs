@@ -28,8 +28,8 @@ use muster_scim::{
     ScimError, UndeclaredPolicy, Uniqueness,
 };
 use muster_store::{
-    Actor, RewriteFn, RewriteOutcome, SchemaRecord, SharedDerivation, Store, StoreError,
-    StoredResource, TenantId, UniqueAttribute,
+    Actor, RewriteFn, RewriteOutcome, SchemaRecord, SharedDerivation, Store, StoredResource,
+    TenantId, UniqueAttribute,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -582,20 +582,9 @@ pub async fn apply_schema(
     path_urn: Option<&str>,
     options: &ApplyOptions,
 ) -> Result<SchemaReport, Error> {
-    let mut retries = 0;
-    loop {
-        match apply_schema_once(store, tenant, actor, document, path_urn, options).await {
-            Err(Error::Store(StoreError::StaleSchema { .. })) if retries < STALE_RETRIES => {
-                retries += 1;
-            }
-            result => return result,
-        }
-    }
+    crate::retry_when_stale(|| apply_schema_once(store, tenant, actor, document, path_urn, options))
+        .await
 }
-
-/// How often a schema change is computed again when another change
-/// committed between its scan and its write.
-const STALE_RETRIES: usize = 3;
 
 async fn apply_schema_once(
     store: &dyn Store,
@@ -753,15 +742,7 @@ pub async fn remove_schema(
     force: bool,
     dry_run: bool,
 ) -> Result<SchemaReport, Error> {
-    let mut retries = 0;
-    loop {
-        match remove_schema_once(store, tenant, actor, urn, force, dry_run).await {
-            Err(Error::Store(StoreError::StaleSchema { .. })) if retries < STALE_RETRIES => {
-                retries += 1;
-            }
-            result => return result,
-        }
-    }
+    crate::retry_when_stale(|| remove_schema_once(store, tenant, actor, urn, force, dry_run)).await
 }
 
 async fn remove_schema_once(
