@@ -407,8 +407,10 @@ pub struct ChangeRecord {
     /// A User rewritten because a write to something else changed it:
     /// `{"groups": "changed"}` when its computed groups changed (a group
     /// it is under gained or lost members, was renamed or deleted), with
-    /// `"resource"` when its derived value (see [`Derivation`]) changed
-    /// too; `{"resource": .., "ruleSet": <version>}` when a rule set
+    /// `"<the derivation's URN>": <the new derived value>` (`null` when
+    /// it is now absent; without its never-returned values) when its
+    /// derived value (see [`Derivation`]) changed too, the rest of the
+    /// User being unchanged; `{"resource": .., "ruleSet": <version>}` when a rule set
     /// applied with `rederive` changed its derived value;
     /// `{"resource": ..}` when a schema change with `rederive` did. A
     /// Group whose

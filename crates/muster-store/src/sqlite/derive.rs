@@ -13,7 +13,8 @@
 //!   [`rederive_users_under`] rewrites each User under the changed members,
 //!   which gets a new version for its groups anyway; its JSON, the index
 //!   rows under the derivation's URN, and its change record carry the new
-//!   value;
+//!   value (the record only that value, under the URN: the rest of the
+//!   User did not change);
 //! - a rule set put with `rederive` ([`rederive_all`]), or a custom schema
 //!   put or delete with one ([`rederive_all_for_schema`], after the
 //!   schema's rewrite): every User of the tenant, a batch at a time; only
@@ -307,8 +308,9 @@ fn changed_part(
 /// Recomputes a stored User's derived value and writes the User when its
 /// groups changed or its value did: a new version and `lastModified`, its
 /// JSON, the index rows under the derivation's URN (only those that
-/// changed), and a change record (with the resource when the value
-/// changed). Whether the value changed.
+/// changed), and a change record (when the value changed, with the
+/// resource, or for regrouped Users with the derived value alone). Whether
+/// the value changed.
 fn rewrite_user(
     connection: &Connection,
     scope: &WriteScope,
@@ -367,13 +369,21 @@ fn rewrite_user(
         let (before, after) = changed_part(&old, &object, urn);
         write_index(connection, &stamp, seq, &after, Some(&before), &never)?;
     }
-    let shown = match changed {
+    let regrouped = matches!(cause, Cause::Regrouped);
+    // A regrouped user's record carries only its new derived value: the
+    // rest of the User did not change.
+    let shown = match changed && !regrouped {
         true => Some(never.payload_text(&object, &text)?),
+        false => None,
+    };
+    let derived_text = match changed && regrouped {
+        true => Some(derived_payload(&object, urn, &never)?),
         false => None,
     };
     let payload = Payload {
         resource: shown.as_deref(),
-        regrouped: matches!(cause, Cause::Regrouped),
+        derived: derived_text.as_deref().map(|text| (urn, text)),
+        regrouped,
         rule_set: match cause {
             Cause::RuleSet(version) => Some(version),
             Cause::Regrouped | Cause::Schema => None,
@@ -391,6 +401,23 @@ fn rewrite_user(
         &payload.to_text(),
     )?;
     Ok(changed)
+}
+
+/// The JSON text of the derived value under `urn` in a User's JSON, without
+/// its never-returned values; `null` when it is absent.
+fn derived_payload(
+    object: &Map<String, Value>,
+    urn: &str,
+    never: &NeverReturned,
+) -> Result<String, StoreError> {
+    let mut part: Map<String, Value> = find_urn(object, urn)
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .into_iter()
+        .collect();
+    never.strip_resource(&mut part);
+    let value = part.values().next().unwrap_or(&Value::Null);
+    serde_json::to_string(value)
+        .map_err(|error| StoreError::Database(format!("cannot serialise a payload: {error}")))
 }
 
 /// Reads one User by its row.

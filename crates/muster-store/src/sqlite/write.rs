@@ -200,6 +200,10 @@ pub(crate) struct Payload<'a> {
     pub renamed_member: bool,
     /// The rule set whose put changed a user's derived value.
     pub rule_set: Option<u64>,
+    /// A regrouped user's new derived value, when it changed: the
+    /// derivation's URN and the value's JSON text (`null` when the value
+    /// is now absent).
+    pub derived: Option<(&'a str, &'a str)>,
 }
 
 impl Payload<'_> {
@@ -236,6 +240,9 @@ impl Payload<'_> {
         }
         if self.regrouped {
             fields.push("\"groups\":\"changed\"".to_owned());
+        }
+        if let Some((urn, value)) = self.derived {
+            fields.push(format!("{}:{value}", Value::from(urn)));
         }
         if self.renamed_member {
             fields.push("\"memberDisplay\":\"changed\"".to_owned());
