@@ -10,6 +10,7 @@
     reason = "a failed request must fail the test loudly"
 )]
 
+#[allow(dead_code, reason = "each test file uses some of the shared helpers")]
 mod support;
 
 use muster_testkit::TestServer;

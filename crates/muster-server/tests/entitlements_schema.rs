@@ -17,7 +17,7 @@ mod support;
 use muster_testkit::TestServer;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use support::{create, put_rules, CC, USER};
+use support::{create, found, put_rules, CC, USER};
 
 /// The custom extension the rules read.
 const ACME: &str = "urn:example:params:scim:schemas:extension:acme:2.0:User";
@@ -107,30 +107,6 @@ fn languages(entitlements: &Value) -> Vec<String> {
         .iter()
         .map(|language| language["name"].as_str().unwrap_or_default().to_owned())
         .collect()
-}
-
-/// The user names a filter finds.
-async fn found(server: &TestServer, filter: &str) -> Vec<String> {
-    let reply = server
-        .http
-        .get(format!("{}/Users", server.base_url))
-        .query(&[("filter", filter)])
-        .bearer_auth(&server.token)
-        .send()
-        .await
-        .expect("send");
-    let status = reply.status();
-    let body: Value = reply.json().await.expect("json");
-    assert_eq!(status, StatusCode::OK, "{filter}: {body}");
-    let mut names: Vec<String> = body["Resources"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-        .iter()
-        .map(|user| user["userName"].as_str().unwrap_or_default().to_owned())
-        .collect();
-    names.sort();
-    names
 }
 
 fn japanese() -> String {

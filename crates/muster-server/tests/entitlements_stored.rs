@@ -16,7 +16,7 @@ mod support;
 use muster_testkit::TestServer;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use support::{create, group, patch, put_rules, CC, ENTERPRISE, USER};
+use support::{create, found, group, patch, put_rules, CC, ENTERPRISE, USER};
 
 /// Agents by group, quality evaluators by title, supervisors by a group
 /// reached through nesting, the unit by cost center (`{unit}` is where
@@ -88,30 +88,6 @@ async fn read(server: &TestServer, id: &str) -> (Value, u64) {
         .and_then(muster_core::parse_etag)
         .expect("a version");
     (reply.body[CC].clone(), version)
-}
-
-/// The user names a filter finds.
-async fn found(server: &TestServer, filter: &str) -> Vec<String> {
-    let reply = server
-        .http
-        .get(format!("{}/Users", server.base_url))
-        .query(&[("filter", filter)])
-        .bearer_auth(&server.token)
-        .send()
-        .await
-        .expect("send");
-    let status = reply.status();
-    let body: Value = reply.json().await.expect("json");
-    assert_eq!(status, StatusCode::OK, "{filter}: {body}");
-    let mut names: Vec<String> = body["Resources"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-        .iter()
-        .map(|user| user["userName"].as_str().unwrap_or_default().to_owned())
-        .collect();
-    names.sort();
-    names
 }
 
 fn unit_filter(unit: &str) -> String {

@@ -64,3 +64,27 @@ pub async fn patch(server: &TestServer, path: &str, operations: Value) {
         .await;
     assert!(reply.status.is_success(), "{path}: {}", reply.body);
 }
+
+/// The user names a filter finds.
+pub async fn found(server: &TestServer, filter: &str) -> Vec<String> {
+    let reply = server
+        .http
+        .get(format!("{}/Users", server.base_url))
+        .query(&[("filter", filter)])
+        .bearer_auth(&server.token)
+        .send()
+        .await
+        .expect("send");
+    let status = reply.status();
+    let body: Value = reply.json().await.expect("json");
+    assert_eq!(status, StatusCode::OK, "{filter}: {body}");
+    let mut names: Vec<String> = body["Resources"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|user| user["userName"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    names.sort();
+    names
+}
