@@ -104,6 +104,21 @@ fn schema(urn: &str, attributes: &[&str]) -> SchemaRecord {
     }
 }
 
+/// Declares a schema with no rewrite, no rederive and no expected generation.
+async fn declare(store: &SqliteStore, urn: &str, attributes: &[&str]) {
+    store
+        .put_schema(
+            &tenant(),
+            &actor(),
+            schema(urn, attributes),
+            None,
+            None,
+            None,
+        )
+        .await
+        .unwrap();
+}
+
 async fn generation(store: &SqliteStore) -> u64 {
     store.schema_generation(&tenant()).await.unwrap()
 }
@@ -150,17 +165,7 @@ async fn a_create_validated_at_an_old_generation_is_refused() {
     assert!(schemas.is_empty());
     assert_eq!(before, generation(&store).await);
 
-    store
-        .put_schema(
-            &tenant(),
-            &actor(),
-            schema(CONTOSO, &["region"]),
-            None,
-            None,
-            None,
-        )
-        .await
-        .unwrap();
+    declare(&store, CONTOSO, &["region"]).await;
     let (after, schemas) = store.tenant_schemas(&tenant()).await.unwrap();
     assert_ne!(after, before, "a schema put moves the generation on");
     assert_eq!(after, generation(&store).await);
@@ -202,17 +207,7 @@ async fn an_update_computed_at_an_old_generation_is_refused() {
         .create(&tenant(), &actor(), "User", new_user("ann", Some(before)))
         .await
         .unwrap();
-    store
-        .put_schema(
-            &tenant(),
-            &actor(),
-            schema(CONTOSO, &["region"]),
-            None,
-            None,
-            None,
-        )
-        .await
-        .unwrap();
+    declare(&store, CONTOSO, &["region"]).await;
     let after = generation(&store).await;
     let changes = change_count(&store).await;
 
@@ -390,32 +385,9 @@ async fn schema_urns_are_one_identity_in_any_case() {
     let store = open(dir.path());
     let lower = CONTOSO.to_ascii_lowercase();
     let other = "urn:ietf:params:scim:schemas:extension:other:2.0:User";
-    store
-        .put_schema(
-            &tenant(),
-            &actor(),
-            schema(CONTOSO, &["region"]),
-            None,
-            None,
-            None,
-        )
-        .await
-        .unwrap();
-    store
-        .put_schema(&tenant(), &actor(), schema(other, &["x"]), None, None, None)
-        .await
-        .unwrap();
-    store
-        .put_schema(
-            &tenant(),
-            &actor(),
-            schema(&lower, &["site"]),
-            None,
-            None,
-            None,
-        )
-        .await
-        .unwrap();
+    declare(&store, CONTOSO, &["region"]).await;
+    declare(&store, other, &["x"]).await;
+    declare(&store, &lower, &["site"]).await;
     let listed = store.list_schemas(&tenant()).await.unwrap();
     let urns: Vec<&str> = listed.iter().map(|record| record.urn.as_str()).collect();
     assert_eq!(urns, [lower.as_str(), other], "one record, in its place");
@@ -440,17 +412,7 @@ async fn schema_urns_are_one_identity_in_any_case() {
         .map(|record| record.urn)
         .collect();
     assert_eq!(urns, [other]);
-    store
-        .put_schema(
-            &tenant(),
-            &actor(),
-            schema(CONTOSO, &["region"]),
-            None,
-            None,
-            None,
-        )
-        .await
-        .unwrap();
+    declare(&store, CONTOSO, &["region"]).await;
 
     // The URN's change records continue one version count, and the delete
     // is recorded under the URN as it was stored.
@@ -526,17 +488,7 @@ async fn case_duplicates_left_by_older_builds_are_merged() {
 
     let store = open(dir.path());
     assert_eq!(store.list_schemas(&tenant()).await.unwrap().len(), 2);
-    store
-        .put_schema(
-            &tenant(),
-            &actor(),
-            schema(CONTOSO, &["site"]),
-            None,
-            None,
-            None,
-        )
-        .await
-        .unwrap();
+    declare(&store, CONTOSO, &["site"]).await;
     let listed = store.list_schemas(&tenant()).await.unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].urn, CONTOSO);
