@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
+mod expr;
 mod rules;
+mod sync;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
@@ -63,9 +65,20 @@ enum Command {
     /// roll back, show, history, coverage.
     #[command(subcommand)]
     Rules(rules::RulesCommand),
-    /// Explain why a user holds its entitlements.
+    /// Explain why a user holds its entitlements, or (with --target) how
+    /// its attributes are delivered to a target.
     #[command(subcommand)]
-    Explain(rules::ExplainCommand),
+    Explain(sync::ExplainCommand),
+    /// Downstream targets: apply, list, show, remove.
+    #[command(subcommand)]
+    Target(sync::TargetCommand),
+    /// Delivery to targets: status, dead letters, retry, discard, pause,
+    /// resume, reconcile, provision one user, CSV export.
+    #[command(subcommand)]
+    Sync(sync::SyncCommand),
+    /// Entra attribute-mapping expressions: evaluate one against attributes.
+    #[command(subcommand)]
+    Expr(expr::ExprCommand),
 }
 
 #[derive(Subcommand)]
@@ -238,6 +251,11 @@ fn main() -> ExitCode {
         // The reader of a listing went away (`muster attributes | head`):
         // nothing was left undone.
         Err(error) if listing && error.is::<ClosedOutput>() => ExitCode::SUCCESS,
+        // A refused target document: every problem on its own line.
+        Err(error) if error.is::<sync::Refused>() => {
+            eprintln!("{error}");
+            ExitCode::from(2)
+        }
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
@@ -288,7 +306,10 @@ async fn run(command: Command) -> Result<()> {
         Command::Attributes { data, json } => attributes(&data.data_dir, json).await,
         Command::Settings(command) => settings(command).await,
         Command::Rules(command) => rules::rules(command).await,
-        Command::Explain(command) => rules::explain(command).await,
+        Command::Explain(command) => sync::explain(command).await,
+        Command::Target(command) => sync::target(command).await,
+        Command::Sync(command) => sync::sync(command).await,
+        Command::Expr(command) => expr::expr(command),
     }
 }
 
@@ -331,7 +352,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
         trust_proxy_headers: args.trust_proxy_headers,
         ..ServerConfig::default()
     };
-    let state = AppState::new(Arc::new(store), config);
+    let key = muster_sync::secrets::SecretKey::load_or_create(&args.data.data_dir)
+        .context("the key that seals target secrets")?;
+    let state = AppState::new(Arc::new(store), config).with_sync(key);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;

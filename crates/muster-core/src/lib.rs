@@ -110,6 +110,11 @@ impl Service {
         self.store.as_ref()
     }
 
+    /// The store, shared (for tasks that outlive a request).
+    pub fn store_arc(&self) -> Arc<dyn Store> {
+        Arc::clone(&self.store)
+    }
+
     /// The limits.
     pub fn limits(&self) -> &Limits {
         &self.limits

@@ -9,6 +9,7 @@
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use muster_scim::filter::{CompiledFilter, LocatedResource};
 use muster_scim::{ResourceType, SchemaRegistry};
 use serde_json::Value;
 
@@ -190,26 +191,25 @@ impl RuleSet {
         } else {
             vec![true; self.rules.len()]
         };
-        let matched: Vec<bool> = self
-            .rules
+        // Each path of the conditions is resolved and looked up in the user
+        // once, however many conditions name it.
+        let located = LocatedResource::new(user, registry, resource_type, &self.compiled.paths);
+        let holds = |when: Option<&Option<CompiledFilter>>| match when {
+            Some(when) => when.as_ref().is_none_or(|when| when.matches(&located)),
+            // Not compiled (cannot happen: every rule set is compiled when read).
+            None => false,
+        };
+        let matched: Vec<bool> = candidates
             .iter()
-            .zip(candidates)
-            .map(|(rule, candidate)| {
-                candidate
-                    && rule
-                        .when
-                        .as_ref()
-                        .is_none_or(|when| when.filter.matches(user, registry, resource_type))
-            })
+            .enumerate()
+            .map(|(position, candidate)| *candidate && holds(self.compiled.rules.get(position)))
             .collect();
         let tables: Vec<TableHit> = self
             .tables
             .iter()
-            .map(|table| {
-                let applies = table
-                    .when
-                    .as_ref()
-                    .is_none_or(|when| when.filter.matches(user, registry, resource_type));
+            .enumerate()
+            .map(|(position, table)| {
+                let applies = holds(self.compiled.tables.get(position));
                 if !applies {
                     return TableHit::NotApplied;
                 }

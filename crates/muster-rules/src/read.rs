@@ -111,12 +111,14 @@ pub(crate) fn read_document(
         }
     }
     let index = crate::index::RuleIndex::new(&rules);
+    let compiled = crate::ruleset::Compiled::new(&rules, &tables);
     Some(RuleSet {
         catalog,
         rules,
         tables,
         defaults,
         index,
+        compiled,
     })
 }
 

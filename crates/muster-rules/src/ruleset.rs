@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use muster_scim::filter::{CompiledFilter, FilterPaths};
 use muster_scim::{AttrPath, Filter};
 use serde_json::{json, Map, Value};
 
@@ -207,6 +208,35 @@ pub struct RuleSet {
     pub(crate) defaults: Option<Grants>,
     /// Which rules can match which values, so evaluation tests only those.
     pub(crate) index: crate::index::RuleIndex,
+    /// The `when` of every rule and table compiled over their shared paths,
+    /// so that evaluating a user resolves and looks up each path once.
+    pub(crate) compiled: Compiled,
+}
+
+/// The conditions of a rule set compiled for evaluation: each distinct
+/// attribute path of every `when` numbered once ([`FilterPaths`]).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Compiled {
+    pub(crate) paths: FilterPaths,
+    /// Per rule, its compiled `when` (`None`: it has none).
+    pub(crate) rules: Vec<Option<CompiledFilter>>,
+    /// Per table, its compiled `when`.
+    pub(crate) tables: Vec<Option<CompiledFilter>>,
+}
+
+impl Compiled {
+    pub(crate) fn new(rules: &[Rule], tables: &[Table]) -> Self {
+        let mut paths = FilterPaths::new();
+        let mut compile =
+            |when: &Option<Condition>| when.as_ref().map(|when| paths.compile(&when.filter));
+        let rules = rules.iter().map(|rule| compile(&rule.when)).collect();
+        let tables = tables.iter().map(|table| compile(&table.when)).collect();
+        Compiled {
+            paths,
+            rules,
+            tables,
+        }
+    }
 }
 
 impl RuleSet {

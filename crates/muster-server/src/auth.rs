@@ -149,7 +149,8 @@ pub async fn authenticate_and_log(
         .to_owned();
     let span = tracing::info_span!("request", request_id = %request_id);
     async move {
-        let needs_auth = path.starts_with("/scim/") || path.starts_with("/admin/");
+        let needs_auth =
+            path.starts_with("/scim/") || path.starts_with("/admin/") || path == "/metrics";
         let mut client_name = String::from("-");
         let mut response = if needs_auth {
             let authorization = request

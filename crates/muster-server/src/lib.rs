@@ -8,8 +8,8 @@
 //! what a request means lives in `muster-core`. [`error::ApiError`] is the
 //! one place errors become responses.
 //!
-//! Depends on `muster-core`, `muster-scim` and `muster-store`; never on the
-//! CLI or the sync engine.
+//! Depends on `muster-core`, `muster-scim`, `muster-store` and, for the
+//! sync admin API and the engine it runs, `muster-sync`; never on the CLI.
 //!
 //! [`Session`]: muster_core::Session
 
@@ -19,7 +19,7 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 use axum::handler::Handler;
 use axum::http::HeaderMap;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 use muster_core::tokens::{SCOPE_ADMIN, SCOPE_READ, SCOPE_WRITE};
 use muster_core::{Limits, Service};
@@ -31,10 +31,12 @@ pub mod auth;
 mod bulk;
 mod discovery;
 pub mod error;
+mod expressions;
 mod health;
 pub mod media;
 mod resources;
 mod rules;
+mod targets;
 
 /// Limits and defaults the server advertises in `/ServiceProviderConfig` and
 /// enforces, and how it names itself in URLs.
@@ -79,6 +81,16 @@ pub struct AppState {
     listen: Option<SocketAddr>,
     /// Recently verified tokens.
     tokens: Arc<auth::TokenCache>,
+    /// The sync engine and its procedures, when enabled.
+    pub sync: Option<Arc<SyncHandle>>,
+}
+
+/// The sync engine of a server and the procedures of its admin API.
+pub struct SyncHandle {
+    /// The procedures.
+    pub targets: muster_sync::Targets,
+    /// The engine [`serve`] runs.
+    pub engine: Arc<muster_sync::SyncEngine>,
 }
 
 impl AppState {
@@ -89,7 +101,18 @@ impl AppState {
             config: Arc::new(config),
             listen: None,
             tokens: Arc::default(),
+            sync: None,
         }
+    }
+
+    /// Enables the sync engine (target secrets sealed with `key`): its
+    /// admin API answers, and [`serve`] runs its workers.
+    pub fn with_sync(mut self, key: muster_sync::secrets::SecretKey) -> Self {
+        self.sync = Some(Arc::new(SyncHandle {
+            targets: muster_sync::Targets::new(Arc::clone(&self.service), key.clone()),
+            engine: muster_sync::SyncEngine::new(Arc::clone(&self.service), key),
+        }));
+        self
     }
 
     /// The state of a server listening on `address`.
@@ -240,10 +263,46 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/users/{id}/entitlements/explain",
             get(rules::explain.layer(admin())),
+        )
+        .route(
+            "/expressions/evaluate",
+            post(expressions::evaluate.layer(admin())),
+        )
+        .route("/targets", get(targets::list_targets.layer(admin())))
+        .route(
+            "/targets/{name}",
+            get(targets::get_target.layer(admin()))
+                .put(targets::put_target.layer(admin()))
+                .delete(targets::delete_target.layer(admin())),
+        )
+        .route(
+            "/targets/{name}/resume",
+            post(targets::resume_target.layer(admin())),
+        )
+        .route(
+            "/sync/dead-letters",
+            get(targets::dead_letters.layer(admin())),
+        )
+        .route(
+            "/sync/dead-letters/{id}",
+            delete(targets::discard_dead_letter.layer(admin())),
+        )
+        .route(
+            "/sync/dead-letters/{id}/retry",
+            post(targets::retry_dead_letter.layer(admin())),
+        )
+        .route(
+            "/users/{id}/targets/{name}",
+            get(targets::explain_user.layer(admin())),
+        )
+        .route(
+            "/users/{id}/targets/{name}/provision",
+            post(targets::provision_user.layer(admin())),
         );
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(targets::metrics.layer(admin())))
         .nest("/scim/v2", scim)
         .nest("/admin/v1", admin_api)
         .fallback(health::not_found)
@@ -269,7 +328,15 @@ pub async fn serve(
         Ok(address) => state.listening_on(address),
         Err(_) => state,
     };
-    axum::serve(listener, router(state))
+    let engine = state
+        .sync
+        .as_ref()
+        .map(|sync| tokio::spawn(Arc::clone(&sync.engine).run()));
+    let served = axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    if let Some(engine) = engine {
+        engine.abort();
+    }
+    served
 }

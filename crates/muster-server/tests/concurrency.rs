@@ -96,7 +96,7 @@ async fn updates(server: &TestServer, id: &str) -> BTreeMap<u64, Value> {
     let mut by_version = BTreeMap::new();
     for change in changes {
         if change.kind == ChangeKind::Update && change.resource_id.0 == id {
-            let previous = by_version.insert(change.version, change.payload);
+            let previous = by_version.insert(change.version, change.payload.to_json());
             assert!(
                 previous.is_none(),
                 "two changes at version {}",

@@ -277,6 +277,18 @@ async fn every_route_checks_the_scope_it_declares() {
         ),
         (Method::GET, explain_path.clone(), admin_scope, None),
         (Method::DELETE, explain_path.clone(), no, None),
+        (
+            Method::POST,
+            "/admin/v1/expressions/evaluate".into(),
+            admin_scope,
+            Some(json!({"expression": "Join(\" \", [givenName], [surname])"})),
+        ),
+        (
+            Method::GET,
+            "/admin/v1/expressions/evaluate".into(),
+            no,
+            None,
+        ),
         // Deletes last: they remove what the other rows use.
         (Method::DELETE, schema_path.clone(), admin_scope, None),
         (Method::DELETE, group_path.clone(), write_scope, None),

@@ -483,14 +483,15 @@ async fn a_password_set_through_any_spelling_is_stored_only_as_a_hash() {
         .unwrap();
     assert!(changes.len() >= accepted.len(), "{}", changes.len());
     for change in &changes {
-        let payload = change.payload.to_string();
+        let shown = change.payload.to_json();
+        let payload = shown.to_string();
         assert!(
             !payload.to_ascii_lowercase().contains("$argon2"),
             "change {} holds a password hash: {payload}",
             change.sequence
         );
         assert!(
-            !has_password_key(&change.payload),
+            !has_password_key(&shown),
             "change {} holds a password: {payload}",
             change.sequence
         );

@@ -5,7 +5,11 @@
 //! the embedded backend (a PostgreSQL backend will implement the same trait).
 //! Every row belongs to a tenant. Every write commits together with the
 //! [`ChangeRecord`] describing it, in one transaction, so the audit trail and
-//! the downstream sync read exactly what was acknowledged.
+//! the downstream sync read exactly what was acknowledged. The records form
+//! a feed: typed ([`ChangePayload`]), in commit order from a cursor
+//! ([`Store::changes`]), read by registered consumers
+//! ([`Store::register_consumer`]) and pruned once they all passed them
+//! ([`Store::prune_changes`]).
 //!
 //! This crate knows SCIM semantics only through `muster-scim` (filters,
 //! canonical resources); it never sees HTTP types or status codes beyond the
@@ -36,7 +40,14 @@ use muster_scim::{AttrPath, Filter, SchemaRegistry, ScimError};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+pub mod change;
 pub mod sqlite;
+
+pub use change::{
+    ChangePayload, ConsumerRecord, DeletedIdentity, DerivedValue, MembershipDelta, Retention,
+    FEED_HEAD,
+};
+pub mod sync;
 
 /// A tenant. Every row of every table belongs to exactly one.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -378,7 +389,9 @@ pub struct RuleSetApplied {
 /// A change committed together with the write it describes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChangeRecord {
-    /// Position in the tenant's change log (strictly increasing).
+    /// Position in the change log: strictly increasing in commit order
+    /// (see [`Store::changes`]), never reused, also after a prune. Numbered
+    /// across tenants, so a tenant's sequences may skip numbers.
     pub sequence: u64,
     /// The tenant.
     pub tenant: TenantId,
@@ -394,32 +407,12 @@ pub struct ChangeRecord {
     pub actor: Actor,
     /// When, RFC 3339.
     pub at: String,
-    /// What changed: `{"resource": <the resource after the change>}` when its
-    /// attributes changed (and on create), `{"members": {"added": [ids],
-    /// "removed": [ids]}}` when its membership changed (both keys when both
-    /// did); `null` for a delete. With `"resource"` comes `"unmapped":
-    /// {...}` when the resource holds captured undeclared values (or when a
-    /// write cleared them: then `{}`), and `"removed": <values>` when a
-    /// schema change's rewrite removed values. Never-returned values (a
-    /// User's `password`, the paths of [`NewResource::never_returned`])
-    /// are left out of `"resource"` and `"removed"`.
-    ///
-    /// A User rewritten because a write to something else changed it:
-    /// `{"groups": "changed"}` when its computed groups changed (a group
-    /// it is under gained or lost members, was renamed or deleted), with
-    /// `"<the derivation's URN>": <the new derived value>` (`null` when
-    /// it is now absent; without its never-returned values) when its
-    /// derived value (see [`Derivation`]) changed too, the rest of the
-    /// User being unchanged; `{"resource": .., "ruleSet": <version>}` when a rule set
-    /// applied with `rederive` changed its derived value;
-    /// `{"resource": ..}` when a schema change with `rederive` did. A
-    /// Group whose
-    /// member was renamed: `{"memberDisplay": "changed"}`.
-    ///
-    /// [`ChangeKind::Schema`]: `{"schema": <document>, "resourceType": ..,
-    /// "required": ..}`, or `{"deleted": <urn>}`.
-    /// [`ChangeKind::Setting`]: `{"key": .., "value": ..}`.
-    pub payload: Value,
+    /// What changed, typed; see each [`ChangePayload`] variant for its
+    /// contract and stored shape. Never-returned values (a User's
+    /// `password`, the paths of [`NewResource::never_returned`]) and
+    /// captured undeclared values ([`StoredResource::unmapped`]) are never
+    /// in it.
+    pub payload: ChangePayload,
 }
 
 /// An API token as stored: the secret itself is never stored, only its hash.
@@ -588,7 +581,7 @@ pub enum StoreError {
 /// Every write is durable when the call returns `Ok`, and commits together
 /// with its [`ChangeRecord`].
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: sync::SyncStore + Send + Sync + 'static {
     /// Creates a resource (see [`NewResource`]).
     async fn create(
         &self,
@@ -670,12 +663,73 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<ListPage, StoreError>;
 
     /// Change records after `after_sequence`, oldest first, at most `limit`.
+    ///
+    /// **Invariant: sequences are assigned in commit order.** A record
+    /// with a higher sequence never commits before one with a lower
+    /// sequence, so once a reader has seen sequence `n`, no record at or
+    /// below `n` can appear later: reading on from the last sequence seen
+    /// never skips a record, whatever commits meanwhile. (SQLite: every
+    /// write transaction, of this process's single writer or of another
+    /// process sharing the file, holds the database's write lock from its
+    /// `BEGIN IMMEDIATE` to its commit, and takes its sequences from the
+    /// table's `AUTOINCREMENT` counter under that lock; a read sees a
+    /// snapshot of whole commits. Sequences of a rolled-back job are
+    /// never visible.) Sequences may skip numbers (other tenants, pruned
+    /// records), so a gap is not a missing record.
     async fn changes(
         &self,
         tenant: &TenantId,
         after_sequence: u64,
         limit: u64,
     ) -> Result<Vec<ChangeRecord>, StoreError>;
+
+    /// Registers a reader of the tenant's change feed under `name`, its
+    /// cursor at `start_at` (it reads the records after it), clamped to
+    /// the feed's current head: [`FEED_HEAD`] starts at the head, 0 at the
+    /// beginning. Idempotent: a consumer already registered keeps its
+    /// cursor. Returns the consumer's cursor.
+    async fn register_consumer(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        start_at: u64,
+    ) -> Result<u64, StoreError>;
+
+    /// Moves a consumer's cursor on to `sequence` (clamped to the feed's
+    /// head); never backwards: a lower `sequence` leaves it as it is.
+    /// Returns the cursor after the call; [`StoreError::NotFound`] when no
+    /// such consumer is registered.
+    async fn advance_consumer(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        sequence: u64,
+    ) -> Result<u64, StoreError>;
+
+    /// A consumer's cursor, `None` when it is not registered.
+    async fn consumer_cursor(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+    ) -> Result<Option<u64>, StoreError>;
+
+    /// Forgets a consumer (its cursor no longer holds records back from
+    /// [`Store::prune_changes`]). Returns whether it was registered.
+    async fn remove_consumer(&self, tenant: &TenantId, name: &str) -> Result<bool, StoreError>;
+
+    /// The tenant's registered consumers, by name.
+    async fn list_consumers(&self, tenant: &TenantId) -> Result<Vec<ConsumerRecord>, StoreError>;
+
+    /// Deletes the tenant's change records that are older than
+    /// `older_than` and at or below the cursor of every registered
+    /// consumer (with no consumer registered, by age alone). Returns how
+    /// many were deleted. Sequences are never reused afterwards. An
+    /// unreadable RFC 3339 instant is a [`StoreError::Scim`] invalid value.
+    async fn prune_changes(
+        &self,
+        tenant: &TenantId,
+        older_than: Retention,
+    ) -> Result<u64, StoreError>;
 
     /// Stores a new token; a name already in use is a conflict.
     async fn create_token(&self, tenant: &TenantId, token: TokenRecord) -> Result<(), StoreError>;

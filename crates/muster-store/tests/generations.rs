@@ -21,8 +21,8 @@ use std::time::Duration;
 use muster_scim::schema::builtin::USER_SCHEMA;
 use muster_store::sqlite::{SqliteOptions, SqliteStore, DATABASE_FILE};
 use muster_store::{
-    Actor, ChangeKind, NewResource, Precondition, ResourceId, SchemaRecord, Store, StoreError,
-    StoredResource, TenantId, Update, UpdateFn, VisitFn,
+    Actor, ChangeKind, ChangePayload, NewResource, Precondition, ResourceId, SchemaRecord, Store,
+    StoreError, StoredResource, TenantId, Update, UpdateFn, VisitFn,
 };
 use serde_json::{json, Value};
 
@@ -416,7 +416,7 @@ async fn schema_urns_are_one_identity_in_any_case() {
 
     // The URN's change records continue one version count, and the delete
     // is recorded under the URN as it was stored.
-    let records: Vec<(ResourceId, u64, Value)> = store
+    let records: Vec<(ResourceId, u64, ChangePayload)> = store
         .changes(&tenant(), 0, 100)
         .await
         .unwrap()
@@ -438,7 +438,10 @@ async fn schema_urns_are_one_identity_in_any_case() {
             (CONTOSO, 4)
         ]
     );
-    assert_eq!(records[2].2, json!({ "deleted": lower }));
+    assert_eq!(
+        records[2].2,
+        ChangePayload::SchemaDeleted { urn: lower.clone() }
+    );
 
     // One row in the table, whatever the case.
     drop(store);

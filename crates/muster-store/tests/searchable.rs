@@ -579,6 +579,9 @@ async fn migration_3_keeps_declared_attributes_searchable() {
              ALTER TABLE tenants DROP COLUMN index_generation;
              ALTER TABLE custom_schemas DROP COLUMN searchable;
              DROP TABLE rule_sets;
+             DROP TABLE change_consumers;
+             DROP TABLE IF EXISTS sync_targets; DROP TABLE IF EXISTS sync_objects;
+             DROP TABLE IF EXISTS sync_dead_letters; DROP INDEX IF EXISTS changes_by_resource;
              DELETE FROM schema_migrations WHERE version >= 3;",
         )
         .unwrap();

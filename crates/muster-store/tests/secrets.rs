@@ -214,14 +214,15 @@ fn counts(dir: &Path) -> [i64; 5] {
     })
 }
 
-/// The payloads of the tenant's change records, oldest first.
+/// The payloads of the tenant's change records, oldest first, in their
+/// stored JSON shape.
 async fn payloads(store: &dyn Store) -> Vec<Value> {
     store
         .changes(&tenant(), 0, 1000)
         .await
         .unwrap()
         .into_iter()
-        .map(|change| change.payload)
+        .map(|change| change.payload.to_json())
         .collect()
 }
 
@@ -528,9 +529,14 @@ async fn migration_4_removes_password_rows_and_payload_keys() {
             .collect()
     };
     // Back to version 3. Migration 4 changes only rows, so there is no
-    // table to take back; migration 5's table is dropped.
+    // table to take back; the tables of migrations 5 and later are dropped.
     connection
-        .execute_batch("DROP TABLE rule_sets; DELETE FROM schema_migrations WHERE version >= 4;")
+        .execute_batch(
+            "DROP TABLE rule_sets; DROP TABLE change_consumers;
+             DROP TABLE IF EXISTS sync_targets; DROP TABLE IF EXISTS sync_objects;
+             DROP TABLE IF EXISTS sync_dead_letters; DROP INDEX IF EXISTS changes_by_resource;
+             DELETE FROM schema_migrations WHERE version >= 4;",
+        )
         .unwrap();
     drop(connection);
 

@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use muster_store::sqlite::{SqliteOptions, SqliteStore, DATABASE_FILE};
 use muster_store::{
-    MemberChange, Precondition, ResourceId, Store, StoreError, TenantId, TokenRecord,
+    ChangePayload, MemberChange, MembershipDelta, Precondition, ResourceId, Store, StoreError,
+    TenantId, TokenRecord,
 };
 use serde_json::json;
 use tempfile::TempDir;
@@ -138,6 +139,9 @@ async fn migration_2_keeps_existing_resources() {
              ALTER TABLE tenants DROP COLUMN index_generation;
              DROP TABLE custom_schemas; DROP TABLE settings; DROP TABLE attribute_usage;
              DROP TABLE rule_sets;
+             DROP TABLE change_consumers;
+             DROP TABLE IF EXISTS sync_targets; DROP TABLE IF EXISTS sync_objects;
+             DROP TABLE IF EXISTS sync_dead_letters; DROP INDEX IF EXISTS changes_by_resource;
              ALTER TABLE resources DROP COLUMN unmapped;
              DELETE FROM schema_migrations WHERE version >= 2;",
         )
@@ -321,10 +325,16 @@ async fn large_group_changes_touch_only_their_rows() {
     };
     assert_eq!(
         group_change.payload,
-        json!({"members": {"added": [extra.id.0], "removed": []}})
+        ChangePayload::Members(MembershipDelta {
+            added: vec![extra.id.clone()],
+            removed: vec![],
+        })
     );
     assert_eq!(user_change.resource_id, extra.id);
-    assert_eq!(user_change.payload, json!({"groups": "changed"}));
+    assert_eq!(
+        user_change.payload,
+        ChangePayload::GroupsChanged { derived: None }
+    );
     let read = suite::get(&*store, "Group", &team.id).await;
     assert_eq!(read.resource["members"].as_array().unwrap().len(), 2_001);
     let removed = ResourceId(members[7].0.clone());

@@ -79,7 +79,9 @@ impl TestServer {
             )
             .await
             .expect("create token");
-        let state = AppState::new(store.clone(), config);
+        let key =
+            muster_sync::secrets::SecretKey::load_or_create(data_dir.path()).expect("secrets key");
+        let state = AppState::new(store.clone(), config).with_sync(key);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");

@@ -112,16 +112,17 @@ pub(super) fn element_definition<'a>(
 
 /// What a path selects in a resource: the stored value of the top-level
 /// attribute and, when the path names one, the sub-attribute to step into.
-struct Target<'v, 'a> {
+#[derive(Clone, Copy)]
+pub(super) struct Target<'v, 'a> {
     /// The attribute as stored: one value, or an array of them. `None` when absent.
-    value: Option<&'v Value>,
+    pub(super) value: Option<&'v Value>,
     /// The attribute's definition.
-    attribute: &'a Attribute,
+    pub(super) attribute: &'a Attribute,
     /// The sub-attribute the path names, to be read from each element.
-    step: Option<&'a Attribute>,
+    pub(super) step: Option<&'a Attribute>,
 }
 
-fn locate<'v, 'a>(
+pub(super) fn locate<'v, 'a>(
     resource: &'v Value,
     registry: &'a SchemaRegistry,
     resource_type: &'a ResourceType,
@@ -171,11 +172,11 @@ impl Target<'_, '_> {
         })
     }
 
-    fn present(&self) -> bool {
+    pub(super) fn present(&self) -> bool {
         self.any(self.step, is_present)
     }
 
-    fn compare(&self, op: CompareOp, literal: &FilterValue) -> bool {
+    pub(super) fn compare(&self, op: CompareOp, literal: &FilterValue) -> bool {
         match (op, literal) {
             (CompareOp::Ne, _) => !self.compare(CompareOp::Eq, literal),
             (CompareOp::Eq, FilterValue::Null) => !self.present(),
@@ -212,7 +213,7 @@ fn member<'v>(value: &'v Value, key: &str) -> Option<&'v Value> {
 }
 
 /// The values of an attribute: the elements of an array, or the value itself.
-fn elements(value: &Value) -> std::slice::Iter<'_, Value> {
+pub(super) fn elements(value: &Value) -> std::slice::Iter<'_, Value> {
     match value {
         Value::Array(items) => items.iter(),
         other => std::slice::from_ref(other).iter(),
@@ -331,9 +332,12 @@ fn compare_strings(actual: &str, expected: &str, op: CompareOp, case_exact: bool
             CompareOp::Ew => {
                 suffix.is_some_and(|suffix| suffix.eq_ignore_ascii_case(expected_bytes))
             }
-            CompareOp::Co => actual
-                .to_ascii_lowercase()
-                .contains(&expected.to_ascii_lowercase()),
+            CompareOp::Co => {
+                expected_bytes.is_empty()
+                    || actual_bytes
+                        .windows(expected_bytes.len())
+                        .any(|window| window.eq_ignore_ascii_case(expected_bytes))
+            }
             CompareOp::Ne | CompareOp::Gt | CompareOp::Ge | CompareOp::Lt | CompareOp::Le => {
                 let order = actual_bytes
                     .iter()

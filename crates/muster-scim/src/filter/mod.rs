@@ -12,3 +12,5 @@ mod print;
 pub use ast::{CompareOp, Filter, FilterLimits, FilterValue};
 mod check;
 mod lex;
+mod slots;
+pub use slots::{CompiledFilter, FilterPaths, LocatedResource};

@@ -69,6 +69,12 @@
 //! (`StoreError::StaleSchema`) once it moved on, checked with the rules once
 //! per transaction; so no write is decided by a stale cached schema.
 //!
+//! **Change feed.** Each write appends its change records (`changes`,
+//! payloads as `crate::ChangePayload` stores them) in its own transaction;
+//! `sequence` is `AUTOINCREMENT`, taken under the database's write lock, so
+//! sequences are in commit order and never reused. Consumers' cursors and
+//! pruning are in `feed.rs`.
+//!
 //! **Back-pressure.** The writer's and the readers' queues are bounded
 //! (`SqliteOptions::writer_queue`, `reader_queue`); a call that finds its
 //! queue full is refused at once with `StoreError::Busy`.
@@ -78,6 +84,7 @@
 
 mod checkpoint;
 mod derive;
+mod feed;
 mod filter;
 mod list;
 mod paths;
@@ -90,6 +97,7 @@ mod schema;
 mod schemas;
 mod settings;
 mod sort;
+mod sync;
 mod usage;
 mod values;
 mod write;
@@ -109,9 +117,10 @@ use self::rules::IndexRules;
 use self::write::{UpdateRequest, WriteScope};
 use self::writer::Writer;
 use crate::{
-    Actor, AttributeUsage, ChangeRecord, ListPage, ListQuery, NewResource, Precondition, Removal,
-    ResourceId, RewriteFn, RuleSetApplied, RuleSetRecord, SchemaChangeOutcome, SchemaRecord,
-    SharedDerivation, Store, StoreError, StoredResource, TenantId, TokenRecord, UpdateFn, VisitFn,
+    Actor, AttributeUsage, ChangeRecord, ConsumerRecord, ListPage, ListQuery, NewResource,
+    Precondition, Removal, ResourceId, Retention, RewriteFn, RuleSetApplied, RuleSetRecord,
+    SchemaChangeOutcome, SchemaRecord, SharedDerivation, Store, StoreError, StoredResource,
+    TenantId, TokenRecord, UpdateFn, VisitFn,
 };
 
 /// How many times a list is planned again when the tenant's index rules
@@ -389,6 +398,72 @@ impl Store for SqliteStore {
         let tenant = tenant.clone();
         self.readers
             .read(move |connection| read::changes(connection, &tenant, after_sequence, limit))
+            .await
+    }
+
+    async fn register_consumer(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        start_at: u64,
+    ) -> Result<u64, StoreError> {
+        let tenant = tenant.clone();
+        let name = name.to_owned();
+        self.writer
+            .submit(move |connection| feed::register(connection, &tenant, &name, start_at))
+            .await
+    }
+
+    async fn advance_consumer(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        sequence: u64,
+    ) -> Result<u64, StoreError> {
+        let tenant = tenant.clone();
+        let name = name.to_owned();
+        self.writer
+            .submit(move |connection| feed::advance(connection, &tenant, &name, sequence))
+            .await
+    }
+
+    async fn consumer_cursor(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+    ) -> Result<Option<u64>, StoreError> {
+        let tenant = tenant.clone();
+        let name = name.to_owned();
+        self.readers
+            .read(move |connection| feed::cursor(connection, &tenant, &name))
+            .await
+    }
+
+    async fn remove_consumer(&self, tenant: &TenantId, name: &str) -> Result<bool, StoreError> {
+        let tenant = tenant.clone();
+        let name = name.to_owned();
+        self.writer
+            .submit(move |connection| feed::remove(connection, &tenant, &name))
+            .await
+    }
+
+    async fn list_consumers(&self, tenant: &TenantId) -> Result<Vec<ConsumerRecord>, StoreError> {
+        let tenant = tenant.clone();
+        self.readers
+            .read(move |connection| feed::list(connection, &tenant))
+            .await
+    }
+
+    async fn prune_changes(
+        &self,
+        tenant: &TenantId,
+        older_than: Retention,
+    ) -> Result<u64, StoreError> {
+        let tenant = tenant.clone();
+        // Possibly many rows: in a transaction of its own, like a schema
+        // change.
+        self.writer
+            .submit_alone(move |connection| feed::prune(connection, &tenant, &older_than))
             .await
     }
 

@@ -12,8 +12,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::{Map, Value};
 
 use crate::{
-    Actor, ChangeKind, ChangeRecord, ResourceId, StoreError, StoredResource, TenantId, TokenRecord,
-    VisitFn,
+    Actor, ChangeKind, ChangePayload, ChangeRecord, ResourceId, StoreError, StoredResource,
+    TenantId, TokenRecord, VisitFn,
 };
 
 /// The resource type whose `groups` are computed.
@@ -396,21 +396,26 @@ pub(crate) fn changes(
             }
         };
         let payload: String = row.get(8)?;
+        let resource_id = ResourceId(row.get(3)?);
         records.push(ChangeRecord {
             sequence: to_version(row.get(0)?),
             tenant: tenant.clone(),
             kind,
             resource_type: row.get(2)?,
-            resource_id: ResourceId(row.get(3)?),
             version: to_version(row.get(4)?),
             actor: Actor {
                 client: row.get(5)?,
                 request_id: row.get(6)?,
             },
             at: row.get(7)?,
-            payload: serde_json::from_str(&payload).map_err(|error| {
-                StoreError::Database(format!("a change payload is not valid JSON: {error}"))
-            })?,
+            payload: ChangePayload::from_stored(
+                kind,
+                &resource_id,
+                serde_json::from_str(&payload).map_err(|error| {
+                    StoreError::Database(format!("a change payload is not valid JSON: {error}"))
+                })?,
+            ),
+            resource_id,
         });
     }
     Ok(records)

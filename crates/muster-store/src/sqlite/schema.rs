@@ -36,6 +36,11 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "entitlement rule sets, one row per applied version",
         RULE_SETS,
     ),
+    ("change feed consumers and their cursors", CONSUMERS),
+    (
+        "sync targets, delivery state, dead letters",
+        super::sync::SYNC_TABLES,
+    ),
 ];
 
 /// Version 1.
@@ -305,6 +310,24 @@ CREATE TABLE rule_sets (
     applied TEXT NOT NULL,
     client TEXT NOT NULL,
     PRIMARY KEY (tenant_id, version)
+) WITHOUT ROWID;
+";
+
+/// Version 6.
+///
+/// - `change_consumers`: one row per reader of a tenant's change feed,
+///   `cursor` the last `changes.sequence` it has passed; pruning keeps
+///   every record above the lowest cursor (`feed.rs`).
+/// - `changes_by_tenant` serves pruning too (by sequence within a tenant;
+///   the age is checked on the rows in range).
+const CONSUMERS: &str = "
+CREATE TABLE change_consumers (
+    tenant_id TEXT NOT NULL REFERENCES tenants (tenant_id),
+    consumer TEXT NOT NULL,
+    cursor INTEGER NOT NULL,
+    registered TEXT NOT NULL,
+    updated TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, consumer)
 ) WITHOUT ROWID;
 ";
 

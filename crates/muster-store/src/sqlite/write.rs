@@ -23,9 +23,9 @@ use super::values::{
     check_password, index_rows, now_text, sortable_instant, NeverReturned, Scalar, ValueRow,
 };
 use crate::{
-    Actor, ChangeKind, Derivation, Member, MemberChange, NewResource, Precondition, Removal,
-    ResourceId, StoreError, StoredResource, TenantId, TokenRecord, UniqueAttribute, Update,
-    UpdateFn,
+    Actor, ChangeKind, ChangePayload, DeletedIdentity, Derivation, Member, MemberChange,
+    NewResource, Precondition, Removal, ResourceId, StoreError, StoredResource, TenantId,
+    TokenRecord, UniqueAttribute, Update, UpdateFn,
 };
 
 /// Who and where: the arguments every write shares.
@@ -139,7 +139,6 @@ pub(crate) fn create(
     let shown = never.payload_text(&object, &text)?;
     let payload = Payload {
         resource: Some(&shown),
-        unmapped: unmapped_json.as_deref(),
         members: delta.to_json(),
         removed: None,
         ..Payload::default()
@@ -180,14 +179,14 @@ fn new_meta(resource_type: &str, now: &str) -> Value {
 }
 
 /// What a change record's payload says about a resource write. Built as
-/// text, so the resource's JSON is not parsed again.
+/// text, so the resource's JSON is not parsed again: the stored form of a
+/// [`crate::ChangePayload`] `Resource`, `Members`, `GroupsChanged` or
+/// `MemberDisplayChanged` (which `ChangePayload::from_stored` reads back).
 #[derive(Default)]
 pub(crate) struct Payload<'a> {
     /// The resource's JSON text, when its attributes (or captured values)
     /// changed.
     pub resource: Option<&'a str>,
-    /// The captured values' JSON text, when they are to be shown.
-    pub unmapped: Option<&'a str>,
     /// The membership delta, when membership changed.
     pub members: Option<Value>,
     /// Values a schema change's rewrite removed.
@@ -228,9 +227,6 @@ impl Payload<'_> {
         let mut fields: Vec<String> = Vec::with_capacity(5);
         if let Some(resource) = self.resource {
             fields.push(format!("\"resource\":{resource}"));
-        }
-        if let Some(unmapped) = self.unmapped {
-            fields.push(format!("\"unmapped\":{unmapped}"));
         }
         if let Some(members) = &self.members {
             fields.push(format!("\"members\":{members}"));
@@ -580,10 +576,9 @@ pub(crate) fn write_state(
     if unmapped_changed {
         usage::record_unmapped(&stamp, &old_unmapped, &unmapped);
     }
+    // Captured values are kept with the resource, never published: a
+    // change to them alone shows the resource as it is.
     let rewritten = content_changed || unmapped_changed;
-    // Captured values accompany the resource; clearing them shows as `{}`.
-    let shown_unmapped = (rewritten && (unmapped_changed || unmapped_json.is_some()))
-        .then(|| unmapped_json.as_deref().unwrap_or("{}"));
     // Never-returned values stay out of the change record: out of the
     // resource shown, and out of what a rewrite removed.
     let shown = match rewritten {
@@ -596,7 +591,6 @@ pub(crate) fn write_state(
     }
     let payload = Payload {
         resource: shown.as_deref(),
-        unmapped: shown_unmapped,
         members: delta.to_json(),
         removed: Some(&removed).filter(|removed| rewritten && !removed.is_null()),
         ..Payload::default()
@@ -643,6 +637,8 @@ pub(crate) fn delete(
     rules::check_generation(connection, &scope.tenant, removal.schema_generation)?;
     let current = load_current(connection, &scope.tenant, resource_type, id)?;
     check_precondition(precondition, current.version)?;
+    // Who it was, for the change record: read before the row goes.
+    let identity = ChangePayload::Deleted(DeletedIdentity::of(id, &current.object)).to_json();
     // A deleted group leaves the `groups` of every user under its members;
     // they are read before its membership rows go.
     let regrouped: Vec<String> = {
@@ -683,7 +679,7 @@ pub(crate) fn delete(
         id,
         current.version,
         &now_text(),
-        "null",
+        &identity.to_string(),
     )
 }
 

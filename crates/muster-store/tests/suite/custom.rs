@@ -6,8 +6,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use muster_store::{
-    Actor, AttributeUsage, ChangeKind, ChangeRecord, NewResource, RewriteFn, RewriteOutcome,
-    SchemaRecord, Store, StoreError, StoredResource, TenantId, UniqueAttribute, Update, UpdateFn,
+    Actor, AttributeUsage, ChangeKind, ChangePayload, ChangeRecord, NewResource, RewriteFn,
+    RewriteOutcome, SchemaRecord, Store, StoreError, StoredResource, TenantId, UniqueAttribute,
+    Update, UpdateFn,
 };
 use serde_json::{json, Map, Value};
 
@@ -250,9 +251,18 @@ pub async fn schema_records_round_trip(store: &dyn Store) {
     );
     assert_eq!(
         changes[2].payload,
-        json!({"schema": replaced.document, "resourceType": "User", "required": true})
+        ChangePayload::Schema {
+            schema: replaced.document.clone(),
+            resource_type: "User".to_owned(),
+            required: true,
+        }
     );
-    assert_eq!(changes[3].payload, json!({ "deleted": TEAM }));
+    assert_eq!(
+        changes[3].payload,
+        ChangePayload::SchemaDeleted {
+            urn: TEAM.to_owned()
+        }
+    );
 }
 
 pub async fn schema_rewrite_removes_values(store: &dyn Store) {
@@ -310,13 +320,13 @@ pub async fn schema_rewrite_removes_values(store: &dyn Store) {
         assert_eq!(change.version, 2);
         assert_eq!(change.actor.client, "admin");
         assert_eq!(
-            change.payload["removed"],
-            json!({ format!("{CUSTOM}:code"): code })
+            change.payload.removed(),
+            Some(&json!({ format!("{CUSTOM}:code"): code }))
         );
-        assert_eq!(change.payload["resource"]["id"], json!(holder.id.0));
-        assert!(change.payload.get("unmapped").is_none());
+        assert_eq!(change.payload.resource().unwrap()["id"], json!(holder.id.0));
+        assert!(change.payload.to_json().get("unmapped").is_none());
     }
-    assert!(new[2].payload["resource"].get(CUSTOM).is_none());
+    assert!(new[2].payload.resource().unwrap().get(CUSTOM).is_none());
 
     // Deleting a schema rewrites the type it was bound to.
     let calls = Arc::new(AtomicU64::new(0));
@@ -501,7 +511,7 @@ pub async fn unmapped_values_round_trip(store: &dyn Store) {
         .collect();
     assert_eq!(listed, [&captured, &Map::new()]);
 
-    // `None` keeps them; attribute changes carry them in the change record.
+    // `None` keeps them; change records never show them.
     let (after, changed) = update(
         store,
         "User",
@@ -547,24 +557,28 @@ pub async fn unmapped_values_round_trip(store: &dyn Store) {
     assert!(get(store, "User", &created.id).await.unmapped.is_empty());
 
     let changes = all_changes(store, &tenant()).await;
-    let of_alice: Vec<&Value> = changes
+    let of_alice: Vec<&ChangePayload> = changes
         .iter()
         .filter(|change| change.resource_id == created.id)
         .map(|change| &change.payload)
         .collect();
     assert_eq!(of_alice.len(), 4);
-    assert_eq!(of_alice[0]["unmapped"], Value::Object(captured.clone()));
-    assert_eq!(of_alice[0]["resource"]["userName"], "alice");
-    assert_eq!(of_alice[1]["unmapped"], Value::Object(captured));
-    assert_eq!(of_alice[1]["resource"]["title"], "Lead");
-    assert_eq!(of_alice[2]["unmapped"], Value::Object(fewer));
-    assert_eq!(of_alice[2]["resource"]["title"], "Lead");
-    assert_eq!(of_alice[3]["unmapped"], json!({}), "clearing shows");
+    // A change of the captured values alone still shows the resource (it
+    // got a new version), never the values.
+    let titles = ["alice", "Lead", "Lead", "Lead"];
+    for (payload, expected) in of_alice.iter().zip(titles) {
+        let resource = payload.resource().unwrap();
+        let shown = resource.get("title").unwrap_or(&resource["userName"]);
+        assert_eq!(shown, expected);
+        let text = payload.to_json().to_string();
+        assert!(!text.contains("unmapped"), "{text}");
+        assert!(!text.contains("4711"), "{text}");
+    }
     let of_bob = changes
         .iter()
         .find(|change| change.resource_id == plain.id)
         .unwrap();
-    assert!(of_bob.payload.get("unmapped").is_none());
+    assert!(of_bob.payload.to_json().get("unmapped").is_none());
 }
 
 // ---------------------------------------------------------- settings ----
@@ -607,7 +621,7 @@ pub async fn settings_round_trip(store: &dyn Store) {
         Some("reject")
     );
     let changes = all_changes(store, &tenant()).await;
-    let summary: Vec<(ChangeKind, &str, &str, u64, &Value)> = changes
+    let summary: Vec<(ChangeKind, &str, &str, u64, Value)> = changes
         .iter()
         .map(|change| {
             (
@@ -615,7 +629,7 @@ pub async fn settings_round_trip(store: &dyn Store) {
                 change.resource_type.as_str(),
                 change.resource_id.0.as_str(),
                 change.version,
-                &change.payload,
+                change.payload.to_json(),
             )
         })
         .collect();
@@ -627,21 +641,21 @@ pub async fn settings_round_trip(store: &dyn Store) {
                 "Setting",
                 POLICY,
                 1,
-                &json!({"key": POLICY, "value": "capture"})
+                json!({"key": POLICY, "value": "capture"})
             ),
             (
                 ChangeKind::Setting,
                 "Setting",
                 POLICY,
                 2,
-                &json!({"key": POLICY, "value": "reject"})
+                json!({"key": POLICY, "value": "reject"})
             ),
             (
                 ChangeKind::Setting,
                 "Setting",
                 "other",
                 1,
-                &json!({"key": "other", "value": "x"})
+                json!({"key": "other", "value": "x"})
             ),
         ]
     );

@@ -15,8 +15,9 @@ use std::sync::Arc;
 use muster_scim::schema::builtin::{ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, USER_SCHEMA};
 use muster_scim::{AttrPath, Attribute, AttributeType, Filter, Schema, SchemaRegistry, ScimType};
 use muster_store::{
-    Actor, ChangeKind, ListQuery, Member, MemberChange, NewResource, Page, Precondition,
-    ResourceId, Store, StoreError, StoredResource, TenantId, TokenRecord, Update, UpdateFn,
+    Actor, ChangeKind, ChangePayload, DeletedIdentity, ListQuery, Member, MemberChange,
+    MembershipDelta, NewResource, Page, Precondition, ResourceId, Store, StoreError,
+    StoredResource, TenantId, TokenRecord, Update, UpdateFn,
 };
 use serde_json::{json, Value};
 
@@ -1143,19 +1144,36 @@ pub async fn change_records_follow_writes(store: &dyn Store) {
     assert!(changes.windows(2).all(|w| w[0].sequence < w[1].sequence));
     assert_eq!(changes[0].actor, actor());
     assert_eq!(changes[0].tenant, tenant());
-    assert_eq!(changes[0].payload["resource"]["userName"], "alice");
+    let resource = |index: usize| changes[index].payload.resource().cloned().unwrap();
+    assert_eq!(resource(0)["userName"], "alice");
     assert_eq!(
-        changes[1].payload["members"],
-        json!({"added": [alice.id.0], "removed": []})
+        changes[1].payload.members(),
+        Some(&MembershipDelta {
+            added: vec![alice.id.clone()],
+            removed: vec![],
+        })
     );
-    assert_eq!(changes[2].payload, json!({"groups": "changed"}));
-    assert_eq!(changes[3].payload["resource"]["userName"], "alice2");
+    let regrouped = ChangePayload::GroupsChanged { derived: None };
+    assert_eq!(changes[2].payload, regrouped);
+    assert_eq!(resource(3)["userName"], "alice2");
     assert_eq!(
         changes[4].payload,
-        json!({"members": {"added": [], "removed": [alice.id.0]}})
+        ChangePayload::Members(MembershipDelta {
+            added: vec![],
+            removed: vec![alice.id.clone()],
+        })
     );
-    assert_eq!(changes[5].payload, json!({"groups": "changed"}));
-    assert_eq!(changes[6].payload, Value::Null);
+    assert_eq!(changes[5].payload, regrouped);
+    // A delete names who was deleted, read before the row went.
+    assert_eq!(
+        changes[6].payload,
+        ChangePayload::Deleted(DeletedIdentity {
+            id: alice.id.clone(),
+            user_name: Some("alice2".to_owned()),
+            display_name: None,
+            external_id: resource(3)["externalId"].as_str().map(str::to_owned),
+        })
+    );
     // Paging through the log.
     let tail = store
         .changes(&tenant(), changes[1].sequence, 2)

@@ -1,0 +1,100 @@
+//! `Replace(src, old, regex, group, repl, replAttr, template)` and its five modes.
+
+use regex::{Regex, RegexBuilder};
+
+use crate::error::{ExprError, Position};
+
+/// Compiles a regex argument (.NET named groups `(?<name>...)` are supported).
+pub(crate) fn compile(pattern: &str, position: Position) -> Result<Regex, ExprError> {
+    RegexBuilder::new(pattern)
+        .size_limit(1 << 20)
+        .build()
+        .map_err(|error| {
+            let first = error.to_string();
+            let reason = first.lines().last().unwrap_or_default().trim().to_owned();
+            ExprError::new(format!("invalid regular expression ({reason})"), position)
+        })
+}
+
+/// The arguments of Replace that were given (empty ones are `None`).
+pub(crate) struct ReplaceArgs {
+    pub(crate) old: Option<String>,
+    pub(crate) regex: Option<Regex>,
+    pub(crate) group: Option<String>,
+    pub(crate) repl: Option<String>,
+    pub(crate) repl_attr: Option<String>,
+    pub(crate) template: Option<String>,
+}
+
+/// Applies Replace to `src` (`None` when null). `Err` names a missing argument combination.
+pub(crate) fn apply(src: Option<String>, args: ReplaceArgs) -> Result<Option<String>, String> {
+    match args {
+        // (b) old + template: src in place of every old inside the template.
+        ReplaceArgs {
+            old: Some(old),
+            template: Some(template),
+            ..
+        } if !old.is_empty() => Ok(Some(template.replace(&old, &src.unwrap_or_default()))),
+        // (a) old + repl: replace every old.
+        ReplaceArgs {
+            old: Some(old),
+            regex: None,
+            ..
+        } => Ok(src.map(|s| {
+            if old.is_empty() {
+                s
+            } else {
+                s.replace(&old, &args.repl.unwrap_or_default())
+            }
+        })),
+        // (e) regex + group + replAttr: src if non-empty, else the group's match in replAttr.
+        ReplaceArgs {
+            regex: Some(regex),
+            group: Some(group),
+            repl: None,
+            repl_attr: Some(attr),
+            ..
+        } => match src.filter(|s| !s.is_empty()) {
+            Some(s) => Ok(Some(s)),
+            None => Ok(Some(
+                regex
+                    .captures(&attr)
+                    .and_then(|c| c.name(&group).map(|m| m.as_str().to_owned()))
+                    .unwrap_or(attr),
+            )),
+        },
+        // (d) regex + group + repl: replace only what the group matched.
+        ReplaceArgs {
+            regex: Some(regex),
+            group: Some(group),
+            ..
+        } => Ok(src.map(|s| replace_group(&regex, &group, &s, &args.repl.unwrap_or_default()))),
+        // (c) regex + repl: replace-all with `$1` / `${name}` expansion.
+        ReplaceArgs {
+            regex: Some(regex), ..
+        } => Ok(src.map(|s| {
+            regex
+                .replace_all(&s, args.repl.unwrap_or_default().as_str())
+                .into_owned()
+        })),
+        ReplaceArgs { .. } => Err("Replace needs oldValue or regexPattern".to_owned()),
+    }
+}
+
+fn replace_group(regex: &Regex, group: &str, text: &str, repl: &str) -> String {
+    let mut out = String::new();
+    let mut last = 0;
+    for captures in regex.captures_iter(text) {
+        let Some(m) = captures.name(group) else {
+            continue;
+        };
+        if m.start() < last {
+            continue;
+        }
+        out.push_str(text.get(last..m.start()).unwrap_or_default());
+        out.push_str(repl);
+        last = m.end();
+    }
+    out.push_str(text.get(last..).unwrap_or_default());
+    out
+}

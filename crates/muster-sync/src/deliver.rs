@@ -1,0 +1,712 @@
+//! Delivering one Muster resource to a SCIM target: compare what the
+//! mappings give with what the target holds, and send only the
+//! difference. A resource is never created twice: before a create Muster
+//! looks the resource up by `externalId`, then by `userName` (or
+//! `displayName`), and a `409` means "match and update". What the target
+//! holds is recorded after every acknowledged request, so a delivery cut
+//! short (a crash, a kill) is finished by the next one without the target
+//! seeing anything twice.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use muster_scim::SchemaRegistry;
+use muster_store::sync::{DeliveredObject, NewDeadLetter};
+use muster_store::{ResourceId, Store, StoreError, TenantId};
+use muster_targets::plan::{
+    after_delivery, create_body, member_operations, patch_body, patch_operations, quote, read_back,
+    GROUP_SCHEMA, USER_SCHEMA,
+};
+use muster_targets::{map_resource, CompiledTarget, Deletion, Mapped};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use tokio::sync::Mutex;
+
+use crate::client::{Exchange, ScimClient};
+use crate::retry::{backoff, Verdict};
+use crate::status::TargetStatus;
+use crate::SyncError;
+
+/// What delivering one resource did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The target already held it: nothing sent.
+    Unchanged,
+    /// Created at the target (or matched and updated).
+    Created,
+    /// Updated at the target.
+    Updated,
+    /// Deactivated or deleted at the target.
+    Deprovisioned,
+    /// Neither in scope nor ever delivered: nothing to do.
+    Skipped,
+    /// Given up: kept as a dead letter with this reason.
+    DeadLettered(String),
+}
+
+/// One SCIM target, ready to deliver.
+pub struct ScimDelivery {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// The target's name.
+    pub name: String,
+    /// The compiled document.
+    pub target: CompiledTarget,
+    /// Its client.
+    pub client: ScimClient,
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// Status and counters.
+    pub status: Arc<TargetStatus>,
+    /// When set, writes are not sent but collected here (a dry run); reads
+    /// (lookups) are sent.
+    pub dry_run: Option<Mutex<Vec<Value>>>,
+    /// Most attempts of a retryable request (`None`: until it succeeds, the
+    /// worker's way; the CLI's provision on demand gives up).
+    pub max_attempts: Option<u32>,
+}
+
+/// The target's ids of what a batch delivered, so group members resolve
+/// without one store read per member.
+#[derive(Default)]
+pub struct RemoteIds {
+    loaded: bool,
+    ids: HashMap<(String, String), String>,
+}
+
+impl RemoteIds {
+    fn note(&mut self, resource_type: &str, id: &ResourceId, remote: Option<&str>) {
+        let key = (resource_type.to_owned(), id.0.clone());
+        match remote {
+            Some(remote) => {
+                self.ids.insert(key, remote.to_owned());
+            }
+            None => {
+                self.ids.remove(&key);
+            }
+        }
+    }
+}
+
+impl ScimDelivery {
+    fn is_dry_run(&self) -> bool {
+        self.dry_run.is_some()
+    }
+
+    /// Sends a request, retrying what retrying can fix.
+    async fn exchange(&self, method: Method, path: &str, body: Option<Value>) -> Exchange {
+        let write = method != Method::GET;
+        if write {
+            if let Some(collected) = &self.dry_run {
+                let url = format!("{}{path}", self.client.base());
+                let request = json!({"method": method.as_str(), "url": url, "body": body});
+                collected.lock().await.push(request);
+                let mut answer = body.clone().unwrap_or(Value::Null);
+                if let Some(fields) = answer.as_object_mut() {
+                    fields.insert("id".into(), json!("(dry run)"));
+                }
+                return Exchange {
+                    method,
+                    url,
+                    body,
+                    status: Some(StatusCode::OK),
+                    answer,
+                    retry_after: None,
+                    error: None,
+                };
+            }
+        }
+        let mut attempt: u32 = 0;
+        loop {
+            let started = std::time::Instant::now();
+            let exchange = self.client.call(method.clone(), path, body.clone()).await;
+            self.status.observe(&exchange, started.elapsed());
+            attempt += 1;
+            let verdict = Verdict::of(&exchange);
+            let wait = match verdict {
+                Verdict::Final => return exchange,
+                Verdict::Retry { after } => after.unwrap_or_else(|| backoff(attempt)),
+                Verdict::RetrySome => {
+                    if attempt >= crate::retry::SERVER_ERROR_ATTEMPTS {
+                        return exchange;
+                    }
+                    backoff(attempt)
+                }
+            };
+            if self.max_attempts.is_some_and(|most| attempt >= most) {
+                return exchange;
+            }
+            self.status.note_retry(&exchange, wait);
+            tokio::time::sleep(wait.min(Duration::from_secs(300))).await;
+        }
+    }
+
+    async fn dead_letter(
+        &self,
+        resource_type: &str,
+        id: &ResourceId,
+        exchange: &Exchange,
+        reason: String,
+        known: Option<DeliveredObject>,
+    ) -> Result<Outcome, SyncError> {
+        self.status.note_dead_letter(&reason);
+        if self.is_dry_run() {
+            return Ok(Outcome::DeadLettered(reason));
+        }
+        self.store
+            .add_dead_letter(
+                &self.tenant,
+                &self.name,
+                NewDeadLetter {
+                    resource_type: resource_type.to_owned(),
+                    resource_id: id.clone(),
+                    request: exchange.request_json(),
+                    response: exchange.response_json(),
+                    reason: reason.clone(),
+                },
+            )
+            .await?;
+        if let Some(mut known) = known {
+            known.status = exchange.status.map(|status| status.as_u16());
+            known.answer = Some(exchange.summary());
+            self.store
+                .record_delivery(&self.tenant, &self.name, known)
+                .await?;
+        }
+        Ok(Outcome::DeadLettered(reason))
+    }
+
+    async fn record(
+        &self,
+        object: DeliveredObject,
+        remote_ids: &mut RemoteIds,
+    ) -> Result<(), SyncError> {
+        let remote = if object.deprovisioned {
+            None
+        } else {
+            object.remote_id.as_deref()
+        };
+        remote_ids.note(&object.resource_type, &object.resource_id, remote);
+        if self.is_dry_run() {
+            return Ok(());
+        }
+        Ok(self
+            .store
+            .record_delivery(&self.tenant, &self.name, object)
+            .await?)
+    }
+
+    /// Looks a resource up at the target by each `(attribute, value)` in
+    /// turn; the first single match wins.
+    async fn lookup(
+        &self,
+        endpoint: &str,
+        keys: &[(&str, Option<&str>)],
+    ) -> Result<Option<Value>, Exchange> {
+        for (attribute, value) in keys {
+            let Some(value) = value else { continue };
+            let filter = format!("{attribute} eq {}", quote(value));
+            let path = format!("{endpoint}?filter={}", encode(&filter));
+            let exchange = self.exchange(Method::GET, &path, None).await;
+            if !exchange.succeeded() {
+                return Err(exchange);
+            }
+            let found = exchange
+                .answer
+                .get("Resources")
+                .and_then(Value::as_array)
+                .and_then(|resources| resources.first())
+                .cloned();
+            if found.is_some() {
+                return Ok(found);
+            }
+        }
+        Ok(None)
+    }
+
+    /// Brings the target in line with one User.
+    pub async fn sync_user(
+        &self,
+        registry: &SchemaRegistry,
+        id: &ResourceId,
+        remote_ids: &mut RemoteIds,
+    ) -> Result<Outcome, SyncError> {
+        let current = match self.store.get(&self.tenant, "User", id, false).await {
+            Ok(stored) => Some(stored.resource),
+            Err(StoreError::NotFound(_)) => None,
+            Err(error) => return Err(error.into()),
+        };
+        let known = self
+            .store
+            .delivered(&self.tenant, &self.name, "User", id)
+            .await?;
+        let user = current.filter(|user| self.target.user_in_scope(user, registry));
+        let Some(user) = user else {
+            return self.deprovision_user(id, known, remote_ids).await;
+        };
+        let mapped = map_resource(&self.target.user_mappings, &user);
+        self.status.note_mapping_errors(&mapped.errors);
+        let known = known.filter(|known| known.remote_id.is_some());
+        if let Some(known) = known {
+            let sent = known.sent.as_object().cloned();
+            let operations = patch_operations(&mapped, sent.as_ref());
+            if operations.is_empty() && !known.deprovisioned {
+                return Ok(Outcome::Unchanged);
+            }
+            let remote = known.remote_id.clone().unwrap_or_default();
+            let exchange = self
+                .exchange(
+                    Method::PATCH,
+                    &format!("/Users/{}", encode(&remote)),
+                    Some(patch_body(operations)),
+                )
+                .await;
+            if exchange.status == Some(StatusCode::NOT_FOUND) {
+                // Deleted at the target behind Muster's back: create it again.
+                return self.create_user(id, &mapped, remote_ids).await;
+            }
+            if !exchange.succeeded() {
+                let reason = format!("update refused: {}", exchange.summary());
+                return self
+                    .dead_letter("User", id, &exchange, reason, Some(known))
+                    .await;
+            }
+            let object = DeliveredObject {
+                sent: Value::Object(after_delivery(&mapped, sent.as_ref())),
+                delivered: now(),
+                status: exchange.status.map(|status| status.as_u16()),
+                answer: Some(exchange.summary()),
+                deprovisioned: false,
+                ..known
+            };
+            self.record(object, remote_ids).await?;
+            return Ok(Outcome::Updated);
+        }
+        self.create_user(id, &mapped, remote_ids).await
+    }
+
+    async fn create_user(
+        &self,
+        id: &ResourceId,
+        mapped: &Mapped,
+        remote_ids: &mut RemoteIds,
+    ) -> Result<Outcome, SyncError> {
+        let keys = user_keys(mapped);
+        let keys: Vec<(&str, Option<&str>)> = keys
+            .iter()
+            .map(|(attribute, value)| (*attribute, value.as_deref()))
+            .collect();
+        let found = match self.lookup("/Users", &keys).await {
+            Ok(found) => found,
+            Err(exchange) => {
+                let reason = format!("lookup failed: {}", exchange.summary());
+                return self.dead_letter("User", id, &exchange, reason, None).await;
+            }
+        };
+        let found = match found {
+            Some(found) => Some(found),
+            None => {
+                let exchange = self
+                    .exchange(
+                        Method::POST,
+                        "/Users",
+                        Some(create_body(USER_SCHEMA, mapped)),
+                    )
+                    .await;
+                if exchange.status == Some(StatusCode::CONFLICT) {
+                    // It exists after all (made since the lookup): match it.
+                    match self.lookup("/Users", &keys).await {
+                        Ok(Some(found)) => Some(found),
+                        Ok(None) | Err(_) => {
+                            let reason = format!(
+                                "create conflicted and no match was found: {}",
+                                exchange.summary()
+                            );
+                            return self.dead_letter("User", id, &exchange, reason, None).await;
+                        }
+                    }
+                } else if exchange.succeeded() {
+                    let remote = exchange
+                        .answer
+                        .get("id")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned);
+                    let object = DeliveredObject {
+                        resource_type: "User".into(),
+                        resource_id: id.clone(),
+                        remote_id: remote,
+                        sent: Value::Object(after_delivery(mapped, None)),
+                        delivered: now(),
+                        status: exchange.status.map(|status| status.as_u16()),
+                        answer: Some(exchange.summary()),
+                        deprovisioned: false,
+                    };
+                    self.record(object, remote_ids).await?;
+                    return Ok(Outcome::Created);
+                } else {
+                    let reason = format!("create refused: {}", exchange.summary());
+                    return self.dead_letter("User", id, &exchange, reason, None).await;
+                }
+            }
+        };
+        let Some(found) = found else {
+            return Ok(Outcome::Skipped);
+        };
+        // Matched an existing account: send only what differs from it.
+        let remote = found
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let holds = read_back(mapped, &found);
+        let operations = patch_operations(mapped, Some(&holds));
+        let mut object = DeliveredObject {
+            resource_type: "User".into(),
+            resource_id: id.clone(),
+            remote_id: Some(remote.clone()),
+            sent: Value::Object(holds.clone()),
+            delivered: now(),
+            status: Some(200),
+            answer: Some("matched an existing account".into()),
+            deprovisioned: false,
+        };
+        if !operations.is_empty() {
+            let exchange = self
+                .exchange(
+                    Method::PATCH,
+                    &format!("/Users/{}", encode(&remote)),
+                    Some(patch_body(operations)),
+                )
+                .await;
+            if !exchange.succeeded() {
+                let reason = format!(
+                    "update of the matched account refused: {}",
+                    exchange.summary()
+                );
+                return self
+                    .dead_letter("User", id, &exchange, reason, Some(object))
+                    .await;
+            }
+            object.sent = Value::Object(after_delivery(mapped, Some(&holds)));
+            object.status = exchange.status.map(|status| status.as_u16());
+            object.answer = Some(format!(
+                "matched an existing account; {}",
+                exchange.summary()
+            ));
+        }
+        self.record(object, remote_ids).await?;
+        Ok(Outcome::Created)
+    }
+
+    async fn deprovision_user(
+        &self,
+        id: &ResourceId,
+        known: Option<DeliveredObject>,
+        remote_ids: &mut RemoteIds,
+    ) -> Result<Outcome, SyncError> {
+        let Some(known) = known.filter(|known| known.remote_id.is_some() && !known.deprovisioned)
+        else {
+            return Ok(Outcome::Skipped);
+        };
+        if !self.is_dry_run() {
+            self.status
+                .guard_removal(&self.store, &self.tenant, &self.name)
+                .await?;
+        }
+        let remote = known.remote_id.clone().unwrap_or_default();
+        let path = format!("/Users/{}", encode(&remote));
+        match self.target.document.deletion {
+            Deletion::Deactivate => {
+                let operations = vec![json!({"op": "replace", "path": "active", "value": false})];
+                let exchange = self
+                    .exchange(Method::PATCH, &path, Some(patch_body(operations)))
+                    .await;
+                if exchange.status == Some(StatusCode::NOT_FOUND) {
+                    self.forget("User", id, remote_ids).await?;
+                    return Ok(Outcome::Deprovisioned);
+                }
+                if !exchange.succeeded() {
+                    let reason = format!("deactivation refused: {}", exchange.summary());
+                    return self
+                        .dead_letter("User", id, &exchange, reason, Some(known))
+                        .await;
+                }
+                let mut sent = known.sent.as_object().cloned().unwrap_or_default();
+                sent.insert("active".into(), json!(false));
+                let object = DeliveredObject {
+                    sent: Value::Object(sent),
+                    delivered: now(),
+                    status: exchange.status.map(|status| status.as_u16()),
+                    answer: Some(format!("deactivated; {}", exchange.summary())),
+                    deprovisioned: true,
+                    ..known
+                };
+                self.record(object, remote_ids).await?;
+            }
+            Deletion::Delete => {
+                let exchange = self.exchange(Method::DELETE, &path, None).await;
+                if !exchange.succeeded() && exchange.status != Some(StatusCode::NOT_FOUND) {
+                    let reason = format!("deletion refused: {}", exchange.summary());
+                    return self
+                        .dead_letter("User", id, &exchange, reason, Some(known))
+                        .await;
+                }
+                self.forget("User", id, remote_ids).await?;
+            }
+        }
+        Ok(Outcome::Deprovisioned)
+    }
+
+    async fn forget(
+        &self,
+        resource_type: &str,
+        id: &ResourceId,
+        remote_ids: &mut RemoteIds,
+    ) -> Result<(), SyncError> {
+        remote_ids.note(resource_type, id, None);
+        if self.is_dry_run() {
+            return Ok(());
+        }
+        Ok(self
+            .store
+            .forget_delivery(&self.tenant, &self.name, resource_type, id)
+            .await?)
+    }
+
+    async fn remote_id(
+        &self,
+        resource_type: &str,
+        id: &str,
+        remote_ids: &mut RemoteIds,
+    ) -> Result<Option<String>, SyncError> {
+        if !remote_ids.loaded {
+            for kind in ["User", "Group"] {
+                for object in self
+                    .store
+                    .delivered_all(&self.tenant, &self.name, kind)
+                    .await?
+                {
+                    if let (Some(remote), false) = (&object.remote_id, object.deprovisioned) {
+                        remote_ids
+                            .ids
+                            .entry((kind.to_owned(), object.resource_id.0.clone()))
+                            .or_insert_with(|| remote.clone());
+                    }
+                }
+            }
+            remote_ids.loaded = true;
+        }
+        Ok(remote_ids
+            .ids
+            .get(&(resource_type.to_owned(), id.to_owned()))
+            .cloned())
+    }
+
+    /// Brings the target in line with one Group: its mapped attributes and
+    /// its members (those delivered to the target).
+    pub async fn sync_group(
+        &self,
+        registry: &SchemaRegistry,
+        id: &ResourceId,
+        remote_ids: &mut RemoteIds,
+    ) -> Result<Outcome, SyncError> {
+        let current = match self.store.get(&self.tenant, "Group", id, true).await {
+            Ok(stored) => Some(stored.resource),
+            Err(StoreError::NotFound(_)) => None,
+            Err(error) => return Err(error.into()),
+        };
+        let known = self
+            .store
+            .delivered(&self.tenant, &self.name, "Group", id)
+            .await?;
+        let group = current.filter(|group| self.target.group_in_scope(group, registry));
+        let Some(group) = group else {
+            let Some(known) = known.filter(|known| known.remote_id.is_some()) else {
+                return Ok(Outcome::Skipped);
+            };
+            let remote = known.remote_id.clone().unwrap_or_default();
+            let exchange = self
+                .exchange(
+                    Method::DELETE,
+                    &format!("/Groups/{}", encode(&remote)),
+                    None,
+                )
+                .await;
+            if !exchange.succeeded() && exchange.status != Some(StatusCode::NOT_FOUND) {
+                let reason = format!("group deletion refused: {}", exchange.summary());
+                return self
+                    .dead_letter("Group", id, &exchange, reason, Some(known))
+                    .await;
+            }
+            self.forget("Group", id, remote_ids).await?;
+            return Ok(Outcome::Deprovisioned);
+        };
+        let mapped = map_resource(&self.target.group_mappings, &group);
+        let mut members = BTreeSet::new();
+        for member in group
+            .get("members")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let Some(value) = member.get("value").and_then(Value::as_str) else {
+                continue;
+            };
+            let kind = match member.get("type").and_then(Value::as_str) {
+                Some("Group") => "Group",
+                _ => "User",
+            };
+            if let Some(remote) = self.remote_id(kind, value, remote_ids).await? {
+                members.insert(remote);
+            }
+        }
+        let (remote, sent, sent_members) = match known.filter(|known| known.remote_id.is_some()) {
+            Some(known) => {
+                let sent = known.sent.as_object().cloned().unwrap_or_default();
+                let sent_members = member_set(sent.get("members"));
+                (known.remote_id.unwrap_or_default(), sent, sent_members)
+            }
+            None => {
+                let display = mapped.values.get("displayName").and_then(Value::as_str);
+                let external = mapped.values.get("externalId").and_then(Value::as_str);
+                match self
+                    .lookup(
+                        "/Groups",
+                        &[("externalId", external), ("displayName", display)],
+                    )
+                    .await
+                {
+                    Err(exchange) => {
+                        let reason = format!("group lookup failed: {}", exchange.summary());
+                        return self.dead_letter("Group", id, &exchange, reason, None).await;
+                    }
+                    Ok(Some(found)) => {
+                        let remote = found
+                            .get("id")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_owned();
+                        let holds = read_back(&mapped, &found);
+                        let remote_members = member_set(found.get("members"));
+                        (remote, holds, remote_members)
+                    }
+                    Ok(None) => {
+                        let mut body = create_body(GROUP_SCHEMA, &mapped);
+                        if let Some(fields) = body.as_object_mut() {
+                            let list: Vec<Value> =
+                                members.iter().map(|id| json!({"value": id})).collect();
+                            if !list.is_empty() {
+                                fields.insert("members".into(), Value::Array(list));
+                            }
+                        }
+                        let exchange = self.exchange(Method::POST, "/Groups", Some(body)).await;
+                        if !exchange.succeeded() {
+                            let reason = format!("group create refused: {}", exchange.summary());
+                            return self.dead_letter("Group", id, &exchange, reason, None).await;
+                        }
+                        let mut sent = after_delivery(&mapped, None);
+                        sent.insert("members".into(), json!(members));
+                        let object = DeliveredObject {
+                            resource_type: "Group".into(),
+                            resource_id: id.clone(),
+                            remote_id: exchange
+                                .answer
+                                .get("id")
+                                .and_then(Value::as_str)
+                                .map(str::to_owned),
+                            sent: Value::Object(sent),
+                            delivered: now(),
+                            status: exchange.status.map(|status| status.as_u16()),
+                            answer: Some(exchange.summary()),
+                            deprovisioned: false,
+                        };
+                        self.record(object, remote_ids).await?;
+                        return Ok(Outcome::Created);
+                    }
+                }
+            }
+        };
+        let mut attributes = sent.clone();
+        attributes.remove("members");
+        let mut operations = patch_operations(&mapped, Some(&attributes));
+        operations.extend(member_operations(&members, &sent_members));
+        let mut object = DeliveredObject {
+            resource_type: "Group".into(),
+            resource_id: id.clone(),
+            remote_id: Some(remote.clone()),
+            sent: Value::Object(sent.clone()),
+            delivered: now(),
+            status: None,
+            answer: None,
+            deprovisioned: false,
+        };
+        if operations.is_empty() {
+            return Ok(Outcome::Unchanged);
+        }
+        let exchange = self
+            .exchange(
+                Method::PATCH,
+                &format!("/Groups/{}", encode(&remote)),
+                Some(patch_body(operations)),
+            )
+            .await;
+        if !exchange.succeeded() {
+            let reason = format!("group update refused: {}", exchange.summary());
+            return self
+                .dead_letter("Group", id, &exchange, reason, Some(object))
+                .await;
+        }
+        let mut now_sent = after_delivery(&mapped, Some(&attributes));
+        now_sent.insert("members".into(), json!(members));
+        object.sent = Value::Object(now_sent);
+        object.status = exchange.status.map(|status| status.as_u16());
+        object.answer = Some(exchange.summary());
+        self.record(object, remote_ids).await?;
+        Ok(Outcome::Updated)
+    }
+}
+
+/// `externalId`, then `userName`, as the mappings give them.
+fn user_keys(mapped: &Mapped) -> Vec<(&'static str, Option<String>)> {
+    let text = |key: &str| {
+        mapped
+            .values
+            .get(key)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    vec![
+        ("externalId", text("externalId")),
+        ("userName", text("userName")),
+    ]
+}
+
+fn member_set(value: Option<&Value>) -> BTreeSet<String> {
+    value
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|member| match member {
+            Value::String(id) => Some(id.clone()),
+            other => other
+                .get("value")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+        })
+        .collect()
+}
+
+/// Percent-encodes a path segment or query value.
+pub(crate) fn encode(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}
+
+/// The time now, RFC 3339.
+pub(crate) fn now() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}

@@ -1,0 +1,514 @@
+//! The engine inside `muster serve`: one worker per target, each reading
+//! the tenant's change feed from its own cursor (a feed consumer named
+//! `target:<name>`) and delivering every change it finds.
+//!
+//! A worker takes up to [`BATCH`] change records at a time, coalesces them
+//! per resource (rapid changes to one user become one delivery of its
+//! latest state), delivers users before groups (so members exist at the
+//! target) and moves its cursor past the batch only when every resource in
+//! it was delivered or dead-lettered. Killed at any moment, it delivers the
+//! batch again on restart; each delivery compares with what the target
+//! holds, so nothing is applied twice.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use muster_core::Service;
+use muster_scim::SchemaRegistry;
+use muster_store::sync::TargetRecord;
+use muster_store::{ChangeRecord, ListQuery, Page, ResourceId, Store, TenantId};
+use muster_targets::{CompiledTarget, TargetKind};
+use tokio::task::JoinHandle;
+
+use crate::csv_target::CsvDelivery;
+use crate::deliver::{Outcome, RemoteIds, ScimDelivery};
+use crate::status::{Metrics, TargetStatus, WorkerState};
+use crate::targets::{compile_stored, consumer_name};
+use crate::{secrets::SecretKey, SyncError};
+
+/// Most change records a worker takes at once.
+pub const BATCH: u64 = 500;
+
+/// How often an idle worker looks for new changes.
+pub const POLL: Duration = Duration::from_millis(25);
+
+/// How often the engine looks for targets added, changed or removed.
+const SUPERVISE: Duration = Duration::from_millis(500);
+
+/// How often a worker stores its state for other processes to show.
+const REPORT: Duration = Duration::from_secs(2);
+
+/// Page size of a full push.
+const PAGE: u64 = 500;
+
+/// How a target is delivered to.
+pub(crate) enum Delivery {
+    /// A SCIM service.
+    Scim(Box<ScimDelivery>),
+    /// CSV files.
+    Csv(Box<CsvDelivery>),
+}
+
+/// A worker's tenant and target.
+type WorkerKey = (TenantId, String);
+
+/// A running worker: the `updated` stamp of the document it runs, and its task.
+type RunningWorker = (String, JoinHandle<()>);
+
+/// A resource a batch touched, with the commit time of its oldest change.
+type Touched = Vec<(ResourceId, String)>;
+
+/// The sync engine of one process.
+pub struct SyncEngine {
+    service: Arc<Service>,
+    key: SecretKey,
+    metrics: Arc<Metrics>,
+    workers: tokio::sync::Mutex<HashMap<WorkerKey, RunningWorker>>,
+    changed: tokio::sync::Notify,
+}
+
+impl SyncEngine {
+    /// An engine over `service`, opening target secrets with `key`.
+    pub fn new(service: Arc<Service>, key: SecretKey) -> Arc<SyncEngine> {
+        Arc::new(SyncEngine {
+            service,
+            key,
+            metrics: Arc::new(Metrics::default()),
+            workers: tokio::sync::Mutex::new(HashMap::new()),
+            changed: tokio::sync::Notify::new(),
+        })
+    }
+
+    /// The metrics of every target.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Runs the engine until the task is dropped: starts a worker for each
+    /// target, restarts it when its document changes, stops it when the
+    /// target is removed.
+    pub async fn run(self: Arc<Self>) {
+        loop {
+            if let Err(error) = self.supervise().await {
+                tracing::warn!(%error, "sync engine: could not read the targets");
+            }
+            // A target put through this process is picked up at once; one
+            // put elsewhere (the CLI, another replica) within SUPERVISE.
+            let _ = tokio::time::timeout(SUPERVISE, self.changed.notified()).await;
+        }
+    }
+
+    /// Looks at the targets again now (after a target was put or removed).
+    pub fn wake(&self) {
+        self.changed.notify_one();
+    }
+
+    async fn supervise(&self) -> Result<(), SyncError> {
+        let targets = self.service.store().all_targets().await?;
+        let mut workers = self.workers.lock().await;
+        let wanted: HashSet<(TenantId, String)> = targets
+            .iter()
+            .map(|(tenant, record)| (tenant.clone(), record.name.clone()))
+            .collect();
+        workers.retain(|key, (_, handle)| {
+            let keep = wanted.contains(key) && !handle.is_finished();
+            if !keep {
+                handle.abort();
+            }
+            keep
+        });
+        for (tenant, record) in targets {
+            let key = (tenant.clone(), record.name.clone());
+            if let Some((updated, handle)) = workers.get(&key) {
+                if *updated == record.updated {
+                    continue;
+                }
+                handle.abort();
+            }
+            let updated = record.updated.clone();
+            match self.worker(&tenant, &record).await {
+                Ok(worker) => {
+                    let handle = tokio::spawn(worker.run());
+                    workers.insert(key, (updated, handle));
+                }
+                Err(error) => {
+                    tracing::warn!(tenant = %tenant.0, target = %record.name, %error, "target not started");
+                    // Remember the version, so the warning is not repeated every tick.
+                    workers.insert(key, (updated, tokio::spawn(async {})));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn worker(&self, tenant: &TenantId, record: &TargetRecord) -> Result<Worker, SyncError> {
+        let registry = Arc::clone(&self.service.view(tenant).await?.registry);
+        let compiled = compile_stored(record, &registry)?;
+        let status = Arc::new(TargetStatus::new(
+            tenant.clone(),
+            record.name.clone(),
+            compiled.document.deletion_guard,
+            Arc::clone(&self.metrics),
+        ));
+        let delivery = delivery(
+            &self.service,
+            tenant,
+            compiled,
+            &self.key,
+            Arc::clone(&status),
+            None,
+        )?;
+        Ok(Worker {
+            service: Arc::clone(&self.service),
+            tenant: tenant.clone(),
+            name: record.name.clone(),
+            delivery,
+            status,
+        })
+    }
+}
+
+/// The delivery of a compiled target.
+pub(crate) fn delivery(
+    service: &Arc<Service>,
+    tenant: &TenantId,
+    compiled: CompiledTarget,
+    key: &SecretKey,
+    status: Arc<TargetStatus>,
+    max_attempts: Option<u32>,
+) -> Result<Delivery, SyncError> {
+    let store: Arc<dyn Store> = service.store_arc();
+    Ok(match compiled.document.kind {
+        TargetKind::Scim => Delivery::Scim(Box::new(ScimDelivery {
+            tenant: tenant.clone(),
+            name: compiled.document.name.clone(),
+            client: crate::client::ScimClient::new(&compiled, key)?,
+            target: compiled,
+            store,
+            status,
+            dry_run: None,
+            max_attempts,
+        })),
+        TargetKind::Csv => {
+            Delivery::Csv(Box::new(CsvDelivery::new(tenant.clone(), compiled, store)))
+        }
+    })
+}
+
+/// One target's worker.
+pub(crate) struct Worker {
+    service: Arc<Service>,
+    tenant: TenantId,
+    name: String,
+    delivery: Delivery,
+    status: Arc<TargetStatus>,
+}
+
+impl Worker {
+    fn store(&self) -> &dyn Store {
+        self.service.store()
+    }
+
+    async fn run(self) {
+        let mut reported = tokio::time::Instant::now();
+        let mut failures: u32 = 0;
+        loop {
+            let step = self.step().await;
+            let idle = match step {
+                Ok(worked) => {
+                    failures = 0;
+                    !worked
+                }
+                Err(error) => {
+                    failures += 1;
+                    if !matches!(error, SyncError::Paused { .. }) {
+                        tracing::warn!(tenant = %self.tenant.0, target = %self.name, %error, "sync step failed");
+                    }
+                    tokio::time::sleep(crate::retry::backoff(failures)).await;
+                    false
+                }
+            };
+            if reported.elapsed() >= REPORT {
+                reported = tokio::time::Instant::now();
+                self.report().await;
+            }
+            if idle {
+                tokio::time::sleep(POLL).await;
+            }
+        }
+    }
+
+    async fn report(&self) {
+        let state = self.status.state();
+        if let Ok(text) = serde_json::to_string(&state) {
+            if let Err(error) = self
+                .store()
+                .set_target_state(&self.tenant, &self.name, &text)
+                .await
+            {
+                tracing::debug!(%error, "worker state not stored");
+            }
+        }
+    }
+
+    /// Delivers one batch; `Ok(false)` when there was nothing to do.
+    async fn step(&self) -> Result<bool, SyncError> {
+        let Some(record) = self.store().target(&self.tenant, &self.name).await? else {
+            return Ok(false);
+        };
+        if record.paused.is_some() {
+            return Ok(false);
+        }
+        let consumer = consumer_name(&self.name);
+        let registry = Arc::clone(&self.service.view(&self.tenant).await?.registry);
+        let Some(cursor) = self
+            .store()
+            .consumer_cursor(&self.tenant, &consumer)
+            .await?
+        else {
+            let head = self.store().change_head(&self.tenant).await?;
+            full_push(
+                &self.service,
+                &self.tenant,
+                &self.delivery,
+                &registry,
+                &self.status,
+                None,
+            )
+            .await?;
+            self.store()
+                .register_consumer(&self.tenant, &consumer, head)
+                .await?;
+            return Ok(true);
+        };
+        let changes = self.store().changes(&self.tenant, cursor, BATCH).await?;
+        let Some(last) = changes.last().map(|change| change.sequence) else {
+            self.status.set_queue(0, cursor);
+            return Ok(false);
+        };
+        self.status.confirmed.store(
+            last <= record.guard_confirmed,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        deliver_changes(&self.delivery, &registry, &changes, &self.status).await?;
+        self.store()
+            .advance_consumer(&self.tenant, &consumer, last)
+            .await?;
+        let head = self.store().change_head(&self.tenant).await?;
+        self.status.set_queue(head.saturating_sub(last), last);
+        Ok(true)
+    }
+}
+
+/// The resources a batch of change records touched, each once, users and
+/// groups apart, with the commit time of the oldest change of each.
+fn touched(changes: &[ChangeRecord]) -> (Touched, Touched) {
+    let mut users = Vec::new();
+    let mut groups = Vec::new();
+    let mut seen = HashSet::new();
+    for change in changes {
+        let list = match change.resource_type.as_str() {
+            "User" => &mut users,
+            "Group" => &mut groups,
+            _ => continue,
+        };
+        if seen.insert((change.resource_type.clone(), change.resource_id.clone())) {
+            list.push((change.resource_id.clone(), change.at.clone()));
+        }
+    }
+    (users, groups)
+}
+
+/// Delivers what a batch of change records touched.
+pub(crate) async fn deliver_changes(
+    delivery: &Delivery,
+    registry: &SchemaRegistry,
+    changes: &[ChangeRecord],
+    status: &TargetStatus,
+) -> Result<(), SyncError> {
+    let (users, groups) = touched(changes);
+    match delivery {
+        Delivery::Scim(scim) => {
+            let mut remote_ids = RemoteIds::default();
+            refresh_population(scim, status).await?;
+            let mut groups = groups;
+            for (id, at) in &users {
+                let outcome = scim.sync_user(registry, id, &mut remote_ids).await?;
+                if outcome == Outcome::Created {
+                    // A user new at the target joins the groups Muster has it in.
+                    for group in user_groups(scim.store.as_ref(), &scim.tenant, id).await? {
+                        if !groups.iter().any(|(known, _)| *known == group) {
+                            groups.push((group, at.clone()));
+                        }
+                    }
+                }
+                count(status, &outcome, at);
+            }
+            if scim.target.delivers_groups() {
+                for (id, at) in &groups {
+                    let outcome = scim.sync_group(registry, id, &mut remote_ids).await?;
+                    count(status, &outcome, at);
+                }
+            }
+        }
+        Delivery::Csv(csv) => {
+            let ids: Vec<ResourceId> = users.into_iter().map(|(id, _)| id).collect();
+            csv.export_changes(registry, &ids).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn refresh_population(scim: &ScimDelivery, status: &TargetStatus) -> Result<(), SyncError> {
+    if scim.target.document.deletion_guard.is_none() {
+        return Ok(());
+    }
+    let held = scim
+        .store
+        .delivered_all(&scim.tenant, &scim.name, "User")
+        .await?
+        .iter()
+        .filter(|object| !object.deprovisioned)
+        .count();
+    status.population.store(
+        u64::try_from(held).unwrap_or(u64::MAX),
+        std::sync::atomic::Ordering::Relaxed,
+    );
+    Ok(())
+}
+
+async fn user_groups(
+    store: &dyn Store,
+    tenant: &TenantId,
+    id: &ResourceId,
+) -> Result<Vec<ResourceId>, SyncError> {
+    let user = match store.get(tenant, "User", id, false).await {
+        Ok(user) => user.resource,
+        Err(muster_store::StoreError::NotFound(_)) => return Ok(Vec::new()),
+        Err(error) => return Err(error.into()),
+    };
+    Ok(user
+        .get("groups")
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|group| group.get("value").and_then(serde_json::Value::as_str))
+        .map(|id| ResourceId(id.to_owned()))
+        .collect())
+}
+
+fn count(status: &TargetStatus, outcome: &Outcome, at: &str) {
+    status.count(outcome_label(outcome));
+    if matches!(
+        outcome,
+        Outcome::Created | Outcome::Updated | Outcome::Deprovisioned
+    ) {
+        if let Ok(committed) =
+            time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339)
+        {
+            let waited = time::OffsetDateTime::now_utc() - committed;
+            status.observe_latency(waited.as_seconds_f64().max(0.0));
+        }
+    }
+}
+
+/// Every resource of a type, page by page.
+pub(crate) async fn each_resource(
+    store: &dyn Store,
+    tenant: &TenantId,
+    registry: &SchemaRegistry,
+    resource_type: &str,
+) -> Result<Vec<ResourceId>, SyncError> {
+    let mut ids = Vec::new();
+    let mut cursor = None;
+    loop {
+        let query = ListQuery {
+            resource_type: resource_type.to_owned(),
+            filter: None,
+            sort_by: None,
+            descending: false,
+            page: Page::Cursor {
+                cursor: cursor.clone(),
+                count: PAGE,
+            },
+            include_members: false,
+        };
+        let page = store.list(tenant, registry, &query).await?;
+        ids.extend(page.resources.into_iter().map(|resource| resource.id));
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => return Ok(ids),
+        }
+    }
+}
+
+/// Delivers every user and group (a new target's first push, a reconcile,
+/// a CSV full export), calling `progress` with (done, total).
+pub(crate) async fn full_push(
+    service: &Arc<Service>,
+    tenant: &TenantId,
+    delivery: &Delivery,
+    registry: &SchemaRegistry,
+    status: &TargetStatus,
+    progress: Option<&(dyn Fn(u64, u64) + Send + Sync)>,
+) -> Result<Vec<(ResourceId, Outcome)>, SyncError> {
+    let store = service.store();
+    let users = each_resource(store, tenant, registry, "User").await?;
+    let mut outcomes = Vec::new();
+    match delivery {
+        Delivery::Scim(scim) => {
+            let groups = if scim.target.delivers_groups() {
+                each_resource(store, tenant, registry, "Group").await?
+            } else {
+                Vec::new()
+            };
+            let total = u64::try_from(users.len() + groups.len()).unwrap_or(u64::MAX);
+            let mut remote_ids = RemoteIds::default();
+            refresh_population(scim, status).await?;
+            let mut done = 0u64;
+            for id in &users {
+                let outcome = scim.sync_user(registry, id, &mut remote_ids).await?;
+                status.count(outcome_label(&outcome));
+                outcomes.push((id.clone(), outcome));
+                done += 1;
+                if let Some(progress) = progress {
+                    progress(done, total);
+                }
+            }
+            for id in &groups {
+                let outcome = scim.sync_group(registry, id, &mut remote_ids).await?;
+                status.count(outcome_label(&outcome));
+                outcomes.push((id.clone(), outcome));
+                done += 1;
+                if let Some(progress) = progress {
+                    progress(done, total);
+                }
+            }
+        }
+        Delivery::Csv(csv) => {
+            csv.export_full(registry, &users).await?;
+            if let Some(progress) = progress {
+                let total = u64::try_from(users.len()).unwrap_or(u64::MAX);
+                progress(total, total);
+            }
+        }
+    }
+    Ok(outcomes)
+}
+
+fn outcome_label(outcome: &Outcome) -> &'static str {
+    match outcome {
+        Outcome::Unchanged => "unchanged",
+        Outcome::Created => "created",
+        Outcome::Updated => "updated",
+        Outcome::Deprovisioned => "deprovisioned",
+        Outcome::Skipped => "skipped",
+        Outcome::DeadLettered(_) => "dead_letter",
+    }
+}
+
+/// The stored state of a worker, as `muster sync status` shows it.
+pub fn stored_state(record: &TargetRecord) -> WorkerState {
+    serde_json::from_str(&record.state).unwrap_or_default()
+}

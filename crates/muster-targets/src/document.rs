@@ -1,0 +1,331 @@
+//! The target document an admin writes (`muster target apply FILE.json`,
+//! `PUT /admin/v1/targets/{name}`), read strictly: an unknown key, a
+//! malformed URL, an unknown attribute or function is refused with the
+//! field and the reason.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use url::Url;
+
+use crate::error::{DocumentError, Problem};
+
+/// Longest target name.
+pub const MAX_NAME_LENGTH: usize = 64;
+
+/// Most mappings in one document.
+pub const MAX_MAPPINGS: usize = 256;
+
+/// A downstream target, as written by the admin.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TargetDocument {
+    /// Unique within the tenant: letters, digits, `-` and `_`.
+    pub name: String,
+    /// What the target is.
+    pub kind: TargetKind,
+    /// The SCIM base URL (`scim` targets), e.g. `https://cc.example.com/scim/v2`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    /// The directory files are written to (`csv` targets).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub directory: Option<PathBuf>,
+    /// How Muster authenticates to the target (`scim` targets).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<Auth>,
+    /// Which users and groups go there.
+    #[serde(default)]
+    pub scope: Scope,
+    /// Target attribute ← expression; empty means the kind's defaults.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mappings: Vec<MappingSpec>,
+    /// What leaving Muster (or the scope) does to a user at the target.
+    #[serde(default)]
+    pub deletion: Deletion,
+    /// How fast Muster may call the target.
+    #[serde(default)]
+    pub rate_limit: RateLimit,
+    /// Pauses the target when too many users would be removed at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_guard: Option<DeletionGuard>,
+}
+
+/// The kinds of target this crate knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TargetKind {
+    /// Any SCIM 2.0 service provider.
+    Scim,
+    /// CSV files in a directory, for platforms that import files.
+    Csv,
+}
+
+/// How Muster authenticates to a target.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Auth {
+    /// A long-lived bearer token.
+    Bearer {
+        /// The token.
+        token: Secret,
+    },
+    /// OAuth 2.0 client credentials (RFC 6749 section 4.4).
+    #[serde(rename_all = "camelCase")]
+    OauthClientCredentials {
+        /// The token endpoint.
+        token_url: String,
+        /// The client id.
+        client_id: String,
+        /// The client secret.
+        client_secret: Secret,
+        /// Scopes to ask for, space-separated.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        scope: Option<String>,
+    },
+}
+
+/// A secret in a document: a value, a reference to an environment
+/// variable, or (as stored and returned) its sealed or redacted form.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Secret {
+    /// Read from this environment variable of the Muster process when
+    /// used; nothing secret is stored.
+    Env {
+        /// The variable's name.
+        env: String,
+    },
+    /// Sealed with the data directory's key (how a value is stored).
+    Sealed {
+        /// Base64 of nonce and ciphertext.
+        sealed: String,
+    },
+    /// What the API returns instead of a value; putting it back keeps the
+    /// stored secret.
+    Redacted {
+        /// Always `true`.
+        redacted: bool,
+    },
+    /// The secret itself, as an admin writes it (never stored so).
+    Value(String),
+}
+
+impl Secret {
+    /// The form the API returns: environment references as they are,
+    /// every value redacted.
+    pub fn redacted(&self) -> Secret {
+        match self {
+            Secret::Env { env } => Secret::Env { env: env.clone() },
+            _ => Secret::Redacted { redacted: true },
+        }
+    }
+}
+
+/// Which users and groups a target receives.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Scope {
+    /// A SCIM filter choosing the users (all users when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub users: Option<String>,
+    /// Which groups.
+    #[serde(default)]
+    pub groups: GroupScope,
+}
+
+/// Which groups a target receives: `"all"`, `"none"` (the default) or
+/// `{"filter": "..."}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum GroupScope {
+    /// `"all"` or `"none"`.
+    Every(GroupChoice),
+    /// The groups matching a SCIM filter.
+    Filter {
+        /// The filter.
+        filter: String,
+    },
+}
+
+impl Default for GroupScope {
+    fn default() -> Self {
+        GroupScope::Every(GroupChoice::None)
+    }
+}
+
+/// `"all"` or `"none"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GroupChoice {
+    /// Every group.
+    All,
+    /// No group.
+    None,
+}
+
+/// One mapping: a target attribute and the expression giving its value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MappingSpec {
+    /// The SCIM path at the target (`name.givenName`,
+    /// `emails[type eq "work"].value`, an extension URN path), or the
+    /// column name of a CSV target.
+    pub target: String,
+    /// An Entra-compatible expression; a plain attribute path is the
+    /// simplest (`userName`, `[userName]`).
+    pub expression: String,
+}
+
+/// What happens at the target to a user who leaves Muster or the scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Deletion {
+    /// `active` set to false (the account and its history stay).
+    #[default]
+    Deactivate,
+    /// The account is deleted.
+    Delete,
+}
+
+/// How fast Muster calls a target: a token bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RateLimit {
+    /// Sustained requests per second.
+    pub requests_per_second: f64,
+    /// Requests allowed at once above the sustained rate.
+    #[serde(default = "default_burst")]
+    pub burst: u32,
+}
+
+fn default_burst() -> u32 {
+    10
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        RateLimit {
+            requests_per_second: 50.0,
+            burst: default_burst(),
+        }
+    }
+}
+
+/// The accidental-deletion guard: pause the target when more than
+/// `max_share` of its users would be deprovisioned within `window_seconds`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeletionGuard {
+    /// The share of the target's users (0 to 1).
+    pub max_share: f64,
+    /// The window, in seconds.
+    #[serde(default = "default_window")]
+    pub window_seconds: u64,
+    /// Removals always allowed in a window, whatever the share (so a
+    /// target with ten users can lose one).
+    #[serde(default = "default_minimum")]
+    pub minimum: u64,
+}
+
+fn default_window() -> u64 {
+    3600
+}
+
+fn default_minimum() -> u64 {
+    5
+}
+
+impl TargetDocument {
+    /// Reads a document from JSON, naming the field and the reason on
+    /// failure (only the shape: [`crate::CompiledTarget::compile`] checks
+    /// the meaning).
+    pub fn from_json(text: &str) -> Result<TargetDocument, DocumentError> {
+        serde_json::from_str(text).map_err(|error| {
+            DocumentError::one(Problem::new(
+                "",
+                format!("{error} (line {}, column {})", error.line(), error.column()),
+            ))
+        })
+    }
+
+    /// Reads a document from a JSON value.
+    pub fn from_value(value: Value) -> Result<TargetDocument, DocumentError> {
+        serde_json::from_value(value)
+            .map_err(|error| DocumentError::one(Problem::new("", error.to_string())))
+    }
+
+    /// The document as the API returns it: every secret value redacted.
+    pub fn redacted(&self) -> TargetDocument {
+        let mut copy = self.clone();
+        copy.map_secrets(|secret| secret.redacted());
+        copy
+    }
+
+    /// Replaces every secret with `change(secret)`.
+    pub fn map_secrets(&mut self, mut change: impl FnMut(&Secret) -> Secret) {
+        match &mut self.auth {
+            Some(Auth::Bearer { token }) => *token = change(token),
+            Some(Auth::OauthClientCredentials { client_secret, .. }) => {
+                *client_secret = change(client_secret);
+            }
+            None => {}
+        }
+    }
+
+    /// Every secret of the document, with the field it sits in.
+    pub fn secrets(&self) -> Vec<(&'static str, &Secret)> {
+        match &self.auth {
+            Some(Auth::Bearer { token }) => vec![("auth.token", token)],
+            Some(Auth::OauthClientCredentials { client_secret, .. }) => {
+                vec![("auth.clientSecret", client_secret)]
+            }
+            None => Vec::new(),
+        }
+    }
+}
+
+/// Checks a target name: 1 to [`MAX_NAME_LENGTH`] letters, digits, `-`, `_`.
+pub fn check_name(name: &str) -> Result<(), Problem> {
+    let valid = !name.is_empty()
+        && name.len() <= MAX_NAME_LENGTH
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if valid {
+        Ok(())
+    } else {
+        Err(Problem::new(
+            "name",
+            format!(
+                "'{}' is not a target name: use 1 to {MAX_NAME_LENGTH} letters, digits, '-' or '_'",
+                name.chars().take(80).collect::<String>()
+            ),
+        ))
+    }
+}
+
+/// Checks an http(s) URL field.
+pub(crate) fn check_url(field: &str, text: &str) -> Result<Url, Problem> {
+    let url = Url::parse(text)
+        .map_err(|error| Problem::new(field, format!("'{text}' is not a URL: {error}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(Problem::new(
+            field,
+            format!("'{text}': expected an http or https URL"),
+        ));
+    }
+    if url.host_str().is_none() {
+        return Err(Problem::new(
+            field,
+            format!("'{text}': the URL has no host"),
+        ));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(Problem::new(
+            field,
+            "credentials in the URL are refused: put them in auth".to_owned(),
+        ));
+    }
+    Ok(url)
+}
