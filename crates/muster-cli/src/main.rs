@@ -179,6 +179,11 @@ struct ServeArgs {
     /// client can send them.
     #[arg(long, env = "MUSTER_TRUST_PROXY_HEADERS")]
     trust_proxy_headers: bool,
+    /// Days the change feed keeps records that every sync target has
+    /// delivered (0 keeps them forever; records a target still needs are
+    /// never pruned).
+    #[arg(long, env = "MUSTER_FEED_RETENTION_DAYS", default_value_t = 90)]
+    feed_retention_days: u32,
     #[command(flatten)]
     data: DataDir,
 }
@@ -354,7 +359,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
     };
     let key = muster_sync::secrets::SecretKey::load_or_create(&args.data.data_dir)
         .context("the key that seals target secrets")?;
-    let state = AppState::new(Arc::new(store), config).with_sync(key);
+    let retention = (args.feed_retention_days > 0)
+        .then(|| std::time::Duration::from_secs(u64::from(args.feed_retention_days) * 86_400));
+    let state = AppState::new(Arc::new(store), config).with_sync(key, retention);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;

@@ -105,12 +105,21 @@ impl AppState {
         }
     }
 
-    /// Enables the sync engine (target secrets sealed with `key`): its
-    /// admin API answers, and [`serve`] runs its workers.
-    pub fn with_sync(mut self, key: muster_sync::secrets::SecretKey) -> Self {
+    /// Enables the sync engine (target secrets sealed with `key`; change
+    /// records every target has passed pruned after `retention`, or kept
+    /// with `None`): its admin API answers, and [`serve`] runs its workers.
+    pub fn with_sync(
+        mut self,
+        key: muster_sync::secrets::SecretKey,
+        retention: Option<std::time::Duration>,
+    ) -> Self {
         self.sync = Some(Arc::new(SyncHandle {
             targets: muster_sync::Targets::new(Arc::clone(&self.service), key.clone()),
-            engine: muster_sync::SyncEngine::new(Arc::clone(&self.service), key),
+            engine: muster_sync::SyncEngine::with_retention(
+                Arc::clone(&self.service),
+                key,
+                retention,
+            ),
         }));
         self
     }

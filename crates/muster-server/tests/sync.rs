@@ -381,3 +381,165 @@ async fn secrets_are_sealed_at_rest_and_kept_on_a_redacted_put() {
         );
     }
 }
+
+async fn create_user(server: &TestServer, user_name: &str) -> String {
+    let reply = server
+        .post(
+            "/Users",
+            json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": user_name,
+                "externalId": format!("hr-{user_name}")
+            }),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    reply.body["id"].as_str().unwrap().to_owned()
+}
+
+async fn count_at(server: &TestServer) -> usize {
+    let reply = server.get("/Users?count=0").await;
+    usize::try_from(reply.body["totalResults"].as_u64().unwrap_or(0)).unwrap_or(0)
+}
+
+#[tokio::test]
+async fn the_deletion_guard_pauses_a_mass_removal_until_an_admin_resumes() {
+    let source = TestServer::start().await;
+    let target = TestServer::start().await;
+    let document = json!({
+        "name": "guarded",
+        "kind": "scim",
+        "baseUrl": target.base_url,
+        "auth": {"type": "bearer", "token": target.token},
+        "deletion": "delete",
+        "rateLimit": {"requestsPerSecond": 500, "burst": 50},
+        "deletionGuard": {"maxShare": 0.2, "windowSeconds": 3600, "minimum": 1}
+    });
+    let put = source
+        .admin(Method::PUT, "/targets/guarded", Some(document))
+        .await;
+    assert_eq!(put.status, StatusCode::OK, "{}", put.body);
+    let mut ids = Vec::new();
+    for n in 0..10 {
+        ids.push(create_user(&source, &format!("guard{n}@contoso.com")).await);
+    }
+    eventually(15, "ten users at the target", || async {
+        (count_at(&target).await == 10).then_some(())
+    })
+    .await;
+
+    // A "reorganisation" that removes half: two go (20%), then the guard pauses.
+    for id in ids.iter().take(5) {
+        assert_eq!(
+            source.delete(&format!("/Users/{id}")).await.status,
+            StatusCode::NO_CONTENT
+        );
+    }
+    let paused = eventually(15, "the pause", || async {
+        let reply = source.admin(Method::GET, "/targets/guarded", None).await;
+        reply.body["paused"].as_str().map(str::to_owned)
+    })
+    .await;
+    assert!(paused.contains("deletion guard"), "{paused}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        count_at(&target).await,
+        8,
+        "the removals stopped at the guard"
+    );
+
+    // The admin confirms: the rest goes through.
+    let resumed = source
+        .admin(Method::POST, "/targets/guarded/resume", None)
+        .await;
+    assert_eq!(resumed.status, StatusCode::OK, "{}", resumed.body);
+    assert!(resumed.body.get("paused").is_none(), "{}", resumed.body);
+    eventually(15, "the confirmed removals", || async {
+        (count_at(&target).await == 5).then_some(())
+    })
+    .await;
+}
+
+/// A token endpoint (RFC 6749 section 4.4) that hands out `access_token`
+/// to one client and counts its calls.
+async fn start_token_endpoint(
+    access_token: String,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicU64>) {
+    use axum::http::HeaderMap;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let calls = std::sync::Arc::new(AtomicU64::new(0));
+    let counter = std::sync::Arc::clone(&calls);
+    let app = axum::Router::new().route(
+        "/oauth/token",
+        axum::routing::post(move |headers: HeaderMap, body: String| {
+            let counter = std::sync::Arc::clone(&counter);
+            let access_token = access_token.clone();
+            async move {
+                counter.fetch_add(1, Ordering::SeqCst);
+                // Basic base64("muster-client:client-s3cret")
+                let expected = "Basic bXVzdGVyLWNsaWVudDpjbGllbnQtczNjcmV0";
+                let authorized = headers
+                    .get("authorization")
+                    .and_then(|value| value.to_str().ok())
+                    == Some(expected);
+                if !authorized || !body.contains("grant_type=client_credentials") {
+                    return (
+                        StatusCode::UNAUTHORIZED,
+                        axum::Json(json!({"error": "invalid_client"})),
+                    );
+                }
+                (
+                    StatusCode::OK,
+                    axum::Json(json!({
+                        "access_token": access_token,
+                        "token_type": "Bearer",
+                        "expires_in": 3600
+                    })),
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{address}/oauth/token"), calls)
+}
+
+#[tokio::test]
+async fn oauth_client_credentials_fetch_one_token_and_reuse_it() {
+    let source = TestServer::start().await;
+    let target = TestServer::start().await;
+    let (token_url, calls) = start_token_endpoint(target.token.clone()).await;
+    let document = json!({
+        "name": "oauth",
+        "kind": "scim",
+        "baseUrl": target.base_url,
+        "auth": {
+            "type": "oauth-client-credentials",
+            "tokenUrl": token_url,
+            "clientId": "muster-client",
+            "clientSecret": "client-s3cret"
+        },
+        "rateLimit": {"requestsPerSecond": 500, "burst": 50}
+    });
+    let put = source
+        .admin(Method::PUT, "/targets/oauth", Some(document))
+        .await;
+    assert_eq!(put.status, StatusCode::OK, "{}", put.body);
+    assert_eq!(
+        put.body["document"]["auth"]["clientSecret"],
+        json!({"redacted": true})
+    );
+    for n in 0..3 {
+        create_user(&source, &format!("oauth{n}@contoso.com")).await;
+    }
+    eventually(15, "three users at the target", || async {
+        (count_at(&target).await == 3).then_some(())
+    })
+    .await;
+    assert_eq!(
+        calls.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "one access token, reused until it expires"
+    );
+}

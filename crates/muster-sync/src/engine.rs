@@ -39,6 +39,13 @@ const SUPERVISE: Duration = Duration::from_millis(500);
 /// How often a worker stores its state for other processes to show.
 const REPORT: Duration = Duration::from_secs(2);
 
+/// How often the engine prunes change records every target has passed.
+const PRUNE_EVERY: Duration = Duration::from_secs(600);
+
+/// The default age past which change records every target has passed are
+/// pruned.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(90 * 24 * 3600);
+
 /// Page size of a full push.
 const PAGE: u64 = 500;
 
@@ -66,6 +73,7 @@ pub struct SyncEngine {
     metrics: Arc<Metrics>,
     workers: tokio::sync::Mutex<HashMap<WorkerKey, RunningWorker>>,
     changed: tokio::sync::Notify,
+    retention: Option<Duration>,
 }
 
 impl SyncEngine {
@@ -77,6 +85,24 @@ impl SyncEngine {
             metrics: Arc::new(Metrics::default()),
             workers: tokio::sync::Mutex::new(HashMap::new()),
             changed: tokio::sync::Notify::new(),
+            retention: Some(DEFAULT_RETENTION),
+        })
+    }
+
+    /// An engine that prunes change records older than `retention` once
+    /// every target of their tenant has passed them (`None`: keeps them).
+    pub fn with_retention(
+        service: Arc<Service>,
+        key: SecretKey,
+        retention: Option<Duration>,
+    ) -> Arc<SyncEngine> {
+        Arc::new(SyncEngine {
+            service,
+            key,
+            metrics: Arc::new(Metrics::default()),
+            workers: tokio::sync::Mutex::new(HashMap::new()),
+            changed: tokio::sync::Notify::new(),
+            retention,
         })
     }
 
@@ -89,14 +115,52 @@ impl SyncEngine {
     /// target, restarts it when its document changes, stops it when the
     /// target is removed.
     pub async fn run(self: Arc<Self>) {
+        let mut pruned = tokio::time::Instant::now();
         loop {
             if let Err(error) = self.supervise().await {
                 tracing::warn!(%error, "sync engine: could not read the targets");
+            }
+            if pruned.elapsed() >= PRUNE_EVERY {
+                pruned = tokio::time::Instant::now();
+                if let Err(error) = self.prune().await {
+                    tracing::warn!(%error, "sync engine: could not prune the change feed");
+                }
             }
             // A target put through this process is picked up at once; one
             // put elsewhere (the CLI, another replica) within SUPERVISE.
             let _ = tokio::time::timeout(SUPERVISE, self.changed.notified()).await;
         }
+    }
+
+    /// Prunes, in each tenant with targets, the change records older than
+    /// the retention that every target has passed (the store keeps any
+    /// record a consumer still needs).
+    pub async fn prune(&self) -> Result<u64, SyncError> {
+        let Some(retention) = self.retention else {
+            return Ok(0);
+        };
+        let mut tenants: Vec<TenantId> = self
+            .service
+            .store()
+            .all_targets()
+            .await?
+            .into_iter()
+            .map(|(tenant, _)| tenant)
+            .collect();
+        tenants.dedup();
+        let mut removed = 0;
+        for tenant in tenants {
+            let count = self
+                .service
+                .store()
+                .prune_changes(&tenant, muster_store::Retention::OlderThan(retention))
+                .await?;
+            if count > 0 {
+                tracing::info!(tenant = %tenant.0, removed = count, "change feed pruned");
+            }
+            removed += count;
+        }
+        Ok(removed)
     }
 
     /// Looks at the targets again now (after a target was put or removed).

@@ -20,7 +20,7 @@ pub mod secrets;
 mod status;
 mod targets;
 
-pub use engine::{SyncEngine, BATCH, POLL};
+pub use engine::{SyncEngine, BATCH, DEFAULT_RETENTION, POLL};
 pub use status::{Metrics, WorkerState};
 pub use targets::{
     consumer_name, Delivered, ExplainRow, Explanation, Reconciled, TargetView, Targets,
