@@ -543,3 +543,101 @@ async fn oauth_client_credentials_fetch_one_token_and_reuse_it() {
         "one access token, reused until it expires"
     );
 }
+
+/// Seed 003: Genesys Cloud's Entra guide maps a phone number with an
+/// extension through `IIF`, `IsNullOrEmpty`, `StripSpaces`, `Join` and
+/// `Append`. Entra's own calls (a custom extension attribute declared at
+/// run time, PATCH with `Add`/`Replace` and the string "False") arrive at
+/// the target mapped by that exact expression.
+#[tokio::test]
+async fn seed_003_extension_expression_maps_entra_patches_end_to_end() {
+    let source = TestServer::start().await;
+    let target = TestServer::start().await;
+    let urn = "urn:ietf:params:scim:schemas:extension:contoso:2.0:User";
+    let schema = json!({"id": urn, "name": "Contoso", "attributes": [
+        {"name": "attributeThatContainsExtension", "type": "string"}
+    ]});
+    let declared = source
+        .admin(Method::PUT, &format!("/schemas/{urn}"), Some(schema))
+        .await;
+    assert_eq!(declared.status, StatusCode::CREATED, "{}", declared.body);
+    let expression = "IIF(IsNullOrEmpty(StripSpaces([attributeThatContainsExtension])), \
+        StripSpaces(Item([phoneNumbers.value], 1)), \
+        Join(\";ext=\", Append(\"tel:\", StripSpaces(Item([phoneNumbers.value], 1))), \
+        StripSpaces([attributeThatContainsExtension])))";
+    let document = json!({
+        "name": "genesys-like",
+        "kind": "scim",
+        "baseUrl": target.base_url,
+        "auth": {"type": "bearer", "token": target.token},
+        "scope": {"users": "not (active eq false)"},
+        "rateLimit": {"requestsPerSecond": 500, "burst": 50},
+        "mappings": [
+            {"target": "userName", "expression": "userName"},
+            {"target": "externalId", "expression": "externalId"},
+            {"target": "active", "expression": "active"},
+            {"target": "phoneNumbers[type eq \"work2\"].value", "expression": expression}
+        ]
+    });
+    let put = source
+        .admin(Method::PUT, "/targets/genesys-like", Some(document))
+        .await;
+    assert_eq!(put.status, StatusCode::OK, "{}", put.body);
+
+    // Entra's create, as it sends it (active as a string, seed 001/idp-behaviors).
+    let created = source
+        .post(
+            "/Users",
+            json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", urn],
+                "userName": "li.wei@contoso.com",
+                "externalId": "8a1f",
+                "active": "True",
+                "phoneNumbers": [{"type": "work", "value": "+1 425 555 0100"}]
+            }),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    let phone = |user: &Value| user["phoneNumbers"][0]["value"].as_str().map(str::to_owned);
+    let first = eventually(10, "the user", || async {
+        let user = user_at(&target, "li.wei@contoso.com").await?;
+        phone(&user)
+    })
+    .await;
+    assert_eq!(first, "+14255550100", "no extension: the number alone");
+
+    // Entra adds the extension attribute with a URN-qualified Add.
+    let added = source
+        .patch(
+            &format!("/Users/{id}"),
+            json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "Add", "path": format!("{urn}:attributeThatContainsExtension"), "value": " 4 567 "}]
+            }),
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::OK, "{}", added.body);
+    eventually(10, "the extension", || async {
+        let user = user_at(&target, "li.wei@contoso.com").await?;
+        (phone(&user)? == "tel:+14255550100;ext=4567").then_some(())
+    })
+    .await;
+
+    // Entra disables the account with a path-less Replace of "False".
+    let disabled = source
+        .patch(
+            &format!("/Users/{id}"),
+            json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "Replace", "value": {"active": "False"}}]
+            }),
+        )
+        .await;
+    assert_eq!(disabled.status, StatusCode::OK, "{}", disabled.body);
+    eventually(10, "the deactivation", || async {
+        let user = user_at(&target, "li.wei@contoso.com").await?;
+        (user["active"] == false).then_some(())
+    })
+    .await;
+}

@@ -65,6 +65,9 @@ pub struct ScimDelivery {
     /// Most attempts of a retryable request (`None`: until it succeeds, the
     /// worker's way; the CLI's provision on demand gives up).
     pub max_attempts: Option<u32>,
+    /// Whether to read what the target holds instead of trusting what
+    /// Muster last sent (a reconcile: finds drift made at the target).
+    pub verify_remote: bool,
 }
 
 /// The target's ids of what a batch delivered, so group members resolve
@@ -197,6 +200,30 @@ impl ScimDelivery {
             .await?)
     }
 
+    /// The target's copy of a delivered resource (`None`: the target no
+    /// longer has it).
+    async fn read_remote(
+        &self,
+        endpoint: &str,
+        known: &DeliveredObject,
+    ) -> Result<Option<Value>, Exchange> {
+        let remote = known.remote_id.as_deref().unwrap_or_default();
+        let exchange = self
+            .exchange(
+                Method::GET,
+                &format!("/{endpoint}/{}", encode(remote)),
+                None,
+            )
+            .await;
+        if exchange.status == Some(StatusCode::NOT_FOUND) {
+            return Ok(None);
+        }
+        if !exchange.succeeded() {
+            return Err(exchange);
+        }
+        Ok(Some(exchange.answer))
+    }
+
     /// Looks a resource up at the target by each `(attribute, value)` in
     /// turn; the first single match wins.
     async fn lookup(
@@ -249,7 +276,22 @@ impl ScimDelivery {
         self.status.note_mapping_errors(&mapped.errors);
         let known = known.filter(|known| known.remote_id.is_some());
         if let Some(known) = known {
-            let sent = known.sent.as_object().cloned();
+            let sent = if self.verify_remote {
+                match self.read_remote("Users", &known).await {
+                    Ok(Some(remote)) => Some(read_back(&mapped, &remote)),
+                    // Gone at the target: create it again.
+                    Ok(None) => return self.create_user(id, &mapped, remote_ids).await,
+                    Err(exchange) => {
+                        let reason =
+                            format!("reading the target's copy failed: {}", exchange.summary());
+                        return self
+                            .dead_letter("User", id, &exchange, reason, Some(known))
+                            .await;
+                    }
+                }
+            } else {
+                known.sent.as_object().cloned()
+            };
             let operations = patch_operations(&mapped, sent.as_ref());
             if operations.is_empty() && !known.deprovisioned {
                 return Ok(Outcome::Unchanged);
@@ -405,10 +447,28 @@ impl ScimDelivery {
         known: Option<DeliveredObject>,
         remote_ids: &mut RemoteIds,
     ) -> Result<Outcome, SyncError> {
-        let Some(known) = known.filter(|known| known.remote_id.is_some() && !known.deprovisioned)
-        else {
+        let Some(mut known) = known.filter(|known| known.remote_id.is_some()) else {
             return Ok(Outcome::Skipped);
         };
+        if known.deprovisioned && self.verify_remote {
+            // A reconcile checks that the target still has it deactivated.
+            match self.read_remote("Users", &known).await {
+                Ok(Some(remote)) if remote.get("active") != Some(&Value::Bool(false)) => {
+                    known.deprovisioned = false;
+                }
+                Ok(_) => return Ok(Outcome::Unchanged),
+                Err(exchange) => {
+                    let reason =
+                        format!("reading the target's copy failed: {}", exchange.summary());
+                    return self
+                        .dead_letter("User", id, &exchange, reason, Some(known))
+                        .await;
+                }
+            }
+        }
+        if known.deprovisioned {
+            return Ok(Outcome::Skipped);
+        }
         if !self.is_dry_run() {
             self.status
                 .guard_removal(&self.store, &self.tenant, &self.name)
@@ -561,7 +621,31 @@ impl ScimDelivery {
                 members.insert(remote);
             }
         }
-        let (remote, sent, sent_members) = match known.filter(|known| known.remote_id.is_some()) {
+        let mut known = known.filter(|known| known.remote_id.is_some());
+        let mut remote_copy = None;
+        if let (Some(delivered), true) = (&known, self.verify_remote) {
+            match self.read_remote("Groups", delivered).await {
+                Ok(Some(remote)) => remote_copy = Some(remote),
+                // Gone at the target: create it again.
+                Ok(None) => known = None,
+                Err(exchange) => {
+                    let reason =
+                        format!("reading the target's copy failed: {}", exchange.summary());
+                    return self
+                        .dead_letter("Group", id, &exchange, reason, known)
+                        .await;
+                }
+            }
+        }
+        let (remote, sent, sent_members) = match known {
+            Some(known) if remote_copy.is_some() => {
+                let remote = remote_copy.unwrap_or_default();
+                (
+                    known.remote_id.unwrap_or_default(),
+                    read_back(&mapped, &remote),
+                    member_set(remote.get("members")),
+                )
+            }
             Some(known) => {
                 let sent = known.sent.as_object().cloned().unwrap_or_default();
                 let sent_members = member_set(sent.get("members"));

@@ -253,6 +253,7 @@ pub(crate) fn delivery(
             status,
             dry_run: None,
             max_attempts,
+            verify_remote: false,
         })),
         TargetKind::Csv => {
             Delivery::Csv(Box::new(CsvDelivery::new(tenant.clone(), compiled, store)))

@@ -435,7 +435,8 @@ impl Targets {
                 ..Reconciled::default()
             });
         }
-        let (scim, status) = self.scim_delivery(tenant, target, dry_run).await?;
+        let (mut scim, status) = self.scim_delivery(tenant, target, dry_run).await?;
+        scim.verify_remote = true;
         let delivery = Delivery::Scim(Box::new(scim));
         let mut outcomes = full_push(
             &self.service,
