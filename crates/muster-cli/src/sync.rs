@@ -384,6 +384,7 @@ fn kind(kind: TargetKind) -> &'static str {
     match kind {
         TargetKind::Scim => "scim",
         TargetKind::Csv => "csv",
+        TargetKind::GenesysCloud => "genesys-cloud",
     }
 }
 

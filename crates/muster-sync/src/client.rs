@@ -154,7 +154,7 @@ impl ScimClient {
             http,
             base,
             credentials,
-            limiter: Arc::new(limiter(target.document.rate_limit)),
+            limiter: Arc::new(limiter(target.rate_limit)),
         })
     }
 
@@ -163,11 +163,10 @@ impl ScimClient {
         &self.base
     }
 
-    /// Calls `path` (relative to the base URL, starting with `/`), waiting
-    /// for the token bucket first.
-    pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Exchange {
+    /// Calls an absolute URL of the same service (a platform API beside its
+    /// SCIM endpoint), with the same credentials and token bucket.
+    pub async fn call_url(&self, method: Method, url: String, body: Option<Value>) -> Exchange {
         self.limiter.until_ready().await;
-        let url = format!("{}{path}", self.base);
         let mut exchange = Exchange {
             method: method.clone(),
             url: url.clone(),

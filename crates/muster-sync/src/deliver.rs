@@ -18,15 +18,19 @@ use muster_targets::plan::{
     after_delivery, create_body, member_operations, patch_body, patch_operations, quote, read_back,
     GROUP_SCHEMA, USER_SCHEMA,
 };
-use muster_targets::{map_resource, CompiledTarget, Deletion, Mapped};
+use muster_targets::{map_resource, CompiledTarget, Deletion, JsonPath, Mapped};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use tokio::sync::Mutex;
 
 use crate::client::{Exchange, ScimClient};
+use crate::genesys::{self, Directory, Entitlements};
 use crate::retry::{backoff, Verdict};
 use crate::status::TargetStatus;
 use crate::SyncError;
+
+/// The enterprise extension's URN.
+const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 
 /// What delivering one resource did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +72,16 @@ pub struct ScimDelivery {
     /// Whether to read what the target holds instead of trusting what
     /// Muster last sent (a reconcile: finds drift made at the target).
     pub verify_remote: bool,
+    /// For a Genesys Cloud target, its Platform API (entitlements).
+    pub genesys: Option<GenesysPlatform>,
+}
+
+/// A Genesys Cloud target's Platform API.
+pub struct GenesysPlatform {
+    /// The API host's root, e.g. `https://api.mypurecloud.ie`.
+    pub api_root: String,
+    /// Names looked up there.
+    pub directory: Directory,
 }
 
 /// The target's ids of what a batch delivered, so group members resolve
@@ -97,12 +111,24 @@ impl ScimDelivery {
         self.dry_run.is_some()
     }
 
-    /// Sends a request, retrying what retrying can fix.
+    /// Sends a request to `path` under the SCIM base URL, retrying what
+    /// retrying can fix.
     async fn exchange(&self, method: Method, path: &str, body: Option<Value>) -> Exchange {
+        let url = format!("{}{path}", self.client.base());
+        self.exchange_url(method, url, body).await
+    }
+
+    /// Sends a request to an absolute URL of the target, retrying what
+    /// retrying can fix; in a dry run, a write is collected, not sent.
+    pub(crate) async fn exchange_url(
+        &self,
+        method: Method,
+        url: String,
+        body: Option<Value>,
+    ) -> Exchange {
         let write = method != Method::GET;
         if write {
             if let Some(collected) = &self.dry_run {
-                let url = format!("{}{path}", self.client.base());
                 let request = json!({"method": method.as_str(), "url": url, "body": body});
                 collected.lock().await.push(request);
                 let mut answer = body.clone().unwrap_or(Value::Null);
@@ -123,7 +149,10 @@ impl ScimDelivery {
         let mut attempt: u32 = 0;
         loop {
             let started = std::time::Instant::now();
-            let exchange = self.client.call(method.clone(), path, body.clone()).await;
+            let exchange = self
+                .client
+                .call_url(method.clone(), url.clone(), body.clone())
+                .await;
             self.status.observe(&exchange, started.elapsed());
             attempt += 1;
             let verdict = Verdict::of(&exchange);
@@ -272,7 +301,143 @@ impl ScimDelivery {
         let Some(user) = user else {
             return self.deprovision_user(id, known, remote_ids).await;
         };
-        let mapped = map_resource(&self.target.user_mappings, &user);
+        let outcome = self
+            .sync_user_attributes(id, &user, known, remote_ids)
+            .await?;
+        match &self.genesys {
+            Some(platform) if !matches!(outcome, Outcome::DeadLettered(_)) => {
+                self.deliver_platform(platform, id, &user, outcome).await
+            }
+            _ => Ok(outcome),
+        }
+    }
+
+    /// Delivers what Genesys Cloud's SCIM cannot carry (entitlements) for a
+    /// user whose attributes were just delivered.
+    async fn deliver_platform(
+        &self,
+        platform: &GenesysPlatform,
+        id: &ResourceId,
+        user: &Value,
+        outcome: Outcome,
+    ) -> Result<Outcome, SyncError> {
+        let Some(mut known) = self
+            .store
+            .delivered(&self.tenant, &self.name, "User", id)
+            .await?
+            .filter(|known| known.remote_id.is_some())
+        else {
+            // A dry run records nothing: show the platform calls anyway.
+            if self.is_dry_run() {
+                let now = Entitlements::of_user(user);
+                let _ = genesys::deliver(
+                    self,
+                    &platform.api_root,
+                    &platform.directory,
+                    "(new user)",
+                    None,
+                    &now,
+                )
+                .await;
+            }
+            return Ok(outcome);
+        };
+        let wanted = Entitlements::of_user(user);
+        let before: Option<Entitlements> = known
+            .sent
+            .get("entitlements")
+            .and_then(|value| serde_json::from_value(value.clone()).ok());
+        if before.as_ref() == Some(&wanted) && !self.verify_remote {
+            return Ok(outcome);
+        }
+        let remote = known.remote_id.clone().unwrap_or_default();
+        let before = if self.verify_remote { None } else { before };
+        match genesys::deliver(
+            self,
+            &platform.api_root,
+            &platform.directory,
+            &remote,
+            before.as_ref(),
+            &wanted,
+        )
+        .await
+        {
+            Ok(missing) => {
+                if let Some(sent) = known.sent.as_object_mut() {
+                    sent.insert("entitlements".into(), json!(wanted));
+                    sent.insert("notDelivered".into(), json!(missing));
+                }
+                if !missing.is_empty() {
+                    let list: Vec<String> = missing
+                        .iter()
+                        .map(|m| format!("{}: {}", m.what, m.reason))
+                        .collect();
+                    known.answer = Some(format!("not delivered: {}", list.join("; ")));
+                }
+                known.delivered = now();
+                if !self.is_dry_run() {
+                    self.store
+                        .record_delivery(&self.tenant, &self.name, known)
+                        .await?;
+                }
+                Ok(if outcome == Outcome::Unchanged {
+                    Outcome::Updated
+                } else {
+                    outcome
+                })
+            }
+            Err(reason) => {
+                self.status.note_dead_letter(&reason);
+                if !self.is_dry_run() {
+                    self.store
+                        .add_dead_letter(
+                            &self.tenant,
+                            &self.name,
+                            NewDeadLetter {
+                                resource_type: "User".into(),
+                                resource_id: id.clone(),
+                                request: json!({"entitlements": wanted}),
+                                response: json!({"error": reason}),
+                                reason: reason.clone(),
+                            },
+                        )
+                        .await?;
+                }
+                Ok(Outcome::DeadLettered(reason))
+            }
+        }
+    }
+
+    /// Brings the target's copy of a user's mapped attributes in line.
+    async fn sync_user_attributes(
+        &self,
+        id: &ResourceId,
+        user: &Value,
+        known: Option<DeliveredObject>,
+        remote_ids: &mut RemoteIds,
+    ) -> Result<Outcome, SyncError> {
+        let mut mapped = map_resource(&self.target.user_mappings, user);
+        if self.genesys.is_some() {
+            // Genesys wants the manager's Genesys id, which only Muster knows.
+            let manager = JsonPath::from_parts(Some(ENTERPRISE), "manager", Some("value"));
+            let remote = match manager.read(user).as_str() {
+                Some(manager_id) => self
+                    .store
+                    .delivered(
+                        &self.tenant,
+                        &self.name,
+                        "User",
+                        &ResourceId(manager_id.to_owned()),
+                    )
+                    .await?
+                    .and_then(|object| object.remote_id),
+                None => None,
+            };
+            mapped.values.insert(
+                manager.as_str().to_owned(),
+                remote.map_or(Value::Null, Value::String),
+            );
+        }
         self.status.note_mapping_errors(&mapped.errors);
         let known = known.filter(|known| known.remote_id.is_some());
         if let Some(known) = known {
@@ -585,6 +750,11 @@ impl ScimDelivery {
             let Some(known) = known.filter(|known| known.remote_id.is_some()) else {
                 return Ok(Outcome::Skipped);
             };
+            if self.genesys.is_some() {
+                // Genesys Cloud's groups are the platform's own: never deleted.
+                self.forget("Group", id, remote_ids).await?;
+                return Ok(Outcome::Deprovisioned);
+            }
             let remote = known.remote_id.clone().unwrap_or_default();
             let exchange = self
                 .exchange(
@@ -674,6 +844,24 @@ impl ScimDelivery {
                         let holds = read_back(&mapped, &found);
                         let remote_members = member_set(found.get("members"));
                         (remote, holds, remote_members)
+                    }
+                    Ok(None) if self.genesys.is_some() => {
+                        // Genesys Cloud's SCIM cannot create groups: say so.
+                        let name = display.unwrap_or_default();
+                        let reason = format!(
+                            "group '{name}' does not exist at Genesys Cloud, which cannot create \
+                             groups over SCIM: create it there with this name"
+                        );
+                        let exchange = Exchange {
+                            method: Method::GET,
+                            url: format!("{}/Groups", self.client.base()),
+                            body: None,
+                            status: Some(StatusCode::NOT_FOUND),
+                            answer: json!({"detail": reason}),
+                            retry_after: None,
+                            error: None,
+                        };
+                        return self.dead_letter("Group", id, &exchange, reason, None).await;
                     }
                     Ok(None) => {
                         let mut body = create_body(GROUP_SCHEMA, &mapped);

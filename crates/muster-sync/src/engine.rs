@@ -22,7 +22,8 @@ use muster_targets::{CompiledTarget, TargetKind};
 use tokio::task::JoinHandle;
 
 use crate::csv_target::CsvDelivery;
-use crate::deliver::{Outcome, RemoteIds, ScimDelivery};
+use crate::deliver::{GenesysPlatform, Outcome, RemoteIds, ScimDelivery};
+use crate::genesys::Directory;
 use crate::status::{Metrics, TargetStatus, WorkerState};
 use crate::targets::{compile_stored, consumer_name};
 use crate::{secrets::SecretKey, SyncError};
@@ -244,17 +245,24 @@ pub(crate) fn delivery(
 ) -> Result<Delivery, SyncError> {
     let store: Arc<dyn Store> = service.store_arc();
     Ok(match compiled.document.kind {
-        TargetKind::Scim => Delivery::Scim(Box::new(ScimDelivery {
-            tenant: tenant.clone(),
-            name: compiled.document.name.clone(),
-            client: crate::client::ScimClient::new(&compiled, key)?,
-            target: compiled,
-            store,
-            status,
-            dry_run: None,
-            max_attempts,
-            verify_remote: false,
-        })),
+        TargetKind::Scim | TargetKind::GenesysCloud => {
+            let genesys = compiled.api_root.as_ref().map(|root| GenesysPlatform {
+                api_root: root.as_str().trim_end_matches('/').to_owned(),
+                directory: Directory::default(),
+            });
+            Delivery::Scim(Box::new(ScimDelivery {
+                tenant: tenant.clone(),
+                name: compiled.document.name.clone(),
+                client: crate::client::ScimClient::new(&compiled, key)?,
+                target: compiled,
+                store,
+                status,
+                dry_run: None,
+                max_attempts,
+                verify_remote: false,
+                genesys,
+            }))
+        }
         TargetKind::Csv => {
             Delivery::Csv(Box::new(CsvDelivery::new(tenant.clone(), compiled, store)))
         }

@@ -15,6 +15,7 @@ mod client;
 pub mod csv_target;
 mod deliver;
 mod engine;
+mod genesys;
 mod retry;
 pub mod secrets;
 mod status;

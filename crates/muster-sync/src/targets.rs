@@ -540,7 +540,9 @@ impl Targets {
                     .and_then(|sent| sent.get(target_path).cloned()),
             });
         }
+        let not_sent = not_sent(&compiled, &registry, &resource, sent.as_ref());
         Ok(Explanation {
+            not_sent,
             target: target.to_owned(),
             user: user.0.clone(),
             user_name: resource.get("userName").cloned().unwrap_or(Value::Null),
@@ -557,6 +559,81 @@ impl Targets {
             attributes: rows,
         })
     }
+}
+
+/// Paths no mapping sends, whatever the user holds there.
+const NEVER_SENT: [&str; 5] = ["id", "meta", "schemas", "groups", "password"];
+
+/// What a user holds that does not reach the target: attributes with a
+/// value that no mapping reads, and (Genesys Cloud) entitlements the
+/// platform did not take, each with the reason.
+fn not_sent(
+    compiled: &CompiledTarget,
+    registry: &muster_scim::SchemaRegistry,
+    resource: &Value,
+    sent: Option<&serde_json::Map<String, Value>>,
+) -> Vec<Value> {
+    let mut rows = Vec::new();
+    let Some(rt) = registry.resource_type("User") else {
+        return rows;
+    };
+    let read: Vec<String> = compiled
+        .user_mappings
+        .iter()
+        .flat_map(|mapping| {
+            mapping
+                .sources
+                .iter()
+                .map(|(_, path)| path.as_str().to_ascii_lowercase())
+        })
+        .collect();
+    let covered = |path: &str| {
+        read.iter().any(|source| {
+            source == path
+                || source.starts_with(&format!("{path}."))
+                || path.starts_with(&format!("{source}."))
+        })
+    };
+    let reason = match compiled.document.kind {
+        TargetKind::GenesysCloud => {
+            "not delivered: Genesys Cloud SCIM has no field for it (no mapping sends it)"
+        }
+        _ => "not delivered: no mapping sends it to this target",
+    };
+    for path in registry.attribute_paths(rt) {
+        let lower = path.to_ascii_lowercase();
+        let platform_stage = compiled.document.kind == TargetKind::GenesysCloud
+            && lower.starts_with(&muster_rules_urn());
+        if path.contains('.') || NEVER_SENT.contains(&lower.as_str()) || platform_stage {
+            continue;
+        }
+        let Ok(json_path) = muster_targets::JsonPath::parse(&path) else {
+            continue;
+        };
+        let value = json_path.read(resource);
+        if value.is_null() || covered(&lower) {
+            continue;
+        }
+        rows.push(json!({"attribute": path, "value": value, "reason": reason}));
+    }
+    if let Some(missing) = sent
+        .and_then(|sent| sent.get("notDelivered"))
+        .and_then(Value::as_array)
+    {
+        for item in missing {
+            rows.push(json!({
+                "attribute": item.get("what"),
+                "reason": format!("not delivered: {}", item.get("reason").and_then(Value::as_str).unwrap_or_default()),
+            }));
+        }
+    }
+    rows
+}
+
+/// The contact-center extension's URN, lower-cased: delivered by the
+/// platform stage of a `genesys-cloud` target, not by mappings.
+fn muster_rules_urn() -> String {
+    muster_rules::CONTACT_CENTER_URN.to_ascii_lowercase()
 }
 
 /// How far back explain looks for who set a value.
@@ -679,4 +756,7 @@ pub struct Explanation {
     pub deprovisioned: bool,
     /// Every target attribute.
     pub attributes: Vec<ExplainRow>,
+    /// What the user holds that does not reach the target, and why:
+    /// attributes no mapping reads, entitlements the platform refused.
+    pub not_sent: Vec<Value>,
 }

@@ -11,8 +11,8 @@ use url::Url;
 
 use crate::defaults::{default_group_mappings, default_user_mappings};
 use crate::document::{
-    check_name, check_url, Auth, GroupChoice, GroupScope, MappingSpec, TargetDocument, TargetKind,
-    MAX_MAPPINGS,
+    check_name, check_url, Auth, GroupChoice, GroupScope, MappingSpec, RateLimit, TargetDocument,
+    TargetKind, MAX_MAPPINGS,
 };
 use crate::error::{DocumentError, Problem};
 use crate::path::JsonPath;
@@ -29,6 +29,10 @@ pub struct CompiledTarget {
     pub base_url: Option<Url>,
     /// The token URL (OAuth client credentials).
     pub token_url: Option<Url>,
+    /// The platform API's root (`genesys-cloud`: `https://api.<region>`).
+    pub api_root: Option<Url>,
+    /// The rate limit in force (the document's, or the kind's default).
+    pub rate_limit: RateLimit,
     /// The users that go there (`None`: all).
     pub user_scope: Option<Filter>,
     /// The groups that go there.
@@ -148,6 +152,7 @@ impl CompiledTarget {
         );
         let mut base_url = None;
         let mut token_url = None;
+        let mut api_root = None;
         match document.kind {
             TargetKind::Scim => {
                 match &document.base_url {
@@ -166,16 +171,62 @@ impl CompiledTarget {
                         "a scim target needs auth: {\"type\": \"bearer\", \"token\": ...} or \
                          {\"type\": \"oauth-client-credentials\", ...}",
                     )),
-                    Some(Auth::OauthClientCredentials { token_url: url, .. }) => {
-                        match check_url("auth.tokenUrl", url) {
+                    Some(Auth::OauthClientCredentials { token_url: url, .. }) => match url {
+                        Some(url) => match check_url("auth.tokenUrl", url) {
                             Ok(url) => token_url = Some(url),
                             Err(problem) => problems.push(problem),
-                        }
-                    }
+                        },
+                        None => problems.push(Problem::new(
+                            "auth.tokenUrl",
+                            "OAuth client credentials need the token endpoint's URL",
+                        )),
+                    },
                     Some(Auth::Bearer { .. }) => {}
                 }
                 if document.directory.is_some() {
                     problems.push(Problem::new("directory", "only csv targets write files"));
+                }
+            }
+            TargetKind::GenesysCloud => {
+                let (api, login) = genesys_roots(&document, &mut problems);
+                api_root = api;
+                if let Some(api) = &api_root {
+                    base_url = Url::parse(&format!(
+                        "{}/api/v2/scim/v2",
+                        api.as_str().trim_end_matches('/')
+                    ))
+                    .ok();
+                }
+                match &document.auth {
+                    Some(Auth::OauthClientCredentials { token_url: url, .. }) => {
+                        let url = match url {
+                            Some(url) => check_url("auth.tokenUrl", url).map(Some),
+                            None => Ok(login.map(|login| {
+                                Url::parse(&format!("{}/oauth/token", login.as_str().trim_end_matches('/')))
+                                    .ok()
+                            }).unwrap_or_default()),
+                        };
+                        match url {
+                            Ok(url) => token_url = url,
+                            Err(problem) => problems.push(problem),
+                        }
+                    }
+                    _ => problems.push(Problem::new(
+                        "auth",
+                        "a genesys-cloud target authenticates with OAuth client credentials: \
+                         {\"type\": \"oauth-client-credentials\", \"clientId\": ..., \"clientSecret\": ...}",
+                    )),
+                }
+                for (field, present) in [
+                    ("baseUrl", document.base_url.is_some()),
+                    ("directory", document.directory.is_some()),
+                ] {
+                    if present {
+                        problems.push(Problem::new(
+                            field,
+                            "not used by genesys-cloud targets: give region (or apiBaseUrl and loginUrl)",
+                        ));
+                    }
                 }
             }
             TargetKind::Csv => {
@@ -228,7 +279,9 @@ impl CompiledTarget {
             }
             (GroupScope::Filter { .. }, None) => GroupSelection::None,
         };
-        let rate = document.rate_limit;
+        let rate = document
+            .rate_limit
+            .unwrap_or_else(|| default_rate_limit(document.kind));
         if !(rate.requests_per_second.is_finite()
             && rate.requests_per_second > 0.0
             && rate.requests_per_second <= MAX_RATE)
@@ -293,6 +346,8 @@ impl CompiledTarget {
             document,
             base_url,
             token_url,
+            api_root,
+            rate_limit: rate,
             user_scope,
             group_scope,
             user_mappings,
@@ -322,6 +377,64 @@ impl CompiledTarget {
     pub fn delivers_groups(&self) -> bool {
         !matches!(self.group_scope, GroupSelection::None)
     }
+}
+
+/// The rate limit of a kind when the document gives none.
+pub fn default_rate_limit(kind: TargetKind) -> RateLimit {
+    match kind {
+        // The documented 300 requests a minute per client-credentials token.
+        TargetKind::GenesysCloud => RateLimit {
+            requests_per_second: 5.0,
+            burst: 5,
+        },
+        TargetKind::Scim | TargetKind::Csv => RateLimit::default(),
+    }
+}
+
+/// The API and login roots of a `genesys-cloud` document: `apiBaseUrl` and
+/// `loginUrl` when given, else from `region`.
+fn genesys_roots(
+    document: &TargetDocument,
+    problems: &mut Vec<Problem>,
+) -> (Option<Url>, Option<Url>) {
+    let region = document.region.as_deref().map(str::trim);
+    if let Some(region) = region {
+        let valid = !region.is_empty()
+            && region.len() <= 64
+            && region.contains('.')
+            && region
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+        if !valid {
+            problems.push(Problem::new(
+                "region",
+                format!("'{region}' is not a Genesys Cloud region domain such as mypurecloud.ie"),
+            ));
+            return (None, None);
+        }
+    }
+    let mut root = |field: &str, given: Option<&String>, host: &str| -> Option<Url> {
+        match (given, region) {
+            (Some(text), _) => match check_url(field, text) {
+                Ok(url) => Some(url),
+                Err(problem) => {
+                    problems.push(problem);
+                    None
+                }
+            },
+            (None, Some(region)) => Url::parse(&format!("https://{host}.{region}")).ok(),
+            (None, None) => {
+                problems.push(Problem::new(
+                    field,
+                    format!("give region (for example mypurecloud.ie) or {field}"),
+                ));
+                None
+            }
+        }
+    };
+    let api = root("apiBaseUrl", document.api_base_url.as_ref(), "api");
+    let login = root("loginUrl", document.login_url.as_ref(), "login");
+    (api, login)
 }
 
 fn scope_filter(
@@ -356,7 +469,7 @@ fn compile_mappings(
     for (index, spec) in specs.iter().enumerate() {
         let field = |key: &str| format!("mappings[{index}].{key}");
         let target = match kind {
-            TargetKind::Scim => JsonPath::parse(&spec.target),
+            TargetKind::Scim | TargetKind::GenesysCloud => JsonPath::parse(&spec.target),
             TargetKind::Csv => {
                 if spec.target.trim().is_empty() {
                     Err("a column needs a name".to_owned())

@@ -51,6 +51,27 @@ pub fn default_user_mappings(kind: TargetKind) -> Vec<MappingSpec> {
             }
             specs
         }
+        TargetKind::GenesysCloud => {
+            let mut specs: Vec<MappingSpec> = [
+                ("userName", "userName"),
+                ("externalId", "externalId"),
+                ("active", "active"),
+                (
+                    "displayName",
+                    "Coalesce([displayName], Join(\" \", [name.givenName], [name.familyName]), [userName])",
+                ),
+                ("title", "title"),
+                ("emails[type eq \"work\"].value", "userName"),
+            ]
+            .iter()
+            .map(|(target, expression)| spec(target, expression))
+            .collect();
+            for attribute in ["department", "employeeNumber"] {
+                let path = format!("{ENTERPRISE}:{attribute}");
+                specs.push(spec(&path, &path));
+            }
+            specs
+        }
         TargetKind::Csv => [
             ("id", "id"),
             ("userName", "userName"),

@@ -28,6 +28,17 @@ pub struct TargetDocument {
     /// The SCIM base URL (`scim` targets), e.g. `https://cc.example.com/scim/v2`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base_url: Option<String>,
+    /// The Genesys Cloud region's domain (`genesys-cloud` targets), e.g.
+    /// `mypurecloud.ie`: the API at `https://api.<region>`, the token
+    /// endpoint at `https://login.<region>/oauth/token`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// Overrides the API root a region gives (a proxy, a test).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_base_url: Option<String>,
+    /// Overrides the login root a region gives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login_url: Option<String>,
     /// The directory files are written to (`csv` targets).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub directory: Option<PathBuf>,
@@ -43,9 +54,10 @@ pub struct TargetDocument {
     /// What leaving Muster (or the scope) does to a user at the target.
     #[serde(default)]
     pub deletion: Deletion,
-    /// How fast Muster may call the target.
-    #[serde(default)]
-    pub rate_limit: RateLimit,
+    /// How fast Muster may call the target (each kind has a default:
+    /// Genesys Cloud's documented 300 requests a minute for `genesys-cloud`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimit>,
     /// Pauses the target when too many users would be removed at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deletion_guard: Option<DeletionGuard>,
@@ -59,6 +71,11 @@ pub enum TargetKind {
     Scim,
     /// CSV files in a directory, for platforms that import files.
     Csv,
+    /// Genesys Cloud: users over its SCIM, entitlements (role grants in
+    /// divisions, skills, languages, management unit, licenses) over its
+    /// Platform API.
+    #[serde(rename = "genesys-cloud")]
+    GenesysCloud,
 }
 
 /// How Muster authenticates to a target.
@@ -73,8 +90,9 @@ pub enum Auth {
     /// OAuth 2.0 client credentials (RFC 6749 section 4.4).
     #[serde(rename_all = "camelCase")]
     OauthClientCredentials {
-        /// The token endpoint.
-        token_url: String,
+        /// The token endpoint (for `genesys-cloud`, given by the region).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token_url: Option<String>,
         /// The client id.
         client_id: String,
         /// The client secret.

@@ -20,7 +20,10 @@ mod error;
 mod path;
 pub mod plan;
 
-pub use compile::{map_resource, resolve_source, CompiledTarget, GroupSelection, Mapped, Mapping};
+pub use compile::{
+    default_rate_limit, map_resource, resolve_source, CompiledTarget, GroupSelection, Mapped,
+    Mapping,
+};
 pub use defaults::{default_group_mappings, default_user_mappings};
 pub use document::{
     check_name, Auth, Deletion, DeletionGuard, GroupChoice, GroupScope, MappingSpec, RateLimit,

@@ -1,0 +1,436 @@
+//! What Genesys Cloud's SCIM cannot carry, through its Platform API: a
+//! user's role grants in divisions, home division, routing skills and
+//! languages, workforce-management unit and licenses, all from the
+//! contact-center entitlements Muster computed (issue 10).
+//!
+//! Names are resolved to Genesys ids by lookup, cached (a name not found is
+//! asked again after [`MISS_TTL`], so objects created at Genesys are picked
+//! up once they propagate) and reported as not delivered with the reason.
+//! Only the user's own grants are touched: grants inherited from groups
+//! carry the group's subject id and are left alone; grants are removed one
+//! by one, since a bulk remove fails as a whole on a stale id.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+use muster_rules::CONTACT_CENTER_URN;
+use reqwest::{Method, StatusCode};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use tokio::sync::Mutex;
+
+use crate::deliver::{encode, ScimDelivery};
+
+/// How long a name Genesys did not know is remembered as missing.
+pub const MISS_TTL: Duration = Duration::from_secs(30);
+
+/// The kinds of Genesys object Muster looks up by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ObjectKind {
+    /// An authorization division.
+    Division,
+    /// An authorization role.
+    Role,
+    /// A routing skill.
+    Skill,
+    /// A routing language.
+    Language,
+    /// A workforce-management unit.
+    ManagementUnit,
+    /// A license definition.
+    License,
+}
+
+impl ObjectKind {
+    fn noun(self) -> &'static str {
+        match self {
+            ObjectKind::Division => "division",
+            ObjectKind::Role => "role",
+            ObjectKind::Skill => "routing skill",
+            ObjectKind::Language => "routing language",
+            ObjectKind::ManagementUnit => "management unit",
+            ObjectKind::License => "license",
+        }
+    }
+
+    /// The list endpoint, and whether it takes a `name` query.
+    fn endpoint(self) -> (&'static str, bool) {
+        match self {
+            ObjectKind::Division => ("/api/v2/authorization/divisions", true),
+            ObjectKind::Role => ("/api/v2/authorization/roles", true),
+            ObjectKind::Skill => ("/api/v2/routing/skills", true),
+            ObjectKind::Language => ("/api/v2/routing/languages", true),
+            ObjectKind::ManagementUnit => ("/api/v2/workforcemanagement/managementunits", false),
+            ObjectKind::License => ("/api/v2/license/definitions", false),
+        }
+    }
+}
+
+/// A user's entitlements as Genesys takes them (names; ids are looked up).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Entitlements {
+    /// (role, division) pairs.
+    pub grants: BTreeSet<(String, String)>,
+    /// Skill name → proficiency 0 to 5.
+    pub skills: BTreeMap<String, f64>,
+    /// Language name → proficiency 0 to 5.
+    pub languages: BTreeMap<String, f64>,
+    /// The management unit.
+    pub management_unit: Option<String>,
+    /// The home division.
+    pub home_division: Option<String>,
+    /// License names.
+    pub licenses: BTreeSet<String>,
+}
+
+/// The elements of a multi-valued attribute (none when absent).
+fn elements(value: Option<&Value>) -> Vec<Value> {
+    value.and_then(Value::as_array).cloned().unwrap_or_default()
+}
+
+impl Entitlements {
+    /// The entitlements computed on a Muster user (its contact-center
+    /// extension); none without one.
+    pub fn of_user(user: &Value) -> Entitlements {
+        let Some(extension) = user.get(CONTACT_CENTER_URN) else {
+            return Entitlements::default();
+        };
+        let text =
+            |item: &Value, key: &str| item.get(key).and_then(Value::as_str).map(str::to_owned);
+        let mut entitlements = Entitlements::default();
+        for grant in elements(extension.get("grants")) {
+            if let (Some(role), Some(division)) = (text(&grant, "role"), text(&grant, "division")) {
+                entitlements.grants.insert((role, division));
+            }
+        }
+        for (key, into) in [
+            ("skills", &mut entitlements.skills),
+            ("languages", &mut entitlements.languages),
+        ] {
+            for item in elements(extension.get(key)) {
+                if let Some(name) = text(&item, "name") {
+                    let proficiency = item
+                        .get("proficiency")
+                        .and_then(Value::as_f64)
+                        .unwrap_or(0.0);
+                    into.insert(name, proficiency);
+                }
+            }
+        }
+        entitlements.management_unit = extension
+            .get("managementUnit")
+            .and_then(|unit| text(unit, "name"));
+        entitlements.home_division = extension
+            .get("homeDivision")
+            .and_then(|division| text(division, "name"));
+        for license in elements(extension.get("licenses")) {
+            if let Some(name) = text(&license, "name") {
+                entitlements.licenses.insert(name);
+            }
+        }
+        entitlements
+    }
+}
+
+/// Something the platform did not take, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotDelivered {
+    /// What (for example `role Quality Evaluator in Customer Support`).
+    pub what: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// What a lookup found (`None`: no such name) and when.
+type Lookup = (Option<String>, Instant);
+
+/// Name → id lookups, cached per target.
+#[derive(Default)]
+pub struct Directory {
+    found: Mutex<HashMap<(ObjectKind, String), Lookup>>,
+}
+
+impl Directory {
+    /// The Genesys id of a named object, `Ok(None)` when Genesys has none
+    /// of that name (remembered for [`MISS_TTL`]).
+    async fn id(
+        &self,
+        delivery: &ScimDelivery,
+        api_root: &str,
+        kind: ObjectKind,
+        name: &str,
+    ) -> Result<Option<String>, String> {
+        let key = (kind, name.to_ascii_lowercase());
+        if let Some((id, at)) = self.found.lock().await.get(&key) {
+            if id.is_some() || at.elapsed() < MISS_TTL {
+                return Ok(id.clone());
+            }
+        }
+        let (path, by_name) = kind.endpoint();
+        let url = if by_name {
+            format!("{api_root}{path}?pageSize=100&name={}", encode(name))
+        } else {
+            format!("{api_root}{path}?pageSize=100")
+        };
+        let exchange = delivery.exchange_url(Method::GET, url, None).await;
+        if !exchange.succeeded() {
+            return Err(format!(
+                "looking up {} '{name}': {}",
+                kind.noun(),
+                exchange.summary()
+            ));
+        }
+        let entities = exchange
+            .answer
+            .get("entities")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let mut cache = self.found.lock().await;
+        let mut wanted = None;
+        for entity in entities {
+            let (Some(id), Some(found)) = (
+                entity.get("id").and_then(Value::as_str),
+                entity.get("name").and_then(Value::as_str),
+            ) else {
+                continue;
+            };
+            if found.eq_ignore_ascii_case(name) {
+                wanted = Some(id.to_owned());
+            }
+            cache.insert(
+                (kind, found.to_ascii_lowercase()),
+                (Some(id.to_owned()), Instant::now()),
+            );
+        }
+        cache.insert(key, (wanted.clone(), Instant::now()));
+        Ok(wanted)
+    }
+}
+
+/// Brings a Genesys user's platform-side entitlements from `before` (what
+/// was last delivered; `None`: unknown) to `now`. Returns what could not be
+/// delivered; `Err` when a call failed in a way retrying later may fix.
+pub(crate) async fn deliver(
+    delivery: &ScimDelivery,
+    api_root: &str,
+    directory: &Directory,
+    user_id: &str,
+    before: Option<&Entitlements>,
+    now: &Entitlements,
+) -> Result<Vec<NotDelivered>, String> {
+    let mut missing = Vec::new();
+    let resolve =
+        async |kind: ObjectKind, name: &str, missing: &mut Vec<NotDelivered>| match directory
+            .id(delivery, api_root, kind, name)
+            .await?
+        {
+            Some(id) => Ok::<_, String>(Some(id)),
+            None => {
+                missing.push(NotDelivered {
+                    what: format!("{} {name}", kind.noun()),
+                    reason: format!("Genesys Cloud has no {} named '{name}'", kind.noun()),
+                });
+                Ok(None)
+            }
+        };
+    let user = encode(user_id);
+
+    if before.map(|b| &b.home_division) != Some(&now.home_division) {
+        if let Some(division) = &now.home_division {
+            if let Some(id) = resolve(ObjectKind::Division, division, &mut missing).await? {
+                let url = format!("{api_root}/api/v2/authorization/divisions/{id}/objects/USER");
+                let exchange = delivery
+                    .exchange_url(Method::POST, url, Some(json!([user_id])))
+                    .await;
+                if !exchange.succeeded() {
+                    missing.push(NotDelivered {
+                        what: format!("home division {division}"),
+                        reason: exchange.summary(),
+                    });
+                }
+            }
+        }
+    }
+
+    if before.map(|b| &b.grants) != Some(&now.grants) {
+        let mut desired = BTreeSet::new();
+        for (role, division) in &now.grants {
+            let role_id = resolve(ObjectKind::Role, role, &mut missing).await?;
+            let division_id = resolve(ObjectKind::Division, division, &mut missing).await?;
+            if let (Some(role_id), Some(division_id)) = (role_id, division_id) {
+                desired.insert((role_id, division_id));
+            }
+        }
+        let url = format!("{api_root}/api/v2/authorization/subjects/{user}?includeDuplicates=true");
+        let exchange = delivery.exchange_url(Method::GET, url, None).await;
+        if !exchange.succeeded() {
+            return Err(format!("reading the user's grants: {}", exchange.summary()));
+        }
+        let own: BTreeSet<(String, String)> = exchange
+            .answer
+            .get("grants")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|grant| grant.get("subjectId").and_then(Value::as_str) == Some(user_id))
+            .filter_map(|grant| {
+                let role = grant.pointer("/role/id")?.as_str()?.to_owned();
+                let division = grant.pointer("/division/id")?.as_str()?.to_owned();
+                Some((role, division))
+            })
+            .collect();
+        let added: Vec<Value> = desired
+            .difference(&own)
+            .map(|(role, division)| json!({"roleId": role, "divisionId": division}))
+            .collect();
+        if !added.is_empty() {
+            let url = format!(
+                "{api_root}/api/v2/authorization/subjects/{user}/bulkadd?subjectType=PC_USER"
+            );
+            let exchange = delivery
+                .exchange_url(Method::POST, url, Some(json!({"grants": added})))
+                .await;
+            if !exchange.succeeded() {
+                return Err(format!("adding grants: {}", exchange.summary()));
+            }
+        }
+        for (role, division) in own.difference(&desired) {
+            let url = format!(
+                "{api_root}/api/v2/authorization/subjects/{user}/divisions/{}/roles/{}",
+                encode(division),
+                encode(role)
+            );
+            let exchange = delivery.exchange_url(Method::DELETE, url, None).await;
+            if !exchange.succeeded() && exchange.status != Some(StatusCode::NOT_FOUND) {
+                return Err(format!("removing a grant: {}", exchange.summary()));
+            }
+        }
+    }
+
+    if before.map(|b| &b.skills) != Some(&now.skills) {
+        let mut body = Vec::new();
+        for (skill, proficiency) in &now.skills {
+            if let Some(id) = resolve(ObjectKind::Skill, skill, &mut missing).await? {
+                body.push(json!({"id": id, "proficiency": proficiency}));
+            }
+        }
+        let url = format!("{api_root}/api/v2/users/{user}/routingskills/bulk");
+        let exchange = delivery
+            .exchange_url(Method::PUT, url, Some(Value::Array(body)))
+            .await;
+        if !exchange.succeeded() {
+            return Err(format!("setting routing skills: {}", exchange.summary()));
+        }
+    }
+
+    if before.map(|b| &b.languages) != Some(&now.languages) {
+        let mut body = Vec::new();
+        for (language, proficiency) in &now.languages {
+            if let Some(id) = resolve(ObjectKind::Language, language, &mut missing).await? {
+                body.push(json!({"id": id, "proficiency": proficiency}));
+            }
+        }
+        if !body.is_empty() {
+            let url = format!("{api_root}/api/v2/users/{user}/routinglanguages/bulk");
+            let exchange = delivery
+                .exchange_url(Method::PATCH, url, Some(Value::Array(body)))
+                .await;
+            if !exchange.succeeded() {
+                return Err(format!("setting routing languages: {}", exchange.summary()));
+            }
+        }
+        let removed: Vec<&String> = before
+            .map(|b| {
+                b.languages
+                    .keys()
+                    .filter(|name| !now.languages.contains_key(*name))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for language in removed {
+            if let Some(id) = directory
+                .id(delivery, api_root, ObjectKind::Language, language)
+                .await?
+            {
+                let url = format!(
+                    "{api_root}/api/v2/users/{user}/routinglanguages/{}",
+                    encode(&id)
+                );
+                let exchange = delivery.exchange_url(Method::DELETE, url, None).await;
+                if !exchange.succeeded() && exchange.status != Some(StatusCode::NOT_FOUND) {
+                    return Err(format!(
+                        "removing a routing language: {}",
+                        exchange.summary()
+                    ));
+                }
+            }
+        }
+    }
+
+    if before.map(|b| &b.management_unit) != Some(&now.management_unit) {
+        let destination = match &now.management_unit {
+            Some(unit) => resolve(ObjectKind::ManagementUnit, unit, &mut missing).await?,
+            None => None,
+        };
+        if destination.is_some() || now.management_unit.is_none() {
+            let url = format!("{api_root}/api/v2/workforcemanagement/agents");
+            let body = json!({"userIds": [user_id], "destinationManagementUnitId": destination});
+            let exchange = delivery.exchange_url(Method::POST, url, Some(body)).await;
+            if !exchange.succeeded() {
+                return Err(format!(
+                    "moving the agent's management unit: {}",
+                    exchange.summary()
+                ));
+            }
+            let result = exchange
+                .answer
+                .get("results")
+                .and_then(Value::as_array)
+                .and_then(|results| results.first())
+                .and_then(|result| result.get("result"))
+                .and_then(Value::as_str)
+                .unwrap_or("MoveSuccessful");
+            if !matches!(result, "MoveSuccessful" | "AlreadyMoved" | "NothingToDo") {
+                missing.push(NotDelivered {
+                    what: format!(
+                        "management unit {}",
+                        now.management_unit.as_deref().unwrap_or("(none)")
+                    ),
+                    reason: format!("Genesys Cloud answered {result}"),
+                });
+            }
+        }
+    }
+
+    if before.map(|b| &b.licenses) != Some(&now.licenses) {
+        let previous = before.map(|b| b.licenses.clone()).unwrap_or_default();
+        let mut assignments = Vec::new();
+        for license in now.licenses.difference(&previous) {
+            if let Some(id) = resolve(ObjectKind::License, license, &mut missing).await? {
+                assignments
+                    .push(json!({"licenseId": id, "userIdsAdd": [user_id], "userIdsRemove": []}));
+            }
+        }
+        for license in previous.difference(&now.licenses) {
+            if let Some(id) = directory
+                .id(delivery, api_root, ObjectKind::License, license)
+                .await?
+            {
+                assignments
+                    .push(json!({"licenseId": id, "userIdsAdd": [], "userIdsRemove": [user_id]}));
+            }
+        }
+        if !assignments.is_empty() {
+            let url = format!("{api_root}/api/v2/license/organization");
+            let exchange = delivery
+                .exchange_url(Method::POST, url, Some(json!({"assignments": assignments})))
+                .await;
+            if !exchange.succeeded() {
+                return Err(format!("assigning licenses: {}", exchange.summary()));
+            }
+        }
+    }
+    Ok(missing)
+}
