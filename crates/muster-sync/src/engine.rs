@@ -444,10 +444,7 @@ async fn refresh_population(scim: &ScimDelivery, status: &TargetStatus) -> Resul
         .iter()
         .filter(|object| !object.deprovisioned)
         .count();
-    status.population.store(
-        u64::try_from(held).unwrap_or(u64::MAX),
-        std::sync::atomic::Ordering::Relaxed,
-    );
+    status.set_population(u64::try_from(held).unwrap_or(u64::MAX));
     Ok(())
 }
 

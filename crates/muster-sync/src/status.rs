@@ -156,7 +156,7 @@ pub struct TargetStatus {
     removals: Mutex<VecDeque<Instant>>,
     /// How many users the target holds (refreshed by the worker; the
     /// deletion guard's denominator).
-    pub population: std::sync::atomic::AtomicU64,
+    population: std::sync::atomic::AtomicU64,
     /// Whether the changes being delivered are ones an admin confirmed
     /// (set by the worker per batch): the guard lets their removals through.
     pub confirmed: std::sync::atomic::AtomicBool,
@@ -291,6 +291,24 @@ impl TargetStatus {
             .get_or_create(&self.labels())
             .set(i64::try_from(depth).unwrap_or(i64::MAX));
         self.update(|state| state.cursor = cursor);
+    }
+
+    /// Sets how many users the target holds, the guard's denominator. While
+    /// removals are counted in the window, the denominator never shrinks:
+    /// the share is of the users held when the removals began.
+    pub fn set_population(&self, held: u64) {
+        let counting = self
+            .removals
+            .lock()
+            .map(|removals| !removals.is_empty())
+            .unwrap_or(false);
+        if counting {
+            self.population
+                .fetch_max(held, std::sync::atomic::Ordering::Relaxed);
+        } else {
+            self.population
+                .store(held, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 
     /// Counts one user about to be deactivated or deleted; when that puts

@@ -94,6 +94,36 @@ impl JsonPath {
         self.sub_attribute.as_deref()
     }
 
+    /// Whether the path selects one element of a multi-valued attribute
+    /// (`attr[type eq "work"].value`).
+    pub fn has_selector(&self) -> bool {
+        !self.selector.is_empty()
+    }
+
+    /// The multi-valued attribute a selector path points into, as a path
+    /// (`phoneNumbers`, or URN-qualified in an extension).
+    pub fn attribute_path(&self) -> String {
+        match &self.schema {
+            Some(urn) => format!("{urn}:{}", self.attribute),
+            None => self.attribute.clone(),
+        }
+    }
+
+    /// Fills in the element a selector path names: the selector's values
+    /// and `value` at the sub-attribute (for a new element sent with `add`).
+    pub fn write_element(&self, element: &mut Map<String, Value>, value: Value) {
+        for (key, wanted) in &self.selector {
+            element.insert(key.clone(), wanted.clone());
+        }
+        match (&self.sub_attribute, value) {
+            (Some(sub), value) => {
+                element.insert(sub.clone(), value);
+            }
+            (None, Value::Object(fields)) => element.extend(fields),
+            (None, _) => {}
+        }
+    }
+
     /// The value at this path (`Null` when absent). A sub-attribute of a
     /// multi-valued attribute without a selector gives the array of the
     /// elements' values.

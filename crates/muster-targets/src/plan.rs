@@ -46,8 +46,15 @@ pub fn create_body(core_schema: &str, mapped: &Mapped) -> Value {
 /// last sent or read; `None` when unknown) to `mapped`: `replace` for a
 /// changed value, `remove` for a value mapped to null that the target may
 /// hold. With `sent` unknown every value is replaced and every null removed.
+///
+/// A value for one element of a multi-valued attribute
+/// (`phoneNumbers[type eq "work"].value`) that the target is known not to
+/// hold is added as a whole element (`add` on `phoneNumbers`): a `replace`
+/// whose filter matches nothing is `400 noTarget` (RFC 7644 section
+/// 3.5.2.3). Values for the same element go in one element.
 pub fn patch_operations(mapped: &Mapped, sent: Option<&Map<String, Value>>) -> Vec<Value> {
     let mut operations = Vec::new();
+    let mut elements: Vec<(String, String, Map<String, Value>)> = Vec::new();
     for (target, value) in &mapped.values {
         let previous = sent.map(|sent| sent.get(target).unwrap_or(&Value::Null));
         if previous == Some(value) {
@@ -57,11 +64,45 @@ pub fn patch_operations(mapped: &Mapped, sent: Option<&Map<String, Value>>) -> V
             if previous.is_none_or(|previous| !previous.is_null()) {
                 operations.push(json!({"op": "remove", "path": target}));
             }
-        } else {
-            operations.push(json!({"op": "replace", "path": target, "value": value}));
+            continue;
+        }
+        let absent = previous.is_some_and(Value::is_null);
+        match JsonPath::parse(target) {
+            Ok(path) if absent && path.has_selector() => {
+                let attribute = path.attribute_path();
+                let selector = selector_key(target);
+                let position = elements
+                    .iter()
+                    .position(|(known, key, _)| *known == attribute && *key == selector);
+                let index = match position {
+                    Some(index) => index,
+                    None => {
+                        elements.push((attribute, selector, Map::new()));
+                        elements.len() - 1
+                    }
+                };
+                if let Some((_, _, element)) = elements.get_mut(index) {
+                    path.write_element(element, value.clone());
+                }
+            }
+            _ => operations.push(json!({"op": "replace", "path": target, "value": value})),
         }
     }
+    for (attribute, _, element) in elements {
+        operations.push(json!({"op": "add", "path": attribute, "value": [element]}));
+    }
     operations
+}
+
+/// The `[...]` part of a path, which tells elements apart.
+fn selector_key(target: &str) -> String {
+    match (target.find('['), target.rfind(']')) {
+        (Some(open), Some(close)) if open < close => target
+            .get(open..=close)
+            .unwrap_or_default()
+            .to_ascii_lowercase(),
+        _ => String::new(),
+    }
 }
 
 /// The values `target` holds after a successful delivery of `mapped` over
@@ -154,6 +195,27 @@ mod tests {
         );
         let same = json!({"title": "Lead", "nickName": null, "userName": "ana"});
         assert!(patch_operations(&now, same.as_object()).is_empty());
+    }
+
+    #[test]
+    fn an_element_the_target_lacks_is_added_whole() {
+        let now = mapped(json!({
+            "phoneNumbers[type eq \"work\"].value": "tel:+1555",
+            "phoneNumbers[type eq \"work\"].primary": true,
+            "emails[type eq \"work\"].value": "a@work",
+        }));
+        let sent = json!({
+            "phoneNumbers[type eq \"work\"].value": null,
+            "emails[type eq \"work\"].value": "old@work",
+        });
+        assert_eq!(
+            patch_operations(&now, sent.as_object()),
+            vec![
+                json!({"op": "replace", "path": "emails[type eq \"work\"].value", "value": "a@work"}),
+                json!({"op": "add", "path": "phoneNumbers",
+                       "value": [{"type": "work", "value": "tel:+1555", "primary": true}]}),
+            ]
+        );
     }
 
     #[test]
