@@ -181,12 +181,15 @@ impl Directory {
                 exchange.summary()
             ));
         }
-        let entities = exchange
-            .answer
-            .get("entities")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
+        // Most lists are pages (`entities`); license definitions are a bare array.
+        let entities = match &exchange.answer {
+            Value::Array(items) => items.clone(),
+            page => page
+                .get("entities")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default(),
+        };
         let mut cache = self.found.lock().await;
         let mut wanted = None;
         for entity in entities {
@@ -196,7 +199,9 @@ impl Directory {
             ) else {
                 continue;
             };
-            if found.eq_ignore_ascii_case(name) {
+            if found.eq_ignore_ascii_case(name)
+                || (kind == ObjectKind::License && id.eq_ignore_ascii_case(name))
+            {
                 wanted = Some(id.to_owned());
             }
             cache.insert(

@@ -604,7 +604,11 @@ fn not_sent(
         let lower = path.to_ascii_lowercase();
         let platform_stage = compiled.document.kind == TargetKind::GenesysCloud
             && lower.starts_with(&muster_rules_urn());
-        if path.contains('.') || NEVER_SENT.contains(&lower.as_str()) || platform_stage {
+        let is_sub_attribute = path
+            .rsplit(':')
+            .next()
+            .is_some_and(|name| name.contains('.'));
+        if is_sub_attribute || NEVER_SENT.contains(&lower.as_str()) || platform_stage {
             continue;
         }
         let Ok(json_path) = muster_targets::JsonPath::parse(&path) else {

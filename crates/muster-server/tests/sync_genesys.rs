@@ -1,0 +1,227 @@
+//! Issue 12: a `genesys-cloud` target against the Genesys Cloud simulator
+//! (crates/muster-simulators): an Entra-shaped user with the seeds' groups
+//! and cost center arrives with its role granted in the right division,
+//! its skills, language, management unit and license; a deactivation frees
+//! the license; groups are never created; pages never exceed 25; the
+//! request budget is never exceeded.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::{Duration, Instant};
+
+use muster_simulators::genesys::{GenesysOptions, GenesysSim};
+use muster_testkit::TestServer;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+
+const RULES: &str = r#"
+[catalog]
+divisions = ["Customer Support", "APAC"]
+licenses = ["CX 1"]
+roles = [{ name = "Agent", license = "CX 1" }]
+skills = ["Billing"]
+languages = ["English"]
+management_units = [{ name = "Manila Voice", division = "APAC" }]
+
+[[rules]]
+id = "tier1-agents"
+priority = 10
+when = 'groups[display eq "Group_CC_Agents_Tier1"]'
+grants = [{ role = "Agent", division = "Customer Support" }]
+skills = [{ name = "Billing", proficiency = 3 }]
+languages = [{ name = "English", proficiency = 4 }]
+home_division = "Customer Support"
+
+[[tables]]
+id = "unit-by-cost-center"
+key = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:costCenter"
+sets = "management_unit"
+
+[tables.rows]
+"CC-4100" = "Manila Voice"
+"#;
+
+async fn eventually<T, F, Fut>(seconds: u64, what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    loop {
+        if let Some(found) = probe().await {
+            return found;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_entra_user_arrives_in_genesys_with_its_entitlements() {
+    let sim = GenesysSim::start(GenesysOptions::default()).await;
+    let support = sim.seed_division("Customer Support");
+    let apac = sim.seed_division("APAC");
+    let agent = sim.seed_role("Agent");
+    let billing = sim.seed_skill("Billing");
+    let english = sim.seed_language("English");
+    let manila = sim.seed_management_unit("Manila Voice", &apac);
+    let license = sim.seed_license("CX 1");
+    let tier1 = sim.seed_group("Group_CC_Agents_Tier1");
+
+    let muster = TestServer::start().await;
+    // Entra pushes the group first (rules may only name groups that exist).
+    let group = muster
+        .post(
+            "/Groups",
+            json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                "displayName": "Group_CC_Agents_Tier1"
+            }),
+        )
+        .await;
+    assert_eq!(group.status, StatusCode::CREATED, "{}", group.body);
+    let group_id = group.body["id"].as_str().unwrap().to_owned();
+    let rules = muster
+        .http
+        .put(format!("{}/admin/v1/rules", muster.root))
+        .bearer_auth(&muster.token)
+        .header("content-type", "application/toml")
+        .body(RULES)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        rules.status().is_success(),
+        "{}",
+        rules.text().await.unwrap_or_default()
+    );
+    let options = sim.options().clone();
+    let document = json!({
+        "name": "genesys",
+        "kind": "genesys-cloud",
+        "apiBaseUrl": sim.api_base_url(),
+        "loginUrl": sim.login_url(),
+        "auth": {
+            "type": "oauth-client-credentials",
+            "clientId": options.client_id,
+            "clientSecret": options.client_secret
+        },
+        "scope": {"groups": "all"},
+        "rateLimit": {"requestsPerSecond": 50, "burst": 10}
+    });
+    let put = muster
+        .admin(Method::PUT, "/targets/genesys", Some(document))
+        .await;
+    assert_eq!(put.status, StatusCode::OK, "{}", put.body);
+
+    // Entra creates the agent, then adds it to the group.
+    let created = muster
+        .post(
+            "/Users",
+            json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", ENTERPRISE],
+                "userName": "ana.lima@contoso.com",
+                "externalId": "e-ana",
+                "active": true,
+                "displayName": "Ana Lima",
+                ENTERPRISE: {"costCenter": "CC-4100", "department": "Customer Support"}
+            }),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    let added = muster
+        .patch(
+            &format!("/Groups/{group_id}"),
+            json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "add", "path": "members", "value": [{"value": id}]}]
+            }),
+        )
+        .await;
+    assert!(added.status.is_success(), "{}", added.body);
+
+    let user = eventually(20, "the user in Genesys with its license", || async {
+        let user = sim.user_by_user_name("ana.lima@contoso.com")?;
+        (!sim.licenses_of(&user.id).is_empty()).then_some(user)
+    })
+    .await;
+    let grants = sim.grants_of(&user.id);
+    assert!(
+        grants
+            .own
+            .iter()
+            .any(|grant| grant.role_id == agent && grant.division_id == support),
+        "Agent in Customer Support: {grants:?}"
+    );
+    let skills = sim.skills_of(&user.id);
+    assert!(
+        skills
+            .iter()
+            .any(|skill| skill.id == billing && (skill.proficiency - 3.0).abs() < f64::EPSILON),
+        "{skills:?}"
+    );
+    let languages = sim.languages_of(&user.id);
+    assert!(
+        languages.iter().any(|language| language.id == english),
+        "{languages:?}"
+    );
+    assert_eq!(
+        sim.management_unit_of(&user.id).as_deref(),
+        Some(manila.as_str())
+    );
+    assert_eq!(sim.licenses_of(&user.id), vec![license.clone()]);
+    eventually(20, "the membership in the pre-existing group", || async {
+        sim.group_members(&tier1).contains(&user.id).then_some(())
+    })
+    .await;
+
+    // The end-to-end explain names what was not delivered, and why.
+    let explain = muster
+        .admin(
+            Method::GET,
+            "/users/ana.lima@contoso.com/targets/genesys",
+            None,
+        )
+        .await;
+    assert_eq!(explain.status, StatusCode::OK, "{}", explain.body);
+    assert_eq!(explain.body["remoteId"], user.id.as_str());
+    let not_sent = explain.body["notSent"].to_string();
+    assert!(not_sent.contains("costCenter"), "{not_sent}");
+
+    // Deactivation frees the license and takes the grants away.
+    let disabled = muster
+        .patch(
+            &format!("/Users/{id}"),
+            json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "replace", "path": "active", "value": false}]
+            }),
+        )
+        .await;
+    assert_eq!(disabled.status, StatusCode::OK, "{}", disabled.body);
+    eventually(20, "the license freed", || async {
+        sim.licenses_of(&user.id).is_empty().then_some(())
+    })
+    .await;
+    let after = sim.user(&user.id).unwrap();
+    assert_eq!(
+        after.state,
+        muster_simulators::genesys::UserState::Inactive,
+        "deactivated at Genesys"
+    );
+
+    // Genesys' contract held throughout.
+    assert_eq!(
+        sim.groups_created(),
+        0,
+        "no group was ever created at Genesys"
+    );
+    assert!(sim.max_page_size_seen() <= 25);
+    assert!(sim.max_requests_per_window() <= usize::try_from(options.rate_limit).unwrap());
+    let letters = muster.admin(Method::GET, "/sync/dead-letters", None).await;
+    assert_eq!(letters.body["totalResults"], 0, "{}", letters.body);
+    let _: Value = explain.body;
+}
