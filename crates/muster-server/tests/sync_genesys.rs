@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use muster_simulators::genesys::{GenesysOptions, GenesysSim};
+use muster_simulators::genesys::{GenesysOptions, GenesysSim, SeedUser, UserState};
 use muster_testkit::TestServer;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -207,11 +207,7 @@ async fn an_entra_user_arrives_in_genesys_with_its_entitlements() {
     })
     .await;
     let after = sim.user(&user.id).unwrap();
-    assert_eq!(
-        after.state,
-        muster_simulators::genesys::UserState::Inactive,
-        "deactivated at Genesys"
-    );
+    assert_eq!(after.state, UserState::Inactive, "deactivated at Genesys");
 
     // Genesys' contract held throughout.
     assert_eq!(
@@ -224,4 +220,164 @@ async fn an_entra_user_arrives_in_genesys_with_its_entitlements() {
     let letters = muster.admin(Method::GET, "/sync/dead-letters", None).await;
     assert_eq!(letters.body["totalResults"], 0, "{}", letters.body);
     let _: Value = explain.body;
+}
+
+/// Muster with the seeds' rules and a `genesys-cloud` target pointing at
+/// `sim`; returns the server and the id of Group_CC_Agents_Tier1 in Muster.
+async fn muster_for(sim: &GenesysSim) -> (TestServer, String) {
+    let muster = TestServer::start().await;
+    let group = muster
+        .post(
+            "/Groups",
+            json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                "displayName": "Group_CC_Agents_Tier1"
+            }),
+        )
+        .await;
+    assert_eq!(group.status, StatusCode::CREATED, "{}", group.body);
+    let group_id = group.body["id"].as_str().unwrap().to_owned();
+    let rules = muster
+        .http
+        .put(format!("{}/admin/v1/rules", muster.root))
+        .bearer_auth(&muster.token)
+        .header("content-type", "application/toml")
+        .body(RULES)
+        .send()
+        .await
+        .unwrap();
+    assert!(rules.status().is_success());
+    let options = sim.options().clone();
+    let document = json!({
+        "name": "genesys",
+        "kind": "genesys-cloud",
+        "apiBaseUrl": sim.api_base_url(),
+        "loginUrl": sim.login_url(),
+        "auth": {
+            "type": "oauth-client-credentials",
+            "clientId": options.client_id,
+            "clientSecret": options.client_secret
+        },
+        "scope": {"groups": "all"},
+        "rateLimit": {"requestsPerSecond": 50, "burst": 10}
+    });
+    let put = muster
+        .admin(Method::PUT, "/targets/genesys", Some(document))
+        .await;
+    assert_eq!(put.status, StatusCode::OK, "{}", put.body);
+    (muster, group_id)
+}
+
+async fn membership(muster: &TestServer, group_id: &str, op: &str, user_id: &str) {
+    let operation = if op == "add" {
+        json!({"op": "add", "path": "members", "value": [{"value": user_id}]})
+    } else {
+        json!({"op": "remove", "path": format!("members[value eq \"{user_id}\"]")})
+    };
+    let reply = muster
+        .patch(
+            &format!("/Groups/{group_id}"),
+            json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [operation]
+            }),
+        )
+        .await;
+    assert!(reply.status.is_success(), "{}", reply.body);
+}
+
+#[tokio::test]
+async fn a_rehire_is_restored_and_a_reorganisation_keeps_inherited_grants() {
+    let sim = GenesysSim::start(GenesysOptions::default()).await;
+    let support = sim.seed_division("Customer Support");
+    let apac = sim.seed_division("APAC");
+    let agent = sim.seed_role("Agent");
+    let supervisor = sim.seed_role("Supervisor");
+    sim.seed_skill("Billing");
+    sim.seed_language("English");
+    sim.seed_management_unit("Manila Voice", &apac);
+    sim.seed_license("CX 1");
+    sim.seed_group("Group_CC_Agents_Tier1");
+    // Left last year: soft-deleted at Genesys, its userName still taken.
+    let former = sim.seed_user(
+        SeedUser::new("re.hire@contoso.com")
+            .state(UserState::Deleted)
+            .external_id("e-rehire"),
+    );
+    let (muster, tier1) = muster_for(&sim).await;
+
+    let created = muster
+        .post(
+            "/Users",
+            json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", ENTERPRISE],
+                "userName": "re.hire@contoso.com",
+                "externalId": "e-rehire",
+                "active": true,
+                "displayName": "Re Hire",
+                ENTERPRISE: {"costCenter": "CC-4100"}
+            }),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    membership(&muster, &tier1, "add", &id).await;
+
+    // Restored, not duplicated, and its role granted again.
+    eventually(20, "the restored user with its Agent grant", || async {
+        let grants = sim.grants_of(&former);
+        grants
+            .own
+            .iter()
+            .any(|grant| grant.role_id == agent && grant.division_id == support)
+            .then_some(())
+    })
+    .await;
+    let restored = sim.user(&former).unwrap();
+    assert_eq!(restored.state, UserState::Active);
+    let named: Vec<_> = sim
+        .users()
+        .into_iter()
+        .filter(|user| user.user_name == "re.hire@contoso.com")
+        .collect();
+    assert_eq!(named.len(), 1, "restored, not created again");
+
+    // A grant the user inherits from a Genesys group is Genesys' business.
+    let supervisors = sim.seed_group("GC_Supervisors");
+    sim.seed_group_grant(&supervisors, &supervisor, &sim.home_division_id());
+    sim.seed_group_member(&supervisors, &former);
+
+    // Reorganisation: out of Tier 1, so the Agent grant and skills go.
+    membership(&muster, &tier1, "remove", &id).await;
+    eventually(20, "the Agent grant removed", || async {
+        let grants = sim.grants_of(&former);
+        (!grants.own.iter().any(|grant| grant.role_id == agent)).then_some(())
+    })
+    .await;
+    eventually(20, "the skills removed", || async {
+        sim.skills_of(&former).is_empty().then_some(())
+    })
+    .await;
+    let grants = sim.grants_of(&former);
+    assert!(
+        grants
+            .inherited
+            .iter()
+            .any(|grant| grant.role_id == supervisor),
+        "the inherited grant stays: {grants:?}"
+    );
+    for request in sim.requests() {
+        assert!(
+            !(request.method == "POST" && request.path.ends_with("/bulkremove")),
+            "grants are removed singly, never in bulk"
+        );
+        assert!(
+            !request.path.contains(&format!("/roles/{supervisor}")),
+            "the inherited grant was never touched: {} {}",
+            request.method,
+            request.path
+        );
+    }
+    let letters = muster.admin(Method::GET, "/sync/dead-letters", None).await;
+    assert_eq!(letters.body["totalResults"], 0, "{}", letters.body);
 }

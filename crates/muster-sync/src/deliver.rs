@@ -408,6 +408,26 @@ impl ScimDelivery {
         }
     }
 
+    /// Restores a soft-deleted Genesys Cloud user (a re-hire) and reads it
+    /// back over SCIM.
+    async fn restore_genesys_user(&self, user_name: &str) -> Result<Value, String> {
+        let Some(platform) = &self.genesys else {
+            return Err("not a Genesys Cloud target".into());
+        };
+        let remote = genesys::restore_deleted(self, &platform.api_root, user_name)
+            .await?
+            .ok_or_else(|| {
+                format!("create conflicted on '{user_name}' and no user, active or deleted, has it")
+            })?;
+        let exchange = self
+            .exchange(Method::GET, &format!("/Users/{}", encode(&remote)), None)
+            .await;
+        if !exchange.succeeded() {
+            return Err(format!("reading the restored user: {}", exchange.summary()));
+        }
+        Ok(exchange.answer)
+    }
+
     /// Brings the target's copy of a user's mapped attributes in line.
     async fn sync_user_attributes(
         &self,
@@ -511,52 +531,70 @@ impl ScimDelivery {
                 return self.dead_letter("User", id, &exchange, reason, None).await;
             }
         };
-        let found = match found {
-            Some(found) => Some(found),
-            None => {
-                let exchange = self
-                    .exchange(
-                        Method::POST,
-                        "/Users",
-                        Some(create_body(USER_SCHEMA, mapped)),
-                    )
-                    .await;
-                if exchange.status == Some(StatusCode::CONFLICT) {
-                    // It exists after all (made since the lookup): match it.
-                    match self.lookup("/Users", &keys).await {
-                        Ok(Some(found)) => Some(found),
-                        Ok(None) | Err(_) => {
-                            let reason = format!(
-                                "create conflicted and no match was found: {}",
-                                exchange.summary()
-                            );
-                            return self.dead_letter("User", id, &exchange, reason, None).await;
+        let found =
+            match found {
+                Some(found) => Some(found),
+                None => {
+                    let exchange = self
+                        .exchange(
+                            Method::POST,
+                            "/Users",
+                            Some(create_body(USER_SCHEMA, mapped)),
+                        )
+                        .await;
+                    if exchange.status == Some(StatusCode::CONFLICT) {
+                        // It exists after all (made since the lookup): match it.
+                        let user_name = keys
+                            .iter()
+                            .find(|(attribute, _)| *attribute == "userName")
+                            .and_then(|(_, value)| *value);
+                        match self.lookup("/Users", &keys).await {
+                            Ok(Some(found)) => Some(found),
+                            // Genesys Cloud: a soft-deleted user holds the userName
+                            // and is invisible to SCIM; a re-hire restores it.
+                            Ok(None) if self.genesys.is_some() && user_name.is_some() => match self
+                                .restore_genesys_user(user_name.unwrap_or_default())
+                                .await
+                            {
+                                Ok(found) => Some(found),
+                                Err(reason) => {
+                                    return self
+                                        .dead_letter("User", id, &exchange, reason, None)
+                                        .await;
+                                }
+                            },
+                            Ok(None) | Err(_) => {
+                                let reason = format!(
+                                    "create conflicted and no match was found: {}",
+                                    exchange.summary()
+                                );
+                                return self.dead_letter("User", id, &exchange, reason, None).await;
+                            }
                         }
+                    } else if exchange.succeeded() {
+                        let remote = exchange
+                            .answer
+                            .get("id")
+                            .and_then(Value::as_str)
+                            .map(str::to_owned);
+                        let object = DeliveredObject {
+                            resource_type: "User".into(),
+                            resource_id: id.clone(),
+                            remote_id: remote,
+                            sent: Value::Object(after_delivery(mapped, None)),
+                            delivered: now(),
+                            status: exchange.status.map(|status| status.as_u16()),
+                            answer: Some(exchange.summary()),
+                            deprovisioned: false,
+                        };
+                        self.record(object, remote_ids).await?;
+                        return Ok(Outcome::Created);
+                    } else {
+                        let reason = format!("create refused: {}", exchange.summary());
+                        return self.dead_letter("User", id, &exchange, reason, None).await;
                     }
-                } else if exchange.succeeded() {
-                    let remote = exchange
-                        .answer
-                        .get("id")
-                        .and_then(Value::as_str)
-                        .map(str::to_owned);
-                    let object = DeliveredObject {
-                        resource_type: "User".into(),
-                        resource_id: id.clone(),
-                        remote_id: remote,
-                        sent: Value::Object(after_delivery(mapped, None)),
-                        delivered: now(),
-                        status: exchange.status.map(|status| status.as_u16()),
-                        answer: Some(exchange.summary()),
-                        deprovisioned: false,
-                    };
-                    self.record(object, remote_ids).await?;
-                    return Ok(Outcome::Created);
-                } else {
-                    let reason = format!("create refused: {}", exchange.summary());
-                    return self.dead_letter("User", id, &exchange, reason, None).await;
                 }
-            }
-        };
+            };
         let Some(found) = found else {
             return Ok(Outcome::Skipped);
         };

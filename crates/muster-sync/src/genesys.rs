@@ -439,3 +439,52 @@ pub(crate) async fn deliver(
     }
     Ok(missing)
 }
+
+/// Finds a soft-deleted Genesys user by email (a SCIM lookup cannot see
+/// one, and a SCIM create of its userName conflicts) and restores it.
+/// Returns its id; `Ok(None)` when there is no such deleted user. Genesys
+/// does not restore the roles of a restored user: the entitlement stage
+/// grants them again.
+pub(crate) async fn restore_deleted(
+    delivery: &ScimDelivery,
+    api_root: &str,
+    email: &str,
+) -> Result<Option<String>, String> {
+    let query = json!({
+        "pageSize": 2,
+        "query": [
+            {"fields": ["email"], "value": email, "type": "EXACT"},
+            {"fields": ["state"], "values": ["deleted"], "type": "EXACT"}
+        ]
+    });
+    let url = format!("{api_root}/api/v2/users/search");
+    let exchange = delivery.exchange_url(Method::POST, url, Some(query)).await;
+    if !exchange.succeeded() {
+        return Err(format!("searching deleted users: {}", exchange.summary()));
+    }
+    let Some(found) = exchange
+        .answer
+        .get("results")
+        .and_then(Value::as_array)
+        .and_then(|results| results.first())
+        .cloned()
+    else {
+        return Ok(None);
+    };
+    let (Some(id), Some(version)) = (
+        found.get("id").and_then(Value::as_str),
+        found.get("version").and_then(Value::as_u64),
+    ) else {
+        return Ok(None);
+    };
+    let url = format!("{api_root}/api/v2/users/{}", encode(id));
+    let body = json!({"state": "active", "version": version});
+    let exchange = delivery.exchange_url(Method::PATCH, url, Some(body)).await;
+    if !exchange.succeeded() {
+        return Err(format!(
+            "restoring the deleted user: {}",
+            exchange.summary()
+        ));
+    }
+    Ok(Some(id.to_owned()))
+}
