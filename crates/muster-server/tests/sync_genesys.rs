@@ -381,3 +381,87 @@ async fn a_rehire_is_restored_and_a_reorganisation_keeps_inherited_grants() {
     let letters = muster.admin(Method::GET, "/sync/dead-letters", None).await;
     assert_eq!(letters.body["totalResults"], 0, "{}", letters.body);
 }
+
+/// Genesys answers 404 for a role for a while after it is made, and 429
+/// above its budget: Muster waits the role out and honours Retry-After;
+/// every user arrives with its grant, none is dead-lettered.
+#[tokio::test]
+async fn a_new_role_and_a_tight_budget_are_waited_out() {
+    let options = GenesysOptions {
+        rate_limit: 12,
+        rate_limit_window: Duration::from_secs(2),
+        new_role_propagation: Duration::from_secs(3),
+        ..GenesysOptions::default()
+    };
+    let sim = GenesysSim::start(options).await;
+    let support = sim.seed_division("Customer Support");
+    let apac = sim.seed_division("APAC");
+    let agent = sim.seed_role_just_created("Agent");
+    sim.seed_skill("Billing");
+    sim.seed_language("English");
+    sim.seed_management_unit("Manila Voice", &apac);
+    sim.seed_license("CX 1");
+    sim.seed_group("Group_CC_Agents_Tier1");
+    let (muster, tier1) = muster_for(&sim).await;
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        let created = muster
+            .post(
+                "/Users",
+                json!({
+                    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", ENTERPRISE],
+                    "userName": format!("agent{n}@contoso.com"),
+                    "externalId": format!("e-{n}"),
+                    "active": true,
+                    ENTERPRISE: {"costCenter": "CC-4100"}
+                }),
+            )
+            .await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+        ids.push(created.body["id"].as_str().unwrap().to_owned());
+    }
+    for id in &ids {
+        membership(&muster, &tier1, "add", id).await;
+    }
+    let debug = async {
+        let state = muster.admin(Method::GET, "/targets/genesys", None).await;
+        let letters = muster.admin(Method::GET, "/sync/dead-letters", None).await;
+        let requests: Vec<String> = sim
+            .requests()
+            .iter()
+            .rev()
+            .take(30)
+            .map(|request| format!("{} {} {}", request.method, request.path, request.status))
+            .collect();
+        format!("{}\n{}\n{requests:#?}", state.body, letters.body)
+    };
+    let granted = tokio::time::timeout(Duration::from_secs(40), async {
+        for n in 0..3 {
+            let name = format!("agent{n}@contoso.com");
+            loop {
+                let done = sim.user_by_user_name(&name).is_some_and(|user| {
+                    sim.grants_of(&user.id)
+                        .own
+                        .iter()
+                        .any(|grant| grant.role_id == agent && grant.division_id == support)
+                });
+                if done {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    })
+    .await;
+    if granted.is_err() {
+        panic!("not every agent was granted: {}", debug.await);
+    }
+    let throttled = sim
+        .requests()
+        .iter()
+        .filter(|request| request.status == 429)
+        .count();
+    assert!(throttled > 0, "the budget was hit");
+    let letters = muster.admin(Method::GET, "/sync/dead-letters", None).await;
+    assert_eq!(letters.body["totalResults"], 0, "{}", letters.body);
+}

@@ -24,6 +24,12 @@ use crate::deliver::{encode, ScimDelivery};
 /// How long a name Genesys did not know is remembered as missing.
 pub const MISS_TTL: Duration = Duration::from_secs(30);
 
+/// How many times a grant is tried while a new role or division propagates.
+const PROPAGATION_ATTEMPTS: u32 = 5;
+
+/// The wait between those tries.
+const PROPAGATION_WAIT: Duration = Duration::from_secs(2);
+
 /// The kinds of Genesys object Muster looks up by name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ObjectKind {
@@ -294,10 +300,32 @@ pub(crate) async fn deliver(
             let url = format!(
                 "{api_root}/api/v2/authorization/subjects/{user}/bulkadd?subjectType=PC_USER"
             );
-            let exchange = delivery
-                .exchange_url(Method::POST, url, Some(json!({"grants": added})))
-                .await;
-            if !exchange.succeeded() {
+            let mut attempt = 0;
+            loop {
+                let exchange = delivery
+                    .exchange_url(Method::POST, url.clone(), Some(json!({"grants": added})))
+                    .await;
+                if exchange.succeeded() {
+                    break;
+                }
+                // A role or division made moments ago is 404 until it
+                // propagates through Genesys' authorization cache.
+                attempt += 1;
+                if exchange.status == Some(StatusCode::NOT_FOUND) && attempt < PROPAGATION_ATTEMPTS {
+                    tokio::time::sleep(PROPAGATION_WAIT).await;
+                    continue;
+                }
+                if exchange.status == Some(StatusCode::NOT_FOUND) {
+                    missing.push(NotDelivered {
+                        what: "role grants".into(),
+                        reason: format!(
+                            "Genesys Cloud still answers 404 for a role or division after {} s: {}",
+                            PROPAGATION_WAIT.as_secs() * u64::from(PROPAGATION_ATTEMPTS),
+                            exchange.summary()
+                        ),
+                    });
+                    break;
+                }
                 return Err(format!("adding grants: {}", exchange.summary()));
             }
         }

@@ -58,7 +58,7 @@ pub fn default_user_mappings(kind: TargetKind) -> Vec<MappingSpec> {
                 ("active", "active"),
                 (
                     "displayName",
-                    "Coalesce([displayName], Join(\" \", [name.givenName], [name.familyName]), [userName])",
+                    "Coalesce([displayName], [name.formatted], [userName])",
                 ),
                 ("title", "title"),
                 ("emails[type eq \"work\"].value", "userName"),
