@@ -7,6 +7,11 @@
 //! assert the exact traffic (no group ever created, never a page over 25, inherited grants
 //! never removed, the budget never exceeded).
 //!
+//! # Five9 ([`five9::Five9Sim`])
+//!
+//! The SOAP Admin Web Service's user and skill operations, with HTTP Basic, WSDL-named
+//! faults and an operations limit: see the [`five9`] module.
+//!
 //! # Genesys Cloud ([`genesys::GenesysSim`])
 //!
 //! An axum server on `127.0.0.1:0`; [`genesys::GenesysSim::api_base_url`] is the `api.`
@@ -108,3 +113,5 @@
 )]
 
 pub mod genesys;
+pub mod five9;
+pub mod nice;

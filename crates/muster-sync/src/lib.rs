@@ -13,6 +13,7 @@
 
 mod client;
 pub mod csv_target;
+pub mod five9;
 mod deliver;
 mod engine;
 mod genesys;
@@ -20,6 +21,7 @@ mod retry;
 pub mod secrets;
 mod status;
 mod targets;
+pub mod nice;
 
 pub use engine::{SyncEngine, BATCH, DEFAULT_RETENTION, POLL};
 pub use status::{Metrics, WorkerState};
