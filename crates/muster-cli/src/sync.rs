@@ -385,6 +385,8 @@ fn kind(kind: TargetKind) -> &'static str {
         TargetKind::Scim => "scim",
         TargetKind::Csv => "csv",
         TargetKind::GenesysCloud => "genesys-cloud",
+        TargetKind::NiceCxone => "nice-cxone",
+        TargetKind::Five9 => "five9",
     }
 }
 

@@ -14,7 +14,7 @@ use crate::replace::{self, ReplaceArgs};
 use crate::source::AttributeSource;
 use crate::text;
 use crate::value::Val;
-use crate::Outcome;
+use crate::{Outcome, MAX_TEXT_LENGTH};
 
 /// Why evaluation stopped early.
 enum Flow {
@@ -74,11 +74,18 @@ impl<S: AttributeSource> Eval<'_, S> {
                 let (left, right) = (self.node(left)?, self.node(right)?);
                 Ok(Val::Bool(compare(*op, &left, &right)))
             }
-            NodeKind::Call { function, args } => self.call(&Call {
-                function: *function,
-                args,
-                position: node.position,
-            }),
+            NodeKind::Call { function, args } => {
+                let call = Call {
+                    function: *function,
+                    args,
+                    position: node.position,
+                };
+                let value = self.call(&call)?;
+                if let Val::Str(text) = &value {
+                    within_limit(&call, text.len())?;
+                }
+                Ok(value)
+            }
         }
     }
 
@@ -252,6 +259,13 @@ impl<S: AttributeSource> Eval<'_, S> {
                         }
                     }
                 }
+                let length = parts
+                    .iter()
+                    .try_fold(0_usize, |sum, part| {
+                        sum.checked_add(part.len())?.checked_add(separator.len())
+                    })
+                    .unwrap_or(usize::MAX);
+                within_limit(call, length)?;
                 Ok(Val::Str(parts.join(&separator)))
             }
             F::Left => {
@@ -469,6 +483,21 @@ impl<S: AttributeSource> Eval<'_, S> {
             .map(|out| out.map_or(Val::Null, Val::Str))
             .map_err(|message| fail(call.position, message))
     }
+}
+
+/// Fails when a function would make text longer than [`MAX_TEXT_LENGTH`].
+fn within_limit(call: &Call<'_>, length: usize) -> Result<()> {
+    if length > MAX_TEXT_LENGTH {
+        return Err(fail(
+            call.position,
+            format!(
+                "{} would make text longer than {MAX_TEXT_LENGTH} bytes (the most any function \
+                 may make)",
+                call.function.name()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn to_date(value: Val, call: &Call<'_>) -> Result<Option<OffsetDateTime>> {

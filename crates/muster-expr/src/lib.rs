@@ -68,6 +68,14 @@ impl Outcome {
     }
 }
 
+/// Longest expression text [`Expression::parse`] reads, in bytes.
+pub const MAX_EXPRESSION_LENGTH: usize = 32 * 1024;
+
+/// Longest text a function may make while an expression is evaluated, in
+/// bytes: `Replace`, `Join`, `ConvertToBase64` and the like multiply their
+/// input, so nesting them would otherwise exhaust memory.
+pub const MAX_TEXT_LENGTH: usize = 1 << 20;
+
 /// A parsed, checked expression.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Expression {
@@ -78,6 +86,15 @@ pub struct Expression {
 impl Expression {
     /// Parses and checks `text`. The error names the problem and its position.
     pub fn parse(text: &str) -> Result<Expression, ExprError> {
+        if text.len() > MAX_EXPRESSION_LENGTH {
+            return Err(ExprError::new(
+                format!(
+                    "expected an expression of at most {MAX_EXPRESSION_LENGTH} bytes, found {} bytes",
+                    text.len()
+                ),
+                error::Position::START,
+            ));
+        }
         let (root, warnings) = parser::parse(text)?;
         Ok(Expression { root, warnings })
     }

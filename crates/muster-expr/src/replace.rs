@@ -3,6 +3,7 @@
 use regex::{Regex, RegexBuilder};
 
 use crate::error::{ExprError, Position};
+use crate::MAX_TEXT_LENGTH;
 
 /// Compiles a regex argument (.NET named groups `(?<name>...)` are supported).
 pub(crate) fn compile(pattern: &str, position: Position) -> Result<Regex, ExprError> {
@@ -34,19 +35,24 @@ pub(crate) fn apply(src: Option<String>, args: ReplaceArgs) -> Result<Option<Str
             old: Some(old),
             template: Some(template),
             ..
-        } if !old.is_empty() => Ok(Some(template.replace(&old, &src.unwrap_or_default()))),
+        } if !old.is_empty() => {
+            let src = src.unwrap_or_default();
+            replaced_length(&template, &old, &src)?;
+            Ok(Some(template.replace(&old, &src)))
+        }
         // (a) old + repl: replace every old.
         ReplaceArgs {
             old: Some(old),
             regex: None,
             ..
-        } => Ok(src.map(|s| {
-            if old.is_empty() {
-                s
-            } else {
-                s.replace(&old, &args.repl.unwrap_or_default())
+        } => match src {
+            Some(s) if !old.is_empty() => {
+                let repl = args.repl.unwrap_or_default();
+                replaced_length(&s, &old, &repl)?;
+                Ok(Some(s.replace(&old, &repl)))
             }
-        })),
+            other => Ok(other),
+        },
         // (e) regex + group + replAttr: src if non-empty, else the group's match in replAttr.
         ReplaceArgs {
             regex: Some(regex),
@@ -68,20 +74,61 @@ pub(crate) fn apply(src: Option<String>, args: ReplaceArgs) -> Result<Option<Str
             regex: Some(regex),
             group: Some(group),
             ..
-        } => Ok(src.map(|s| replace_group(&regex, &group, &s, &args.repl.unwrap_or_default()))),
+        } => src
+            .map(|s| replace_group(&regex, &group, &s, &args.repl.unwrap_or_default()))
+            .transpose(),
         // (c) regex + repl: replace-all with `$1` / `${name}` expansion.
         ReplaceArgs {
             regex: Some(regex), ..
-        } => Ok(src.map(|s| {
-            regex
-                .replace_all(&s, args.repl.unwrap_or_default().as_str())
-                .into_owned()
-        })),
+        } => src
+            .map(|s| replace_all(&regex, &s, &args.repl.unwrap_or_default()))
+            .transpose(),
         ReplaceArgs { .. } => Err("Replace needs oldValue or regexPattern".to_owned()),
     }
 }
 
-fn replace_group(regex: &Regex, group: &str, text: &str, repl: &str) -> String {
+/// Why Replace stopped: its result would pass [`MAX_TEXT_LENGTH`].
+fn too_long() -> String {
+    format!("Replace would make text longer than {MAX_TEXT_LENGTH} bytes (the most any function may make)")
+}
+
+/// Fails when replacing every `old` in `text` by `new` passes the limit.
+fn replaced_length(text: &str, old: &str, new: &str) -> Result<(), String> {
+    let count = text.matches(old).count();
+    let length = count.checked_mul(new.len()).and_then(|added| {
+        text.len()
+            .saturating_sub(count.saturating_mul(old.len()))
+            .checked_add(added)
+    });
+    match length {
+        Some(length) if length <= MAX_TEXT_LENGTH => Ok(()),
+        _ => Err(too_long()),
+    }
+}
+
+/// `regex.replace_all` with `$1` / `${name}` expansion, stopping at the limit.
+fn replace_all(regex: &Regex, text: &str, repl: &str) -> Result<String, String> {
+    let mut out = String::new();
+    let mut last = 0;
+    for captures in regex.captures_iter(text) {
+        let Some(whole) = captures.get(0) else {
+            continue;
+        };
+        out.push_str(text.get(last..whole.start()).unwrap_or_default());
+        captures.expand(repl, &mut out);
+        last = whole.end();
+        if out.len() > MAX_TEXT_LENGTH {
+            return Err(too_long());
+        }
+    }
+    out.push_str(text.get(last..).unwrap_or_default());
+    if out.len() > MAX_TEXT_LENGTH {
+        return Err(too_long());
+    }
+    Ok(out)
+}
+
+fn replace_group(regex: &Regex, group: &str, text: &str, repl: &str) -> Result<String, String> {
     let mut out = String::new();
     let mut last = 0;
     for captures in regex.captures_iter(text) {
@@ -94,7 +141,10 @@ fn replace_group(regex: &Regex, group: &str, text: &str, repl: &str) -> String {
         out.push_str(text.get(last..m.start()).unwrap_or_default());
         out.push_str(repl);
         last = m.end();
+        if out.len() > MAX_TEXT_LENGTH {
+            return Err(too_long());
+        }
     }
     out.push_str(text.get(last..).unwrap_or_default());
-    out
+    Ok(out)
 }

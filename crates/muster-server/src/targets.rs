@@ -13,7 +13,7 @@ use muster_core::tokens::Client;
 use muster_scim::{ScimError, ScimType};
 use muster_store::ResourceId;
 use muster_sync::{SyncError, Targets};
-use muster_targets::TargetDocument;
+use muster_targets::{DocumentError, Problem, Secret, TargetDocument};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -61,11 +61,26 @@ fn to_json(value: &impl serde::Serialize) -> Result<Value, ApiError> {
         .map_err(|error| muster_core::Error::Internal(format!("sync: {error}")).into())
 }
 
-fn options<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+/// The query parameters, or a `400 invalidValue` naming what the route
+/// takes (`takes`).
+fn options<T>(query: Result<Query<T>, QueryRejection>, takes: &str) -> Result<T, ApiError> {
     query.map(|Query(options)| options).map_err(|rejection| {
         ScimError::invalid_value(format!(
-            "query parameters: {}; dryRun takes true or false",
+            "query parameters: {}; {takes}",
             rejection.body_text()
+        ))
+        .into()
+    })
+}
+
+/// A dead letter's id from the path: a `400 invalidValue` naming the id
+/// and what was expected, rather than axum's plain-text rejection.
+fn letter_id(id: &str) -> Result<u64, ApiError> {
+    id.parse::<u64>().map_err(|_| {
+        ScimError::invalid_value(format!(
+            "'{}' is not a dead letter id: expected a whole number from 0 to {}",
+            id.chars().take(64).collect::<String>(),
+            u64::MAX
         ))
         .into()
     })
@@ -114,7 +129,51 @@ pub async fn put_target(
             format!("the target document was refused: {refused}"),
         ))
     })?;
-    let view = targets(&state)?
+    // `{"sealed": ...}` is how Muster stores a secret, never what a client
+    // gives: refused rather than silently read as "keep the stored one".
+    let planted: Vec<Problem> = document
+        .secrets()
+        .into_iter()
+        .filter(|(_, secret)| matches!(secret, Secret::Sealed { .. }))
+        .map(|(field, _)| {
+            Problem::new(
+                field,
+                "{\"sealed\": ...} is how Muster stores a secret and is not taken from a \
+                 client: give the secret's value, {\"env\": \"MUSTER_TARGET_...\"}, or \
+                 {\"redacted\": true} to keep the stored one",
+            )
+        })
+        .collect();
+    if !planted.is_empty() {
+        return Err(ScimError::bad_request(
+            ScimType::InvalidValue,
+            format!(
+                "the target document was refused: {}",
+                DocumentError { problems: planted }
+            ),
+        )
+        .into());
+    }
+    let targets = targets(&state)?;
+    // A secret kept as `{"redacted": true}` goes only where it went before.
+    match targets.get(&client.tenant, &name).await {
+        Ok(stored) => {
+            let problems = document.kept_secret_problems(&stored.document);
+            if !problems.is_empty() {
+                return Err(ScimError::bad_request(
+                    ScimType::InvalidValue,
+                    format!(
+                        "the target document was refused: {}",
+                        DocumentError { problems }
+                    ),
+                )
+                .into());
+            }
+        }
+        Err(SyncError::NotFound(_)) => {}
+        Err(error) => return Err(api_error(error)),
+    }
+    let view = targets
         .apply(
             &client.tenant,
             &actor(&client, &headers),
@@ -174,7 +233,7 @@ pub async fn dead_letters(
     Extension(client): Extension<Client>,
     query: Result<Query<LetterOptions>, QueryRejection>,
 ) -> Result<ScimResponse, ApiError> {
-    let options = options(query)?;
+    let options = options(query, "the list takes only target (a target's name)")?;
     let letters = targets(&state)?
         .dead_letters(&client.tenant, options.target.as_deref())
         .await
@@ -205,8 +264,9 @@ pub async fn dead_letters(
 pub async fn retry_dead_letter(
     State(state): State<AppState>,
     Extension(client): Extension<Client>,
-    Path(id): Path<u64>,
+    Path(id): Path<String>,
 ) -> Result<ScimResponse, ApiError> {
+    let id = letter_id(&id)?;
     let delivered = targets(&state)?
         .retry(&client.tenant, id)
         .await
@@ -218,8 +278,9 @@ pub async fn retry_dead_letter(
 pub async fn discard_dead_letter(
     State(state): State<AppState>,
     Extension(client): Extension<Client>,
-    Path(id): Path<u64>,
+    Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    let id = letter_id(&id)?;
     targets(&state)?
         .discard(&client.tenant, id)
         .await
@@ -243,7 +304,7 @@ pub async fn provision_user(
     Path((user, name)): Path<(String, String)>,
     query: Result<Query<ProvisionOptions>, QueryRejection>,
 ) -> Result<ScimResponse, ApiError> {
-    let options = options(query)?;
+    let options = options(query, "provision takes only dryRun (true or false)")?;
     let targets = targets(&state)?;
     let id = targets
         .find_user(&client.tenant, &user)

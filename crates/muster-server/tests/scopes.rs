@@ -66,6 +66,62 @@ async fn every_route_checks_the_scope_it_declares() {
         .await;
     assert_eq!(declared.status, StatusCode::CREATED, "{}", declared.body);
 
+    // A sync target that refuses every user (`active` as a string), so dead
+    // letters exist for the dead-letter routes.
+    let downstream = TestServer::start().await;
+    let target = json!({
+        "name": "walk",
+        "kind": "scim",
+        "baseUrl": downstream.base_url,
+        "auth": {"type": "bearer", "token": downstream.token},
+        "mappings": [
+            {"target": "userName", "expression": "userName"},
+            {"target": "active", "expression": "\"refused\""},
+        ],
+    });
+    let put_target = server
+        .admin(Method::PUT, "/targets/walk", Some(target.clone()))
+        .await;
+    assert_eq!(put_target.status, StatusCode::OK, "{}", put_target.body);
+    for name in ["walk-letter-1", "walk-letter-2"] {
+        let made = server
+            .call(
+                Method::POST,
+                "/Users",
+                Some(json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": name})),
+            )
+            .await;
+        assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let letter_ids: Vec<u64> = loop {
+        let letters = server.admin(Method::GET, "/sync/dead-letters", None).await;
+        let ids: Vec<u64> = letters.body["Resources"]
+            .as_array()
+            .map(|letters| letters.iter().filter_map(|l| l["id"].as_u64()).collect())
+            .unwrap_or_default();
+        if ids.len() >= 2 {
+            break ids;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no dead letters: {}",
+            letters.body
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let retry_path = format!(
+        "/admin/v1/sync/dead-letters/{}/retry",
+        letter_ids.first().copied().unwrap_or_default()
+    );
+    let letter_path = format!(
+        "/admin/v1/sync/dead-letters/{}",
+        letter_ids.get(1).copied().unwrap_or_default()
+    );
+    let target_path = "/admin/v1/targets/walk".to_owned();
+    let user_target_path = format!("/admin/v1/users/{user_id}/targets/walk");
+    let provision_path = format!("{user_target_path}/provision");
+
     let search = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"]});
     let new_user = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "made-by-walk"});
     let replace_user =
@@ -289,7 +345,61 @@ async fn every_route_checks_the_scope_it_declares() {
             no,
             None,
         ),
+        (Method::GET, "/admin/v1/targets".into(), admin_scope, None),
+        (
+            Method::POST,
+            "/admin/v1/targets".into(),
+            no,
+            Some(target.clone()),
+        ),
+        (Method::GET, target_path.clone(), admin_scope, None),
+        (
+            Method::PUT,
+            target_path.clone(),
+            admin_scope,
+            Some(target.clone()),
+        ),
+        (Method::PATCH, target_path.clone(), no, Some(target.clone())),
+        (Method::POST, target_path.clone(), no, Some(target.clone())),
+        (
+            Method::POST,
+            format!("{target_path}/resume"),
+            admin_scope,
+            None,
+        ),
+        (Method::GET, format!("{target_path}/resume"), no, None),
+        (
+            Method::GET,
+            "/admin/v1/sync/dead-letters".into(),
+            admin_scope,
+            None,
+        ),
+        (Method::POST, "/admin/v1/sync/dead-letters".into(), no, None),
+        (
+            Method::DELETE,
+            "/admin/v1/sync/dead-letters".into(),
+            no,
+            None,
+        ),
+        (Method::POST, retry_path.clone(), admin_scope, None),
+        (Method::GET, retry_path.clone(), no, None),
+        (Method::DELETE, letter_path.clone(), admin_scope, None),
+        (Method::GET, letter_path.clone(), no, None),
+        (Method::POST, letter_path.clone(), no, None),
+        (Method::GET, user_target_path.clone(), admin_scope, None),
+        (Method::DELETE, user_target_path.clone(), no, None),
+        (Method::POST, user_target_path.clone(), no, None),
+        (
+            Method::POST,
+            format!("{provision_path}?dryRun=true"),
+            admin_scope,
+            None,
+        ),
+        (Method::GET, provision_path.clone(), no, None),
+        (Method::GET, "/metrics".into(), admin_scope, None),
+        (Method::POST, "/metrics".into(), no, None),
         // Deletes last: they remove what the other rows use.
+        (Method::DELETE, target_path.clone(), admin_scope, None),
         (Method::DELETE, schema_path.clone(), admin_scope, None),
         (Method::DELETE, group_path.clone(), write_scope, None),
         (Method::DELETE, user_path.clone(), write_scope, None),

@@ -112,6 +112,6 @@
     reason = "handlers return ready HTTP answers as errors; a simulator does not need them small"
 )]
 
-pub mod genesys;
 pub mod five9;
+pub mod genesys;
 pub mod nice;

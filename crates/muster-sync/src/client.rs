@@ -86,7 +86,16 @@ impl Exchange {
 
 enum Credentials {
     Bearer(String),
-    ClientCredentials(Box<ClientCredentials>),
+    OAuth(Box<ClientCredentials>),
+    AccessKey(Box<AccessKey>),
+}
+
+/// A NICE CXone access key and the access token it last gave.
+struct AccessKey {
+    token_url: Url,
+    key_id: String,
+    key_secret: String,
+    cached: Mutex<Option<(String, Instant)>>,
 }
 
 /// OAuth client credentials and the access token they last gave.
@@ -133,7 +142,7 @@ impl ScimClient {
                 client_secret,
                 scope,
                 ..
-            }) => Credentials::ClientCredentials(Box::new(ClientCredentials {
+            }) => Credentials::OAuth(Box::new(ClientCredentials {
                 token_url: target
                     .token_url
                     .clone()
@@ -143,7 +152,24 @@ impl ScimClient {
                 scope: scope.clone(),
                 cached: Mutex::new(None),
             })),
-            None => return Err(SyncError::Config("the target has no auth".into())),
+            Some(Auth::AccessKey {
+                access_key_id,
+                access_key_secret,
+                ..
+            }) => Credentials::AccessKey(Box::new(AccessKey {
+                token_url: target
+                    .token_url
+                    .clone()
+                    .ok_or_else(|| SyncError::Config("the target has no tokenUrl".into()))?,
+                key_id: access_key_id.clone(),
+                key_secret: key.reveal(access_key_secret)?,
+                cached: Mutex::new(None),
+            })),
+            Some(Auth::Basic { .. }) | None => {
+                return Err(SyncError::Config(
+                    "the target has no bearer, OAuth or access-key auth".into(),
+                ))
+            }
         };
         let http = reqwest::Client::builder()
             .timeout(REQUEST_TIMEOUT)
@@ -185,7 +211,10 @@ impl ScimClient {
         };
         let mut answer = self.send(&method, &url, body.as_ref(), &token).await;
         if matches!(&answer, Ok(response) if response.status() == StatusCode::UNAUTHORIZED)
-            && matches!(self.credentials, Credentials::ClientCredentials(_))
+            && matches!(
+                self.credentials,
+                Credentials::OAuth(_) | Credentials::AccessKey(_)
+            )
         {
             // The access token may have been revoked early: fetch a new one once.
             match self.token(true).await {
@@ -231,10 +260,52 @@ impl ScimClient {
         request.send().await
     }
 
+    /// The HTTP client (for a platform API beside the SCIM endpoint).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
     async fn token(&self, renew: bool) -> Result<String, String> {
         match &self.credentials {
             Credentials::Bearer(token) => Ok(token.clone()),
-            Credentials::ClientCredentials(credentials) => {
+            Credentials::AccessKey(access) => {
+                let mut cached = access.cached.lock().await;
+                if let Some((token, until)) = cached.as_ref() {
+                    if !renew && Instant::now() < *until {
+                        return Ok(token.clone());
+                    }
+                }
+                let body = serde_json::json!({
+                    "accessKeyId": access.key_id,
+                    "accessKeySecret": access.key_secret,
+                });
+                let response = self
+                    .http
+                    .post(access.token_url.clone())
+                    .json(&body)
+                    .send()
+                    .await
+                    .map_err(|error| format!("token endpoint: {}", describe(&error)))?;
+                let status = response.status();
+                let answer: Value = response.json().await.unwrap_or(Value::Null);
+                if !status.is_success() {
+                    return Err(format!("the access-key token endpoint answered {status}"));
+                }
+                let token = answer
+                    .get("access_token")
+                    .and_then(Value::as_str)
+                    .ok_or("the token endpoint's answer has no access_token")?
+                    .to_owned();
+                let lifetime = answer
+                    .get("expires_in")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(3600);
+                let until =
+                    Instant::now() + Duration::from_secs(lifetime.saturating_sub(60).max(1));
+                *cached = Some((token.clone(), until));
+                Ok(token)
+            }
+            Credentials::OAuth(credentials) => {
                 let ClientCredentials {
                     token_url,
                     client_id,

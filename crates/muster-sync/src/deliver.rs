@@ -74,6 +74,8 @@ pub struct ScimDelivery {
     pub verify_remote: bool,
     /// For a Genesys Cloud target, its Platform API (entitlements).
     pub genesys: Option<GenesysPlatform>,
+    /// For a NICE CXone target, its admin API (agent skills).
+    pub nice: Option<crate::nice::NicePlatform>,
 }
 
 /// A Genesys Cloud target's Platform API.
@@ -304,11 +306,91 @@ impl ScimDelivery {
         let outcome = self
             .sync_user_attributes(id, &user, known, remote_ids)
             .await?;
-        match &self.genesys {
-            Some(platform) if !matches!(outcome, Outcome::DeadLettered(_)) => {
-                self.deliver_platform(platform, id, &user, outcome).await
+        if matches!(outcome, Outcome::DeadLettered(_)) {
+            return Ok(outcome);
+        }
+        match (&self.genesys, &self.nice) {
+            (Some(platform), _) => self.deliver_platform(platform, id, &user, outcome).await,
+            (None, Some(nice)) => self.deliver_nice_skills(nice, id, &user, outcome).await,
+            (None, None) => Ok(outcome),
+        }
+    }
+
+    /// Sets a NICE CXone agent's skills from the user's entitlements (its
+    /// SCIM cannot carry them), when they changed since the last delivery.
+    async fn deliver_nice_skills(
+        &self,
+        nice: &crate::nice::NicePlatform,
+        id: &ResourceId,
+        user: &Value,
+        outcome: Outcome,
+    ) -> Result<Outcome, SyncError> {
+        let Some(mut known) = self
+            .store
+            .delivered(&self.tenant, &self.name, "User", id)
+            .await?
+            .filter(|known| known.remote_id.is_some())
+        else {
+            return Ok(outcome);
+        };
+        let wanted = user
+            .pointer(&format!("/{}/skills", muster_rules::CONTACT_CENTER_URN))
+            .cloned()
+            .unwrap_or(Value::Null);
+        let before = known.sent.get("niceSkills").cloned();
+        if before.is_some() && known.sent.get("niceWanted") == Some(&wanted) && !self.verify_remote
+        {
+            return Ok(outcome);
+        }
+        let remote = known.remote_id.clone().unwrap_or_default();
+        let exchange = self
+            .exchange(Method::GET, &format!("/Users/{}", encode(&remote)), None)
+            .await;
+        let result = if exchange.succeeded() {
+            nice.deliver_skills(self.client.http(), &exchange.answer, user, before.as_ref())
+                .await
+        } else {
+            Err(format!("reading the CXone user: {}", exchange.summary()))
+        };
+        match result {
+            Ok((state, missing)) => {
+                if let Some(sent) = known.sent.as_object_mut() {
+                    sent.insert("niceSkills".into(), state);
+                    sent.insert("niceWanted".into(), wanted);
+                    sent.insert("notDelivered".into(), json!(missing));
+                }
+                if !missing.is_empty() {
+                    let list: Vec<String> = missing
+                        .iter()
+                        .map(|item| format!("{}: {}", item.what, item.reason))
+                        .collect();
+                    known.answer = Some(format!("not delivered: {}", list.join("; ")));
+                }
+                known.delivered = now();
+                if !self.is_dry_run() {
+                    self.store
+                        .record_delivery(&self.tenant, &self.name, known)
+                        .await?;
+                }
+                Ok(if outcome == Outcome::Unchanged {
+                    Outcome::Updated
+                } else {
+                    outcome
+                })
             }
-            _ => Ok(outcome),
+            Err(reason) => {
+                let exchange = Exchange {
+                    method: Method::PUT,
+                    url: format!("(CXone admin API) agent skills of {remote}"),
+                    body: Some(json!({"skills": wanted})),
+                    status: None,
+                    answer: Value::Null,
+                    retry_after: None,
+                    error: Some(reason.clone()),
+                };
+                self.dead_letter("User", id, &exchange, reason, Some(known))
+                    .await
+            }
         }
     }
 
@@ -531,70 +613,67 @@ impl ScimDelivery {
                 return self.dead_letter("User", id, &exchange, reason, None).await;
             }
         };
-        let found =
-            match found {
-                Some(found) => Some(found),
-                None => {
-                    let exchange = self
-                        .exchange(
-                            Method::POST,
-                            "/Users",
-                            Some(create_body(USER_SCHEMA, mapped)),
-                        )
-                        .await;
-                    if exchange.status == Some(StatusCode::CONFLICT) {
-                        // It exists after all (made since the lookup): match it.
-                        let user_name = keys
-                            .iter()
-                            .find(|(attribute, _)| *attribute == "userName")
-                            .and_then(|(_, value)| *value);
-                        match self.lookup("/Users", &keys).await {
-                            Ok(Some(found)) => Some(found),
-                            // Genesys Cloud: a soft-deleted user holds the userName
-                            // and is invisible to SCIM; a re-hire restores it.
-                            Ok(None) if self.genesys.is_some() && user_name.is_some() => match self
-                                .restore_genesys_user(user_name.unwrap_or_default())
-                                .await
-                            {
-                                Ok(found) => Some(found),
-                                Err(reason) => {
-                                    return self
-                                        .dead_letter("User", id, &exchange, reason, None)
-                                        .await;
-                                }
-                            },
-                            Ok(None) | Err(_) => {
-                                let reason = format!(
-                                    "create conflicted and no match was found: {}",
-                                    exchange.summary()
-                                );
+        let found = match found {
+            Some(found) => Some(found),
+            None => {
+                let exchange = self
+                    .exchange(
+                        Method::POST,
+                        "/Users",
+                        Some(create_body(USER_SCHEMA, mapped)),
+                    )
+                    .await;
+                if exchange.status == Some(StatusCode::CONFLICT) {
+                    // It exists after all (made since the lookup): match it.
+                    let user_name = keys
+                        .iter()
+                        .find(|(attribute, _)| *attribute == "userName")
+                        .and_then(|(_, value)| *value);
+                    match self.lookup("/Users", &keys).await {
+                        Ok(Some(found)) => Some(found),
+                        // Genesys Cloud: a soft-deleted user holds the userName
+                        // and is invisible to SCIM; a re-hire restores it.
+                        Ok(None) if self.genesys.is_some() && user_name.is_some() => match self
+                            .restore_genesys_user(user_name.unwrap_or_default())
+                            .await
+                        {
+                            Ok(found) => Some(found),
+                            Err(reason) => {
                                 return self.dead_letter("User", id, &exchange, reason, None).await;
                             }
+                        },
+                        Ok(None) | Err(_) => {
+                            let reason = format!(
+                                "create conflicted and no match was found: {}",
+                                exchange.summary()
+                            );
+                            return self.dead_letter("User", id, &exchange, reason, None).await;
                         }
-                    } else if exchange.succeeded() {
-                        let remote = exchange
-                            .answer
-                            .get("id")
-                            .and_then(Value::as_str)
-                            .map(str::to_owned);
-                        let object = DeliveredObject {
-                            resource_type: "User".into(),
-                            resource_id: id.clone(),
-                            remote_id: remote,
-                            sent: Value::Object(after_delivery(mapped, None)),
-                            delivered: now(),
-                            status: exchange.status.map(|status| status.as_u16()),
-                            answer: Some(exchange.summary()),
-                            deprovisioned: false,
-                        };
-                        self.record(object, remote_ids).await?;
-                        return Ok(Outcome::Created);
-                    } else {
-                        let reason = format!("create refused: {}", exchange.summary());
-                        return self.dead_letter("User", id, &exchange, reason, None).await;
                     }
+                } else if exchange.succeeded() {
+                    let remote = exchange
+                        .answer
+                        .get("id")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned);
+                    let object = DeliveredObject {
+                        resource_type: "User".into(),
+                        resource_id: id.clone(),
+                        remote_id: remote,
+                        sent: Value::Object(after_delivery(mapped, None)),
+                        delivered: now(),
+                        status: exchange.status.map(|status| status.as_u16()),
+                        answer: Some(exchange.summary()),
+                        deprovisioned: false,
+                    };
+                    self.record(object, remote_ids).await?;
+                    return Ok(Outcome::Created);
+                } else {
+                    let reason = format!("create refused: {}", exchange.summary());
+                    return self.dead_letter("User", id, &exchange, reason, None).await;
                 }
-            };
+            }
+        };
         let Some(found) = found else {
             return Ok(Outcome::Skipped);
         };

@@ -23,7 +23,9 @@ use tokio::task::JoinHandle;
 
 use crate::csv_target::CsvDelivery;
 use crate::deliver::{GenesysPlatform, Outcome, RemoteIds, ScimDelivery};
+use crate::five9_target::Five9Target;
 use crate::genesys::Directory;
+use crate::nice::{AgentIdSource, NiceConfig, NicePlatform, ProficiencyScale};
 use crate::status::{Metrics, TargetStatus, WorkerState};
 use crate::targets::{compile_stored, consumer_name};
 use crate::{secrets::SecretKey, SyncError};
@@ -56,6 +58,46 @@ pub(crate) enum Delivery {
     Scim(Box<ScimDelivery>),
     /// CSV files.
     Csv(Box<CsvDelivery>),
+    /// Five9's SOAP Admin Web Service.
+    Five9(Box<Five9Target>),
+}
+
+/// The CXone admin-API stage of a `nice-cxone` target.
+fn nice_platform(compiled: &CompiledTarget, key: &SecretKey) -> Result<NicePlatform, SyncError> {
+    let Some(muster_targets::Auth::AccessKey {
+        access_key_id,
+        access_key_secret,
+        ..
+    }) = &compiled.document.auth
+    else {
+        return Err(SyncError::Config(
+            "a nice-cxone target needs an access key".into(),
+        ));
+    };
+    let scale = compiled
+        .document
+        .skill_scale
+        .map_or_else(ProficiencyScale::default, |scale| ProficiencyScale {
+            best: scale.best,
+            worst: scale.worst,
+        });
+    NicePlatform::new(NiceConfig {
+        api_root: compiled
+            .api_root
+            .as_ref()
+            .map(|url| url.as_str().trim_end_matches('/').to_owned())
+            .unwrap_or_default(),
+        token_url: compiled
+            .token_url
+            .as_ref()
+            .map(|url| url.as_str().to_owned())
+            .unwrap_or_default(),
+        access_key_id: access_key_id.clone(),
+        access_key_secret: key.reveal(access_key_secret)?,
+        proficiency: scale,
+        agent_id: AgentIdSource::default(),
+        rate_limit: Some(compiled.rate_limit),
+    })
 }
 
 /// A worker's tenant and target.
@@ -245,11 +287,26 @@ pub(crate) fn delivery(
 ) -> Result<Delivery, SyncError> {
     let store: Arc<dyn Store> = service.store_arc();
     Ok(match compiled.document.kind {
-        TargetKind::Scim | TargetKind::GenesysCloud => {
-            let genesys = compiled.api_root.as_ref().map(|root| GenesysPlatform {
-                api_root: root.as_str().trim_end_matches('/').to_owned(),
-                directory: Directory::default(),
-            });
+        TargetKind::Five9 => Delivery::Five9(Box::new(Five9Target::new(
+            tenant.clone(),
+            compiled,
+            key,
+            store,
+            status,
+            max_attempts,
+        )?)),
+        TargetKind::Scim | TargetKind::GenesysCloud | TargetKind::NiceCxone => {
+            let genesys = match (compiled.document.kind, &compiled.api_root) {
+                (TargetKind::GenesysCloud, Some(root)) => Some(GenesysPlatform {
+                    api_root: root.as_str().trim_end_matches('/').to_owned(),
+                    directory: Directory::default(),
+                }),
+                _ => None,
+            };
+            let nice = match compiled.document.kind {
+                TargetKind::NiceCxone => Some(nice_platform(&compiled, key)?),
+                _ => None,
+            };
             Delivery::Scim(Box::new(ScimDelivery {
                 tenant: tenant.clone(),
                 name: compiled.document.name.clone(),
@@ -261,6 +318,7 @@ pub(crate) fn delivery(
                 max_attempts,
                 verify_remote: false,
                 genesys,
+                nice,
             }))
         }
         TargetKind::Csv => {
@@ -429,6 +487,12 @@ pub(crate) async fn deliver_changes(
             let ids: Vec<ResourceId> = users.into_iter().map(|(id, _)| id).collect();
             csv.export_changes(registry, &ids).await?;
         }
+        Delivery::Five9(five9) => {
+            for (id, at) in &users {
+                let outcome = five9.sync_user(registry, id).await?;
+                count(status, &outcome, at);
+            }
+        }
     }
     Ok(())
 }
@@ -553,6 +617,17 @@ pub(crate) async fn full_push(
                 done += 1;
                 if let Some(progress) = progress {
                     progress(done, total);
+                }
+            }
+        }
+        Delivery::Five9(five9) => {
+            let total = u64::try_from(users.len()).unwrap_or(u64::MAX);
+            for (done, id) in users.iter().enumerate() {
+                let outcome = five9.sync_user(registry, id).await?;
+                status.count(outcome_label(&outcome));
+                outcomes.push((id.clone(), outcome));
+                if let Some(progress) = progress {
+                    progress(u64::try_from(done + 1).unwrap_or(total), total);
                 }
             }
         }

@@ -311,7 +311,8 @@ pub(crate) async fn deliver(
                 // A role or division made moments ago is 404 until it
                 // propagates through Genesys' authorization cache.
                 attempt += 1;
-                if exchange.status == Some(StatusCode::NOT_FOUND) && attempt < PROPAGATION_ATTEMPTS {
+                if exchange.status == Some(StatusCode::NOT_FOUND) && attempt < PROPAGATION_ATTEMPTS
+                {
                     tokio::time::sleep(PROPAGATION_WAIT).await;
                     continue;
                 }

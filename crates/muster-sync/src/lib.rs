@@ -13,15 +13,16 @@
 
 mod client;
 pub mod csv_target;
-pub mod five9;
 mod deliver;
 mod engine;
+pub mod five9;
+mod five9_target;
 mod genesys;
+pub mod nice;
 mod retry;
 pub mod secrets;
 mod status;
 mod targets;
-pub mod nice;
 
 pub use engine::{SyncEngine, BATCH, DEFAULT_RETENTION, POLL};
 pub use status::{Metrics, WorkerState};

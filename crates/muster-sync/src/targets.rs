@@ -344,6 +344,10 @@ impl Targets {
             Delivery::Csv(_) => Err(SyncError::Config(format!(
                 "target '{name}' writes CSV files: use `muster sync export`"
             ))),
+            Delivery::Five9(_) => Err(SyncError::Config(format!(
+                "target '{name}' is Five9 (SOAP): a dry run is not available; provision without \
+                 --dry-run, or reconcile"
+            ))),
         }
     }
 
@@ -390,8 +394,27 @@ impl Targets {
         id: &ResourceId,
         dry_run: bool,
     ) -> Result<Delivered, SyncError> {
-        let (scim, _status) = self.scim_delivery(tenant, target, dry_run).await?;
         let registry = self.registry(tenant).await?;
+        let compiled = self.compiled(tenant, target).await?;
+        if compiled.document.kind == TargetKind::Five9 && !dry_run {
+            let status = self.status(tenant, &compiled);
+            if let Delivery::Five9(five9) = delivery(
+                &self.service,
+                tenant,
+                compiled,
+                &self.key,
+                status,
+                Some(ON_DEMAND_ATTEMPTS),
+            )? {
+                let outcome = five9.sync_user(&registry, id).await?;
+                return Ok(Delivered {
+                    resource_id: id.0.clone(),
+                    outcome: describe(&outcome),
+                    requests: Vec::new(),
+                });
+            }
+        }
+        let (scim, _status) = self.scim_delivery(tenant, target, dry_run).await?;
         let mut remote_ids = RemoteIds::default();
         let outcome = match resource_type {
             "Group" => scim.sync_group(&registry, id, &mut remote_ids).await?,
@@ -435,6 +458,27 @@ impl Targets {
                 ..Reconciled::default()
             });
         }
+        if compiled.document.kind == TargetKind::Five9 {
+            let status = self.status(tenant, &compiled);
+            let delivery = delivery(
+                &self.service,
+                tenant,
+                compiled,
+                &self.key,
+                Arc::clone(&status),
+                None,
+            )?;
+            let outcomes = full_push(
+                &self.service,
+                tenant,
+                &delivery,
+                &registry,
+                &status,
+                progress,
+            )
+            .await?;
+            return Ok(summarise(outcomes, Vec::new()));
+        }
         let (mut scim, status) = self.scim_delivery(tenant, target, dry_run).await?;
         scim.verify_remote = true;
         let delivery = Delivery::Scim(Box::new(scim));
@@ -452,7 +496,11 @@ impl Targets {
         };
         // What the target holds from Muster of resources Muster no longer has.
         let mut remote_ids = RemoteIds::default();
-        let users = each_resource(self.store(), tenant, &registry, "User").await?;
+        let users: std::collections::HashSet<ResourceId> =
+            each_resource(self.store(), tenant, &registry, "User")
+                .await?
+                .into_iter()
+                .collect();
         for object in self.store().delivered_all(tenant, target, "User").await? {
             if !users.contains(&object.resource_id) && !object.deprovisioned {
                 let outcome = scim
@@ -461,24 +509,35 @@ impl Targets {
                 outcomes.push((object.resource_id, outcome));
             }
         }
-        let mut report = Reconciled::default();
-        for (id, outcome) in outcomes {
-            match &outcome {
-                Outcome::Unchanged | Outcome::Skipped => report.unchanged += 1,
-                Outcome::Created => report.created.push(id.0),
-                Outcome::Updated => report.updated.push(id.0),
-                Outcome::Deprovisioned => report.deprovisioned.push(id.0),
-                Outcome::DeadLettered(reason) => {
-                    report.failed.push(json!({"id": id.0, "reason": reason}))
-                }
+        let requests = match scim.dry_run {
+            Some(requests) => requests.into_inner(),
+            None => Vec::new(),
+        };
+        Ok(summarise(outcomes, requests))
+    }
+}
+
+/// A reconcile's report from its outcomes.
+fn summarise(outcomes: Vec<(ResourceId, Outcome)>, requests: Vec<Value>) -> Reconciled {
+    let mut report = Reconciled {
+        requests,
+        ..Reconciled::default()
+    };
+    for (id, outcome) in outcomes {
+        match &outcome {
+            Outcome::Unchanged | Outcome::Skipped => report.unchanged += 1,
+            Outcome::Created => report.created.push(id.0),
+            Outcome::Updated => report.updated.push(id.0),
+            Outcome::Deprovisioned => report.deprovisioned.push(id.0),
+            Outcome::DeadLettered(reason) => {
+                report.failed.push(json!({"id": id.0, "reason": reason}))
             }
         }
-        if let Some(requests) = scim.dry_run {
-            report.requests = requests.into_inner();
-        }
-        Ok(report)
     }
+    report
+}
 
+impl Targets {
     /// The end-to-end explain of one user at one target: for every target
     /// attribute, the expression, the source values (with the client whose
     /// write last changed each), the value mapped now, the value sent, when

@@ -11,8 +11,8 @@ use url::Url;
 
 use crate::defaults::{default_group_mappings, default_user_mappings};
 use crate::document::{
-    check_name, check_url, Auth, GroupChoice, GroupScope, MappingSpec, RateLimit, TargetDocument,
-    TargetKind, MAX_MAPPINGS,
+    check_env_name, check_name, check_url, Auth, GroupChoice, GroupScope, MappingSpec, Query,
+    RateLimit, Secret, TargetDocument, TargetKind, MAX_MAPPINGS,
 };
 use crate::error::{DocumentError, Problem};
 use crate::path::JsonPath;
@@ -156,7 +156,7 @@ impl CompiledTarget {
         match document.kind {
             TargetKind::Scim => {
                 match &document.base_url {
-                    Some(text) => match check_url("baseUrl", text) {
+                    Some(text) => match check_url("baseUrl", text, Query::Refused) {
                         Ok(url) => base_url = Some(url),
                         Err(problem) => problems.push(problem),
                     },
@@ -172,7 +172,7 @@ impl CompiledTarget {
                          {\"type\": \"oauth-client-credentials\", ...}",
                     )),
                     Some(Auth::OauthClientCredentials { token_url: url, .. }) => match url {
-                        Some(url) => match check_url("auth.tokenUrl", url) {
+                        Some(url) => match check_url("auth.tokenUrl", url, Query::NoCredentials) {
                             Ok(url) => token_url = Some(url),
                             Err(problem) => problems.push(problem),
                         },
@@ -182,9 +182,68 @@ impl CompiledTarget {
                         )),
                     },
                     Some(Auth::Bearer { .. }) => {}
+                    Some(Auth::AccessKey { .. } | Auth::Basic { .. }) => {
+                        problems.push(Problem::new(
+                            "auth.type",
+                            "a scim target takes bearer or oauth-client-credentials",
+                        ))
+                    }
                 }
                 if document.directory.is_some() {
                     problems.push(Problem::new("directory", "only csv targets write files"));
+                }
+            }
+            TargetKind::NiceCxone => {
+                for (field, given) in [
+                    ("baseUrl", &document.base_url),
+                    ("apiBaseUrl", &document.api_base_url),
+                ] {
+                    match given {
+                        Some(text) => match check_url(field, text, Query::Refused) {
+                            Ok(url) if field == "baseUrl" => base_url = Some(url),
+                            Ok(url) => api_root = Some(url),
+                            Err(problem) => problems.push(problem),
+                        },
+                        None => problems.push(Problem::new(
+                            field,
+                            "a nice-cxone target needs its SCIM base URL (baseUrl) and its admin \
+                             API root (apiBaseUrl, e.g. https://api-na1.niceincontact.com/inContactAPI/services/v24.0)",
+                        )),
+                    }
+                }
+                match &document.auth {
+                    Some(Auth::AccessKey { token_url: url, .. }) => {
+                        match check_url("auth.tokenUrl", url, Query::NoCredentials) {
+                            Ok(url) => token_url = Some(url),
+                            Err(problem) => problems.push(problem),
+                        }
+                    }
+                    _ => problems.push(Problem::new(
+                        "auth",
+                        "a nice-cxone target authenticates with an access key: {\"type\": \
+                         \"access-key\", \"tokenUrl\": ..., \"accessKeyId\": ..., \"accessKeySecret\": ...}",
+                    )),
+                }
+            }
+            TargetKind::Five9 => {
+                let endpoint = document.base_url.as_deref().unwrap_or(FIVE9_ENDPOINT);
+                match check_url("baseUrl", endpoint, Query::Refused) {
+                    Ok(url) => base_url = Some(url),
+                    Err(problem) => problems.push(problem),
+                }
+                if !matches!(document.auth, Some(Auth::Basic { .. })) {
+                    problems.push(Problem::new(
+                        "auth",
+                        "a five9 target authenticates with HTTP Basic: {\"type\": \"basic\", \
+                         \"username\": ..., \"password\": ...}",
+                    ));
+                }
+                if !document.mappings.is_empty() {
+                    problems.push(Problem::new(
+                        "mappings",
+                        "five9 targets map fixed fields (federationId, userName, names, email, \
+                         active, skills); mappings are not taken",
+                    ));
                 }
             }
             TargetKind::GenesysCloud => {
@@ -200,7 +259,7 @@ impl CompiledTarget {
                 match &document.auth {
                     Some(Auth::OauthClientCredentials { token_url: url, .. }) => {
                         let url = match url {
-                            Some(url) => check_url("auth.tokenUrl", url).map(Some),
+                            Some(url) => check_url("auth.tokenUrl", url, Query::NoCredentials).map(Some),
                             None => Ok(login.map(|login| {
                                 Url::parse(&format!("{}/oauth/token", login.as_str().trim_end_matches('/')))
                                     .ok()
@@ -243,6 +302,16 @@ impl CompiledTarget {
                             directory.display()
                         ),
                     )),
+                    Some(directory)
+                        if directory
+                            .components()
+                            .any(|part| matches!(part, std::path::Component::ParentDir)) =>
+                    {
+                        problems.push(Problem::new(
+                            "directory",
+                            "'..' is refused in the directory: give the path without it",
+                        ));
+                    }
                     Some(_) => {}
                 }
                 for (field, present) in [
@@ -256,10 +325,16 @@ impl CompiledTarget {
             }
         }
         for (field, secret) in document.secrets() {
-            if let crate::document::Secret::Value(text) = secret {
-                if text.is_empty() {
+            match secret {
+                Secret::Value(text) if text.is_empty() => {
                     problems.push(Problem::new(field, "the secret is empty"));
                 }
+                Secret::Env { env } => {
+                    if let Err(problem) = check_env_name(field, env) {
+                        problems.push(problem);
+                    }
+                }
+                _ => {}
             }
         }
         let user_scope = match (&document.scope.users, user_type) {
@@ -387,9 +462,17 @@ pub fn default_rate_limit(kind: TargetKind) -> RateLimit {
             requests_per_second: 5.0,
             burst: 5,
         },
-        TargetKind::Scim | TargetKind::Csv => RateLimit::default(),
+        TargetKind::Scim | TargetKind::Csv | TargetKind::NiceCxone => RateLimit::default(),
+        // Five9 counts operations per minute; its samples pause between calls.
+        TargetKind::Five9 => RateLimit {
+            requests_per_second: 2.0,
+            burst: 2,
+        },
     }
 }
+
+/// Five9's Admin Web Service endpoint when the document gives none.
+pub const FIVE9_ENDPOINT: &str = "https://api.five9.com/wsadmin/v13/AdminWebService";
 
 /// The API and login roots of a `genesys-cloud` document: `apiBaseUrl` and
 /// `loginUrl` when given, else from `region`.
@@ -415,7 +498,7 @@ fn genesys_roots(
     }
     let mut root = |field: &str, given: Option<&String>, host: &str| -> Option<Url> {
         match (given, region) {
-            (Some(text), _) => match check_url(field, text) {
+            (Some(text), _) => match check_url(field, text, Query::Refused) {
                 Ok(url) => Some(url),
                 Err(problem) => {
                     problems.push(problem);
@@ -469,7 +552,10 @@ fn compile_mappings(
     for (index, spec) in specs.iter().enumerate() {
         let field = |key: &str| format!("mappings[{index}].{key}");
         let target = match kind {
-            TargetKind::Scim | TargetKind::GenesysCloud => JsonPath::parse(&spec.target),
+            TargetKind::Scim
+            | TargetKind::GenesysCloud
+            | TargetKind::NiceCxone
+            | TargetKind::Five9 => JsonPath::parse(&spec.target),
             TargetKind::Csv => {
                 if spec.target.trim().is_empty() {
                     Err("a column needs a name".to_owned())

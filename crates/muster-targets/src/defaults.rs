@@ -72,6 +72,23 @@ pub fn default_user_mappings(kind: TargetKind) -> Vec<MappingSpec> {
             }
             specs
         }
+        TargetKind::NiceCxone => [
+            ("userName", "userName"),
+            ("externalId", "externalId"),
+            ("active", "active"),
+            ("displayName", "displayName"),
+            ("name.givenName", "name.givenName"),
+            ("name.familyName", "name.familyName"),
+            (
+                "emails[type eq \"work\"].value",
+                "Coalesce(Item([emails.value], 1), [userName])",
+            ),
+        ]
+        .iter()
+        .map(|(target, expression)| spec(target, expression))
+        .collect(),
+        // Five9's fields are fixed (see muster-sync's five9 module).
+        TargetKind::Five9 => Vec::new(),
         TargetKind::Csv => [
             ("id", "id"),
             ("userName", "userName"),

@@ -58,6 +58,11 @@ pub struct TargetDocument {
     /// Genesys Cloud's documented 300 requests a minute for `genesys-cloud`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<RateLimit>,
+    /// How Muster's skill proficiency (0 to 5, higher is better) becomes
+    /// the platform's (`nice-cxone`: 1 best to 20 by default; `five9`: level
+    /// 1 best to 6); linear, rounded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skill_scale: Option<SkillScale>,
     /// Pauses the target when too many users would be removed at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deletion_guard: Option<DeletionGuard>,
@@ -76,6 +81,13 @@ pub enum TargetKind {
     /// Platform API.
     #[serde(rename = "genesys-cloud")]
     GenesysCloud,
+    /// NICE CXone: users over its SCIM, agent skills (proficiency 1 best
+    /// to 20) over its admin API.
+    #[serde(rename = "nice-cxone")]
+    NiceCxone,
+    /// Five9: users and skills over its SOAP Admin Web Service (no SCIM).
+    #[serde(rename = "five9")]
+    Five9,
 }
 
 /// How Muster authenticates to a target.
@@ -101,11 +113,32 @@ pub enum Auth {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         scope: Option<String>,
     },
+    /// NICE CXone's access key (`POST .../authentication/v1/token/access-key`).
+    #[serde(rename_all = "camelCase")]
+    AccessKey {
+        /// The token endpoint.
+        token_url: String,
+        /// The access key id.
+        access_key_id: String,
+        /// The access key secret.
+        access_key_secret: Secret,
+    },
+    /// HTTP Basic (Five9's Admin Web Service).
+    Basic {
+        /// The user name.
+        username: String,
+        /// The password.
+        password: Secret,
+    },
 }
 
 /// A secret in a document: a value, a reference to an environment
 /// variable, or (as stored and returned) its sealed or redacted form.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// Read strictly: a string, or an object with exactly one of `env` (a
+/// string), `sealed` (a string) or `redacted` (`true`); anything else is
+/// refused, so no member is silently dropped.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Secret {
     /// Read from this environment variable of the Muster process when
@@ -127,6 +160,72 @@ pub enum Secret {
     },
     /// The secret itself, as an admin writes it (never stored so).
     Value(String),
+}
+
+/// What a secret may be written as, for error messages.
+const SECRET_FORMS: &str = "expected the secret as a string, {\"env\": \"MUSTER_TARGET_...\"} or \
+                            {\"redacted\": true} (to keep the stored one)";
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        match Value::deserialize(deserializer)? {
+            Value::String(text) => Ok(Secret::Value(text)),
+            Value::Object(members) => {
+                let mut members = members.into_iter();
+                let (Some((key, value)), None) = (members.next(), members.next()) else {
+                    return Err(D::Error::custom(format!(
+                        "a secret object takes exactly one member; {SECRET_FORMS}"
+                    )));
+                };
+                match (key.as_str(), value) {
+                    ("env", Value::String(env)) => Ok(Secret::Env { env }),
+                    ("sealed", Value::String(sealed)) => Ok(Secret::Sealed { sealed }),
+                    ("redacted", Value::Bool(true)) => Ok(Secret::Redacted { redacted: true }),
+                    (key, _) => Err(D::Error::custom(format!(
+                        "a secret does not take {{\"{key}\": ...}} in that form; {SECRET_FORMS}"
+                    ))),
+                }
+            }
+            other => Err(D::Error::custom(format!(
+                "a secret cannot be {}; {SECRET_FORMS}",
+                match other {
+                    Value::Null => "null",
+                    Value::Bool(_) => "a boolean",
+                    Value::Number(_) => "a number",
+                    _ => "an array",
+                }
+            ))),
+        }
+    }
+}
+
+/// The prefix every environment variable named by `{"env": ...}` must
+/// carry, so a target document cannot send another of the process's
+/// variables (`MUSTER_SECRETS_KEY`, cloud credentials) to a URL of the
+/// admin's choosing.
+pub const ENV_PREFIX: &str = "MUSTER_TARGET_";
+
+/// Checks the variable name of an `{"env": ...}` secret: [`ENV_PREFIX`]
+/// then upper-case letters, digits and `_`.
+pub fn check_env_name(field: &str, name: &str) -> Result<(), Problem> {
+    let rest = name.strip_prefix(ENV_PREFIX).unwrap_or_default();
+    if !rest.is_empty()
+        && name.len() <= 256
+        && rest
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+    {
+        return Ok(());
+    }
+    Err(Problem::new(
+        field,
+        format!(
+            "'{}' is not a variable a target may read: expected {ENV_PREFIX} followed by \
+             upper-case letters, digits or '_' (e.g. {ENV_PREFIX}CC_TOKEN)",
+            name.chars().take(80).collect::<String>()
+        ),
+    ))
 }
 
 impl Secret {
@@ -230,6 +329,17 @@ impl Default for RateLimit {
     }
 }
 
+/// A platform's skill proficiency scale: the value for Muster's 5 (`best`)
+/// and for Muster's 0 (`worst`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SkillScale {
+    /// The platform's value for proficiency 5.
+    pub best: u8,
+    /// The platform's value for proficiency 0.
+    pub worst: u8,
+}
+
 /// The accidental-deletion guard: pause the target when more than
 /// `max_share` of its users would be deprovisioned within `window_seconds`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -287,6 +397,10 @@ impl TargetDocument {
             Some(Auth::OauthClientCredentials { client_secret, .. }) => {
                 *client_secret = change(client_secret);
             }
+            Some(Auth::AccessKey {
+                access_key_secret, ..
+            }) => *access_key_secret = change(access_key_secret),
+            Some(Auth::Basic { password, .. }) => *password = change(password),
             None => {}
         }
     }
@@ -298,9 +412,88 @@ impl TargetDocument {
             Some(Auth::OauthClientCredentials { client_secret, .. }) => {
                 vec![("auth.clientSecret", client_secret)]
             }
+            Some(Auth::AccessKey {
+                access_key_secret, ..
+            }) => vec![("auth.accessKeySecret", access_key_secret)],
+            Some(Auth::Basic { password, .. }) => vec![("auth.password", password)],
             None => Vec::new(),
         }
     }
+}
+
+impl TargetDocument {
+    /// The problems with keeping the secrets `stored` holds for this
+    /// document (a secret given as `{"redacted": true}` or `{"sealed": ...}`
+    /// keeps the stored one): a kept secret may only go where it went
+    /// before, so the document must keep the kind, the auth type, the
+    /// region and the origin (scheme, host, port) of `baseUrl`,
+    /// `apiBaseUrl`, `loginUrl` and `auth.tokenUrl`.
+    /// Otherwise whoever may put targets could send the stored secret to a
+    /// host of their choosing without ever knowing it.
+    pub fn kept_secret_problems(&self, stored: &TargetDocument) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        for (field, secret) in self.secrets() {
+            if !matches!(secret, Secret::Redacted { .. } | Secret::Sealed { .. }) {
+                continue;
+            }
+            let mut changed = Vec::new();
+            if self.kind != stored.kind {
+                changed.push("kind");
+            }
+            for (name, new, old) in [
+                ("baseUrl", &self.base_url, &stored.base_url),
+                ("apiBaseUrl", &self.api_base_url, &stored.api_base_url),
+                ("loginUrl", &self.login_url, &stored.login_url),
+            ] {
+                if origin(new.as_deref()) != origin(old.as_deref()) {
+                    changed.push(name);
+                }
+            }
+            if self.region.as_deref().map(str::to_ascii_lowercase)
+                != stored.region.as_deref().map(str::to_ascii_lowercase)
+            {
+                changed.push("region");
+            }
+            match (&self.auth, &stored.auth) {
+                (
+                    Some(Auth::OauthClientCredentials { token_url: new, .. }),
+                    Some(Auth::OauthClientCredentials { token_url: old, .. }),
+                ) => {
+                    if origin(new.as_deref()) != origin(old.as_deref()) {
+                        changed.push("auth.tokenUrl");
+                    }
+                }
+                (
+                    Some(Auth::AccessKey { token_url: new, .. }),
+                    Some(Auth::AccessKey { token_url: old, .. }),
+                ) => {
+                    if origin(Some(new)) != origin(Some(old)) {
+                        changed.push("auth.tokenUrl");
+                    }
+                }
+                (Some(new), Some(old))
+                    if std::mem::discriminant(new) == std::mem::discriminant(old) => {}
+                _ => changed.push("auth.type"),
+            }
+            if !changed.is_empty() {
+                problems.push(Problem::new(
+                    field,
+                    format!(
+                        "{} changed, so the stored secret is not kept: give the secret's value \
+                         or {{\"env\": \"{ENV_PREFIX}...\"}} again",
+                        changed.join(" and ")
+                    ),
+                ));
+            }
+        }
+        problems
+    }
+}
+
+/// Scheme, host and port of a URL, for comparing where requests go.
+fn origin(text: Option<&str>) -> Option<String> {
+    let url = Url::parse(text?).ok()?;
+    Some(url.origin().ascii_serialization())
 }
 
 /// Checks a target name: 1 to [`MAX_NAME_LENGTH`] letters, digits, `-`, `_`.
@@ -323,27 +516,98 @@ pub fn check_name(name: &str) -> Result<(), Problem> {
     }
 }
 
-/// Checks an http(s) URL field.
-pub(crate) fn check_url(field: &str, text: &str) -> Result<Url, Problem> {
-    let url = Url::parse(text)
-        .map_err(|error| Problem::new(field, format!("'{text}' is not a URL: {error}")))?;
+/// What a URL field may carry in its query string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Query {
+    /// Nothing: a SCIM base URL has paths joined to it.
+    Refused,
+    /// Parameters, but none named like a credential (a token endpoint may
+    /// take a policy, as Azure AD B2C's `?p=`).
+    NoCredentials,
+}
+
+/// Query parameter names that carry credentials (compared in lower case,
+/// without `-` and `_`).
+const CREDENTIAL_PARAMETERS: &[&str] = &[
+    "token",
+    "accesstoken",
+    "apikey",
+    "key",
+    "secret",
+    "clientsecret",
+    "password",
+    "pass",
+    "pwd",
+    "auth",
+    "authorization",
+    "code",
+    "sig",
+    "signature",
+    "credential",
+    "credentials",
+];
+
+/// Checks an http(s) URL field. The URL's text is never repeated in the
+/// reason: it may hold a credential (that is one of the reasons to refuse
+/// it), and reasons reach API answers and logs.
+pub(crate) fn check_url(field: &str, text: &str, query: Query) -> Result<Url, Problem> {
+    let url = Url::parse(text).map_err(|error| {
+        Problem::new(
+            field,
+            format!("expected an absolute http or https URL; the value is not a URL ({error})"),
+        )
+    })?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(Problem::new(
             field,
-            format!("'{text}': expected an http or https URL"),
+            format!(
+                "expected an http or https URL, found the scheme '{}'",
+                url.scheme().chars().take(32).collect::<String>()
+            ),
         ));
     }
     if url.host_str().is_none() {
-        return Err(Problem::new(
-            field,
-            format!("'{text}': the URL has no host"),
-        ));
+        return Err(Problem::new(field, "the URL has no host"));
     }
     if !url.username().is_empty() || url.password().is_some() {
         return Err(Problem::new(
             field,
-            "credentials in the URL are refused: put them in auth".to_owned(),
+            "credentials in the URL are refused: put them in auth",
         ));
     }
-    Ok(url)
+    if url.fragment().is_some() {
+        return Err(Problem::new(
+            field,
+            "the URL has a fragment ('#...'), which is never sent: remove it",
+        ));
+    }
+    match query {
+        Query::Refused if url.query().is_some() => Err(Problem::new(
+            field,
+            "a SCIM base URL takes no query string ('?...'): paths are joined to it, and \
+             credentials go in auth",
+        )),
+        Query::NoCredentials => {
+            let credential = url.query_pairs().find(|(name, _)| {
+                let name: String = name
+                    .chars()
+                    .filter(|c| !matches!(c, '-' | '_'))
+                    .collect::<String>()
+                    .to_ascii_lowercase();
+                CREDENTIAL_PARAMETERS.contains(&name.as_str())
+            });
+            match credential {
+                Some((name, _)) => Err(Problem::new(
+                    field,
+                    format!(
+                        "the query parameter '{}' looks like a credential: put credentials in \
+                         auth, never in a URL",
+                        name.chars().take(64).collect::<String>()
+                    ),
+                )),
+                None => Ok(url),
+            }
+        }
+        Query::Refused => Ok(url),
+    }
 }
