@@ -433,22 +433,44 @@ impl Worker {
 }
 
 /// The resources a batch of change records touched, each once, users and
-/// groups apart, with the commit time of the oldest change of each.
+/// groups apart, with the commit time of the oldest change of each. Users
+/// whose latest change in the batch removes their access (a delete, or
+/// `active` false) come first: offboarding jumps the queue.
 fn touched(changes: &[ChangeRecord]) -> (Touched, Touched) {
     let mut users = Vec::new();
     let mut groups = Vec::new();
     let mut seen = HashSet::new();
+    let mut offboarded = HashSet::new();
     for change in changes {
         let list = match change.resource_type.as_str() {
             "User" => &mut users,
             "Group" => &mut groups,
             _ => continue,
         };
+        if change.resource_type == "User" {
+            if removes_access(change) {
+                offboarded.insert(change.resource_id.clone());
+            } else if change.payload.resource().is_some() {
+                offboarded.remove(&change.resource_id);
+            }
+        }
         if seen.insert((change.resource_type.clone(), change.resource_id.clone())) {
             list.push((change.resource_id.clone(), change.at.clone()));
         }
     }
+    // A stable sort: the order of the others is kept.
+    users.sort_by_key(|(id, _)| !offboarded.contains(id));
     (users, groups)
+}
+
+/// Whether a change takes a user's access away.
+fn removes_access(change: &ChangeRecord) -> bool {
+    matches!(change.payload, muster_store::ChangePayload::Deleted(_))
+        || change
+            .payload
+            .resource()
+            .and_then(|resource| resource.get("active"))
+            == Some(&serde_json::Value::Bool(false))
 }
 
 /// Delivers what a batch of change records touched.
@@ -656,4 +678,58 @@ fn outcome_label(outcome: &Outcome) -> &'static str {
 /// The stored state of a worker, as `muster sync status` shows it.
 pub fn stored_state(record: &TargetRecord) -> WorkerState {
     serde_json::from_str(&record.state).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use muster_store::{Actor, ChangeKind, ChangePayload};
+    use serde_json::json;
+
+    use super::*;
+
+    fn change(sequence: u64, id: &str, payload: ChangePayload) -> ChangeRecord {
+        ChangeRecord {
+            sequence,
+            tenant: TenantId::default_tenant(),
+            kind: ChangeKind::Update,
+            resource_type: "User".into(),
+            resource_id: ResourceId(id.into()),
+            version: 1,
+            actor: Actor {
+                client: "entra".into(),
+                request_id: String::new(),
+            },
+            at: "2026-12-04T00:00:00Z".into(),
+            payload,
+        }
+    }
+
+    fn resource(active: bool) -> ChangePayload {
+        ChangePayload::Resource {
+            resource: json!({"active": active}),
+            members: None,
+            removed: None,
+            rule_set: None,
+        }
+    }
+
+    #[test]
+    fn offboarding_jumps_the_queue_and_each_user_comes_once() {
+        let changes = vec![
+            change(1, "a", resource(true)),
+            change(2, "b", resource(true)),
+            change(3, "c", resource(false)),
+            change(4, "a", resource(true)),
+            change(5, "d", resource(false)),
+            change(6, "d", resource(true)),
+        ];
+        let (users, groups) = touched(&changes);
+        let order: Vec<&str> = users.iter().map(|(id, _)| id.0.as_str()).collect();
+        assert_eq!(
+            order,
+            ["c", "a", "b", "d"],
+            "c is deactivated; d was reactivated"
+        );
+        assert!(groups.is_empty());
+    }
 }
