@@ -527,7 +527,6 @@ async fn a_token_is_in_no_dead_letter_dry_run_or_database_file() {
 /// API refuses it (see `a_kept_secret_does_not_follow_a_new_host`); the fix
 /// is for `Targets::apply` to refuse `document.kept_secret_problems(&existing)`.
 #[tokio::test]
-#[ignore = "muster-sync: Targets::apply must refuse TargetDocument::kept_secret_problems"]
 async fn targets_apply_does_not_move_a_kept_secret_either() {
     use std::sync::Arc;
 

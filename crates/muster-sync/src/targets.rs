@@ -127,6 +127,27 @@ impl Targets {
             Some(record) => Some(TargetDocument::from_json(&record.document)?),
             None => None,
         };
+        // A sealed blob is the store's form, never a client's; and a kept
+        // secret may only go where it went before (same kind, auth type,
+        // region and origins), so a put cannot redirect a stored token.
+        let mut refused: Vec<Problem> = document
+            .secrets()
+            .into_iter()
+            .filter(|(_, secret)| matches!(secret, Secret::Sealed { .. }))
+            .map(|(field, _)| {
+                Problem::new(
+                    field,
+                    "a sealed secret is how Muster stores one, not a form to send: give the \
+                     value, {\"env\": \"MUSTER_TARGET_...\"} or {\"redacted\": true}",
+                )
+            })
+            .collect();
+        if let Some(existing) = &existing {
+            refused.extend(document.kept_secret_problems(existing));
+        }
+        if !refused.is_empty() {
+            return Err(DocumentError { problems: refused }.into());
+        }
         let mut missing = Vec::new();
         let stored: Vec<(&'static str, Secret)> = existing
             .as_ref()
@@ -144,19 +165,17 @@ impl Targets {
             let field = fields.get(index).copied().unwrap_or("auth");
             index += 1;
             match secret {
-                Secret::Redacted { .. } | Secret::Sealed { .. } => {
-                    match stored.iter().find(|(known, _)| *known == field) {
-                        Some((_, kept)) => kept.clone(),
-                        None => {
-                            missing.push(Problem::new(
-                                field,
-                                "give the secret's value or {\"env\": \"VARIABLE\"}: no secret \
+                Secret::Redacted { .. } => match stored.iter().find(|(known, _)| *known == field) {
+                    Some((_, kept)) => kept.clone(),
+                    None => {
+                        missing.push(Problem::new(
+                            field,
+                            "give the secret's value or {\"env\": \"VARIABLE\"}: no secret \
                                  is stored for this field to keep",
-                            ));
-                            secret.clone()
-                        }
+                        ));
+                        secret.clone()
                     }
-                }
+                },
                 other => other.clone(),
             }
         });
