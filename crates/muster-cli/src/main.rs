@@ -184,6 +184,10 @@ struct ServeArgs {
     /// never pruned).
     #[arg(long, env = "MUSTER_FEED_RETENTION_DAYS", default_value_t = 90)]
     feed_retention_days: u32,
+    /// The only directory (and below) CSV targets may write to [default:
+    /// DATA_DIR/exports].
+    #[arg(long, env = "MUSTER_EXPORT_ROOT")]
+    export_root: Option<std::path::PathBuf>,
     #[command(flatten)]
     data: DataDir,
 }
@@ -361,7 +365,11 @@ async fn serve(args: ServeArgs) -> Result<()> {
         .context("the key that seals target secrets")?;
     let retention = (args.feed_retention_days > 0)
         .then(|| std::time::Duration::from_secs(u64::from(args.feed_retention_days) * 86_400));
-    let state = AppState::new(Arc::new(store), config).with_sync(key, retention);
+    let export_root = args
+        .export_root
+        .clone()
+        .unwrap_or_else(|| args.data.data_dir.join("exports"));
+    let state = AppState::new(Arc::new(store), config).with_sync(key, retention, export_root);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;

@@ -294,7 +294,9 @@ fn targets(data_dir: &Path, create: bool) -> Result<Targets> {
     };
     let key = SecretKey::load_or_create(data_dir).map_err(failed)?;
     let service = Arc::new(Service::new(Arc::new(store), Limits::default()));
-    Ok(Targets::new(service, key))
+    let export_root = std::env::var_os("MUSTER_EXPORT_ROOT")
+        .map_or_else(|| data_dir.join("exports"), std::path::PathBuf::from);
+    Ok(Targets::new(service, key, export_root))
 }
 
 /// The text of a document file, `-` being standard input.

@@ -87,7 +87,7 @@ async fn create_user(api: &Api, user_name: &str) -> String {
 fn targets_are_applied_checked_refused_listed_shown_and_removed() {
     let data = tempfile::tempdir().unwrap();
     let files = tempfile::tempdir().unwrap();
-    let export = files.path().join("export");
+    let export = data.path().join("exports").join("five9");
     let csv = json!({"name": "five9", "kind": "csv", "directory": export});
     let file = document_file(files.path(), "five9.json", &csv);
 
@@ -250,7 +250,7 @@ fn target_secrets_are_never_stored_or_printed_in_clear() {
 async fn a_csv_target_exports_every_user_now() {
     let data = tempfile::tempdir().unwrap();
     let files = tempfile::tempdir().unwrap();
-    let export = files.path().join("export");
+    let export = data.path().join("exports").join("five9");
     let token = create_token(data.path(), "admin", &["admin"]);
     let server = Server::start(data.path());
     let api = server.api(Some(&token));

@@ -107,14 +107,16 @@ impl AppState {
 
     /// Enables the sync engine (target secrets sealed with `key`; change
     /// records every target has passed pruned after `retention`, or kept
-    /// with `None`): its admin API answers, and [`serve`] runs its workers.
+    /// with `None`; CSV targets writing only under `export_root`): its
+    /// admin API answers, and [`serve`] runs its workers.
     pub fn with_sync(
         mut self,
         key: muster_sync::secrets::SecretKey,
         retention: Option<std::time::Duration>,
+        export_root: std::path::PathBuf,
     ) -> Self {
         self.sync = Some(Arc::new(SyncHandle {
-            targets: muster_sync::Targets::new(Arc::clone(&self.service), key.clone()),
+            targets: muster_sync::Targets::new(Arc::clone(&self.service), key.clone(), export_root),
             engine: muster_sync::SyncEngine::with_retention(
                 Arc::clone(&self.service),
                 key,

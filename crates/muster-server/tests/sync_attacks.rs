@@ -539,7 +539,7 @@ async fn targets_apply_does_not_move_a_kept_secret_either() {
         muster_server::ServerConfig::default().limits,
     ));
     let key = muster_sync::secrets::SecretKey::load_or_create(server.data_dir()).unwrap();
-    let targets = muster_sync::Targets::new(service, key);
+    let targets = muster_sync::Targets::new(service, key, server.data_dir().join("exports"));
     let tenant = TenantId::default_tenant();
     let actor = Actor {
         client: "cli".into(),
@@ -569,4 +569,40 @@ async fn targets_apply_does_not_move_a_kept_secret_either() {
         )
         .await;
     assert!(moved.is_err(), "the stored token would go to the new host");
+}
+
+/// Finding: a CSV target could write anywhere the server user can
+/// (`/etc`); it may only write under the export root (DATA_DIR/exports
+/// here), a symbolic link out of it included.
+#[tokio::test]
+async fn csv_directories_stay_under_the_export_root() {
+    let server = TestServer::start().await;
+    let outside = tempfile::tempdir().unwrap();
+    let root = server.data_dir().join("exports");
+    std::fs::create_dir_all(&root).unwrap();
+    let link = root.join("escape");
+    std::os::unix::fs::symlink(outside.path(), &link).unwrap();
+    for directory in [
+        outside.path().display().to_string(),
+        "/etc".to_owned(),
+        link.join("sub").display().to_string(),
+    ] {
+        let document = json!({"name": "files", "kind": "csv", "directory": directory});
+        let reply = server
+            .admin(Method::PUT, "/targets/files", Some(document))
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{directory}: {}",
+            reply.body
+        );
+        let detail = reply.body["detail"].as_str().unwrap_or_default();
+        assert!(detail.contains("export root"), "{detail}");
+    }
+    let inside = json!({"name": "files", "kind": "csv", "directory": root.join("five9")});
+    let reply = server
+        .admin(Method::PUT, "/targets/files", Some(inside))
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
 }

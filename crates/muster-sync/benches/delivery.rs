@@ -522,7 +522,11 @@ async fn reconcile() {
     let store: Arc<dyn Store> = source.store.clone();
     let service = Arc::new(Service::new(store, Limits::default()));
     let key = SecretKey::load_or_create(source.data_dir()).unwrap();
-    let targets = Targets::new(Arc::clone(&service), key);
+    let targets = Targets::new(
+        Arc::clone(&service),
+        key,
+        std::env::temp_dir().join("muster-bench-exports"),
+    );
     let started = Instant::now();
     let report = targets
         .reconcile(&tenant(), "downstream", false, None)

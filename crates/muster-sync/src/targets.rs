@@ -3,6 +3,7 @@
 //! documents (secrets sealed, never returned), status, dead letters,
 //! provision on demand, reconcile, and the end-to-end explain of a user.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use muster_core::Service;
@@ -71,12 +72,19 @@ pub struct TargetView {
 pub struct Targets {
     service: Arc<Service>,
     key: SecretKey,
+    export_root: PathBuf,
 }
 
 impl Targets {
-    /// Procedures over `service`, opening secrets with `key`.
-    pub fn new(service: Arc<Service>, key: SecretKey) -> Self {
-        Targets { service, key }
+    /// Procedures over `service`, opening secrets with `key`; CSV targets
+    /// may only write under `export_root` (an admin token must not mean
+    /// writing files anywhere the server can).
+    pub fn new(service: Arc<Service>, key: SecretKey, export_root: PathBuf) -> Self {
+        Targets {
+            service,
+            key,
+            export_root,
+        }
     }
 
     fn store(&self) -> &dyn Store {
@@ -184,6 +192,10 @@ impl Targets {
         }
         let registry = self.registry(tenant).await?;
         let compiled = CompiledTarget::compile(document, &registry)?;
+        if let Some(directory) = &compiled.document.directory {
+            check_export_directory(&self.export_root, directory)
+                .map_err(|problem| SyncError::Document(DocumentError::one(problem)))?;
+        }
         let mut document = compiled.document;
         let mut sealing = Ok(());
         let key = self.key.clone();
@@ -636,6 +648,51 @@ impl Targets {
                 .is_some_and(|object| object.deprovisioned),
             attributes: rows,
         })
+    }
+}
+
+/// Refuses a CSV directory outside `root` (after following symbolic links
+/// of the part that exists); makes `root` when absent.
+fn check_export_directory(root: &Path, directory: &Path) -> Result<(), Problem> {
+    let outside = || {
+        Problem::new(
+            "directory",
+            format!(
+                "'{}' is outside the export root {}: CSV targets write only under it \
+                 (muster serve --export-root)",
+                directory.display(),
+                root.display()
+            ),
+        )
+    };
+    std::fs::create_dir_all(root).map_err(|error| {
+        Problem::new(
+            "directory",
+            format!("the export root {}: {error}", root.display()),
+        )
+    })?;
+    let root = root.canonicalize().map_err(|_| outside())?;
+    // The longest part of `directory` that exists, resolved; the rest must
+    // be plain names.
+    let mut existing = directory.to_path_buf();
+    let mut rest = Vec::new();
+    while !existing.exists() {
+        let Some(name) = existing.file_name().map(std::ffi::OsStr::to_os_string) else {
+            return Err(outside());
+        };
+        rest.push(name);
+        if !existing.pop() {
+            return Err(outside());
+        }
+    }
+    let mut resolved = existing.canonicalize().map_err(|_| outside())?;
+    for name in rest.into_iter().rev() {
+        resolved.push(name);
+    }
+    if resolved.starts_with(&root) {
+        Ok(())
+    } else {
+        Err(outside())
     }
 }
 

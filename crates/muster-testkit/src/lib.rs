@@ -81,8 +81,11 @@ impl TestServer {
             .expect("create token");
         let key =
             muster_sync::secrets::SecretKey::load_or_create(data_dir.path()).expect("secrets key");
-        let state = AppState::new(store.clone(), config)
-            .with_sync(key, Some(muster_sync::DEFAULT_RETENTION));
+        let state = AppState::new(store.clone(), config).with_sync(
+            key,
+            Some(muster_sync::DEFAULT_RETENTION),
+            data_dir.path().join("exports"),
+        );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
