@@ -606,12 +606,19 @@ impl ScimDelivery {
             .iter()
             .map(|(attribute, value)| (*attribute, value.as_deref()))
             .collect();
-        let found = match self.lookup("/Users", &keys).await {
-            Ok(found) => found,
-            Err(exchange) => {
-                let reason = format!("lookup failed: {}", exchange.summary());
-                return self.dead_letter("User", id, &exchange, reason, None).await;
+        // Genesys Cloud's requests are its budget: create first, and look
+        // up only when the create conflicts (the answer is the same).
+        let lookup_first = self.genesys.is_none();
+        let found = if lookup_first {
+            match self.lookup("/Users", &keys).await {
+                Ok(found) => found,
+                Err(exchange) => {
+                    let reason = format!("lookup failed: {}", exchange.summary());
+                    return self.dead_letter("User", id, &exchange, reason, None).await;
+                }
             }
+        } else {
+            None
         };
         let found = match found {
             Some(found) => Some(found),
