@@ -70,51 +70,8 @@ async fn an_entra_user_arrives_in_genesys_with_its_entitlements() {
     let license = sim.seed_license("CX 1");
     let tier1 = sim.seed_group("Group_CC_Agents_Tier1");
 
-    let muster = TestServer::start().await;
-    // Entra pushes the group first (rules may only name groups that exist).
-    let group = muster
-        .post(
-            "/Groups",
-            json!({
-                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
-                "displayName": "Group_CC_Agents_Tier1"
-            }),
-        )
-        .await;
-    assert_eq!(group.status, StatusCode::CREATED, "{}", group.body);
-    let group_id = group.body["id"].as_str().unwrap().to_owned();
-    let rules = muster
-        .http
-        .put(format!("{}/admin/v1/rules", muster.root))
-        .bearer_auth(&muster.token)
-        .header("content-type", "application/toml")
-        .body(RULES)
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        rules.status().is_success(),
-        "{}",
-        rules.text().await.unwrap_or_default()
-    );
+    let (muster, group_id) = muster_for(&sim).await;
     let options = sim.options().clone();
-    let document = json!({
-        "name": "genesys",
-        "kind": "genesys-cloud",
-        "apiBaseUrl": sim.api_base_url(),
-        "loginUrl": sim.login_url(),
-        "auth": {
-            "type": "oauth-client-credentials",
-            "clientId": options.client_id,
-            "clientSecret": options.client_secret
-        },
-        "scope": {"groups": "all"},
-        "rateLimit": {"requestsPerSecond": 50, "burst": 10}
-    });
-    let put = muster
-        .admin(Method::PUT, "/targets/genesys", Some(document))
-        .await;
-    assert_eq!(put.status, StatusCode::OK, "{}", put.body);
 
     // Entra creates the agent, then adds it to the group.
     let created = muster
@@ -132,16 +89,7 @@ async fn an_entra_user_arrives_in_genesys_with_its_entitlements() {
         .await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
     let id = created.body["id"].as_str().unwrap().to_owned();
-    let added = muster
-        .patch(
-            &format!("/Groups/{group_id}"),
-            json!({
-                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-                "Operations": [{"op": "add", "path": "members", "value": [{"value": id}]}]
-            }),
-        )
-        .await;
-    assert!(added.status.is_success(), "{}", added.body);
+    membership(&muster, &group_id, "add", &id).await;
 
     let user = eventually(20, "the user in Genesys with its license", || async {
         let user = sim.user_by_user_name("ana.lima@contoso.com")?;

@@ -316,6 +316,42 @@ impl ScimDelivery {
         }
     }
 
+    /// Records what a platform stage delivered (under `delivered`'s keys
+    /// of the user's record) and what it could not (`notDelivered`, and the
+    /// answer explain shows).
+    async fn record_platform_stage<const N: usize>(
+        &self,
+        mut known: DeliveredObject,
+        delivered: [(&str, Value); N],
+        missing: &[genesys::NotDelivered],
+        outcome: Outcome,
+    ) -> Result<Outcome, SyncError> {
+        if let Some(sent) = known.sent.as_object_mut() {
+            for (key, value) in delivered {
+                sent.insert(key.to_owned(), value);
+            }
+            sent.insert("notDelivered".into(), json!(missing));
+        }
+        if !missing.is_empty() {
+            let list: Vec<String> = missing
+                .iter()
+                .map(|item| format!("{}: {}", item.what, item.reason))
+                .collect();
+            known.answer = Some(format!("not delivered: {}", list.join("; ")));
+        }
+        known.delivered = now();
+        if !self.is_dry_run() {
+            self.store
+                .record_delivery(&self.tenant, &self.name, known)
+                .await?;
+        }
+        Ok(if outcome == Outcome::Unchanged {
+            Outcome::Updated
+        } else {
+            outcome
+        })
+    }
+
     /// Sets a NICE CXone agent's skills from the user's entitlements (its
     /// SCIM cannot carry them), when they changed since the last delivery.
     async fn deliver_nice_skills(
@@ -325,7 +361,7 @@ impl ScimDelivery {
         user: &Value,
         outcome: Outcome,
     ) -> Result<Outcome, SyncError> {
-        let Some(mut known) = self
+        let Some(known) = self
             .store
             .delivered(&self.tenant, &self.name, "User", id)
             .await?
@@ -354,29 +390,9 @@ impl ScimDelivery {
         };
         match result {
             Ok((state, missing)) => {
-                if let Some(sent) = known.sent.as_object_mut() {
-                    sent.insert("niceSkills".into(), state);
-                    sent.insert("niceWanted".into(), wanted);
-                    sent.insert("notDelivered".into(), json!(missing));
-                }
-                if !missing.is_empty() {
-                    let list: Vec<String> = missing
-                        .iter()
-                        .map(|item| format!("{}: {}", item.what, item.reason))
-                        .collect();
-                    known.answer = Some(format!("not delivered: {}", list.join("; ")));
-                }
-                known.delivered = now();
-                if !self.is_dry_run() {
-                    self.store
-                        .record_delivery(&self.tenant, &self.name, known)
-                        .await?;
-                }
-                Ok(if outcome == Outcome::Unchanged {
-                    Outcome::Updated
-                } else {
-                    outcome
-                })
+                let delivered = [("niceSkills", state), ("niceWanted", wanted)];
+                self.record_platform_stage(known, delivered, &missing, outcome)
+                    .await
             }
             Err(reason) => {
                 let exchange = Exchange {
@@ -403,7 +419,7 @@ impl ScimDelivery {
         user: &Value,
         outcome: Outcome,
     ) -> Result<Outcome, SyncError> {
-        let Some(mut known) = self
+        let Some(known) = self
             .store
             .delivered(&self.tenant, &self.name, "User", id)
             .await?
@@ -445,28 +461,9 @@ impl ScimDelivery {
         .await
         {
             Ok(missing) => {
-                if let Some(sent) = known.sent.as_object_mut() {
-                    sent.insert("entitlements".into(), json!(wanted));
-                    sent.insert("notDelivered".into(), json!(missing));
-                }
-                if !missing.is_empty() {
-                    let list: Vec<String> = missing
-                        .iter()
-                        .map(|m| format!("{}: {}", m.what, m.reason))
-                        .collect();
-                    known.answer = Some(format!("not delivered: {}", list.join("; ")));
-                }
-                known.delivered = now();
-                if !self.is_dry_run() {
-                    self.store
-                        .record_delivery(&self.tenant, &self.name, known)
-                        .await?;
-                }
-                Ok(if outcome == Outcome::Unchanged {
-                    Outcome::Updated
-                } else {
-                    outcome
-                })
+                let delivered = [("entitlements", json!(wanted))];
+                self.record_platform_stage(known, delivered, &missing, outcome)
+                    .await
             }
             Err(reason) => {
                 self.status.note_dead_letter(&reason);
