@@ -460,7 +460,13 @@ impl ScimDelivery {
         )
         .await
         {
-            Ok(missing) => {
+            Ok(mut missing) => {
+                // What the user's SCIM writes could not carry (unknown names).
+                let (_, scim_missing) =
+                    genesys::scim_values(self, &platform.api_root, &platform.directory, &wanted)
+                        .await
+                        .unwrap_or_default();
+                missing.extend(scim_missing);
                 let delivered = [("entitlements", json!(wanted))];
                 self.record_platform_stage(known, delivered, &missing, outcome)
                     .await
@@ -536,6 +542,23 @@ impl ScimDelivery {
                 manager.as_str().to_owned(),
                 remote.map_or(Value::Null, Value::String),
             );
+            if let Some(platform) = &self.genesys {
+                let wanted = Entitlements::of_user(user);
+                match genesys::scim_values(self, &platform.api_root, &platform.directory, &wanted)
+                    .await
+                {
+                    Ok((values, missing)) => {
+                        mapped.values.extend(values);
+                        self.status.note_mapping_errors(
+                            &missing
+                                .iter()
+                                .map(|item| (item.what.clone(), item.reason.clone()))
+                                .collect::<Vec<_>>(),
+                        );
+                    }
+                    Err(reason) => return Err(SyncError::Config(reason)),
+                }
+            }
         }
         self.status.note_mapping_errors(&mapped.errors);
         let known = known.filter(|known| known.remote_id.is_some());

@@ -1,7 +1,8 @@
-//! What Genesys Cloud's SCIM cannot carry, through its Platform API: a
-//! user's role grants in divisions, home division, routing skills and
-//! languages, workforce-management unit and licenses, all from the
-//! contact-center entitlements Muster computed (issue 10).
+//! A Genesys Cloud user's contact-center entitlements (issue 10): routing
+//! skills and languages and the home division ride along the user's SCIM
+//! writes ([`scim_values`]: Genesys' requests are its budget); role grants
+//! in divisions, the workforce-management unit and licenses, which its
+//! SCIM cannot carry, go through its Platform API ([`deliver`]).
 //!
 //! Names are resolved to Genesys ids by lookup, cached (a name not found is
 //! asked again after [`MISS_TTL`], so objects created at Genesys are picked
@@ -160,7 +161,7 @@ pub struct Directory {
 impl Directory {
     /// The Genesys id of a named object, `Ok(None)` when Genesys has none
     /// of that name (remembered for [`MISS_TTL`]).
-    async fn id(
+    pub(crate) async fn id(
         &self,
         delivery: &ScimDelivery,
         api_root: &str,
@@ -220,6 +221,73 @@ impl Directory {
     }
 }
 
+/// The Genesys SCIM extension's URN (routing skills and languages by name).
+pub const GENESYS_EXTENSION: &str =
+    "urn:ietf:params:scim:schemas:extension:genesys:purecloud:2.0:User";
+
+/// What of a user's entitlements Genesys' SCIM carries (so they ride along
+/// the user's own create or PATCH instead of costing requests of their
+/// own): routing skills and languages by name, and the home division as
+/// the enterprise `division`. Names Genesys does not have are left out and
+/// returned as not delivered (a SCIM write naming one would be refused).
+pub(crate) async fn scim_values(
+    delivery: &ScimDelivery,
+    api_root: &str,
+    directory: &Directory,
+    entitlements: &Entitlements,
+) -> Result<(Vec<(String, Value)>, Vec<NotDelivered>), String> {
+    let mut missing = Vec::new();
+    let mut values = Vec::new();
+    for (kind, attribute, wanted) in [
+        (ObjectKind::Skill, "routingSkills", &entitlements.skills),
+        (
+            ObjectKind::Language,
+            "routingLanguages",
+            &entitlements.languages,
+        ),
+    ] {
+        let mut list = Vec::new();
+        for (name, proficiency) in wanted {
+            if directory
+                .id(delivery, api_root, kind, name)
+                .await?
+                .is_some()
+            {
+                list.push(json!({"name": name, "proficiency": proficiency}));
+            } else {
+                missing.push(NotDelivered {
+                    what: format!("{} {name}", kind.noun()),
+                    reason: format!("Genesys Cloud has no {} named '{name}'", kind.noun()),
+                });
+            }
+        }
+        let value = if list.is_empty() {
+            Value::Null
+        } else {
+            Value::Array(list)
+        };
+        values.push((format!("{GENESYS_EXTENSION}:{attribute}"), value));
+    }
+    if let Some(division) = &entitlements.home_division {
+        if directory
+            .id(delivery, api_root, ObjectKind::Division, division)
+            .await?
+            .is_some()
+        {
+            values.push((
+                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:division".into(),
+                Value::String(division.clone()),
+            ));
+        } else {
+            missing.push(NotDelivered {
+                what: format!("home division {division}"),
+                reason: format!("Genesys Cloud has no division named '{division}'"),
+            });
+        }
+    }
+    Ok((values, missing))
+}
+
 /// Brings a Genesys user's platform-side entitlements from `before` (what
 /// was last delivered; `None`: unknown) to `now`. Returns what could not be
 /// delivered; `Err` when a call failed in a way retrying later may fix.
@@ -247,23 +315,6 @@ pub(crate) async fn deliver(
             }
         };
     let user = encode(user_id);
-
-    if before.map(|b| &b.home_division) != Some(&now.home_division) {
-        if let Some(division) = &now.home_division {
-            if let Some(id) = resolve(ObjectKind::Division, division, &mut missing).await? {
-                let url = format!("{api_root}/api/v2/authorization/divisions/{id}/objects/USER");
-                let exchange = delivery
-                    .exchange_url(Method::POST, url, Some(json!([user_id])))
-                    .await;
-                if !exchange.succeeded() {
-                    missing.push(NotDelivered {
-                        what: format!("home division {division}"),
-                        reason: exchange.summary(),
-                    });
-                }
-            }
-        }
-    }
 
     if before.map(|b| &b.grants) != Some(&now.grants) {
         let mut desired = BTreeSet::new();
@@ -339,66 +390,6 @@ pub(crate) async fn deliver(
             let exchange = delivery.exchange_url(Method::DELETE, url, None).await;
             if !exchange.succeeded() && exchange.status != Some(StatusCode::NOT_FOUND) {
                 return Err(format!("removing a grant: {}", exchange.summary()));
-            }
-        }
-    }
-
-    if before.map(|b| &b.skills) != Some(&now.skills) {
-        let mut body = Vec::new();
-        for (skill, proficiency) in &now.skills {
-            if let Some(id) = resolve(ObjectKind::Skill, skill, &mut missing).await? {
-                body.push(json!({"id": id, "proficiency": proficiency}));
-            }
-        }
-        let url = format!("{api_root}/api/v2/users/{user}/routingskills/bulk");
-        let exchange = delivery
-            .exchange_url(Method::PUT, url, Some(Value::Array(body)))
-            .await;
-        if !exchange.succeeded() {
-            return Err(format!("setting routing skills: {}", exchange.summary()));
-        }
-    }
-
-    if before.map(|b| &b.languages) != Some(&now.languages) {
-        let mut body = Vec::new();
-        for (language, proficiency) in &now.languages {
-            if let Some(id) = resolve(ObjectKind::Language, language, &mut missing).await? {
-                body.push(json!({"id": id, "proficiency": proficiency}));
-            }
-        }
-        if !body.is_empty() {
-            let url = format!("{api_root}/api/v2/users/{user}/routinglanguages/bulk");
-            let exchange = delivery
-                .exchange_url(Method::PATCH, url, Some(Value::Array(body)))
-                .await;
-            if !exchange.succeeded() {
-                return Err(format!("setting routing languages: {}", exchange.summary()));
-            }
-        }
-        let removed: Vec<&String> = before
-            .map(|b| {
-                b.languages
-                    .keys()
-                    .filter(|name| !now.languages.contains_key(*name))
-                    .collect()
-            })
-            .unwrap_or_default();
-        for language in removed {
-            if let Some(id) = directory
-                .id(delivery, api_root, ObjectKind::Language, language)
-                .await?
-            {
-                let url = format!(
-                    "{api_root}/api/v2/users/{user}/routinglanguages/{}",
-                    encode(&id)
-                );
-                let exchange = delivery.exchange_url(Method::DELETE, url, None).await;
-                if !exchange.succeeded() && exchange.status != Some(StatusCode::NOT_FOUND) {
-                    return Err(format!(
-                        "removing a routing language: {}",
-                        exchange.summary()
-                    ));
-                }
             }
         }
     }
