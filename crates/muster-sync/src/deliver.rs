@@ -435,6 +435,7 @@ impl ScimDelivery {
                     "(new user)",
                     None,
                     &now,
+                    true,
                 )
                 .await;
             }
@@ -450,6 +451,9 @@ impl ScimDelivery {
         }
         let remote = known.remote_id.clone().unwrap_or_default();
         let before = if self.verify_remote { None } else { before };
+        // Only a create Muster just made leaves a 201 as the last answer
+        // with no entitlements delivered yet (a match or an update answers 200).
+        let fresh = before.is_none() && known.status == Some(201);
         match genesys::deliver(
             self,
             &platform.api_root,
@@ -457,6 +461,7 @@ impl ScimDelivery {
             &remote,
             before.as_ref(),
             &wanted,
+            fresh,
         )
         .await
         {

@@ -289,8 +289,10 @@ pub(crate) async fn scim_values(
 }
 
 /// Brings a Genesys user's platform-side entitlements from `before` (what
-/// was last delivered; `None`: unknown) to `now`. Returns what could not be
-/// delivered; `Err` when a call failed in a way retrying later may fix.
+/// was last delivered; `None`: unknown) to `now`; `fresh` when Muster has
+/// just created the user (it holds no grant of Muster's yet). Returns what
+/// could not be delivered; `Err` when a call failed in a way retrying later
+/// may fix.
 pub(crate) async fn deliver(
     delivery: &ScimDelivery,
     api_root: &str,
@@ -298,6 +300,7 @@ pub(crate) async fn deliver(
     user_id: &str,
     before: Option<&Entitlements>,
     now: &Entitlements,
+    fresh: bool,
 ) -> Result<Vec<NotDelivered>, String> {
     let mut missing = Vec::new();
     let resolve =
@@ -325,24 +328,30 @@ pub(crate) async fn deliver(
                 desired.insert((role_id, division_id));
             }
         }
-        let url = format!("{api_root}/api/v2/authorization/subjects/{user}?includeDuplicates=true");
-        let exchange = delivery.exchange_url(Method::GET, url, None).await;
-        if !exchange.succeeded() {
-            return Err(format!("reading the user's grants: {}", exchange.summary()));
-        }
-        let own: BTreeSet<(String, String)> = exchange
-            .answer
-            .get("grants")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter(|grant| grant.get("subjectId").and_then(Value::as_str) == Some(user_id))
-            .filter_map(|grant| {
-                let role = grant.pointer("/role/id")?.as_str()?.to_owned();
-                let division = grant.pointer("/division/id")?.as_str()?.to_owned();
-                Some((role, division))
-            })
-            .collect();
+        // A user Muster has just created holds no grant Muster gave: no read.
+        let own: BTreeSet<(String, String)> = if fresh {
+            BTreeSet::new()
+        } else {
+            let url =
+                format!("{api_root}/api/v2/authorization/subjects/{user}?includeDuplicates=true");
+            let exchange = delivery.exchange_url(Method::GET, url, None).await;
+            if !exchange.succeeded() {
+                return Err(format!("reading the user's grants: {}", exchange.summary()));
+            }
+            exchange
+                .answer
+                .get("grants")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter(|grant| grant.get("subjectId").and_then(Value::as_str) == Some(user_id))
+                .filter_map(|grant| {
+                    let role = grant.pointer("/role/id")?.as_str()?.to_owned();
+                    let division = grant.pointer("/division/id")?.as_str()?.to_owned();
+                    Some((role, division))
+                })
+                .collect()
+        };
         let added: Vec<Value> = desired
             .difference(&own)
             .map(|(role, division)| json!({"roleId": role, "divisionId": division}))
