@@ -332,11 +332,12 @@ async fn a_rehire_is_restored_and_a_reorganisation_keeps_inherited_grants() {
 
 /// Genesys answers 404 for a role for a while after it is made, and 429
 /// above its budget: Muster waits the role out and honours Retry-After;
-/// every user arrives with its grant, none is dead-lettered.
+/// every user arrives with its grant, none is dead-lettered (a budget of 6
+/// requests per 2 s).
 #[tokio::test]
 async fn a_new_role_and_a_tight_budget_are_waited_out() {
     let options = GenesysOptions {
-        rate_limit: 12,
+        rate_limit: 6,
         rate_limit_window: Duration::from_secs(2),
         new_role_propagation: Duration::from_secs(3),
         ..GenesysOptions::default()

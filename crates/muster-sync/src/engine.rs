@@ -12,7 +12,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use muster_core::Service;
 use muster_scim::SchemaRegistry;
@@ -38,6 +38,10 @@ pub const POLL: Duration = Duration::from_millis(25);
 
 /// How often the engine looks for targets added, changed or removed.
 const SUPERVISE: Duration = Duration::from_millis(500);
+
+/// How often a worker busy with a batch looks ahead in the feed for users
+/// being offboarded (their deactivation must not wait for the batch).
+const LOOK_AHEAD: Duration = Duration::from_secs(1);
 
 /// How often a worker stores its state for other processes to show.
 const REPORT: Duration = Duration::from_secs(2);
@@ -486,7 +490,31 @@ pub(crate) async fn deliver_changes(
             let mut remote_ids = RemoteIds::default();
             refresh_population(scim, status).await?;
             let mut groups = groups;
+            let after = changes.last().map_or(0, |change| change.sequence);
+            let mut looked_ahead = Instant::now();
+            let mut offboarded_early = HashSet::new();
             for (id, at) in &users {
+                if looked_ahead.elapsed() >= LOOK_AHEAD {
+                    // Offboarding committed after this batch does not wait
+                    // for it: deliver it now (delivering it again in its own
+                    // batch sends nothing, the target already holds it).
+                    looked_ahead = Instant::now();
+                    let ahead = scim.store.changes(&scim.tenant, after, BATCH).await?;
+                    for change in ahead
+                        .iter()
+                        .filter(|change| change.resource_type == "User" && removes_access(change))
+                    {
+                        if offboarded_early.insert(change.resource_id.clone()) {
+                            let outcome = scim
+                                .sync_user(registry, &change.resource_id, &mut remote_ids)
+                                .await?;
+                            count(status, &outcome, &change.at);
+                        }
+                    }
+                }
+                if offboarded_early.contains(id) {
+                    continue;
+                }
                 let outcome = scim.sync_user(registry, id, &mut remote_ids).await?;
                 if outcome == Outcome::Created {
                     // A user new at the target joins the groups Muster has it in.
