@@ -410,6 +410,7 @@ impl Worker {
                 &registry,
                 &self.status,
                 None,
+                Some(head),
             )
             .await?;
             self.store()
@@ -433,6 +434,70 @@ impl Worker {
         let head = self.store().change_head(&self.tenant).await?;
         self.status.set_queue(head.saturating_sub(last), last);
         Ok(true)
+    }
+}
+
+/// Offboarding committed after a point of the feed, delivered ahead of the
+/// work in hand (a batch, a full push): looked for every [`LOOK_AHEAD`].
+/// Delivering such a user again in its own turn sends nothing: the target
+/// already holds its state.
+struct LookAhead {
+    scanned: u64,
+    last: Instant,
+    done: HashSet<ResourceId>,
+}
+
+impl LookAhead {
+    fn new(after: u64) -> Self {
+        LookAhead {
+            scanned: after,
+            last: Instant::now(),
+            done: HashSet::new(),
+        }
+    }
+
+    /// Whether a user was delivered ahead.
+    fn delivered(&self, id: &ResourceId) -> bool {
+        self.done.contains(id)
+    }
+
+    /// Delivers the users offboarded in the changes committed since the
+    /// last look, when it is time to look.
+    async fn deliver(
+        &mut self,
+        scim: &ScimDelivery,
+        registry: &SchemaRegistry,
+        remote_ids: &mut RemoteIds,
+        status: &TargetStatus,
+    ) -> Result<(), SyncError> {
+        if self.last.elapsed() < LOOK_AHEAD {
+            return Ok(());
+        }
+        self.last = Instant::now();
+        loop {
+            let ahead = scim
+                .store
+                .changes(&scim.tenant, self.scanned, BATCH)
+                .await?;
+            let Some(last) = ahead.last().map(|change| change.sequence) else {
+                return Ok(());
+            };
+            for change in ahead
+                .iter()
+                .filter(|change| change.resource_type == "User" && removes_access(change))
+            {
+                if self.done.insert(change.resource_id.clone()) {
+                    let outcome = scim
+                        .sync_user(registry, &change.resource_id, remote_ids)
+                        .await?;
+                    count(status, &outcome, &change.at);
+                }
+            }
+            self.scanned = last;
+            if u64::try_from(ahead.len()).unwrap_or(u64::MAX) < BATCH {
+                return Ok(());
+            }
+        }
     }
 }
 
@@ -491,28 +556,12 @@ pub(crate) async fn deliver_changes(
             refresh_population(scim, status).await?;
             let mut groups = groups;
             let after = changes.last().map_or(0, |change| change.sequence);
-            let mut looked_ahead = Instant::now();
-            let mut offboarded_early = HashSet::new();
+            let mut ahead = LookAhead::new(after);
             for (id, at) in &users {
-                if looked_ahead.elapsed() >= LOOK_AHEAD {
-                    // Offboarding committed after this batch does not wait
-                    // for it: deliver it now (delivering it again in its own
-                    // batch sends nothing, the target already holds it).
-                    looked_ahead = Instant::now();
-                    let ahead = scim.store.changes(&scim.tenant, after, BATCH).await?;
-                    for change in ahead
-                        .iter()
-                        .filter(|change| change.resource_type == "User" && removes_access(change))
-                    {
-                        if offboarded_early.insert(change.resource_id.clone()) {
-                            let outcome = scim
-                                .sync_user(registry, &change.resource_id, &mut remote_ids)
-                                .await?;
-                            count(status, &outcome, &change.at);
-                        }
-                    }
-                }
-                if offboarded_early.contains(id) {
+                ahead
+                    .deliver(scim, registry, &mut remote_ids, status)
+                    .await?;
+                if ahead.delivered(id) {
                     continue;
                 }
                 let outcome = scim.sync_user(registry, id, &mut remote_ids).await?;
@@ -628,7 +677,9 @@ pub(crate) async fn each_resource(
 }
 
 /// Delivers every user and group (a new target's first push, a reconcile,
-/// a CSV full export), calling `progress` with (done, total).
+/// a CSV full export), calling `progress` with (done, total). With `after`
+/// (the feed's head when the push began), offboarding committed since is
+/// delivered as it comes, not after the push.
 pub(crate) async fn full_push(
     service: &Arc<Service>,
     tenant: &TenantId,
@@ -636,6 +687,7 @@ pub(crate) async fn full_push(
     registry: &SchemaRegistry,
     status: &TargetStatus,
     progress: Option<&(dyn Fn(u64, u64) + Send + Sync)>,
+    after: Option<u64>,
 ) -> Result<Vec<(ResourceId, Outcome)>, SyncError> {
     let store = service.store();
     let users = each_resource(store, tenant, registry, "User").await?;
@@ -651,7 +703,13 @@ pub(crate) async fn full_push(
             let mut remote_ids = RemoteIds::default();
             refresh_population(scim, status).await?;
             let mut done = 0u64;
+            let mut ahead = after.map(LookAhead::new);
             for id in &users {
+                if let Some(ahead) = &mut ahead {
+                    ahead
+                        .deliver(scim, registry, &mut remote_ids, status)
+                        .await?;
+                }
                 let outcome = scim.sync_user(registry, id, &mut remote_ids).await?;
                 status.count(outcome_label(&outcome));
                 outcomes.push((id.clone(), outcome));

@@ -506,6 +506,7 @@ impl Targets {
                 &registry,
                 &status,
                 progress,
+                None,
             )
             .await?;
             return Ok(summarise(outcomes, Vec::new()));
@@ -520,6 +521,7 @@ impl Targets {
             &registry,
             &status,
             progress,
+            None,
         )
         .await?;
         let Delivery::Scim(scim) = delivery else {
