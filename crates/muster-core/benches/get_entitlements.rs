@@ -29,115 +29,22 @@
     reason = "a benchmark binary: a failure must stop it loudly"
 )]
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use muster_core::rules::{apply_rules, ApplyRules, RulesDocument};
 use muster_core::{Limits, Service};
 use muster_store::sqlite::{SqliteOptions, SqliteStore};
-use muster_store::{Actor, Member, NewResource, ResourceId, Store, TenantId};
-use serde_json::{json, Value};
+use muster_store::{Member, NewResource, ResourceId, Store, TenantId};
+use serde_json::json;
 
-const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
-const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
-const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
-const CC: &str = "urn:muster:params:scim:schemas:extension:contactcenter:2.0:User";
+use common::{actor, document, size, user, CC, GROUP, RULE_GROUPS};
 
 /// As `muster serve` (see crates/muster-cli/src/main.rs).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-/// Groups the 150 group rules name.
-const RULE_GROUPS: usize = 150;
-
-fn size(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|text| text.parse().ok())
-        .unwrap_or(default)
-}
-
-fn actor() -> Actor {
-    Actor {
-        client: "bench".to_owned(),
-        request_id: "bench".to_owned(),
-    }
-}
-
-/// The rule set of `entitlements.rs` (version 1).
-fn document() -> String {
-    let names = |prefix: &str, count: usize| {
-        (0..count)
-            .map(|n| format!("\"{prefix} {n}\""))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let mut text = String::from("[catalog]\n");
-    text += &format!("divisions = [{}]\n", names("Division", 20));
-    text += "licenses = [\"CX 1\", \"CX 2\", \"CX 3\"]\n";
-    text += &format!(
-        "roles = [{}]\n",
-        (0..30)
-            .map(|n| format!("{{ name = \"Role {n}\", license = \"CX {}\" }}", n % 3 + 1))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    text += &format!("skills = [{}]\n", names("Skill", 60));
-    text += &format!("languages = [{}]\n", names("Language", 10));
-    text += &format!(
-        "management_units = [{}]\n",
-        (0..50)
-            .map(|n| format!(
-                "{{ name = \"Unit {n}\", division = \"Division {}\" }}",
-                n % 20
-            ))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    for n in 0..200 {
-        let when = if n < RULE_GROUPS {
-            format!("groups[display eq \"Group_{n}\"]")
-        } else if n % 2 == 0 {
-            format!("title eq \"Title {n}\"")
-        } else {
-            format!("{ENTERPRISE}:department eq \"Dept {}\"", n % 100)
-        };
-        text += &format!(
-            "\n[[rules]]\nid = \"rule-{n}\"\npriority = {}\nwhen = '{when}'\ngrants = [{{ role = \"Role {}\", division = \"Division {}\" }}]\nskills = [{{ name = \"Skill {}\", proficiency = {} }}]\n",
-            n % 5,
-            n % 30,
-            n % 20,
-            n % 60,
-            n % 6
-        );
-    }
-    text += &format!(
-        "\n[[tables]]\nid = \"unit-by-cost-center\"\nkey = \"{ENTERPRISE}:costCenter\"\nsets = \"management_unit\"\n[tables.rows]\n"
-    );
-    for n in 0..50 {
-        text += &format!("\"CC-{}\" = \"Unit {n}\"\n", 4100 + n);
-    }
-    text += &format!(
-        "\n[[tables]]\nid = \"division-by-department\"\nkey = \"{ENTERPRISE}:department\"\nsets = \"home_division\"\nrows = {{ \"Dept 1\" = \"Division 1\", \"Dept 2\" = \"Division 2\" }}\n"
-    );
-    text
-}
-
-fn user(n: usize) -> Value {
-    json!({
-        "schemas": [USER, ENTERPRISE],
-        "userName": format!("user{n}@contoso.com"),
-        "name": {"givenName": format!("Given{n}"), "familyName": format!("Family{n}")},
-        "emails": [{"value": format!("user{n}@contoso.com"), "type": "work", "primary": true}],
-        "title": format!("Title {}", n % 200),
-        "active": true,
-        ENTERPRISE: {
-            "department": format!("Dept {}", n % 100),
-            "costCenter": format!("CC-{}", 4100 + n % 60),
-            "employeeNumber": format!("{n}"),
-        },
-    })
-}
 
 /// A store with `users` users, each in one of the 150 rule groups (and,
 /// for one user in three, in a second); with the rule set applied when
@@ -189,7 +96,7 @@ async fn seed(dir: &std::path::Path, users: usize, rules: bool) -> Vec<ResourceI
             &tenant,
             &actor(),
             &RulesDocument {
-                text: &document(),
+                text: &document(0, false),
                 files: None,
             },
             &ApplyRules::default(),
