@@ -11,6 +11,7 @@
 )]
 
 use muster_store::sqlite::DATABASE_FILE;
+#[allow(dead_code, reason = "this file uses part of the shared helpers")]
 mod support;
 
 use muster_testkit::TestServer;

@@ -5,29 +5,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::time::{Duration, Instant};
+#[allow(dead_code, reason = "this file uses part of the shared helpers")]
+mod support;
+
+use std::time::Duration;
 
 use muster_testkit::TestServer;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+use support::{eventually, urlencode};
 
 const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
-
-/// Polls `probe` until it gives `Some`, or fails after `seconds`.
-async fn eventually<T, F, Fut>(seconds: u64, what: &str, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    loop {
-        if let Some(found) = probe().await {
-            return found;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 /// The one user named `user_name` at `server`, if there is one.
 async fn user_at(server: &TestServer, user_name: &str) -> Option<Value> {
@@ -44,10 +32,6 @@ async fn user_at(server: &TestServer, user_name: &str) -> Option<Value> {
         "duplicates of {user_name}: {resources:?}"
     );
     resources.into_iter().next()
-}
-
-fn urlencode(text: &str) -> String {
-    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
 fn target_document(target: &TestServer, extra: Value) -> Value {

@@ -7,12 +7,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::time::{Duration, Instant};
+#[allow(dead_code, reason = "this file uses part of the shared helpers")]
+mod support;
+
+use std::time::Duration;
 
 use muster_simulators::genesys::{GenesysOptions, GenesysSim, SeedUser, UserState};
 use muster_testkit::TestServer;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+use support::{eventually, put_rules};
 
 const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 
@@ -42,21 +46,6 @@ sets = "management_unit"
 [tables.rows]
 "CC-4100" = "Manila Voice"
 "#;
-
-async fn eventually<T, F, Fut>(seconds: u64, what: &str, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    loop {
-        if let Some(found) = probe().await {
-            return found;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 #[tokio::test]
 async fn an_entra_user_arrives_in_genesys_with_its_entitlements() {
@@ -185,16 +174,8 @@ async fn muster_for(sim: &GenesysSim) -> (TestServer, String) {
         .await;
     assert_eq!(group.status, StatusCode::CREATED, "{}", group.body);
     let group_id = group.body["id"].as_str().unwrap().to_owned();
-    let rules = muster
-        .http
-        .put(format!("{}/admin/v1/rules", muster.root))
-        .bearer_auth(&muster.token)
-        .header("content-type", "application/toml")
-        .body(RULES)
-        .send()
-        .await
-        .unwrap();
-    assert!(rules.status().is_success());
+    let rules = put_rules(&muster, "", RULES).await;
+    assert!(rules.status.is_success(), "{}", rules.body);
     let options = sim.options().clone();
     let document = json!({
         "name": "genesys",

@@ -6,13 +6,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::time::{Duration, Instant};
+#[allow(dead_code, reason = "this file uses part of the shared helpers")]
+mod support;
 
 use muster_simulators::five9::{Five9Options, Five9Sim};
 use muster_simulators::nice::{NiceOptions, NiceSim};
 use muster_testkit::TestServer;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+use support::{eventually, put_rules};
 
 const RULES: &str = r#"
 [catalog]
@@ -24,21 +26,6 @@ id = "tier1-agents"
 when = 'groups[display eq "Group_CC_Agents_Tier1"]'
 skills = [{ name = "Billing", proficiency = 5 }, { name = "Spanish Sales", proficiency = 2 }]
 "#;
-
-async fn eventually<T, F, Fut>(seconds: u64, what: &str, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    loop {
-        if let Some(found) = probe().await {
-            return found;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 /// Muster with the rules, a target, and an agent in Tier 1; returns the
 /// server and the agent's id.
@@ -55,20 +42,8 @@ async fn muster_with(target: Value) -> (TestServer, String) {
         .await;
     assert_eq!(group.status, StatusCode::CREATED, "{}", group.body);
     let group_id = group.body["id"].as_str().unwrap().to_owned();
-    let rules = muster
-        .http
-        .put(format!("{}/admin/v1/rules", muster.root))
-        .bearer_auth(&muster.token)
-        .header("content-type", "application/toml")
-        .body(RULES)
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        rules.status().is_success(),
-        "{}",
-        rules.text().await.unwrap_or_default()
-    );
+    let rules = put_rules(&muster, "", RULES).await;
+    assert!(rules.status.is_success(), "{}", rules.body);
     let name = target["name"].as_str().unwrap().to_owned();
     let put = muster
         .admin(Method::PUT, &format!("/targets/{name}"), Some(target))

@@ -1,5 +1,7 @@
-//! What the entitlement tests share: the URNs, and rule sets, users and
-//! groups made over HTTP.
+//! What the entitlement and sync tests share: the URNs, rule sets, users
+//! and groups made over HTTP, and waiting for a condition.
+
+use std::time::{Duration, Instant};
 
 use muster_testkit::{Reply, TestServer};
 use reqwest::{Method, StatusCode};
@@ -87,4 +89,26 @@ pub async fn found(server: &TestServer, filter: &str) -> Vec<String> {
         .collect();
     names.sort();
     names
+}
+
+/// Polls `probe` every 50 ms until it gives `Some`, or fails the test
+/// after `seconds` naming `what` it waited for.
+pub async fn eventually<T, F, Fut>(seconds: u64, what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    loop {
+        if let Some(found) = probe().await {
+            return found;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Percent-encodes a query value.
+pub fn urlencode(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
