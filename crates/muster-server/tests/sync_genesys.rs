@@ -162,6 +162,14 @@ async fn an_entra_user_arrives_in_genesys_with_its_entitlements() {
 /// Muster with the seeds' rules and a `genesys-cloud` target pointing at
 /// `sim`; returns the server and the id of Group_CC_Agents_Tier1 in Muster.
 async fn muster_for(sim: &GenesysSim) -> (TestServer, String) {
+    let (muster, group_id) = muster_with_rules().await;
+    put_target(&muster, sim, Value::Null).await;
+    (muster, group_id)
+}
+
+/// Muster with the seeds' rules, no target yet; returns the server and the
+/// id of Group_CC_Agents_Tier1 in Muster.
+async fn muster_with_rules() -> (TestServer, String) {
     let muster = TestServer::start().await;
     let group = muster
         .post(
@@ -176,8 +184,14 @@ async fn muster_for(sim: &GenesysSim) -> (TestServer, String) {
     let group_id = group.body["id"].as_str().unwrap().to_owned();
     let rules = put_rules(&muster, "", RULES).await;
     assert!(rules.status.is_success(), "{}", rules.body);
+    (muster, group_id)
+}
+
+/// Puts the `genesys-cloud` target pointing at `sim`, with Genesys
+/// `settings` (none when null).
+async fn put_target(muster: &TestServer, sim: &GenesysSim, settings: Value) {
     let options = sim.options().clone();
-    let document = json!({
+    let mut document = json!({
         "name": "genesys",
         "kind": "genesys-cloud",
         "apiBaseUrl": sim.api_base_url(),
@@ -190,11 +204,13 @@ async fn muster_for(sim: &GenesysSim) -> (TestServer, String) {
         "scope": {"groups": "all"},
         "rateLimit": {"requestsPerSecond": 50, "burst": 10}
     });
+    if !settings.is_null() {
+        document["genesys"] = settings;
+    }
     let put = muster
         .admin(Method::PUT, "/targets/genesys", Some(document))
         .await;
     assert_eq!(put.status, StatusCode::OK, "{}", put.body);
-    (muster, group_id)
 }
 
 async fn membership(muster: &TestServer, group_id: &str, op: &str, user_id: &str) {
@@ -392,6 +408,203 @@ async fn a_new_role_and_a_tight_budget_are_waited_out() {
         .filter(|request| request.status == 429)
         .count();
     assert!(throttled > 0, "the budget was hit");
+    let letters = muster.admin(Method::GET, "/sync/dead-letters", None).await;
+    assert_eq!(letters.body["totalResults"], 0, "{}", letters.body);
+}
+
+#[tokio::test]
+async fn a_batch_shares_unit_and_license_requests_and_home_grants_ride_the_create() {
+    // Genesys grants SCIM roles in the organisation's home division.
+    let sim = GenesysSim::start(GenesysOptions {
+        home_division_name: "Customer Support".into(),
+        ..GenesysOptions::default()
+    })
+    .await;
+    let support = sim.home_division_id();
+    let apac = sim.seed_division("APAC");
+    let agent = sim.seed_role("Agent");
+    sim.seed_skill("Billing");
+    sim.seed_language("English");
+    let unit = sim.seed_management_unit("Manila Voice", &apac);
+    let license = sim.seed_license("CX 1");
+    sim.seed_group("Group_CC_Agents_Tier1");
+    let (muster, tier1) = muster_with_rules().await;
+
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        let created = muster
+            .post(
+                "/Users",
+                json!({
+                    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", ENTERPRISE],
+                    "userName": format!("batch{n}@contoso.com"),
+                    "externalId": format!("b-{n}"),
+                    "active": true,
+                    ENTERPRISE: {"costCenter": "CC-4100"}
+                }),
+            )
+            .await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+        ids.push(created.body["id"].as_str().unwrap().to_owned());
+    }
+    let members: Vec<Value> = ids.iter().map(|id| json!({"value": id})).collect();
+    let reply = muster
+        .patch(
+            &format!("/Groups/{tier1}"),
+            json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "add", "path": "members", "value": members}]
+            }),
+        )
+        .await;
+    assert!(reply.status.is_success(), "{}", reply.body);
+    // The target's first run pushes the five users, entitlements and all.
+    put_target(
+        &muster,
+        &sim,
+        json!({"rolesOverScim": true, "batchSize": 3}),
+    )
+    .await;
+
+    let users = eventually(30, "five users licensed in their unit", || async {
+        let users: Vec<_> = (0..5)
+            .filter_map(|n| sim.user_by_user_name(&format!("batch{n}@contoso.com")))
+            .filter(|user| sim.licenses_of(&user.id) == vec![license.clone()])
+            .collect();
+        (users.len() == 5).then_some(users)
+    })
+    .await;
+    for user in &users {
+        assert_eq!(
+            sim.management_unit_of(&user.id),
+            Some(unit.clone()),
+            "{}",
+            user.id
+        );
+        let own = sim.grants_of(&user.id).own;
+        assert!(
+            own.iter()
+                .any(|grant| grant.role_id == agent && grant.division_id == support),
+            "the Agent grant in Customer Support: {own:?}"
+        );
+    }
+    let requests = sim.requests();
+    let count = |method: &str, path: &str| {
+        requests
+            .iter()
+            .filter(|request| request.method == method && request.path.ends_with(path))
+            .count()
+    };
+    assert_eq!(count("POST", "/bulkadd"), 0, "grants rode the SCIM creates");
+    let creates: Vec<_> = requests
+        .iter()
+        .filter(|request| request.method == "POST" && request.path == "/api/v2/scim/v2/Users")
+        .collect();
+    assert_eq!(creates.len(), 5);
+    for create in creates {
+        let body: Value = serde_json::from_str(&create.body).unwrap();
+        assert_eq!(body["roles"], json!([{"value": "Agent"}]), "{body}");
+    }
+    // Five users, at most three a request: two moves and two license calls.
+    let moves: Vec<Value> = requests
+        .iter()
+        .filter(|request| request.path == "/api/v2/workforcemanagement/agents")
+        .map(|request| serde_json::from_str(&request.body).unwrap())
+        .collect();
+    assert_eq!(moves.len(), 2, "{moves:?}");
+    assert!(moves
+        .iter()
+        .all(|body| body["userIds"].as_array().unwrap().len() <= 3));
+    assert_eq!(count("POST", "/api/v2/license/organization"), 2);
+
+    // A batch size out of range, or the settings on another kind, is refused.
+    let options = sim.options().clone();
+    let too_big = json!({
+        "name": "genesys2",
+        "kind": "genesys-cloud",
+        "apiBaseUrl": sim.api_base_url(),
+        "loginUrl": sim.login_url(),
+        "auth": {
+            "type": "oauth-client-credentials",
+            "clientId": options.client_id,
+            "clientSecret": options.client_secret
+        },
+        "genesys": {"batchSize": 101}
+    });
+    let other_kind = json!({
+        "name": "plain",
+        "kind": "scim",
+        "baseUrl": "https://scim.example.com/scim/v2",
+        "auth": {"type": "bearer", "token": "t"},
+        "genesys": {"rolesOverScim": true}
+    });
+    for (name, document, field) in [
+        ("genesys2", too_big, "genesys.batchSize"),
+        ("plain", other_kind, "genesys"),
+    ] {
+        let put = muster
+            .admin(Method::PUT, &format!("/targets/{name}"), Some(document))
+            .await;
+        assert_eq!(put.status, StatusCode::BAD_REQUEST, "{}", put.body);
+        let detail = put.body["detail"].as_str().unwrap();
+        assert!(detail.contains(field), "{detail}");
+    }
+}
+
+#[tokio::test]
+async fn a_write_that_loses_a_race_is_read_again_and_sent_with_the_version() {
+    let sim = GenesysSim::start(GenesysOptions::default()).await;
+    sim.seed_group("Group_CC_Agents_Tier1");
+    let (muster, _) = muster_for(&sim).await;
+    let created = muster
+        .post(
+            "/Users",
+            json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": "race@contoso.com",
+                "displayName": "Before",
+                "active": true
+            }),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    let user = eventually(20, "the user at Genesys", || async {
+        sim.user_by_user_name("race@contoso.com")
+    })
+    .await;
+
+    sim.race_next_write(&user.id);
+    let renamed = muster
+        .patch(
+            &format!("/Users/{id}"),
+            json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "replace", "path": "displayName", "value": "After"}]
+            }),
+        )
+        .await;
+    assert_eq!(renamed.status, StatusCode::OK, "{}", renamed.body);
+    eventually(20, "the new display name at Genesys", || async {
+        sim.user_by_user_name("race@contoso.com")
+            .filter(|user| user.display_name == "After")
+    })
+    .await;
+    let path = format!("/api/v2/scim/v2/Users/{}", user.id);
+    let exchanges: Vec<(String, u16)> = sim
+        .requests()
+        .iter()
+        .filter(|request| request.path == path)
+        .map(|request| (request.method.clone(), request.status))
+        .collect();
+    assert_eq!(
+        exchanges,
+        vec![
+            ("PATCH".to_owned(), 400),
+            ("GET".to_owned(), 200),
+            ("PATCH".to_owned(), 200)
+        ]
+    );
     let letters = muster.admin(Method::GET, "/sync/dead-letters", None).await;
     assert_eq!(letters.body["totalResults"], 0, "{}", letters.body);
 }

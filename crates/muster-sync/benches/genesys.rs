@@ -13,9 +13,11 @@
 //!    throttles. Measured until every user holds its license at the
 //!    simulator: requests per user (goal: at most 1.5), with a breakdown by
 //!    method and path, and the time: measured, and projected at Genesys'
-//!    300 requests a minute (requests / 5 per second).
+//!    300 requests a minute (requests / 5 per second). With
+//!    `MUSTER_BENCH_ROLES_OVER_SCIM=1` the target gives home-division grants
+//!    as SCIM roles on the create (`genesys.rolesOverScim`).
 //! 2. **deactivate**: the real budget scaled down in time (30 requests per
-//!    6 s window: 300 a minute) and the target's default rate limit (5/s),
+//!    6 s window: 300 a minute) and the target's default rate limit (4.9/s),
 //!    `MUSTER_BENCH_LOAD_USERS` (200; 5 in a smoke run) users loading it as
 //!    in 1; once a first user holds its license, it is PATCHed
 //!    `active=false` in Muster, and the time runs until the simulator shows
@@ -101,8 +103,11 @@ fn size(name: &str, default: u64, smoke: u64) -> u64 {
 
 /// A simulator seeded with the rules' catalog and the pre-existing group.
 async fn seeded_sim(options: GenesysOptions) -> GenesysSim {
+    let home_is_support = options.home_division_name == "Customer Support";
     let sim = GenesysSim::start(options).await;
-    sim.seed_division("Customer Support");
+    if !home_is_support {
+        sim.seed_division("Customer Support");
+    }
     let apac = sim.seed_division("APAC");
     sim.seed_role("Agent");
     sim.seed_skill("Billing");
@@ -140,8 +145,14 @@ async fn muster_with_rules() -> (TestServer, String) {
     (muster, group_id)
 }
 
+/// Whether the target gives home-division grants as SCIM roles
+/// (`MUSTER_BENCH_ROLES_OVER_SCIM=1`).
+fn roles_over_scim() -> bool {
+    std::env::var("MUSTER_BENCH_ROLES_OVER_SCIM").is_ok_and(|value| value == "1")
+}
+
 /// Puts the `genesys-cloud` target; `rate` is `(requests/s, burst)`, or
-/// `None` for the kind's default (5/s).
+/// `None` for the kind's default (4.9/s, no burst).
 async fn put_target(muster: &TestServer, sim: &GenesysSim, rate: Option<(f64, u32)>) {
     let options = sim.options().clone();
     let mut document = json!({
@@ -158,6 +169,9 @@ async fn put_target(muster: &TestServer, sim: &GenesysSim, rate: Option<(f64, u3
     });
     if let Some((rate, burst)) = rate {
         document["rateLimit"] = json!({"requestsPerSecond": rate, "burst": burst});
+    }
+    if roles_over_scim() {
+        document["genesys"] = json!({"rolesOverScim": true});
     }
     let put = muster
         .admin(Method::PUT, "/targets/genesys", Some(document))
@@ -299,11 +313,17 @@ fn breakdown(sim: &GenesysSim, users: u64) {
 async fn requests() {
     let users = size("MUSTER_BENCH_USERS", 1_000, 20);
     println!("requests: initial load of {users} users with entitlements, nothing throttled");
-    let sim = seeded_sim(GenesysOptions {
+    let mut options = GenesysOptions {
         rate_limit: 1_000_000_000,
         ..GenesysOptions::default()
-    })
-    .await;
+    };
+    if roles_over_scim() {
+        // Genesys grants SCIM roles in the organisation's home division:
+        // the seeds' grants are in Customer Support, made the home here.
+        options.home_division_name = "Customer Support".into();
+        println!("  with genesys.rolesOverScim (Customer Support is the home division)");
+    }
+    let sim = seeded_sim(options).await;
     let (muster, group_id) = muster_with_rules().await;
     let started = Instant::now();
     let ids = create_users(&muster, "load", users).await;
@@ -374,7 +394,7 @@ async fn deactivate(full_push: bool) {
     };
     println!(
         "deactivate ({load}): {users} users loading a budget of 300/min \
-         ({} per {window} s), target at its default 5/s",
+         ({} per {window} s), target at its default 4.9/s",
         window * 5
     );
     let sim = seeded_sim(GenesysOptions {

@@ -191,7 +191,15 @@ impl ScimClient {
 
     /// Calls an absolute URL of the same service (a platform API beside its
     /// SCIM endpoint), with the same credentials and token bucket.
-    pub async fn call_url(&self, method: Method, url: String, body: Option<Value>) -> Exchange {
+    /// Sends `If-Match: if_match` when given (the version a write expects
+    /// the target to hold).
+    pub async fn call_url(
+        &self,
+        method: Method,
+        url: String,
+        body: Option<Value>,
+        if_match: Option<&str>,
+    ) -> Exchange {
         self.limiter.until_ready().await;
         let mut exchange = Exchange {
             method: method.clone(),
@@ -209,7 +217,9 @@ impl ScimClient {
                 return exchange;
             }
         };
-        let mut answer = self.send(&method, &url, body.as_ref(), &token).await;
+        let mut answer = self
+            .send(&method, &url, body.as_ref(), &token, if_match)
+            .await;
         if matches!(&answer, Ok(response) if response.status() == StatusCode::UNAUTHORIZED)
             && matches!(
                 self.credentials,
@@ -218,7 +228,11 @@ impl ScimClient {
         {
             // The access token may have been revoked early: fetch a new one once.
             match self.token(true).await {
-                Ok(token) => answer = self.send(&method, &url, body.as_ref(), &token).await,
+                Ok(token) => {
+                    answer = self
+                        .send(&method, &url, body.as_ref(), &token, if_match)
+                        .await;
+                }
                 Err(error) => {
                     exchange.error = Some(error);
                     return exchange;
@@ -246,12 +260,16 @@ impl ScimClient {
         url: &str,
         body: Option<&Value>,
         token: &str,
+        if_match: Option<&str>,
     ) -> Result<reqwest::Response, reqwest::Error> {
         let mut request = self
             .http
             .request(method.clone(), url)
             .bearer_auth(token)
             .header(reqwest::header::ACCEPT, SCIM_JSON);
+        if let Some(version) = if_match {
+            request = request.header(reqwest::header::IF_MATCH, version);
+        }
         if let Some(body) = body {
             request = request
                 .header(reqwest::header::CONTENT_TYPE, SCIM_JSON)

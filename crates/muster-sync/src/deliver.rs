@@ -18,13 +18,13 @@ use muster_targets::plan::{
     after_delivery, create_body, member_operations, patch_body, patch_operations, quote, read_back,
     GROUP_SCHEMA, USER_SCHEMA,
 };
-use muster_targets::{map_resource, CompiledTarget, Deletion, JsonPath, Mapped};
+use muster_targets::{map_resource, CompiledTarget, Deletion, GenesysSettings, JsonPath, Mapped};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use tokio::sync::Mutex;
 
 use crate::client::{Exchange, ScimClient};
-use crate::genesys::{self, Directory, Entitlements};
+use crate::genesys::{self, BatchedChanges, Directory, Entitlements};
 use crate::retry::{backoff, Verdict};
 use crate::status::TargetStatus;
 use crate::SyncError;
@@ -84,6 +84,54 @@ pub struct GenesysPlatform {
     pub api_root: String,
     /// Names looked up there.
     pub directory: Directory,
+    /// How the request budget is spent.
+    pub settings: GenesysSettings,
+    /// Users whose management-unit move and license changes wait for the
+    /// batch's [`ScimDelivery::flush_platform`].
+    pending: Mutex<Vec<PendingStage>>,
+}
+
+impl GenesysPlatform {
+    /// The Platform API at `api_root`, with `settings`.
+    pub fn new(api_root: String, settings: GenesysSettings) -> GenesysPlatform {
+        GenesysPlatform {
+            api_root,
+            directory: Directory::default(),
+            settings,
+            pending: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+/// A user whose platform stage waits for its batch's management-unit and
+/// license requests; recorded as delivered only once they are answered.
+struct PendingStage {
+    id: ResourceId,
+    known: DeliveredObject,
+    wanted: Entitlements,
+    missing: Vec<genesys::NotDelivered>,
+    changes: BatchedChanges,
+}
+
+/// The keys of a delivered user's record that its platform stage writes;
+/// an attribute update keeps them.
+const PLATFORM_KEYS: [&str; 4] = ["entitlements", "notDelivered", "niceSkills", "niceWanted"];
+
+/// The key of a create's record listing the (role id, division id) grants
+/// its SCIM `roles` gave.
+const SCIM_GRANTS: &str = "genesysScimGrants";
+
+/// `after`, keeping what the platform stage recorded in `before`.
+fn keep_platform_state(
+    mut after: serde_json::Map<String, Value>,
+    before: Option<&serde_json::Map<String, Value>>,
+) -> serde_json::Map<String, Value> {
+    for key in PLATFORM_KEYS {
+        if let Some(value) = before.and_then(|before| before.get(key)) {
+            after.insert(key.to_owned(), value.clone());
+        }
+    }
+    after
 }
 
 /// The target's ids of what a batch delivered, so group members resolve
@@ -128,6 +176,47 @@ impl ScimDelivery {
         url: String,
         body: Option<Value>,
     ) -> Exchange {
+        self.exchange_if_match(method, url, body, None).await
+    }
+
+    /// PATCHes a user at the target. A `400 invalidVers` (the target holds
+    /// another version than the one the write was checked against: a
+    /// concurrent change there) is answered by re-reading the user and
+    /// sending the PATCH again once, with `If-Match` its current version.
+    async fn patch_user(&self, remote: &str, operations: Vec<Value>) -> Exchange {
+        let url = format!("{}/Users/{}", self.client.base(), encode(remote));
+        let body = patch_body(operations);
+        let exchange = self
+            .exchange_url(Method::PATCH, url.clone(), Some(body.clone()))
+            .await;
+        if exchange.status != Some(StatusCode::BAD_REQUEST)
+            || exchange.answer.get("scimType").and_then(Value::as_str) != Some("invalidVers")
+        {
+            return exchange;
+        }
+        let current = self.exchange_url(Method::GET, url.clone(), None).await;
+        let version = current
+            .answer
+            .pointer("/meta/version")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        match version {
+            Some(version) if current.succeeded() => {
+                self.exchange_if_match(Method::PATCH, url, Some(body), Some(&version))
+                    .await
+            }
+            _ => exchange,
+        }
+    }
+
+    /// [`ScimDelivery::exchange_url`], with `If-Match` when given.
+    async fn exchange_if_match(
+        &self,
+        method: Method,
+        url: String,
+        body: Option<Value>,
+        if_match: Option<&str>,
+    ) -> Exchange {
         let write = method != Method::GET;
         if write {
             if let Some(collected) = &self.dry_run {
@@ -153,7 +242,7 @@ impl ScimDelivery {
             let started = std::time::Instant::now();
             let exchange = self
                 .client
-                .call_url(method.clone(), url.clone(), body.clone())
+                .call_url(method.clone(), url.clone(), body.clone(), if_match)
                 .await;
             self.status.observe(&exchange, started.elapsed());
             attempt += 1;
@@ -283,13 +372,41 @@ impl ScimDelivery {
         Ok(None)
     }
 
-    /// Brings the target in line with one User.
+    /// Brings the target in line with one User, platform stage included.
     pub async fn sync_user(
         &self,
         registry: &SchemaRegistry,
         id: &ResourceId,
         remote_ids: &mut RemoteIds,
     ) -> Result<Outcome, SyncError> {
+        let outcome = self.sync_user_in_batch(registry, id, remote_ids).await?;
+        self.flush_platform().await?;
+        Ok(outcome)
+    }
+
+    /// Brings the target in line with one User, but may leave requests
+    /// that take many users (Genesys management-unit moves and license
+    /// assignments) for [`ScimDelivery::flush_platform`], which the caller
+    /// must call once the batch is through.
+    pub async fn sync_user_in_batch(
+        &self,
+        registry: &SchemaRegistry,
+        id: &ResourceId,
+        remote_ids: &mut RemoteIds,
+    ) -> Result<Outcome, SyncError> {
+        if let Some(platform) = &self.genesys {
+            // A user is pending at most once: its record must be written
+            // before it is read again.
+            if platform
+                .pending
+                .lock()
+                .await
+                .iter()
+                .any(|stage| stage.id == *id)
+            {
+                self.flush_platform().await?;
+            }
+        }
         let current = match self.store.get(&self.tenant, "User", id, false).await {
             Ok(stored) => Some(stored.resource),
             Err(StoreError::NotFound(_)) => None,
@@ -411,7 +528,9 @@ impl ScimDelivery {
     }
 
     /// Delivers what Genesys Cloud's SCIM cannot carry (entitlements) for a
-    /// user whose attributes were just delivered.
+    /// user whose attributes were just delivered: role grants at once; the
+    /// management-unit move and license changes join the batch's pending
+    /// requests.
     async fn deliver_platform(
         &self,
         platform: &GenesysPlatform,
@@ -419,6 +538,8 @@ impl ScimDelivery {
         user: &Value,
         outcome: Outcome,
     ) -> Result<Outcome, SyncError> {
+        let api_root = platform.api_root.as_str();
+        let directory = &platform.directory;
         let Some(known) = self
             .store
             .delivered(&self.tenant, &self.name, "User", id)
@@ -428,16 +549,32 @@ impl ScimDelivery {
             // A dry run records nothing: show the platform calls anyway.
             if self.is_dry_run() {
                 let now = Entitlements::of_user(user);
-                let _ = genesys::deliver(
+                let user_id = "(new user)";
+                let mut missing = Vec::new();
+                let held = BTreeSet::new();
+                let _ = genesys::deliver_grants(
                     self,
-                    &platform.api_root,
-                    &platform.directory,
-                    "(new user)",
+                    api_root,
+                    directory,
+                    user_id,
                     None,
                     &now,
-                    true,
+                    Some(&held),
                 )
                 .await;
+                if let Ok(changes) = genesys::batched_changes(
+                    self,
+                    api_root,
+                    directory,
+                    user_id,
+                    None,
+                    &now,
+                    &mut missing,
+                )
+                .await
+                {
+                    let _ = genesys::send_batched(self, api_root, &[changes], 1).await;
+                }
             }
             return Ok(outcome);
         };
@@ -451,51 +588,185 @@ impl ScimDelivery {
         }
         let remote = known.remote_id.clone().unwrap_or_default();
         let before = if self.verify_remote { None } else { before };
+        let held = self.held_grants(platform, &known, before.as_ref()).await;
+        let stage = async {
+            let mut missing = genesys::deliver_grants(
+                self,
+                api_root,
+                directory,
+                &remote,
+                before.as_ref(),
+                &wanted,
+                held.as_ref(),
+            )
+            .await?;
+            let changes = genesys::batched_changes(
+                self,
+                api_root,
+                directory,
+                &remote,
+                before.as_ref(),
+                &wanted,
+                &mut missing,
+            )
+            .await?;
+            // What the user's SCIM writes could not carry (unknown names).
+            let (_, scim_missing) = genesys::scim_values(self, api_root, directory, &wanted)
+                .await
+                .unwrap_or_default();
+            missing.extend(scim_missing);
+            Ok::<_, String>((missing, changes))
+        };
+        let (missing, changes) = match stage.await {
+            Ok(done) => done,
+            Err(reason) => return self.platform_dead_letter(id, &wanted, reason).await,
+        };
+        if changes.is_empty() {
+            let delivered = [("entitlements", json!(wanted))];
+            return self
+                .record_platform_stage(known, delivered, &missing, outcome)
+                .await;
+        }
+        if self.is_dry_run() {
+            let _ = genesys::send_batched(self, api_root, &[changes], 1).await;
+            return Ok(outcome);
+        }
+        let full = {
+            let mut pending = platform.pending.lock().await;
+            pending.push(PendingStage {
+                id: id.clone(),
+                known,
+                wanted,
+                missing,
+                changes,
+            });
+            pending.len() >= usize::from(platform.settings.batch_size)
+        };
+        if full {
+            self.flush_platform().await?;
+        }
+        Ok(if outcome == Outcome::Unchanged {
+            Outcome::Updated
+        } else {
+            outcome
+        })
+    }
+
+    /// The (role id, division id) grants a user is known to hold without a
+    /// read: for a user Muster just created, those its SCIM `roles` gave;
+    /// otherwise those last delivered, while every name still resolves.
+    /// `None`: read them.
+    async fn held_grants(
+        &self,
+        platform: &GenesysPlatform,
+        known: &DeliveredObject,
+        before: Option<&Entitlements>,
+    ) -> Option<BTreeSet<(String, String)>> {
         // Only a create Muster just made leaves a 201 as the last answer
         // with no entitlements delivered yet (a match or an update answers 200).
-        let fresh = before.is_none() && known.status == Some(201);
-        match genesys::deliver(
+        if before.is_none() && known.status == Some(201) {
+            let given = known.sent.get(SCIM_GRANTS).cloned().unwrap_or(Value::Null);
+            return Some(serde_json::from_value(given).unwrap_or_default());
+        }
+        let before = before?;
+        let mut held = BTreeSet::new();
+        for (role, division) in &before.grants {
+            let directory = &platform.directory;
+            let api_root = platform.api_root.as_str();
+            let role = directory
+                .id(self, api_root, genesys::ObjectKind::Role, role)
+                .await
+                .ok()??;
+            let division = directory
+                .id(self, api_root, genesys::ObjectKind::Division, division)
+                .await
+                .ok()??;
+            held.insert((role, division));
+        }
+        Some(held)
+    }
+
+    /// Sends the pending management-unit moves and license changes of the
+    /// batch's users, then records each user's platform stage (or, when a
+    /// request failed as a whole, a dead letter per user).
+    pub async fn flush_platform(&self) -> Result<(), SyncError> {
+        let Some(platform) = &self.genesys else {
+            return Ok(());
+        };
+        let mut pending = platform.pending.lock().await;
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let stages = std::mem::take(&mut *pending);
+        let batch: Vec<BatchedChanges> = stages.iter().map(|stage| stage.changes.clone()).collect();
+        let sent = genesys::send_batched(
             self,
             &platform.api_root,
-            &platform.directory,
-            &remote,
-            before.as_ref(),
-            &wanted,
-            fresh,
+            &batch,
+            usize::from(platform.settings.batch_size),
         )
-        .await
-        {
-            Ok(mut missing) => {
-                // What the user's SCIM writes could not carry (unknown names).
-                let (_, scim_missing) =
-                    genesys::scim_values(self, &platform.api_root, &platform.directory, &wanted)
-                        .await
-                        .unwrap_or_default();
-                missing.extend(scim_missing);
-                let delivered = [("entitlements", json!(wanted))];
-                self.record_platform_stage(known, delivered, &missing, outcome)
-                    .await
-            }
-            Err(reason) => {
-                self.status.note_dead_letter(&reason);
-                if !self.is_dry_run() {
-                    self.store
-                        .add_dead_letter(
-                            &self.tenant,
-                            &self.name,
-                            NewDeadLetter {
-                                resource_type: "User".into(),
-                                resource_id: id.clone(),
-                                request: json!({"entitlements": wanted}),
-                                response: json!({"error": reason}),
-                                reason: reason.clone(),
-                            },
-                        )
+        .await;
+        match sent {
+            Ok(refused) => {
+                for (stage, refused) in stages.into_iter().zip(refused) {
+                    let mut missing = stage.missing;
+                    missing.extend(refused);
+                    let delivered = [("entitlements", json!(stage.wanted))];
+                    self.record_platform_stage(stage.known, delivered, &missing, Outcome::Updated)
                         .await?;
                 }
-                Ok(Outcome::DeadLettered(reason))
+            }
+            Err(reason) => {
+                for stage in stages {
+                    self.status.count("dead_letter");
+                    self.platform_dead_letter(&stage.id, &stage.wanted, reason.clone())
+                        .await?;
+                }
             }
         }
+        Ok(())
+    }
+
+    /// Keeps a user's platform stage that failed as a dead letter.
+    async fn platform_dead_letter(
+        &self,
+        id: &ResourceId,
+        wanted: &Entitlements,
+        reason: String,
+    ) -> Result<Outcome, SyncError> {
+        self.status.note_dead_letter(&reason);
+        if !self.is_dry_run() {
+            self.store
+                .add_dead_letter(
+                    &self.tenant,
+                    &self.name,
+                    NewDeadLetter {
+                        resource_type: "User".into(),
+                        resource_id: id.clone(),
+                        request: json!({"entitlements": wanted}),
+                        response: json!({"error": reason}),
+                        reason: reason.clone(),
+                    },
+                )
+                .await?;
+        }
+        Ok(Outcome::DeadLettered(reason))
+    }
+
+    /// For a Genesys Cloud target that gives roles over SCIM, the `roles`
+    /// of a new user's create (its grants in the home division) and the
+    /// grants they give; `None` otherwise or when there are none.
+    async fn genesys_scim_roles(
+        &self,
+        user: &Value,
+    ) -> Result<Option<(Value, BTreeSet<(String, String)>)>, String> {
+        let Some(platform) = self.genesys.as_ref().filter(|p| p.settings.roles_over_scim) else {
+            return Ok(None);
+        };
+        let wanted = Entitlements::of_user(user);
+        let (roles, granted) =
+            genesys::scim_roles(self, &platform.api_root, &platform.directory, &wanted).await?;
+        Ok((!granted.is_empty()).then_some((roles, granted)))
     }
 
     /// Restores a soft-deleted Genesys Cloud user (a re-hire) and reads it
@@ -572,7 +843,7 @@ impl ScimDelivery {
                 match self.read_remote("Users", &known).await {
                     Ok(Some(remote)) => Some(read_back(&mapped, &remote)),
                     // Gone at the target: create it again.
-                    Ok(None) => return self.create_user(id, &mapped, remote_ids).await,
+                    Ok(None) => return self.create_user(id, user, &mapped, remote_ids).await,
                     Err(exchange) => {
                         let reason =
                             format!("reading the target's copy failed: {}", exchange.summary());
@@ -589,16 +860,10 @@ impl ScimDelivery {
                 return Ok(Outcome::Unchanged);
             }
             let remote = known.remote_id.clone().unwrap_or_default();
-            let exchange = self
-                .exchange(
-                    Method::PATCH,
-                    &format!("/Users/{}", encode(&remote)),
-                    Some(patch_body(operations)),
-                )
-                .await;
+            let exchange = self.patch_user(&remote, operations).await;
             if exchange.status == Some(StatusCode::NOT_FOUND) {
                 // Deleted at the target behind Muster's back: create it again.
-                return self.create_user(id, &mapped, remote_ids).await;
+                return self.create_user(id, user, &mapped, remote_ids).await;
             }
             if !exchange.succeeded() {
                 let reason = format!("update refused: {}", exchange.summary());
@@ -606,8 +871,9 @@ impl ScimDelivery {
                     .dead_letter("User", id, &exchange, reason, Some(known))
                     .await;
             }
+            let after = after_delivery(&mapped, sent.as_ref());
             let object = DeliveredObject {
-                sent: Value::Object(after_delivery(&mapped, sent.as_ref())),
+                sent: Value::Object(keep_platform_state(after, known.sent.as_object())),
                 delivered: now(),
                 status: exchange.status.map(|status| status.as_u16()),
                 answer: Some(exchange.summary()),
@@ -617,12 +883,13 @@ impl ScimDelivery {
             self.record(object, remote_ids).await?;
             return Ok(Outcome::Updated);
         }
-        self.create_user(id, &mapped, remote_ids).await
+        self.create_user(id, user, &mapped, remote_ids).await
     }
 
     async fn create_user(
         &self,
         id: &ResourceId,
+        user: &Value,
         mapped: &Mapped,
         remote_ids: &mut RemoteIds,
     ) -> Result<Outcome, SyncError> {
@@ -648,13 +915,18 @@ impl ScimDelivery {
         let found = match found {
             Some(found) => Some(found),
             None => {
-                let exchange = self
-                    .exchange(
-                        Method::POST,
-                        "/Users",
-                        Some(create_body(USER_SCHEMA, mapped)),
-                    )
-                    .await;
+                let mut body = create_body(USER_SCHEMA, mapped);
+                let scim_grants = match self.genesys_scim_roles(user).await {
+                    Ok(Some((roles, granted))) => {
+                        if let Some(fields) = body.as_object_mut() {
+                            fields.insert("roles".into(), roles);
+                        }
+                        granted
+                    }
+                    Ok(None) => BTreeSet::new(),
+                    Err(reason) => return Err(SyncError::Config(reason)),
+                };
+                let exchange = self.exchange(Method::POST, "/Users", Some(body)).await;
                 if exchange.status == Some(StatusCode::CONFLICT) {
                     // It exists after all (made since the lookup): match it.
                     let user_name = keys
@@ -688,11 +960,15 @@ impl ScimDelivery {
                         .get("id")
                         .and_then(Value::as_str)
                         .map(str::to_owned);
+                    let mut sent = after_delivery(mapped, None);
+                    if !scim_grants.is_empty() {
+                        sent.insert(SCIM_GRANTS.into(), json!(scim_grants));
+                    }
                     let object = DeliveredObject {
                         resource_type: "User".into(),
                         resource_id: id.clone(),
                         remote_id: remote,
-                        sent: Value::Object(after_delivery(mapped, None)),
+                        sent: Value::Object(sent),
                         delivered: now(),
                         status: exchange.status.map(|status| status.as_u16()),
                         answer: Some(exchange.summary()),
@@ -728,13 +1004,7 @@ impl ScimDelivery {
             deprovisioned: false,
         };
         if !operations.is_empty() {
-            let exchange = self
-                .exchange(
-                    Method::PATCH,
-                    &format!("/Users/{}", encode(&remote)),
-                    Some(patch_body(operations)),
-                )
-                .await;
+            let exchange = self.patch_user(&remote, operations).await;
             if !exchange.succeeded() {
                 let reason = format!(
                     "update of the matched account refused: {}",
@@ -793,9 +1063,7 @@ impl ScimDelivery {
         match self.target.document.deletion {
             Deletion::Deactivate => {
                 let operations = vec![json!({"op": "replace", "path": "active", "value": false})];
-                let exchange = self
-                    .exchange(Method::PATCH, &path, Some(patch_body(operations)))
-                    .await;
+                let exchange = self.patch_user(&remote, operations).await;
                 if exchange.status == Some(StatusCode::NOT_FOUND) {
                     self.forget("User", id, remote_ids).await?;
                     return Ok(Outcome::Deprovisioned);

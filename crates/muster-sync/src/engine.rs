@@ -24,7 +24,6 @@ use tokio::task::JoinHandle;
 use crate::csv_target::CsvDelivery;
 use crate::deliver::{GenesysPlatform, Outcome, RemoteIds, ScimDelivery};
 use crate::five9_target::Five9Target;
-use crate::genesys::Directory;
 use crate::nice::{AgentIdSource, NiceConfig, NicePlatform, ProficiencyScale};
 use crate::status::{Metrics, TargetStatus, WorkerState};
 use crate::targets::{compile_stored, consumer_name};
@@ -301,10 +300,10 @@ pub(crate) fn delivery(
         )?)),
         TargetKind::Scim | TargetKind::GenesysCloud | TargetKind::NiceCxone => {
             let genesys = match (compiled.document.kind, &compiled.api_root) {
-                (TargetKind::GenesysCloud, Some(root)) => Some(GenesysPlatform {
-                    api_root: root.as_str().trim_end_matches('/').to_owned(),
-                    directory: Directory::default(),
-                }),
+                (TargetKind::GenesysCloud, Some(root)) => Some(GenesysPlatform::new(
+                    root.as_str().trim_end_matches('/').to_owned(),
+                    compiled.document.genesys.unwrap_or_default(),
+                )),
                 _ => None,
             };
             let nice = match compiled.document.kind {
@@ -564,7 +563,9 @@ pub(crate) async fn deliver_changes(
                 if ahead.delivered(id) {
                     continue;
                 }
-                let outcome = scim.sync_user(registry, id, &mut remote_ids).await?;
+                let outcome = scim
+                    .sync_user_in_batch(registry, id, &mut remote_ids)
+                    .await?;
                 if outcome == Outcome::Created {
                     // A user new at the target joins the groups Muster has it in.
                     for group in user_groups(scim.store.as_ref(), &scim.tenant, id).await? {
@@ -575,6 +576,7 @@ pub(crate) async fn deliver_changes(
                 }
                 count(status, &outcome, at);
             }
+            scim.flush_platform().await?;
             if scim.target.delivers_groups() {
                 for (id, at) in &groups {
                     let outcome = scim.sync_group(registry, id, &mut remote_ids).await?;
@@ -710,7 +712,9 @@ pub(crate) async fn full_push(
                         .deliver(scim, registry, &mut remote_ids, status)
                         .await?;
                 }
-                let outcome = scim.sync_user(registry, id, &mut remote_ids).await?;
+                let outcome = scim
+                    .sync_user_in_batch(registry, id, &mut remote_ids)
+                    .await?;
                 status.count(outcome_label(&outcome));
                 outcomes.push((id.clone(), outcome));
                 done += 1;
@@ -718,6 +722,7 @@ pub(crate) async fn full_push(
                     progress(done, total);
                 }
             }
+            scim.flush_platform().await?;
             for id in &groups {
                 let outcome = scim.sync_group(registry, id, &mut remote_ids).await?;
                 status.count(outcome_label(&outcome));

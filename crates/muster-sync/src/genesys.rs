@@ -156,9 +156,33 @@ type Lookup = (Option<String>, Instant);
 #[derive(Default)]
 pub struct Directory {
     found: Mutex<HashMap<(ObjectKind, String), Lookup>>,
+    home: Mutex<Option<(String, String)>>,
 }
 
 impl Directory {
+    /// The organisation's home division (id, name), read once.
+    pub(crate) async fn home_division(
+        &self,
+        delivery: &ScimDelivery,
+        api_root: &str,
+    ) -> Result<(String, String), String> {
+        let mut home = self.home.lock().await;
+        if let Some(known) = &*home {
+            return Ok(known.clone());
+        }
+        let url = format!("{api_root}/api/v2/authorization/divisions/home");
+        let exchange = delivery.exchange_url(Method::GET, url, None).await;
+        let found = match (
+            exchange.answer.get("id").and_then(Value::as_str),
+            exchange.answer.get("name").and_then(Value::as_str),
+        ) {
+            (Some(id), Some(name)) if exchange.succeeded() => (id.to_owned(), name.to_owned()),
+            _ => return Err(format!("reading the home division: {}", exchange.summary())),
+        };
+        *home = Some(found.clone());
+        Ok(found)
+    }
+
     /// The Genesys id of a named object, `Ok(None)` when Genesys has none
     /// of that name (remembered for [`MISS_TTL`]).
     pub(crate) async fn id(
@@ -288,50 +312,52 @@ pub(crate) async fn scim_values(
     Ok((values, missing))
 }
 
-/// Brings a Genesys user's platform-side entitlements from `before` (what
-/// was last delivered; `None`: unknown) to `now`; `fresh` when Muster has
-/// just created the user (it holds no grant of Muster's yet). Returns what
-/// could not be delivered; `Err` when a call failed in a way retrying later
-/// may fix.
-pub(crate) async fn deliver(
+/// Brings a Genesys user's own role grants from `before` (what was last
+/// delivered; `None`: unknown) to `now`. `held`: the grants the user is
+/// known to hold already without a read (those a create Muster just made
+/// gave over SCIM; `None`: read them). Returns what could not be
+/// delivered; `Err` when a call failed in a way retrying later may fix.
+pub(crate) async fn deliver_grants(
     delivery: &ScimDelivery,
     api_root: &str,
     directory: &Directory,
     user_id: &str,
     before: Option<&Entitlements>,
     now: &Entitlements,
-    fresh: bool,
+    held: Option<&BTreeSet<(String, String)>>,
 ) -> Result<Vec<NotDelivered>, String> {
     let mut missing = Vec::new();
-    let resolve =
-        async |kind: ObjectKind, name: &str, missing: &mut Vec<NotDelivered>| match directory
-            .id(delivery, api_root, kind, name)
-            .await?
-        {
-            Some(id) => Ok::<_, String>(Some(id)),
-            None => {
-                missing.push(NotDelivered {
-                    what: format!("{} {name}", kind.noun()),
-                    reason: format!("Genesys Cloud has no {} named '{name}'", kind.noun()),
-                });
-                Ok(None)
-            }
-        };
+    if before.map(|b| &b.grants) == Some(&now.grants) {
+        return Ok(missing);
+    }
     let user = encode(user_id);
-
-    if before.map(|b| &b.grants) != Some(&now.grants) {
-        let mut desired = BTreeSet::new();
-        for (role, division) in &now.grants {
-            let role_id = resolve(ObjectKind::Role, role, &mut missing).await?;
-            let division_id = resolve(ObjectKind::Division, division, &mut missing).await?;
-            if let (Some(role_id), Some(division_id)) = (role_id, division_id) {
-                desired.insert((role_id, division_id));
-            }
+    let mut desired = BTreeSet::new();
+    for (role, division) in &now.grants {
+        let role_id = resolve(
+            delivery,
+            api_root,
+            directory,
+            ObjectKind::Role,
+            role,
+            &mut missing,
+        )
+        .await?;
+        let division_id = resolve(
+            delivery,
+            api_root,
+            directory,
+            ObjectKind::Division,
+            division,
+            &mut missing,
+        )
+        .await?;
+        if let (Some(role_id), Some(division_id)) = (role_id, division_id) {
+            desired.insert((role_id, division_id));
         }
-        // A user Muster has just created holds no grant Muster gave: no read.
-        let own: BTreeSet<(String, String)> = if fresh {
-            BTreeSet::new()
-        } else {
+    }
+    let own: BTreeSet<(String, String)> = match held {
+        Some(held) => held.clone(),
+        None => {
             let url =
                 format!("{api_root}/api/v2/authorization/subjects/{user}?includeDuplicates=true");
             let exchange = delivery.exchange_url(Method::GET, url, None).await;
@@ -351,100 +377,176 @@ pub(crate) async fn deliver(
                     Some((role, division))
                 })
                 .collect()
-        };
-        let added: Vec<Value> = desired
-            .difference(&own)
-            .map(|(role, division)| json!({"roleId": role, "divisionId": division}))
-            .collect();
-        if !added.is_empty() {
-            let url = format!(
-                "{api_root}/api/v2/authorization/subjects/{user}/bulkadd?subjectType=PC_USER"
-            );
-            let mut attempt = 0;
-            loop {
-                let exchange = delivery
-                    .exchange_url(Method::POST, url.clone(), Some(json!({"grants": added})))
-                    .await;
-                if exchange.succeeded() {
-                    break;
-                }
-                // A role or division made moments ago is 404 until it
-                // propagates through Genesys' authorization cache.
-                attempt += 1;
-                if exchange.status == Some(StatusCode::NOT_FOUND) && attempt < PROPAGATION_ATTEMPTS
-                {
-                    tokio::time::sleep(PROPAGATION_WAIT).await;
-                    continue;
-                }
-                if exchange.status == Some(StatusCode::NOT_FOUND) {
-                    missing.push(NotDelivered {
-                        what: "role grants".into(),
-                        reason: format!(
-                            "Genesys Cloud still answers 404 for a role or division after {} s: {}",
-                            PROPAGATION_WAIT.as_secs() * u64::from(PROPAGATION_ATTEMPTS),
-                            exchange.summary()
-                        ),
-                    });
-                    break;
-                }
-                return Err(format!("adding grants: {}", exchange.summary()));
-            }
         }
-        for (role, division) in own.difference(&desired) {
-            let url = format!(
-                "{api_root}/api/v2/authorization/subjects/{user}/divisions/{}/roles/{}",
-                encode(division),
-                encode(role)
-            );
-            let exchange = delivery.exchange_url(Method::DELETE, url, None).await;
-            if !exchange.succeeded() && exchange.status != Some(StatusCode::NOT_FOUND) {
-                return Err(format!("removing a grant: {}", exchange.summary()));
+    };
+    let added: Vec<Value> = desired
+        .difference(&own)
+        .map(|(role, division)| json!({"roleId": role, "divisionId": division}))
+        .collect();
+    if !added.is_empty() {
+        let url =
+            format!("{api_root}/api/v2/authorization/subjects/{user}/bulkadd?subjectType=PC_USER");
+        let mut attempt = 0;
+        loop {
+            let exchange = delivery
+                .exchange_url(Method::POST, url.clone(), Some(json!({"grants": added})))
+                .await;
+            if exchange.succeeded() {
+                break;
             }
-        }
-    }
-
-    if before.map(|b| &b.management_unit) != Some(&now.management_unit) {
-        let destination = match &now.management_unit {
-            Some(unit) => resolve(ObjectKind::ManagementUnit, unit, &mut missing).await?,
-            None => None,
-        };
-        if destination.is_some() || now.management_unit.is_none() {
-            let url = format!("{api_root}/api/v2/workforcemanagement/agents");
-            let body = json!({"userIds": [user_id], "destinationManagementUnitId": destination});
-            let exchange = delivery.exchange_url(Method::POST, url, Some(body)).await;
-            if !exchange.succeeded() {
-                return Err(format!(
-                    "moving the agent's management unit: {}",
-                    exchange.summary()
-                ));
+            // A role or division made moments ago is 404 until it
+            // propagates through Genesys' authorization cache.
+            attempt += 1;
+            if exchange.status == Some(StatusCode::NOT_FOUND) && attempt < PROPAGATION_ATTEMPTS {
+                tokio::time::sleep(PROPAGATION_WAIT).await;
+                continue;
             }
-            let result = exchange
-                .answer
-                .get("results")
-                .and_then(Value::as_array)
-                .and_then(|results| results.first())
-                .and_then(|result| result.get("result"))
-                .and_then(Value::as_str)
-                .unwrap_or("MoveSuccessful");
-            if !matches!(result, "MoveSuccessful" | "AlreadyMoved" | "NothingToDo") {
+            if exchange.status == Some(StatusCode::NOT_FOUND) {
                 missing.push(NotDelivered {
-                    what: format!(
-                        "management unit {}",
-                        now.management_unit.as_deref().unwrap_or("(none)")
+                    what: "role grants".into(),
+                    reason: format!(
+                        "Genesys Cloud still answers 404 for a role or division after {} s: {}",
+                        PROPAGATION_WAIT.as_secs() * u64::from(PROPAGATION_ATTEMPTS),
+                        exchange.summary()
                     ),
-                    reason: format!("Genesys Cloud answered {result}"),
                 });
+                break;
             }
+            return Err(format!("adding grants: {}", exchange.summary()));
         }
     }
+    for (role, division) in own.difference(&desired) {
+        let url = format!(
+            "{api_root}/api/v2/authorization/subjects/{user}/divisions/{}/roles/{}",
+            encode(division),
+            encode(role)
+        );
+        let exchange = delivery.exchange_url(Method::DELETE, url, None).await;
+        if !exchange.succeeded() && exchange.status != Some(StatusCode::NOT_FOUND) {
+            return Err(format!("removing a grant: {}", exchange.summary()));
+        }
+    }
+    Ok(missing)
+}
 
+/// The id of a named object; `None`, noted in `missing`, when Genesys has
+/// no object of that name.
+async fn resolve(
+    delivery: &ScimDelivery,
+    api_root: &str,
+    directory: &Directory,
+    kind: ObjectKind,
+    name: &str,
+    missing: &mut Vec<NotDelivered>,
+) -> Result<Option<String>, String> {
+    let id = directory.id(delivery, api_root, kind, name).await?;
+    if id.is_none() {
+        missing.push(NotDelivered {
+            what: format!("{} {name}", kind.noun()),
+            reason: format!("Genesys Cloud has no {} named '{name}'", kind.noun()),
+        });
+    }
+    Ok(id)
+}
+
+/// The role grants of a new user that can ride along its SCIM create as
+/// `roles` (role names): those in the organisation's home division, where
+/// Genesys grants SCIM roles. Returns the SCIM value and the (role id,
+/// division id) pairs it grants.
+pub(crate) async fn scim_roles(
+    delivery: &ScimDelivery,
+    api_root: &str,
+    directory: &Directory,
+    entitlements: &Entitlements,
+) -> Result<(Value, BTreeSet<(String, String)>), String> {
+    let home = directory.home_division(delivery, api_root).await?;
+    let mut names = Vec::new();
+    let mut granted = BTreeSet::new();
+    for (role, division) in &entitlements.grants {
+        if !division.eq_ignore_ascii_case(&home.1) {
+            continue;
+        }
+        if let Some(role_id) = directory
+            .id(delivery, api_root, ObjectKind::Role, role)
+            .await?
+        {
+            names.push(json!({"value": role}));
+            granted.insert((role_id, home.0.clone()));
+        }
+    }
+    Ok((Value::Array(names), granted))
+}
+
+/// A user's management-unit move and license changes: Genesys takes many
+/// users' in one request each, so they wait for the batch's
+/// [`send_batched`].
+#[derive(Debug, Clone, Default)]
+pub(crate) struct BatchedChanges {
+    /// The user's Genesys id.
+    pub user_id: String,
+    /// The unit to move to (`Some(None)`: out of any unit), with its name.
+    pub move_to: Option<(Option<String>, String)>,
+    /// License ids to assign, with their names.
+    pub licenses_added: Vec<(String, String)>,
+    /// License ids to remove, with their names.
+    pub licenses_removed: Vec<(String, String)>,
+}
+
+impl BatchedChanges {
+    /// Whether there is nothing to send.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.move_to.is_none() && self.licenses_added.is_empty() && self.licenses_removed.is_empty()
+    }
+}
+
+/// What of a user's management unit and licenses must change from
+/// `before` to `now`, names resolved (those Genesys lacks go to `missing`).
+pub(crate) async fn batched_changes(
+    delivery: &ScimDelivery,
+    api_root: &str,
+    directory: &Directory,
+    user_id: &str,
+    before: Option<&Entitlements>,
+    now: &Entitlements,
+    missing: &mut Vec<NotDelivered>,
+) -> Result<BatchedChanges, String> {
+    let mut changes = BatchedChanges {
+        user_id: user_id.to_owned(),
+        ..BatchedChanges::default()
+    };
+    if before.map(|b| &b.management_unit) != Some(&now.management_unit) {
+        match &now.management_unit {
+            Some(unit) => {
+                if let Some(id) = resolve(
+                    delivery,
+                    api_root,
+                    directory,
+                    ObjectKind::ManagementUnit,
+                    unit,
+                    missing,
+                )
+                .await?
+                {
+                    changes.move_to = Some((Some(id), unit.clone()));
+                }
+            }
+            None => changes.move_to = Some((None, "(none)".into())),
+        }
+    }
     if before.map(|b| &b.licenses) != Some(&now.licenses) {
         let previous = before.map(|b| b.licenses.clone()).unwrap_or_default();
-        let mut assignments = Vec::new();
         for license in now.licenses.difference(&previous) {
-            if let Some(id) = resolve(ObjectKind::License, license, &mut missing).await? {
-                assignments
-                    .push(json!({"licenseId": id, "userIdsAdd": [user_id], "userIdsRemove": []}));
+            if let Some(id) = resolve(
+                delivery,
+                api_root,
+                directory,
+                ObjectKind::License,
+                license,
+                missing,
+            )
+            .await?
+            {
+                changes.licenses_added.push((id, license.clone()));
             }
         }
         for license in previous.difference(&now.licenses) {
@@ -452,21 +554,144 @@ pub(crate) async fn deliver(
                 .id(delivery, api_root, ObjectKind::License, license)
                 .await?
             {
-                assignments
-                    .push(json!({"licenseId": id, "userIdsAdd": [], "userIdsRemove": [user_id]}));
-            }
-        }
-        if !assignments.is_empty() {
-            let url = format!("{api_root}/api/v2/license/organization");
-            let exchange = delivery
-                .exchange_url(Method::POST, url, Some(json!({"assignments": assignments})))
-                .await;
-            if !exchange.succeeded() {
-                return Err(format!("assigning licenses: {}", exchange.summary()));
+                changes.licenses_removed.push((id, license.clone()));
             }
         }
     }
-    Ok(missing)
+    Ok(changes)
+}
+
+/// Sends the management-unit moves and license changes of several users
+/// (each user at most once), at most `batch_size` users per request: one
+/// move request per destination unit, one license request per chunk.
+/// Returns, per entry of `batch`, what Genesys refused (its per-user
+/// results); `Err` when a request failed as a whole.
+pub(crate) async fn send_batched(
+    delivery: &ScimDelivery,
+    api_root: &str,
+    batch: &[BatchedChanges],
+    batch_size: usize,
+) -> Result<Vec<Vec<NotDelivered>>, String> {
+    let batch_size = batch_size.max(1);
+    let mut refused: Vec<Vec<NotDelivered>> = vec![Vec::new(); batch.len()];
+    let entry_of: HashMap<&str, usize> = batch
+        .iter()
+        .enumerate()
+        .map(|(index, changes)| (changes.user_id.as_str(), index))
+        .collect();
+
+    let mut moves: BTreeMap<Option<&str>, Vec<usize>> = BTreeMap::new();
+    for (index, changes) in batch.iter().enumerate() {
+        if let Some((destination, _)) = &changes.move_to {
+            moves.entry(destination.as_deref()).or_default().push(index);
+        }
+    }
+    for (destination, entries) in moves {
+        for chunk in entries.chunks(batch_size) {
+            let user_ids: Vec<&str> = chunk
+                .iter()
+                .map(|&index| batch[index].user_id.as_str())
+                .collect();
+            let url = format!("{api_root}/api/v2/workforcemanagement/agents");
+            let body = json!({"userIds": user_ids, "destinationManagementUnitId": destination});
+            let exchange = delivery.exchange_url(Method::POST, url, Some(body)).await;
+            if !exchange.succeeded() {
+                return Err(format!(
+                    "moving agents between management units: {}",
+                    exchange.summary()
+                ));
+            }
+            for result in exchange
+                .answer
+                .get("results")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let (Some(user), Some(outcome)) = (
+                    result.pointer("/user/id").and_then(Value::as_str),
+                    result.get("result").and_then(Value::as_str),
+                ) else {
+                    continue;
+                };
+                if matches!(outcome, "MoveSuccessful" | "AlreadyMoved" | "NothingToDo") {
+                    continue;
+                }
+                if let Some(&index) = entry_of.get(user) {
+                    let unit = batch[index]
+                        .move_to
+                        .as_ref()
+                        .map_or("", |(_, name)| name.as_str());
+                    refused[index].push(NotDelivered {
+                        what: format!("management unit {unit}"),
+                        reason: format!("Genesys Cloud answered {outcome}"),
+                    });
+                }
+            }
+        }
+    }
+
+    let mut assignments: Vec<(&str, usize, bool)> = Vec::new();
+    for (index, changes) in batch.iter().enumerate() {
+        for (id, _) in &changes.licenses_added {
+            assignments.push((id, index, true));
+        }
+        for (id, _) in &changes.licenses_removed {
+            assignments.push((id, index, false));
+        }
+    }
+    for chunk in assignments.chunks(batch_size) {
+        let mut by_license: BTreeMap<&str, (Vec<&str>, Vec<&str>)> = BTreeMap::new();
+        for &(license, index, add) in chunk {
+            let (added, removed) = by_license.entry(license).or_default();
+            let user = batch[index].user_id.as_str();
+            if add {
+                added.push(user);
+            } else {
+                removed.push(user);
+            }
+        }
+        let body: Vec<Value> = by_license
+            .into_iter()
+            .map(|(license, (added, removed))| {
+                json!({"licenseId": license, "userIdsAdd": added, "userIdsRemove": removed})
+            })
+            .collect();
+        let url = format!("{api_root}/api/v2/license/organization");
+        let exchange = delivery
+            .exchange_url(Method::POST, url, Some(json!({"assignments": body})))
+            .await;
+        if !exchange.succeeded() {
+            return Err(format!("assigning licenses: {}", exchange.summary()));
+        }
+        // The result strings are undocumented: anything but Success is shown.
+        for result in exchange.answer.as_array().into_iter().flatten() {
+            let (Some(user), Some(license), Some(outcome)) = (
+                result.get("userId").and_then(Value::as_str),
+                result.get("licenseId").and_then(Value::as_str),
+                result.get("result").and_then(Value::as_str),
+            ) else {
+                continue;
+            };
+            if outcome.eq_ignore_ascii_case("success") {
+                continue;
+            }
+            if let Some(&index) = entry_of.get(user) {
+                let changes = &batch[index];
+                let name = changes
+                    .licenses_added
+                    .iter()
+                    .chain(&changes.licenses_removed)
+                    .find(|(id, _)| id == license)
+                    .map_or(license, |(_, name)| name.as_str());
+                refused[index].push(NotDelivered {
+                    what: format!("license {name}"),
+                    reason: format!("Genesys Cloud answered {outcome}"),
+                });
+            }
+        }
+    }
+    Ok(refused)
 }
 
 /// Finds a soft-deleted Genesys user by email (a SCIM lookup cannot see
@@ -479,6 +704,40 @@ pub(crate) async fn restore_deleted(
     api_root: &str,
     email: &str,
 ) -> Result<Option<String>, String> {
+    // A version clash (the user changed between the search and the
+    // restore) is answered by searching again, once.
+    for attempt in 0..2 {
+        let Some((id, version)) = find_deleted(delivery, api_root, email).await? else {
+            return Ok(None);
+        };
+        let url = format!("{api_root}/api/v2/users/{}", encode(&id));
+        let body = json!({"state": "active", "version": version});
+        let exchange = delivery.exchange_url(Method::PATCH, url, Some(body)).await;
+        if exchange.succeeded() {
+            return Ok(Some(id));
+        }
+        let clash = exchange.status == Some(StatusCode::CONFLICT)
+            || exchange
+                .answer
+                .get("message")
+                .and_then(Value::as_str)
+                .is_some_and(|message| message.contains("does not match the current version"));
+        if !clash || attempt == 1 {
+            return Err(format!(
+                "restoring the deleted user: {}",
+                exchange.summary()
+            ));
+        }
+    }
+    Ok(None)
+}
+
+/// The (id, version) of the soft-deleted user with this email, if any.
+async fn find_deleted(
+    delivery: &ScimDelivery,
+    api_root: &str,
+    email: &str,
+) -> Result<Option<(String, u64)>, String> {
     let query = json!({
         "pageSize": 2,
         "query": [
@@ -491,29 +750,14 @@ pub(crate) async fn restore_deleted(
     if !exchange.succeeded() {
         return Err(format!("searching deleted users: {}", exchange.summary()));
     }
-    let Some(found) = exchange
+    let found = exchange
         .answer
         .get("results")
         .and_then(Value::as_array)
-        .and_then(|results| results.first())
-        .cloned()
-    else {
-        return Ok(None);
-    };
-    let (Some(id), Some(version)) = (
-        found.get("id").and_then(Value::as_str),
-        found.get("version").and_then(Value::as_u64),
-    ) else {
-        return Ok(None);
-    };
-    let url = format!("{api_root}/api/v2/users/{}", encode(id));
-    let body = json!({"state": "active", "version": version});
-    let exchange = delivery.exchange_url(Method::PATCH, url, Some(body)).await;
-    if !exchange.succeeded() {
-        return Err(format!(
-            "restoring the deleted user: {}",
-            exchange.summary()
-        ));
-    }
-    Ok(Some(id.to_owned()))
+        .and_then(|results| results.first());
+    Ok(found.and_then(|found| {
+        let id = found.get("id").and_then(Value::as_str)?;
+        let version = found.get("version").and_then(Value::as_u64)?;
+        Some((id.to_owned(), version))
+    }))
 }

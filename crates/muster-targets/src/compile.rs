@@ -153,6 +153,12 @@ impl CompiledTarget {
         let mut base_url = None;
         let mut token_url = None;
         let mut api_root = None;
+        if document.genesys.is_some() && document.kind != TargetKind::GenesysCloud {
+            problems.push(Problem::new(
+                "genesys",
+                "Genesys Cloud's settings are only for genesys-cloud targets",
+            ));
+        }
         match document.kind {
             TargetKind::Scim => {
                 match &document.base_url {
@@ -284,6 +290,17 @@ impl CompiledTarget {
                         problems.push(Problem::new(
                             field,
                             "not used by genesys-cloud targets: give region (or apiBaseUrl and loginUrl)",
+                        ));
+                    }
+                }
+                if let Some(settings) = &document.genesys {
+                    if !(1..=100).contains(&settings.batch_size) {
+                        problems.push(Problem::new(
+                            "genesys.batchSize",
+                            format!(
+                                "{} is out of range: give 1 to 100 users per request",
+                                settings.batch_size
+                            ),
                         ));
                     }
                 }
@@ -458,10 +475,11 @@ impl CompiledTarget {
 pub fn default_rate_limit(kind: TargetKind) -> RateLimit {
     match kind {
         // The documented 300 requests a minute per client-credentials token:
-        // 4.9 a second and a burst of 5 stay under it in any minute.
+        // 4.9 a second without a burst stays under it in any window, however
+        // the platform aligns its windows and after however long an idle time.
         TargetKind::GenesysCloud => RateLimit {
             requests_per_second: 4.9,
-            burst: 5,
+            burst: 1,
         },
         TargetKind::Scim | TargetKind::Csv | TargetKind::NiceCxone => RateLimit::default(),
         // Five9 counts operations per minute; its samples pause between calls.

@@ -66,6 +66,38 @@ pub struct TargetDocument {
     /// Pauses the target when too many users would be removed at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deletion_guard: Option<DeletionGuard>,
+    /// Genesys Cloud's settings (`genesys-cloud` targets only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub genesys: Option<GenesysSettings>,
+}
+
+/// How Muster spends a Genesys Cloud organisation's request budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GenesysSettings {
+    /// Give a new user's role grants in the organisation's home division
+    /// as SCIM `roles` on its create, saving a grants request per user.
+    /// Off by default: Genesys documents SCIM roles but not the division
+    /// they land in ("probably home"); turn it on once checked in the org.
+    #[serde(default)]
+    pub roles_over_scim: bool,
+    /// Most users in one management-unit move or license assignment
+    /// request (1 to 100; Genesys documents no limit).
+    #[serde(default = "default_batch_size")]
+    pub batch_size: u16,
+}
+
+impl Default for GenesysSettings {
+    fn default() -> Self {
+        GenesysSettings {
+            roles_over_scim: false,
+            batch_size: default_batch_size(),
+        }
+    }
+}
+
+fn default_batch_size() -> u16 {
+    100
 }
 
 /// The kinds of target this crate knows.

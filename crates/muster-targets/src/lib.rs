@@ -26,9 +26,9 @@ pub use compile::{
 };
 pub use defaults::{default_group_mappings, default_user_mappings};
 pub use document::{
-    check_env_name, check_name, Auth, Deletion, DeletionGuard, GroupChoice, GroupScope,
-    MappingSpec, RateLimit, Scope, Secret, SkillScale, TargetDocument, TargetKind, ENV_PREFIX,
-    MAX_MAPPINGS, MAX_NAME_LENGTH,
+    check_env_name, check_name, Auth, Deletion, DeletionGuard, GenesysSettings, GroupChoice,
+    GroupScope, MappingSpec, RateLimit, Scope, Secret, SkillScale, TargetDocument, TargetKind,
+    ENV_PREFIX, MAX_MAPPINGS, MAX_NAME_LENGTH,
 };
 pub use error::{DocumentError, Problem};
 pub use path::{get_ci, JsonPath};

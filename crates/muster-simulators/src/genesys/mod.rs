@@ -422,6 +422,14 @@ impl GenesysSim {
         self.push_role(name, Instant::now())
     }
 
+    /// Makes the next SCIM write (PUT or PATCH) to a user that carries no
+    /// `If-Match` lose a race with another writer: the user's version moves
+    /// on and the write answers `400 invalidVers`, as a version-checked
+    /// write does when the user changed meanwhile.
+    pub fn race_next_write(&self, user_id: &str) {
+        self.shared.org().racing.insert(user_id.to_owned());
+    }
+
     /// Seed a role that is listed at once but answers 404 in grants calls for
     /// [`GenesysOptions::new_role_propagation`] (the authorization cache lag).
     pub fn seed_role_just_created(&self, name: &str) -> String {

@@ -209,6 +209,9 @@ pub(crate) struct Org {
     pub users: Vec<SimUser>,
     pub groups_created: usize,
     pub max_page_size_seen: usize,
+    /// Users whose next SCIM write without `If-Match` loses a race with
+    /// another writer (see `GenesysSim::race_next_write`).
+    pub racing: BTreeSet<String>,
 }
 
 impl Org {

@@ -846,6 +846,19 @@ fn write(
     if let Err(e) = check_if_match(headers, u.version) {
         return e;
     }
+    if !headers.contains_key(header::IF_MATCH) && org.racing.remove(id) {
+        if let Some(u) = org.users.get_mut(idx) {
+            u.touch();
+        }
+        return scim_error(
+            StatusCode::BAD_REQUEST,
+            Some("invalidVers"),
+            "The user was changed by another request; read it again and send its version in If-Match",
+        );
+    }
+    let Some(u) = org.users.get(idx) else {
+        return not_found(id);
+    };
     let (doc, keep_roles) = match doc_for(&org, u) {
         Ok(d) => d,
         Err(e) => return e,
