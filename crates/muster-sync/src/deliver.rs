@@ -108,6 +108,7 @@ impl GenesysPlatform {
 struct PendingStage {
     id: ResourceId,
     known: DeliveredObject,
+    before: Option<Entitlements>,
     wanted: Entitlements,
     missing: Vec<genesys::NotDelivered>,
     changes: BatchedChanges,
@@ -380,8 +381,11 @@ impl ScimDelivery {
         remote_ids: &mut RemoteIds,
     ) -> Result<Outcome, SyncError> {
         let outcome = self.sync_user_in_batch(registry, id, remote_ids).await?;
-        self.flush_platform().await?;
-        Ok(outcome)
+        let failed = self.flush_platform().await?;
+        Ok(match failed.into_iter().find(|(failed, _)| failed == id) {
+            Some((_, reason)) => Outcome::DeadLettered(reason),
+            None => outcome,
+        })
     }
 
     /// Brings the target in line with one User, but may leave requests
@@ -636,6 +640,7 @@ impl ScimDelivery {
             pending.push(PendingStage {
                 id: id.clone(),
                 known,
+                before,
                 wanted,
                 missing,
                 changes,
@@ -662,6 +667,16 @@ impl ScimDelivery {
         known: &DeliveredObject,
         before: Option<&Entitlements>,
     ) -> Option<BTreeSet<(String, String)>> {
+        // A reconcile reads; so does a user with something not delivered
+        // (the record cannot tell which of its grants Genesys holds).
+        let undelivered = known
+            .sent
+            .get("notDelivered")
+            .and_then(Value::as_array)
+            .is_some_and(|missing| !missing.is_empty());
+        if self.verify_remote || undelivered {
+            return None;
+        }
         // Only a create Muster just made leaves a 201 as the last answer
         // with no entitlements delivered yet (a match or an update answers 200).
         if before.is_none() && known.status == Some(201) {
@@ -687,44 +702,64 @@ impl ScimDelivery {
     }
 
     /// Sends the pending management-unit moves and license changes of the
-    /// batch's users, then records each user's platform stage (or, when a
-    /// request failed as a whole, a dead letter per user).
-    pub async fn flush_platform(&self) -> Result<(), SyncError> {
+    /// batch's users, then records each user's platform stage. A user whose
+    /// requests failed gets a dead letter, and its record the part that was
+    /// delivered (its grants, sent at once) with the unit and licenses it
+    /// had, so a retry sends those again and later changes diff from what
+    /// Genesys holds. Returns the users dead-lettered, with the reason.
+    pub async fn flush_platform(&self) -> Result<Vec<(ResourceId, String)>, SyncError> {
         let Some(platform) = &self.genesys else {
-            return Ok(());
+            return Ok(Vec::new());
         };
         let mut pending = platform.pending.lock().await;
         if pending.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let stages = std::mem::take(&mut *pending);
         let batch: Vec<BatchedChanges> = stages.iter().map(|stage| stage.changes.clone()).collect();
-        let sent = genesys::send_batched(
+        let outcomes = genesys::send_batched(
             self,
             &platform.api_root,
             &batch,
             usize::from(platform.settings.batch_size),
         )
         .await;
-        match sent {
-            Ok(refused) => {
-                for (stage, refused) in stages.into_iter().zip(refused) {
-                    let mut missing = stage.missing;
+        let mut failed = Vec::new();
+        for (stage, outcome) in stages.into_iter().zip(outcomes) {
+            let mut missing = stage.missing;
+            match outcome {
+                Ok(refused) => {
                     missing.extend(refused);
                     let delivered = [("entitlements", json!(stage.wanted))];
                     self.record_platform_stage(stage.known, delivered, &missing, Outcome::Updated)
                         .await?;
                 }
-            }
-            Err(reason) => {
-                for stage in stages {
+                Err(reason) => {
+                    let previous = stage.before.unwrap_or_default();
+                    let held = Entitlements {
+                        management_unit: previous.management_unit,
+                        licenses: previous.licenses,
+                        ..stage.wanted.clone()
+                    };
+                    let delivered = [("entitlements", json!(held))];
+                    self.record_platform_stage(stage.known, delivered, &missing, Outcome::Updated)
+                        .await?;
                     self.status.count("dead_letter");
                     self.platform_dead_letter(&stage.id, &stage.wanted, reason.clone())
                         .await?;
+                    failed.push((stage.id, reason));
                 }
             }
         }
-        Ok(())
+        Ok(failed)
+    }
+
+    /// Forgets the pending stages of a batch that failed: the batch is
+    /// delivered again from the cursor, and nothing of them was recorded.
+    pub async fn discard_platform(&self) {
+        if let Some(platform) = &self.genesys {
+            platform.pending.lock().await.clear();
+        }
     }
 
     /// Keeps a user's platform stage that failed as a dead letter.

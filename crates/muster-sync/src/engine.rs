@@ -551,6 +551,8 @@ pub(crate) async fn deliver_changes(
     let (users, groups) = touched(changes);
     match delivery {
         Delivery::Scim(scim) => {
+            // Pending stages left by a batch that failed: it is being redone.
+            scim.discard_platform().await;
             let mut remote_ids = RemoteIds::default();
             refresh_population(scim, status).await?;
             let mut groups = groups;
@@ -702,6 +704,7 @@ pub(crate) async fn full_push(
                 Vec::new()
             };
             let total = u64::try_from(users.len() + groups.len()).unwrap_or(u64::MAX);
+            scim.discard_platform().await;
             let mut remote_ids = RemoteIds::default();
             refresh_population(scim, status).await?;
             let mut done = 0u64;

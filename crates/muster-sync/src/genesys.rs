@@ -561,24 +561,29 @@ pub(crate) async fn batched_changes(
     Ok(changes)
 }
 
+/// What a batch flush did to one user: what Genesys refused in its
+/// per-user results, or why the user's requests failed as a whole.
+pub(crate) type BatchOutcome = Result<Vec<NotDelivered>, String>;
+
+/// A per-user result Genesys answered other than success: (user id,
+/// license id for a license result, the result).
+type Refusal = (String, Option<String>, String);
+
 /// Sends the management-unit moves and license changes of several users
 /// (each user at most once), at most `batch_size` users per request: one
-/// move request per destination unit, one license request per chunk.
-/// Returns, per entry of `batch`, what Genesys refused (its per-user
-/// results); `Err` when a request failed as a whole.
+/// move request per destination unit, one license request per chunk. A
+/// request refused as a whole (one stale user id can do it) is sent again
+/// one user at a time, so only the users it fails for fail. Returns one
+/// outcome per entry of `batch`.
 pub(crate) async fn send_batched(
     delivery: &ScimDelivery,
     api_root: &str,
     batch: &[BatchedChanges],
     batch_size: usize,
-) -> Result<Vec<Vec<NotDelivered>>, String> {
+) -> Vec<BatchOutcome> {
     let batch_size = batch_size.max(1);
-    let mut refused: Vec<Vec<NotDelivered>> = vec![Vec::new(); batch.len()];
-    let entry_of: HashMap<&str, usize> = batch
-        .iter()
-        .enumerate()
-        .map(|(index, changes)| (changes.user_id.as_str(), index))
-        .collect();
+    let mut outcomes: Vec<BatchOutcome> = vec![Ok(Vec::new()); batch.len()];
+    let mut refusals: Vec<Refusal> = Vec::new();
 
     let mut moves: BTreeMap<Option<&str>, Vec<usize>> = BTreeMap::new();
     for (index, changes) in batch.iter().enumerate() {
@@ -588,44 +593,17 @@ pub(crate) async fn send_batched(
     }
     for (destination, entries) in moves {
         for chunk in entries.chunks(batch_size) {
-            let user_ids: Vec<&str> = chunk
-                .iter()
-                .map(|&index| batch[index].user_id.as_str())
-                .collect();
-            let url = format!("{api_root}/api/v2/workforcemanagement/agents");
-            let body = json!({"userIds": user_ids, "destinationManagementUnitId": destination});
-            let exchange = delivery.exchange_url(Method::POST, url, Some(body)).await;
-            if !exchange.succeeded() {
-                return Err(format!(
-                    "moving agents between management units: {}",
-                    exchange.summary()
-                ));
-            }
-            for result in exchange
-                .answer
-                .get("results")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                let (Some(user), Some(outcome)) = (
-                    result.pointer("/user/id").and_then(Value::as_str),
-                    result.get("result").and_then(Value::as_str),
-                ) else {
-                    continue;
-                };
-                if matches!(outcome, "MoveSuccessful" | "AlreadyMoved" | "NothingToDo") {
-                    continue;
-                }
-                if let Some(&index) = entry_of.get(user) {
-                    let unit = batch[index]
-                        .move_to
-                        .as_ref()
-                        .map_or("", |(_, name)| name.as_str());
-                    refused[index].push(NotDelivered {
-                        what: format!("management unit {unit}"),
-                        reason: format!("Genesys Cloud answered {outcome}"),
-                    });
+            let users: Vec<&str> = chunk.iter().map(|&i| batch[i].user_id.as_str()).collect();
+            match move_agents(delivery, api_root, &users, destination).await {
+                Ok(refused) => refusals.extend(refused),
+                Err(reason) if chunk.len() == 1 => fail(&mut outcomes, chunk[0], &reason),
+                Err(_) => {
+                    for (&index, user) in chunk.iter().zip(&users) {
+                        match move_agents(delivery, api_root, &[user], destination).await {
+                            Ok(refused) => refusals.extend(refused),
+                            Err(reason) => fail(&mut outcomes, index, &reason),
+                        }
+                    }
                 }
             }
         }
@@ -641,57 +619,146 @@ pub(crate) async fn send_batched(
         }
     }
     for chunk in assignments.chunks(batch_size) {
-        let mut by_license: BTreeMap<&str, (Vec<&str>, Vec<&str>)> = BTreeMap::new();
-        for &(license, index, add) in chunk {
-            let (added, removed) = by_license.entry(license).or_default();
-            let user = batch[index].user_id.as_str();
-            if add {
-                added.push(user);
-            } else {
-                removed.push(user);
+        match assign_licenses(delivery, api_root, batch, chunk).await {
+            Ok(refused) => refusals.extend(refused),
+            Err(reason) if chunk.len() == 1 => fail(&mut outcomes, chunk[0].1, &reason),
+            Err(_) => {
+                for item in chunk {
+                    match assign_licenses(delivery, api_root, batch, std::slice::from_ref(item))
+                        .await
+                    {
+                        Ok(refused) => refusals.extend(refused),
+                        Err(reason) => fail(&mut outcomes, item.1, &reason),
+                    }
+                }
             }
         }
-        let body: Vec<Value> = by_license
-            .into_iter()
-            .map(|(license, (added, removed))| {
-                json!({"licenseId": license, "userIdsAdd": added, "userIdsRemove": removed})
-            })
-            .collect();
-        let url = format!("{api_root}/api/v2/license/organization");
-        let exchange = delivery
-            .exchange_url(Method::POST, url, Some(json!({"assignments": body})))
-            .await;
-        if !exchange.succeeded() {
-            return Err(format!("assigning licenses: {}", exchange.summary()));
-        }
-        // The result strings are undocumented: anything but Success is shown.
-        for result in exchange.answer.as_array().into_iter().flatten() {
-            let (Some(user), Some(license), Some(outcome)) = (
-                result.get("userId").and_then(Value::as_str),
-                result.get("licenseId").and_then(Value::as_str),
-                result.get("result").and_then(Value::as_str),
-            ) else {
-                continue;
-            };
-            if outcome.eq_ignore_ascii_case("success") {
-                continue;
-            }
-            if let Some(&index) = entry_of.get(user) {
-                let changes = &batch[index];
+    }
+
+    for (user, license, result) in refusals {
+        let Some(index) = batch.iter().position(|changes| changes.user_id == user) else {
+            continue;
+        };
+        let changes = &batch[index];
+        let what = match &license {
+            None => format!(
+                "management unit {}",
+                changes
+                    .move_to
+                    .as_ref()
+                    .map_or("", |(_, name)| name.as_str())
+            ),
+            Some(license) => {
                 let name = changes
                     .licenses_added
                     .iter()
                     .chain(&changes.licenses_removed)
                     .find(|(id, _)| id == license)
-                    .map_or(license, |(_, name)| name.as_str());
-                refused[index].push(NotDelivered {
-                    what: format!("license {name}"),
-                    reason: format!("Genesys Cloud answered {outcome}"),
-                });
+                    .map_or(license.as_str(), |(_, name)| name.as_str());
+                format!("license {name}")
             }
+        };
+        if let Some(Ok(missing)) = outcomes.get_mut(index) {
+            missing.push(NotDelivered {
+                what,
+                reason: format!("Genesys Cloud answered {result}"),
+            });
         }
     }
-    Ok(refused)
+    outcomes
+}
+
+/// Marks an entry failed (its first reason is kept).
+fn fail(outcomes: &mut [BatchOutcome], index: usize, reason: &str) {
+    if let Some(outcome) = outcomes.get_mut(index) {
+        if outcome.is_ok() {
+            *outcome = Err(reason.to_owned());
+        }
+    }
+}
+
+/// Moves `users` to `destination` (`None`: out of any unit) in one
+/// request; returns the per-user results other than success.
+async fn move_agents(
+    delivery: &ScimDelivery,
+    api_root: &str,
+    users: &[&str],
+    destination: Option<&str>,
+) -> Result<Vec<Refusal>, String> {
+    let url = format!("{api_root}/api/v2/workforcemanagement/agents");
+    let body = json!({"userIds": users, "destinationManagementUnitId": destination});
+    let exchange = delivery.exchange_url(Method::POST, url, Some(body)).await;
+    if !exchange.succeeded() {
+        return Err(format!(
+            "moving agents between management units: {}",
+            exchange.summary()
+        ));
+    }
+    Ok(exchange
+        .answer
+        .get("results")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|result| {
+            let user = result.pointer("/user/id")?.as_str()?;
+            let outcome = result.get("result")?.as_str()?;
+            (!matches!(outcome, "MoveSuccessful" | "AlreadyMoved" | "NothingToDo"))
+                .then(|| (user.to_owned(), None, outcome.to_owned()))
+        })
+        .collect())
+}
+
+/// Sends license assignments (license id, entry of `batch`, add) in one
+/// request; returns the per-user results other than success (the result
+/// strings are undocumented: anything but `Success` is shown).
+async fn assign_licenses(
+    delivery: &ScimDelivery,
+    api_root: &str,
+    batch: &[BatchedChanges],
+    assignments: &[(&str, usize, bool)],
+) -> Result<Vec<Refusal>, String> {
+    let mut by_license: BTreeMap<&str, (Vec<&str>, Vec<&str>)> = BTreeMap::new();
+    for &(license, index, add) in assignments {
+        let (added, removed) = by_license.entry(license).or_default();
+        let user = batch[index].user_id.as_str();
+        if add {
+            added.push(user);
+        } else {
+            removed.push(user);
+        }
+    }
+    let body: Vec<Value> = by_license
+        .into_iter()
+        .map(|(license, (added, removed))| {
+            json!({"licenseId": license, "userIdsAdd": added, "userIdsRemove": removed})
+        })
+        .collect();
+    let url = format!("{api_root}/api/v2/license/organization");
+    let exchange = delivery
+        .exchange_url(Method::POST, url, Some(json!({"assignments": body})))
+        .await;
+    if !exchange.succeeded() {
+        return Err(format!("assigning licenses: {}", exchange.summary()));
+    }
+    Ok(exchange
+        .answer
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|result| {
+            let user = result.get("userId")?.as_str()?;
+            let license = result.get("licenseId")?.as_str()?;
+            let outcome = result.get("result")?.as_str()?;
+            (!outcome.eq_ignore_ascii_case("success")).then(|| {
+                (
+                    user.to_owned(),
+                    Some(license.to_owned()),
+                    outcome.to_owned(),
+                )
+            })
+        })
+        .collect())
 }
 
 /// Finds a soft-deleted Genesys user by email (a SCIM lookup cannot see
