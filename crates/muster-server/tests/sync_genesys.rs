@@ -16,7 +16,7 @@ use muster_simulators::genesys::{GenesysOptions, GenesysSim, SeedUser, UserState
 use muster_testkit::TestServer;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use support::{eventually, put_rules};
+use support::{eventually, group, patch, put_genesys_target, put_rules};
 
 const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 
@@ -163,7 +163,7 @@ async fn an_entra_user_arrives_in_genesys_with_its_entitlements() {
 /// `sim`; returns the server and the id of Group_CC_Agents_Tier1 in Muster.
 async fn muster_for(sim: &GenesysSim) -> (TestServer, String) {
     let (muster, group_id) = muster_with_rules().await;
-    put_target(&muster, sim, Value::Null).await;
+    put_genesys_target(&muster, sim, Value::Null).await;
     (muster, group_id)
 }
 
@@ -171,46 +171,10 @@ async fn muster_for(sim: &GenesysSim) -> (TestServer, String) {
 /// id of Group_CC_Agents_Tier1 in Muster.
 async fn muster_with_rules() -> (TestServer, String) {
     let muster = TestServer::start().await;
-    let group = muster
-        .post(
-            "/Groups",
-            json!({
-                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
-                "displayName": "Group_CC_Agents_Tier1"
-            }),
-        )
-        .await;
-    assert_eq!(group.status, StatusCode::CREATED, "{}", group.body);
-    let group_id = group.body["id"].as_str().unwrap().to_owned();
+    let group_id = group(&muster, "Group_CC_Agents_Tier1", &[]).await;
     let rules = put_rules(&muster, "", RULES).await;
     assert!(rules.status.is_success(), "{}", rules.body);
     (muster, group_id)
-}
-
-/// Puts the `genesys-cloud` target pointing at `sim`, with Genesys
-/// `settings` (none when null).
-async fn put_target(muster: &TestServer, sim: &GenesysSim, settings: Value) {
-    let options = sim.options().clone();
-    let mut document = json!({
-        "name": "genesys",
-        "kind": "genesys-cloud",
-        "apiBaseUrl": sim.api_base_url(),
-        "loginUrl": sim.login_url(),
-        "auth": {
-            "type": "oauth-client-credentials",
-            "clientId": options.client_id,
-            "clientSecret": options.client_secret
-        },
-        "scope": {"groups": "all"},
-        "rateLimit": {"requestsPerSecond": 50, "burst": 10}
-    });
-    if !settings.is_null() {
-        document["genesys"] = settings;
-    }
-    let put = muster
-        .admin(Method::PUT, "/targets/genesys", Some(document))
-        .await;
-    assert_eq!(put.status, StatusCode::OK, "{}", put.body);
 }
 
 async fn membership(muster: &TestServer, group_id: &str, op: &str, user_id: &str) {
@@ -219,16 +183,7 @@ async fn membership(muster: &TestServer, group_id: &str, op: &str, user_id: &str
     } else {
         json!({"op": "remove", "path": format!("members[value eq \"{user_id}\"]")})
     };
-    let reply = muster
-        .patch(
-            &format!("/Groups/{group_id}"),
-            json!({
-                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-                "Operations": [operation]
-            }),
-        )
-        .await;
-    assert!(reply.status.is_success(), "{}", reply.body);
+    patch(muster, &format!("/Groups/{group_id}"), json!([operation])).await;
 }
 
 #[tokio::test]
@@ -459,7 +414,7 @@ async fn a_batch_shares_unit_and_license_requests_and_home_grants_ride_the_creat
         .await;
     assert!(reply.status.is_success(), "{}", reply.body);
     // The target's first run pushes the five users, entitlements and all.
-    put_target(
+    put_genesys_target(
         &muster,
         &sim,
         json!({"rolesOverScim": true, "batchSize": 3}),

@@ -16,7 +16,7 @@ use muster_simulators::genesys::{GenesysOptions, GenesysSim};
 use muster_testkit::TestServer;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use support::{eventually, put_rules};
+use support::{eventually, group, patch, put_genesys_target, put_rules};
 
 const RULES: &str = r#"
 [catalog]
@@ -53,19 +53,6 @@ async fn create_user(muster: &TestServer, user_name: &str, title: &str) -> Strin
     created.body["id"].as_str().unwrap().to_owned()
 }
 
-async fn members(muster: &TestServer, group_id: &str, operation: Value) {
-    let reply = muster
-        .patch(
-            &format!("/Groups/{group_id}"),
-            json!({
-                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-                "Operations": [operation]
-            }),
-        )
-        .await;
-    assert!(reply.status.is_success(), "{}", reply.body);
-}
-
 #[tokio::test]
 async fn one_user_deleted_at_genesys_does_not_sink_the_batch() {
     let sim = GenesysSim::start(GenesysOptions::default()).await;
@@ -76,43 +63,13 @@ async fn one_user_deleted_at_genesys_does_not_sink_the_batch() {
     sim.seed_group("Group_CC_Agents_Tier1");
 
     let muster = TestServer::start().await;
-    let group = muster
-        .post(
-            "/Groups",
-            json!({
-                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
-                "displayName": "Group_CC_Agents_Tier1"
-            }),
-        )
-        .await;
-    assert_eq!(group.status, StatusCode::CREATED, "{}", group.body);
-    let tier1 = group.body["id"].as_str().unwrap().to_owned();
+    let tier1 = group(&muster, "Group_CC_Agents_Tier1", &[]).await;
     let rules = put_rules(&muster, "", RULES).await;
     assert!(rules.status.is_success(), "{}", rules.body);
 
     let x = create_user(&muster, "x@contoso.com", "clerk").await;
     let y = create_user(&muster, "y@contoso.com", "agent").await;
-    let options = sim.options().clone();
-    let put = muster
-        .admin(
-            Method::PUT,
-            "/targets/genesys",
-            Some(json!({
-                "name": "genesys",
-                "kind": "genesys-cloud",
-                "apiBaseUrl": sim.api_base_url(),
-                "loginUrl": sim.login_url(),
-                "auth": {
-                    "type": "oauth-client-credentials",
-                    "clientId": options.client_id,
-                    "clientSecret": options.client_secret
-                },
-                "scope": {"groups": "all"},
-                "rateLimit": {"requestsPerSecond": 50, "burst": 10}
-            })),
-        )
-        .await;
-    assert_eq!(put.status, StatusCode::OK, "{}", put.body);
+    put_genesys_target(&muster, &sim, Value::Null).await;
     let (gx, gy) = eventually(20, "both users at Genesys", || async {
         Some((
             sim.user_by_user_name("x@contoso.com")?,
@@ -132,10 +89,10 @@ async fn one_user_deleted_at_genesys_does_not_sink_the_batch() {
 
     // One change moves both into Tier 1: y gets the Agent grant and the
     // unit, x only the unit (no SCIM write for either).
-    members(
+    patch(
         &muster,
-        &tier1,
-        json!({"op": "add", "path": "members", "value": [{"value": x}, {"value": y}]}),
+        &format!("/Groups/{tier1}"),
+        json!([{"op": "add", "path": "members", "value": [{"value": x}, {"value": y}]}]),
     )
     .await;
     eventually(20, "y's Agent grant", || async {
@@ -169,41 +126,12 @@ async fn a_grant_given_in_a_failed_batch_is_removed_when_entitlements_shrink() {
     sim.seed_group("Group_CC_Agents_Tier1");
 
     let muster = TestServer::start().await;
-    let group = muster
-        .post(
-            "/Groups",
-            json!({
-                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
-                "displayName": "Group_CC_Agents_Tier1"
-            }),
-        )
-        .await;
-    let tier1 = group.body["id"].as_str().unwrap().to_owned();
+    let tier1 = group(&muster, "Group_CC_Agents_Tier1", &[]).await;
     let rules = put_rules(&muster, "", RULES).await;
     assert!(rules.status.is_success(), "{}", rules.body);
     let x = create_user(&muster, "x@contoso.com", "clerk").await;
     let y = create_user(&muster, "y@contoso.com", "agent").await;
-    let options = sim.options().clone();
-    let put = muster
-        .admin(
-            Method::PUT,
-            "/targets/genesys",
-            Some(json!({
-                "name": "genesys",
-                "kind": "genesys-cloud",
-                "apiBaseUrl": sim.api_base_url(),
-                "loginUrl": sim.login_url(),
-                "auth": {
-                    "type": "oauth-client-credentials",
-                    "clientId": options.client_id,
-                    "clientSecret": options.client_secret
-                },
-                "scope": {"groups": "all"},
-                "rateLimit": {"requestsPerSecond": 50, "burst": 10}
-            })),
-        )
-        .await;
-    assert_eq!(put.status, StatusCode::OK, "{}", put.body);
+    put_genesys_target(&muster, &sim, Value::Null).await;
     let (gx, gy) = eventually(20, "both users at Genesys", || async {
         Some((
             sim.user_by_user_name("x@contoso.com")?,
@@ -218,10 +146,10 @@ async fn a_grant_given_in_a_failed_batch_is_removed_when_entitlements_shrink() {
         .await
         .unwrap();
     assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
-    members(
+    patch(
         &muster,
-        &tier1,
-        json!({"op": "add", "path": "members", "value": [{"value": x}, {"value": y}]}),
+        &format!("/Groups/{tier1}"),
+        json!([{"op": "add", "path": "members", "value": [{"value": x}, {"value": y}]}]),
     )
     .await;
     let has_agent = || {
@@ -237,10 +165,10 @@ async fn a_grant_given_in_a_failed_batch_is_removed_when_entitlements_shrink() {
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     // y leaves Tier 1: its Agent grant must go.
-    members(
+    patch(
         &muster,
-        &tier1,
-        json!({"op": "remove", "path": format!("members[value eq \"{y}\"]")}),
+        &format!("/Groups/{tier1}"),
+        json!([{"op": "remove", "path": format!("members[value eq \"{y}\"]")}]),
     )
     .await;
     let mut removed = false;
@@ -268,42 +196,13 @@ async fn a_provision_on_demand_whose_batched_move_fails_does_not_report_updated(
     sim.seed_group("Group_CC_Agents_Tier1");
 
     let muster = TestServer::start().await;
-    let group = muster
-        .post(
-            "/Groups",
-            json!({
-                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
-                "displayName": "Group_CC_Agents_Tier1"
-            }),
-        )
-        .await;
-    let tier1 = group.body["id"].as_str().unwrap().to_owned();
+    let tier1 = group(&muster, "Group_CC_Agents_Tier1", &[]).await;
     let rules = put_rules(&muster, "", RULES).await;
     assert!(rules.status.is_success(), "{}", rules.body);
     let x = create_user(&muster, "x@contoso.com", "clerk").await;
-    let options = sim.options().clone();
     // No automatic delivery of x's later changes: the target is
     // provisioned on demand only after the first push.
-    let put = muster
-        .admin(
-            Method::PUT,
-            "/targets/genesys",
-            Some(json!({
-                "name": "genesys",
-                "kind": "genesys-cloud",
-                "apiBaseUrl": sim.api_base_url(),
-                "loginUrl": sim.login_url(),
-                "auth": {
-                    "type": "oauth-client-credentials",
-                    "clientId": options.client_id,
-                    "clientSecret": options.client_secret
-                },
-                "scope": {"groups": "all"},
-                "rateLimit": {"requestsPerSecond": 50, "burst": 10}
-            })),
-        )
-        .await;
-    assert_eq!(put.status, StatusCode::OK, "{}", put.body);
+    put_genesys_target(&muster, &sim, Value::Null).await;
     let gx = eventually(20, "x at Genesys", || async {
         sim.user_by_user_name("x@contoso.com")
     })
@@ -315,10 +214,10 @@ async fn a_provision_on_demand_whose_batched_move_fails_does_not_report_updated(
         .await
         .unwrap();
     assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
-    members(
+    patch(
         &muster,
-        &tier1,
-        json!({"op": "add", "path": "members", "value": [{"value": x}]}),
+        &format!("/Groups/{tier1}"),
+        json!([{"op": "add", "path": "members", "value": [{"value": x}]}]),
     )
     .await;
     // Let the worker try (and dead-letter) first, then provision on demand.

@@ -49,6 +49,17 @@ pub enum Outcome {
     DeadLettered(String),
 }
 
+impl Outcome {
+    /// The outcome once a platform stage changed something at the target.
+    fn changed(self) -> Outcome {
+        if self == Outcome::Unchanged {
+            Outcome::Updated
+        } else {
+            self
+        }
+    }
+}
+
 /// One SCIM target, ready to deliver.
 pub struct ScimDelivery {
     /// The tenant.
@@ -466,11 +477,7 @@ impl ScimDelivery {
                 .record_delivery(&self.tenant, &self.name, known)
                 .await?;
         }
-        Ok(if outcome == Outcome::Unchanged {
-            Outcome::Updated
-        } else {
-            outcome
-        })
+        Ok(outcome.changed())
     }
 
     /// Sets a NICE CXone agent's skills from the user's entitlements (its
@@ -650,11 +657,7 @@ impl ScimDelivery {
         if full {
             self.flush_platform().await?;
         }
-        Ok(if outcome == Outcome::Unchanged {
-            Outcome::Updated
-        } else {
-            outcome
-        })
+        Ok(outcome.changed())
     }
 
     /// The (role id, division id) grants a user is known to hold without a

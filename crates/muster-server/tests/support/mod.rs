@@ -67,6 +67,36 @@ pub async fn patch(server: &TestServer, path: &str, operations: Value) {
     assert!(reply.status.is_success(), "{path}: {}", reply.body);
 }
 
+/// Puts the `genesys-cloud` target `genesys` pointing at `sim` (all
+/// groups, 50 requests/s), with Genesys `settings` (none when null).
+pub async fn put_genesys_target(
+    server: &TestServer,
+    sim: &muster_simulators::genesys::GenesysSim,
+    settings: Value,
+) {
+    let options = sim.options().clone();
+    let mut document = json!({
+        "name": "genesys",
+        "kind": "genesys-cloud",
+        "apiBaseUrl": sim.api_base_url(),
+        "loginUrl": sim.login_url(),
+        "auth": {
+            "type": "oauth-client-credentials",
+            "clientId": options.client_id,
+            "clientSecret": options.client_secret
+        },
+        "scope": {"groups": "all"},
+        "rateLimit": {"requestsPerSecond": 50, "burst": 10}
+    });
+    if !settings.is_null() {
+        document["genesys"] = settings;
+    }
+    let put = server
+        .admin(Method::PUT, "/targets/genesys", Some(document))
+        .await;
+    assert_eq!(put.status, StatusCode::OK, "{}", put.body);
+}
+
 /// The user names a filter finds.
 pub async fn found(server: &TestServer, filter: &str) -> Vec<String> {
     let reply = server
