@@ -10,6 +10,7 @@ use std::sync::Arc;
 mod expr;
 mod rules;
 mod sync;
+mod transfer;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
@@ -79,6 +80,11 @@ enum Command {
     /// Entra attribute-mapping expressions: evaluate one against attributes.
     #[command(subcommand)]
     Expr(expr::ExprCommand),
+    /// Import users and groups from JSON Lines (as `muster export` writes):
+    /// ids kept, refused lines reported, resumable.
+    Import(transfer::ImportArgs),
+    /// Export every user and group as JSON Lines (users first).
+    Export(transfer::ExportArgs),
 }
 
 #[derive(Subcommand)]
@@ -319,6 +325,8 @@ async fn run(command: Command) -> Result<()> {
         Command::Target(command) => sync::target(command).await,
         Command::Sync(command) => sync::sync(command).await,
         Command::Expr(command) => expr::expr(command),
+        Command::Import(args) => transfer::import(args).await,
+        Command::Export(args) => transfer::export(args).await,
     }
 }
 

@@ -32,9 +32,10 @@ mod secrets;
 pub mod settings;
 pub mod tenant;
 pub mod tokens;
+pub mod transfer;
 
 pub use error::{Error, INTERNAL_DETAIL};
-pub use resources::{etag, parse_etag, precondition_from_text, Rendered, Session};
+pub use resources::{etag, parse_etag, precondition_from_text, Imported, Rendered, Session};
 pub use secrets::hash_password;
 
 /// How often a procedure runs again when the tenant's schemas changed

@@ -211,15 +211,57 @@ impl<'s> Session<'s> {
         projection: &Projection,
     ) -> Result<Rendered, Error> {
         let stored = self
-            .with_fresh_view(rt, |view, rt| self.create_at(view, rt, body.clone()))
+            .with_fresh_view(rt, |view, rt| self.create_at(view, rt, None, body.clone()))
             .await?;
         Ok(self.rendered(rt, stored, projection))
+    }
+
+    /// Creates a resource exported from a Muster (`muster import`):
+    /// validated as a POST body is (read-only attributes such as `meta`,
+    /// computed `groups` and derived values are ignored and computed
+    /// again), keeping its `id` when it has one, so members, delivered
+    /// records and an identity provider's references still match. A
+    /// resource whose id the tenant holds already is left as it is (an
+    /// import run again after an interruption).
+    pub async fn import(&self, rt: &ResourceType, body: Value) -> Result<Imported, Error> {
+        let id = match body.get("id") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(id)) if uuid::Uuid::parse_str(id).is_ok() => {
+                Some(ResourceId(id.to_ascii_lowercase()))
+            }
+            Some(other) => {
+                return Err(Error::Scim(ScimError::invalid_value(format!(
+                    "id: expected a UUID (as Muster exports), got {other}"
+                ))))
+            }
+        };
+        let created = self
+            .with_fresh_view(rt, |view, rt| {
+                self.create_at(view, rt, id.clone(), body.clone())
+            })
+            .await;
+        match (created, &id) {
+            (Ok(stored), _) => Ok(Imported::Created(stored.id.0)),
+            (Err(Error::Store(StoreError::Conflict(detail))), Some(id)) => {
+                match self
+                    .service
+                    .store()
+                    .get(&self.tenant, &rt.id, id, false)
+                    .await
+                {
+                    Ok(_) => Ok(Imported::AlreadyPresent(id.0.clone())),
+                    Err(_) => Err(Error::Store(StoreError::Conflict(detail))),
+                }
+            }
+            (Err(error), _) => Err(error),
+        }
     }
 
     async fn create_at(
         &self,
         view: Arc<TenantView>,
         rt: ResourceType,
+        id: Option<ResourceId>,
         body: Value,
     ) -> Result<StoredResource, Error> {
         let Prepared {
@@ -235,6 +277,7 @@ impl<'s> Session<'s> {
                 &self.actor,
                 &rt.id,
                 NewResource {
+                    id,
                     resource,
                     members,
                     unmapped,
@@ -575,4 +618,13 @@ fn keep_server_attributes(current: &Value, replacement: &mut Value) {
             }
         }
     }
+}
+
+/// What importing one resource did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Imported {
+    /// Created, with this id.
+    Created(String),
+    /// The tenant held a resource with the line's id already.
+    AlreadyPresent(String),
 }

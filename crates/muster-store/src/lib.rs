@@ -177,6 +177,10 @@ impl PartialEq for SharedDerivation {
 /// What [`Store::create`] stores.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct NewResource {
+    /// The id to keep (an import from another Muster keeps its ids, so
+    /// members and delivered records still match); `None`: a new UUIDv7.
+    /// An id the tenant already holds is a [`StoreError::Conflict`].
+    pub id: Option<ResourceId>,
     /// The canonical resource, without `id`, `meta`, `members` or `groups`.
     pub resource: Value,
     /// The initial membership of a group (empty for other types).

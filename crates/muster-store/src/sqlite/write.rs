@@ -56,6 +56,7 @@ pub(crate) fn create(
     new: NewResource,
 ) -> Result<StoredResource, StoreError> {
     let NewResource {
+        id,
         resource,
         members,
         unmapped,
@@ -72,7 +73,7 @@ pub(crate) fn create(
     if !members.is_empty() && resource_type != GROUP {
         return Err(no_members(resource_type));
     }
-    let id = ResourceId(uuid::Uuid::now_v7().to_string());
+    let id = id.unwrap_or_else(|| ResourceId(uuid::Uuid::now_v7().to_string()));
     let now = now_text();
     if let (Some(derivation), USER) = (&derivation, resource_type) {
         let meta = new_meta(resource_type, &now);

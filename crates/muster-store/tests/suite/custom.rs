@@ -481,6 +481,7 @@ pub async fn unmapped_values_round_trip(store: &dyn Store) {
             &actor(),
             "User",
             NewResource {
+                id: None,
                 resource: user("alice"),
                 members: Vec::new(),
                 unmapped: captured.clone(),
@@ -706,6 +707,7 @@ pub async fn attribute_usage_counts_and_attributes(store: &dyn Store) {
             &entra,
             "User",
             NewResource {
+                id: None,
                 resource: user("captured"),
                 members: Vec::new(),
                 unmapped: object(json!({"extension_abc123_region": "APAC", "blank": ""})),
@@ -933,6 +935,7 @@ pub async fn custom_attributes_are_per_tenant(store: &dyn Store, other: &TenantI
             &actor(),
             "User",
             NewResource {
+                id: None,
                 resource: user_with("alice", json!({"code": "A"})),
                 members: Vec::new(),
                 unmapped: object(json!({"regoin": "APAC"})),
