@@ -22,7 +22,7 @@ use muster_core::tokens::{mint_token, SCOPES, SCOPE_READ, SCOPE_WRITE};
 use muster_scim::parse_schema_definitions;
 use muster_scim::UndeclaredPolicy;
 use muster_server::{AppState, ServerConfig};
-use muster_store::sqlite::{SqliteOptions, SqliteStore, DATABASE_FILE};
+use muster_store::sqlite::{pending_migrations, SqliteOptions, SqliteStore, DATABASE_FILE};
 use muster_store::{Actor, Store, TenantId, TokenRecord};
 use serde_json::Value;
 
@@ -85,6 +85,15 @@ enum Command {
     Import(transfer::ImportArgs),
     /// Export every user and group as JSON Lines (users first).
     Export(transfer::ExportArgs),
+    /// Bring the database schema up to this build's version (as `serve`
+    /// does on start); `--dry-run` prints the steps instead.
+    Migrate {
+        #[command(flatten)]
+        data: DataDir,
+        /// Print the pending steps and their SQL; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -327,6 +336,7 @@ async fn run(command: Command) -> Result<()> {
         Command::Expr(command) => expr::expr(command),
         Command::Import(args) => transfer::import(args).await,
         Command::Export(args) => transfer::export(args).await,
+        Command::Migrate { data, dry_run } => migrate(&data.data_dir, dry_run),
     }
 }
 
@@ -344,6 +354,37 @@ fn open_store(data_dir: &Path) -> Result<SqliteStore> {
 fn open_store_with(data_dir: &Path, options: &SqliteOptions) -> Result<SqliteStore> {
     SqliteStore::open_with(data_dir, options)
         .with_context(|| format!("opening the database in {}", data_dir.display()))
+}
+
+/// `muster migrate [--dry-run]`.
+fn migrate(data_dir: &Path, dry_run: bool) -> Result<()> {
+    let pending = pending_migrations(&data_dir.join(DATABASE_FILE))
+        .with_context(|| format!("reading the database in {}", data_dir.display()))?;
+    if pending.is_empty() {
+        return say("the database is up to date; nothing to apply");
+    }
+    if dry_run {
+        for step in &pending {
+            say(format_args!(
+                "-- migration {}: {}\n{}\n",
+                step.version,
+                step.name,
+                step.sql.trim()
+            ))?;
+        }
+        return say(format_args!(
+            "-- {} migration(s) pending; nothing was applied",
+            pending.len()
+        ));
+    }
+    open_store(data_dir)?;
+    for step in &pending {
+        say(format_args!(
+            "applied migration {}: {}",
+            step.version, step.name
+        ))?;
+    }
+    Ok(())
 }
 
 /// Opens the database in `data_dir`, which must exist already: commands that

@@ -103,6 +103,8 @@ mod values;
 mod write;
 mod writer;
 
+pub use schema::{pending_migrations, Migration};
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};

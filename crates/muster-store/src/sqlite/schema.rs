@@ -416,6 +416,59 @@ fn configure(connection: &Connection, cache_kib: i64) -> Result<(), StoreError> 
     Ok(())
 }
 
+/// One migration step of the SQLite schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Migration {
+    /// Its version (its position from 1).
+    pub version: usize,
+    /// What it does.
+    pub name: &'static str,
+    /// Its SQL.
+    pub sql: &'static str,
+}
+
+/// The steps the database at `path` has not applied (all of them when
+/// there is no database), read without changing anything.
+pub fn pending_migrations(path: &Path) -> Result<Vec<Migration>, StoreError> {
+    let applied = if path.is_file() {
+        let connection = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        let recorded: bool = connection.query_row(
+            "SELECT count(*) > 0 FROM sqlite_master WHERE name = 'schema_migrations'",
+            [],
+            |row| row.get(0),
+        )?;
+        if recorded {
+            connection.query_row(
+                "SELECT coalesce(max(version), 0) FROM schema_migrations",
+                [],
+                |row| row.get::<_, i64>(0),
+            )?
+        } else {
+            0
+        }
+    } else {
+        0
+    };
+    let applied = usize::try_from(applied).unwrap_or(0);
+    if applied > MIGRATIONS.len() {
+        return Err(StoreError::Database(format!(
+            "the database schema is at version {applied}, newer than this build knows ({}); \
+             use a newer Muster",
+            MIGRATIONS.len()
+        )));
+    }
+    Ok(MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(applied)
+        .map(|(index, (name, sql))| Migration {
+            version: index + 1,
+            name,
+            sql,
+        })
+        .collect())
+}
+
 /// Applies the migration steps not yet recorded.
 fn migrate(connection: &Connection) -> Result<(), StoreError> {
     connection.execute_batch(
