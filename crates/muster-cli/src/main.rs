@@ -90,6 +90,11 @@ enum Command {
     Migrate {
         #[command(flatten)]
         data: DataDir,
+        /// A PostgreSQL database to migrate instead of the SQLite one in the
+        /// data directory, e.g. postgres://muster@db.example.com/muster
+        /// (`muster serve` runs on SQLite until the PostgreSQL store lands).
+        #[arg(long, env = "MUSTER_DATABASE_URL", hide_env_values = true)]
+        database: Option<String>,
         /// Print the pending steps and their SQL; change nothing.
         #[arg(long)]
         dry_run: bool,
@@ -336,7 +341,11 @@ async fn run(command: Command) -> Result<()> {
         Command::Expr(command) => expr::expr(command),
         Command::Import(args) => transfer::import(args).await,
         Command::Export(args) => transfer::export(args).await,
-        Command::Migrate { data, dry_run } => migrate(&data.data_dir, dry_run),
+        Command::Migrate {
+            data,
+            database,
+            dry_run,
+        } => migrate(&data.data_dir, database.as_deref(), dry_run).await,
     }
 }
 
@@ -356,10 +365,16 @@ fn open_store_with(data_dir: &Path, options: &SqliteOptions) -> Result<SqliteSto
         .with_context(|| format!("opening the database in {}", data_dir.display()))
 }
 
-/// `muster migrate [--dry-run]`.
-fn migrate(data_dir: &Path, dry_run: bool) -> Result<()> {
-    let pending = pending_migrations(&data_dir.join(DATABASE_FILE))
-        .with_context(|| format!("reading the database in {}", data_dir.display()))?;
+/// `muster migrate [--database URL] [--dry-run]`.
+async fn migrate(data_dir: &Path, database: Option<&str>, dry_run: bool) -> Result<()> {
+    // The URL may hold a password: it is never printed.
+    let pending = match database {
+        Some(url) => muster_store::postgres::pending_migrations(url)
+            .await
+            .context("reading the PostgreSQL database")?,
+        None => pending_migrations(&data_dir.join(DATABASE_FILE))
+            .with_context(|| format!("reading the database in {}", data_dir.display()))?,
+    };
     if pending.is_empty() {
         return say("the database is up to date; nothing to apply");
     }
@@ -377,12 +392,23 @@ fn migrate(data_dir: &Path, dry_run: bool) -> Result<()> {
             pending.len()
         ));
     }
-    open_store(data_dir)?;
-    for step in &pending {
+    let applied = match database {
+        Some(url) => muster_store::postgres::migrate(url)
+            .await
+            .context("migrating the PostgreSQL database")?,
+        None => {
+            open_store(data_dir)?;
+            pending
+        }
+    };
+    for step in &applied {
         say(format_args!(
             "applied migration {}: {}",
             step.version, step.name
         ))?;
+    }
+    if applied.is_empty() {
+        say("the database is up to date; nothing to apply")?;
     }
     Ok(())
 }

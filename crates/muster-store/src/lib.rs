@@ -41,6 +41,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 pub mod change;
+pub mod postgres;
 pub mod sqlite;
 
 pub use change::{
@@ -578,6 +579,17 @@ pub enum StoreError {
     /// resource and never holds the refused value.
     #[error("refused by the store: {0}")]
     Refused(String),
+}
+
+/// One step of a backend's schema migrations (`muster migrate`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Migration {
+    /// Its version (its position from 1).
+    pub version: usize,
+    /// What it does.
+    pub name: &'static str,
+    /// Its SQL.
+    pub sql: &'static str,
 }
 
 /// The storage interface shared by the SQLite and PostgreSQL backends.

@@ -103,7 +103,7 @@ mod values;
 mod write;
 mod writer;
 
-pub use schema::{pending_migrations, Migration};
+pub use schema::pending_migrations;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

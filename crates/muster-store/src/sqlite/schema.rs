@@ -13,7 +13,7 @@ use rusqlite::functions::FunctionFlags;
 use rusqlite::{Connection, OpenFlags};
 
 use super::values::sortable_instant;
-use crate::StoreError;
+use crate::{Migration, StoreError};
 
 /// The migration steps, in order; a step's version is its position from 1.
 ///
@@ -414,17 +414,6 @@ fn configure(connection: &Connection, cache_kib: i64) -> Result<(), StoreError> 
             .and_then(|text| sortable_instant(&text)))
     })?;
     Ok(())
-}
-
-/// One migration step of the SQLite schema.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Migration {
-    /// Its version (its position from 1).
-    pub version: usize,
-    /// What it does.
-    pub name: &'static str,
-    /// Its SQL.
-    pub sql: &'static str,
 }
 
 /// The steps the database at `path` has not applied (all of them when

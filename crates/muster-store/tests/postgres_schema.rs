@@ -1,0 +1,279 @@
+//! The PostgreSQL schema against the real server at 127.0.0.1:5432 (user
+//! `postgres`, trust auth; `MUSTER_TEST_POSTGRES` overrides the URL of the
+//! maintenance database). Each test creates and drops a database of its
+//! own. A server that cannot be reached fails the test: it never skips.
+//!
+//! Migrations apply once, also when two processes run them at once; the
+//! database itself refuses a second holder of a userName, a Group
+//! displayName, an id or a unique custom value; and at 100,000 attribute
+//! rows the planner serves `eq`, `sw` and `co` on an indexed attribute from
+//! the attribute index.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use muster_store::postgres::{migrate, pending_migrations};
+use tokio_postgres::{Client, NoTls};
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+fn maintenance_url() -> String {
+    std::env::var("MUSTER_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+async fn connect(url: &str) -> Client {
+    let (client, connection) = tokio_postgres::connect(url, NoTls)
+        .await
+        .unwrap_or_else(|error| {
+            panic!("PostgreSQL at {url} is needed by this test and cannot be reached: {error}")
+        });
+    tokio::spawn(connection);
+    client
+}
+
+/// A fresh database, dropped when the value is.
+struct Database {
+    name: String,
+    url: String,
+}
+
+impl Database {
+    async fn create() -> Database {
+        let name = format!(
+            "muster_test_{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let admin = connect(&maintenance_url()).await;
+        // One statement each: a multi-statement string is one transaction.
+        for statement in [
+            format!("DROP DATABASE IF EXISTS {name}"),
+            format!("CREATE DATABASE {name}"),
+        ] {
+            admin.batch_execute(&statement).await.unwrap();
+        }
+        let base = maintenance_url();
+        let root = base
+            .rsplit_once('/')
+            .map_or(base.as_str(), |(root, _)| root);
+        Database {
+            url: format!("{root}/{name}"),
+            name,
+        }
+    }
+
+    async fn drop_now(self) {
+        let admin = connect(&maintenance_url()).await;
+        admin
+            .batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn migrations_apply_once_even_when_two_run_at_once() {
+    let database = Database::create().await;
+    let pending = pending_migrations(&database.url).await.unwrap();
+    assert!(!pending.is_empty());
+    assert_eq!(pending[0].version, 1);
+
+    let (first, second) = tokio::join!(migrate(&database.url), migrate(&database.url));
+    let (first, second) = (first.unwrap(), second.unwrap());
+    assert_eq!(
+        first.len() + second.len(),
+        pending.len(),
+        "every step applied exactly once: {first:?} {second:?}"
+    );
+    assert!(pending_migrations(&database.url).await.unwrap().is_empty());
+    let client = connect(&database.url).await;
+    let recorded: i64 = client
+        .query_one("SELECT count(*) FROM schema_migrations", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(recorded, i64::try_from(pending.len()).unwrap());
+    drop(client);
+    database.drop_now().await;
+}
+
+/// Inserts a resource row; the database's answer.
+async fn insert(
+    client: &Client,
+    tenant: &str,
+    id: &str,
+    resource_type: &str,
+    user_name: Option<&str>,
+    display_name: Option<&str>,
+) -> Result<u64, tokio_postgres::Error> {
+    client
+        .execute(
+            "INSERT INTO resources (tenant_id, id, resource_type, json, version, created,
+                 last_modified, user_name_lower, display_name_lower)
+             VALUES ($1, $2, $3, '{}', 1, now(), now(), lower($4), lower($5))",
+            &[&tenant, &id, &resource_type, &user_name, &display_name],
+        )
+        .await
+}
+
+fn is_unique_violation(result: Result<u64, tokio_postgres::Error>) -> bool {
+    result.err().and_then(|error| error.code().cloned())
+        == Some(tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
+}
+
+#[tokio::test]
+async fn the_database_refuses_a_second_holder() {
+    let database = Database::create().await;
+    migrate(&database.url).await.unwrap();
+    let client = connect(&database.url).await;
+    client
+        .batch_execute("INSERT INTO tenants (tenant_id) VALUES ('other')")
+        .await
+        .unwrap();
+
+    insert(
+        &client,
+        "default",
+        "u1",
+        "User",
+        Some("Ana@Contoso.com"),
+        None,
+    )
+    .await
+    .unwrap();
+    assert!(is_unique_violation(
+        insert(
+            &client,
+            "default",
+            "u2",
+            "User",
+            Some("ana@contoso.COM"),
+            None
+        )
+        .await
+    ));
+    assert!(is_unique_violation(
+        insert(
+            &client,
+            "default",
+            "u1",
+            "User",
+            Some("ben@contoso.com"),
+            None
+        )
+        .await
+    ));
+    // Another tenant may hold the same name and id.
+    insert(
+        &client,
+        "other",
+        "u1",
+        "User",
+        Some("ana@contoso.com"),
+        None,
+    )
+    .await
+    .unwrap();
+    // Users without a displayName never clash on it; Groups with one do.
+    insert(
+        &client,
+        "default",
+        "u3",
+        "User",
+        Some("cy@contoso.com"),
+        None,
+    )
+    .await
+    .unwrap();
+    insert(&client, "default", "g1", "Group", None, Some("Tier 1"))
+        .await
+        .unwrap();
+    assert!(is_unique_violation(
+        insert(&client, "default", "g2", "Group", None, Some("TIER 1")).await
+    ));
+
+    // A unique custom attribute: one holder per value.
+    client
+        .batch_execute(
+            "INSERT INTO attribute_paths (path) VALUES ('urn:example:badge');
+             INSERT INTO unique_values (tenant_id, resource_type, path_id, value_lower, resource_seq)
+             SELECT 'default', 'User', 1, 'b-1', seq FROM resources WHERE id = 'u1' AND tenant_id = 'default'",
+        )
+        .await
+        .unwrap();
+    let second = client
+        .execute(
+            "INSERT INTO unique_values (tenant_id, resource_type, path_id, value_lower, resource_seq)
+             SELECT 'default', 'User', 1, 'b-1', seq FROM resources WHERE id = 'u3'",
+            &[],
+        )
+        .await;
+    assert!(is_unique_violation(second));
+    drop(client);
+    database.drop_now().await;
+}
+
+#[tokio::test]
+async fn eq_sw_and_co_on_an_indexed_attribute_use_the_attribute_index_at_100000_rows() {
+    let database = Database::create().await;
+    migrate(&database.url).await.unwrap();
+    let client = connect(&database.url).await;
+    client
+        .batch_execute(
+            "INSERT INTO attribute_paths (path) VALUES ('emails.value'), ('title');
+             INSERT INTO resources (tenant_id, id, resource_type, json, version, created,
+                 last_modified, user_name_lower)
+             SELECT 'default', 'u' || n, 'User', '{}', 1, now(), now(), 'user' || n || '@contoso.com'
+             FROM generate_series(1, 100000) AS n;
+             INSERT INTO resource_values (resource_seq, path_id, element, item, tenant_id,
+                 present, value_lower, value_exact)
+             SELECT seq, 1, 0, 0, 'default', true, user_name_lower, user_name_lower
+             FROM resources;
+             ANALYZE resources; ANALYZE resource_values;",
+        )
+        .await
+        .unwrap();
+    for (operator, condition, index) in [
+        (
+            "eq",
+            "v.value_lower = 'user77@contoso.com'",
+            "resource_values_lookup",
+        ),
+        (
+            "sw",
+            "v.value_lower LIKE 'user77%'",
+            "resource_values_lookup",
+        ),
+        (
+            "co",
+            "v.value_lower LIKE '%er7777@con%'",
+            "resource_values_trigram",
+        ),
+        (
+            "ew",
+            "v.value_lower LIKE '%7777@contoso.com'",
+            "resource_values_trigram",
+        ),
+    ] {
+        let sql = format!(
+            "EXPLAIN SELECT r.id FROM resources r JOIN resource_values v ON v.resource_seq = r.seq
+             WHERE v.tenant_id = 'default' AND v.path_id = 1 AND v.indexed AND {condition}"
+        );
+        let plan: Vec<String> = client
+            .query(&sql, &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        let plan = plan.join("\n");
+        assert!(plan.contains(index), "{operator}: {plan}");
+    }
+    drop(client);
+    database.drop_now().await;
+}
