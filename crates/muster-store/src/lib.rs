@@ -362,6 +362,35 @@ pub enum ChangeKind {
     RuleSet,
 }
 
+impl ChangeKind {
+    /// The name the `changes` table stores.
+    pub fn stored_name(self) -> &'static str {
+        match self {
+            ChangeKind::Create => "create",
+            ChangeKind::Update => "update",
+            ChangeKind::Delete => "delete",
+            ChangeKind::Schema => "schema",
+            ChangeKind::Setting => "setting",
+            ChangeKind::RuleSet => "rule_set",
+        }
+    }
+
+    /// The kind of a stored name.
+    pub fn from_stored_name(name: &str) -> Result<ChangeKind, StoreError> {
+        [
+            ChangeKind::Create,
+            ChangeKind::Update,
+            ChangeKind::Delete,
+            ChangeKind::Schema,
+            ChangeKind::Setting,
+            ChangeKind::RuleSet,
+        ]
+        .into_iter()
+        .find(|kind| kind.stored_name() == name)
+        .ok_or_else(|| StoreError::Database(format!("unknown change kind '{name}'")))
+    }
+}
+
 /// One applied version of a tenant's entitlement rule set, kept as the
 /// admin wrote it (the store gives it no meaning).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,16 +7,23 @@
 //! database itself refuses a second holder of a userName, a Group
 //! displayName, an id or a unique custom value; and at 100,000 attribute
 //! rows the planner serves `eq`, `sw` and `co` on an indexed attribute from
-//! the attribute index.
+//! the attribute index; the change feed is read in commit order.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use muster_store::postgres::feed::NewChange;
 use muster_store::postgres::{migrate, pending_migrations};
+use muster_store::{Actor, ChangeKind, ResourceId, TenantId};
 use tokio_postgres::{Client, NoTls};
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
+
+/// The tests of this file run one at a time: transaction ids are the
+/// cluster's, so another test's open transaction would hold back the
+/// feed test's records (as any long transaction on the server does).
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn maintenance_url() -> String {
     std::env::var("MUSTER_TEST_POSTGRES")
@@ -78,6 +85,7 @@ impl Database {
 
 #[tokio::test]
 async fn migrations_apply_once_even_when_two_run_at_once() {
+    let _serial = SERIAL.lock().await;
     let database = Database::create().await;
     let pending = pending_migrations(&database.url).await.unwrap();
     assert!(!pending.is_empty());
@@ -128,6 +136,7 @@ fn is_unique_violation(result: Result<u64, tokio_postgres::Error>) -> bool {
 
 #[tokio::test]
 async fn the_database_refuses_a_second_holder() {
+    let _serial = SERIAL.lock().await;
     let database = Database::create().await;
     migrate(&database.url).await.unwrap();
     let client = connect(&database.url).await;
@@ -220,6 +229,7 @@ async fn the_database_refuses_a_second_holder() {
 
 #[tokio::test]
 async fn eq_sw_and_co_on_an_indexed_attribute_use_the_attribute_index_at_100000_rows() {
+    let _serial = SERIAL.lock().await;
     let database = Database::create().await;
     migrate(&database.url).await.unwrap();
     let client = connect(&database.url).await;
@@ -275,5 +285,94 @@ async fn eq_sw_and_co_on_an_indexed_attribute_use_the_attribute_index_at_100000_
         assert!(plan.contains(index), "{operator}: {plan}");
     }
     drop(client);
+    database.drop_now().await;
+}
+
+/// A record on `client`'s open transaction.
+async fn change(transaction: &tokio_postgres::Transaction<'_>, id: &str) {
+    let actor = Actor {
+        client: "test".into(),
+        request_id: String::new(),
+    };
+    let resource_id = ResourceId(id.to_owned());
+    let payload = serde_json::json!({"id": id, "userName": id});
+    muster_store::postgres::feed::record_change(
+        transaction,
+        NewChange {
+            tenant: &TenantId::default_tenant(),
+            kind: ChangeKind::Delete,
+            resource_type: "User",
+            resource_id: &resource_id,
+            version: 1,
+            actor: &actor,
+            payload: &payload,
+        },
+    )
+    .await
+    .unwrap();
+}
+
+async fn read_after(client: &mut Client, after: u64) -> Vec<(u64, String)> {
+    muster_store::postgres::feed::changes_after(client, &TenantId::default_tenant(), after, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|record| (record.sequence, record.resource_id.0))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_record_committed_late_is_never_behind_a_readers_cursor() {
+    let _serial = SERIAL.lock().await;
+    let database = Database::create().await;
+    migrate(&database.url).await.unwrap();
+    let mut first = connect(&database.url).await;
+    let mut second = connect(&database.url).await;
+    let mut reader = connect(&database.url).await;
+
+    // `early` takes its transaction id first, `late` inserts its record
+    // first (the lower sequence); `early` inserts and commits while `late`
+    // is still open.
+    let early = first.transaction().await.unwrap();
+    // A write takes the transaction's id.
+    early
+        .batch_execute("INSERT INTO tenants (tenant_id) VALUES ('early')")
+        .await
+        .unwrap();
+    let late = second.transaction().await.unwrap();
+    change(&late, "late").await;
+    change(&early, "early").await;
+    early.commit().await.unwrap();
+
+    let seen = read_after(&mut reader, 0).await;
+    assert_eq!(seen, vec![(1, "early".to_owned())]);
+    late.commit().await.unwrap();
+    let seen = read_after(&mut reader, 1).await;
+    assert_eq!(
+        seen,
+        vec![(2, "late".to_owned())],
+        "the late record comes after the cursor"
+    );
+
+    // A record of a transaction still open holds back those that began
+    // after it, until it ends.
+    let holder = first.transaction().await.unwrap();
+    change(&holder, "holder").await;
+    let other = second.transaction().await.unwrap();
+    change(&other, "after-holder").await;
+    other.commit().await.unwrap();
+    assert_eq!(read_after(&mut reader, 2).await, Vec::new());
+    holder.commit().await.unwrap();
+    assert_eq!(
+        read_after(&mut reader, 2).await,
+        vec![(3, "holder".to_owned()), (4, "after-holder".to_owned())]
+    );
+    // A rolled-back record never shows.
+    let aborted = first.transaction().await.unwrap();
+    change(&aborted, "aborted").await;
+    aborted.rollback().await.unwrap();
+    assert_eq!(read_after(&mut reader, 4).await, Vec::new());
+
+    drop((first, second, reader));
     database.drop_now().await;
 }

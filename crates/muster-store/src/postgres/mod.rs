@@ -1,13 +1,14 @@
 //! The PostgreSQL backend, under construction (issue 13): its schema
-//! ([`schema`]) and the migrations that apply it, so a database server can
+//! (`schema.rs`) and the migrations that apply it, so a database server can
 //! be prepared (`muster migrate --database postgres://...`) and the schema
-//! reviewed by its DBAs. The [`crate::Store`] implementation over it is not
+//! reviewed by its DBAs, and the change feed in commit order ([`feed`]). The [`crate::Store`] implementation over it is not
 //! here yet; `muster serve` runs on SQLite.
 //!
 //! Migrations run one step per transaction together with its record in
 //! `schema_migrations`, under an advisory lock, so several Muster processes
 //! started at once against one database apply each step exactly once.
 
+pub mod feed;
 mod schema;
 
 use tokio_postgres::{Client, NoTls};
@@ -25,7 +26,7 @@ impl From<tokio_postgres::Error> for StoreError {
 
 /// Connects to `url` (`postgres://user@host:port/database`; the connection
 /// task runs on the current runtime).
-async fn connect(url: &str) -> Result<Client, StoreError> {
+pub async fn connect(url: &str) -> Result<Client, StoreError> {
     let (client, connection) = tokio_postgres::connect(url, NoTls).await?;
     tokio::spawn(async move {
         if let Err(error) = connection.await {

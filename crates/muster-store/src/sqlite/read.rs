@@ -381,20 +381,7 @@ pub(crate) fn changes(
     let mut rows = statement.query(params![tenant.0, after, limit])?;
     let mut records = Vec::new();
     while let Some(row) = rows.next()? {
-        let kind: String = row.get(1)?;
-        let kind = match kind.as_str() {
-            "create" => ChangeKind::Create,
-            "update" => ChangeKind::Update,
-            "delete" => ChangeKind::Delete,
-            "schema" => ChangeKind::Schema,
-            "setting" => ChangeKind::Setting,
-            "rule_set" => ChangeKind::RuleSet,
-            other => {
-                return Err(StoreError::Database(format!(
-                    "unknown change kind '{other}'"
-                )))
-            }
-        };
+        let kind = ChangeKind::from_stored_name(&row.get::<_, String>(1)?)?;
         let payload: String = row.get(8)?;
         let resource_id = ResourceId(row.get(3)?);
         records.push(ChangeRecord {

@@ -966,14 +966,7 @@ pub(crate) fn record_change(
     at: &str,
     payload: &str,
 ) -> Result<(), StoreError> {
-    let kind = match kind {
-        ChangeKind::Create => "create",
-        ChangeKind::Update => "update",
-        ChangeKind::Delete => "delete",
-        ChangeKind::Schema => "schema",
-        ChangeKind::Setting => "setting",
-        ChangeKind::RuleSet => "rule_set",
-    };
+    let kind = kind.stored_name();
     connection
         .prepare_cached(
             "INSERT INTO changes (tenant_id, kind, resource_type, resource_id, version, client,
