@@ -61,7 +61,20 @@ pub(crate) struct ExportArgs {
 struct Checkpoint {
     file: PathBuf,
     size: u64,
+    /// The file's modification time, in nanoseconds since the epoch: a
+    /// file rewritten to the same size is not the file checkpointed.
+    #[serde(default)]
+    modified: u128,
     line: u64,
+}
+
+/// The modification time of `metadata`, in nanoseconds since the epoch.
+fn modified_nanos(metadata: &std::fs::Metadata) -> u128 {
+    metadata
+        .modified()
+        .ok()
+        .and_then(|time| time.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |since| since.as_nanos())
 }
 
 /// The checkpoint file of an import into `data_dir`.
@@ -75,7 +88,8 @@ pub(crate) async fn import(args: ImportArgs) -> Result<()> {
         .file
         .canonicalize()
         .with_context(|| format!("reading {}", args.file.display()))?;
-    let size = std::fs::metadata(&file)?.len();
+    let metadata = std::fs::metadata(&file)?;
+    let (size, modified) = (metadata.len(), modified_nanos(&metadata));
     let store = open_store(&args.data.data_dir)?;
     let service = Arc::new(Service::new(Arc::new(store), Limits::default()));
     let tenant = TenantId::default_tenant();
@@ -83,7 +97,7 @@ pub(crate) async fn import(args: ImportArgs) -> Result<()> {
     let resume_at = match std::fs::read_to_string(&checkpoint_file) {
         Ok(text) if !args.restart => serde_json::from_str::<Checkpoint>(&text)
             .ok()
-            .filter(|done| done.file == file && done.size == size)
+            .filter(|done| done.file == file && done.size == size && done.modified == modified)
             .map_or(0, |done| done.line),
         _ => 0,
     };
@@ -118,34 +132,59 @@ pub(crate) async fn import(args: ImportArgs) -> Result<()> {
     let mut reader = BufReader::new(File::open(&file)?);
     let mut window = Window::new(Arc::clone(&service), tenant, resume_at);
     let mut number = 0u64;
-    let mut text = String::new();
+    let mut bytes = Vec::new();
     loop {
-        text.clear();
+        bytes.clear();
         let read = Read::by_ref(&mut reader)
             .take(u64::try_from(MAX_LINE).unwrap_or(u64::MAX) + 1)
-            .read_line(&mut text)
+            .read_until(b'\n', &mut bytes)
             .with_context(|| format!("reading {}", file.display()))?;
         if read == 0 {
             break;
         }
         bar.inc(u64::try_from(read).unwrap_or(0));
         number += 1;
+        let too_long = read > MAX_LINE && bytes.last() != Some(&b'\n');
+        if too_long {
+            // The rest of the line is read past, not taken as lines.
+            let rest =
+                skip_line(&mut reader).with_context(|| format!("reading {}", file.display()))?;
+            bar.inc(rest);
+        }
         if number <= resume_at {
             continue;
         }
-        if read > MAX_LINE && !text.ends_with('\n') {
-            bail!("line {number} is longer than {MAX_LINE} bytes");
-        }
-        let line = text.trim();
-        if line.is_empty() {
-            window.skip(number);
+        let refusal = if too_long {
+            Some(format!("the line is longer than {MAX_LINE} bytes"))
         } else {
-            window.start(number, line.to_owned(), &mut report).await?;
+            match std::str::from_utf8(&bytes) {
+                Ok(text) => {
+                    // A byte order mark may open a file written on Windows.
+                    let line = text.trim_start_matches('\u{feff}').trim();
+                    if line.is_empty() {
+                        window.skip(number);
+                    } else {
+                        window.start(number, line.to_owned(), &mut report).await?;
+                    }
+                    None
+                }
+                Err(error) => Some(format!("the line is not UTF-8: {error}")),
+            }
+        };
+        if let Some(detail) = refusal {
+            window.refuse(number, &detail, &mut report)?;
         }
         if window.done_through() >= window.saved + CHECKPOINT_EVERY {
             window.saved = window.done_through();
-            save_checkpoint(&checkpoint_file, &file, size, window.saved)?;
+            save_checkpoint(&checkpoint_file, &file, (size, modified), window.saved)?;
         }
+    }
+    if resume_at > number {
+        bail!(
+            "the checkpoint says line {resume_at} was done, but {} has {number} lines: \
+             run again with --restart",
+            file.display()
+        );
     }
     window.drain(&mut report).await?;
     let counts = window.counts;
@@ -229,10 +268,24 @@ impl Window {
         }
     }
 
+    /// Reports a line refused before it could be imported.
+    fn refuse(&mut self, number: u64, detail: &str, report: &mut impl Write) -> Result<()> {
+        self.counts.refused += 1;
+        let entry = json!({
+            "line": number,
+            "status": 400,
+            "scimType": "invalidValue",
+            "detail": detail,
+        });
+        writeln!(report, "{entry}").context("writing the report")?;
+        self.finished.insert(number);
+        self.advance();
+        Ok(())
+    }
+
     /// Starts importing a line, waiting first for what it must follow.
     async fn start(&mut self, number: u64, line: String, report: &mut impl Write) -> Result<()> {
-        let is_group = line.contains("urn:ietf:params:scim:schemas:core:2.0:Group");
-        let name = user_name(&line);
+        let (is_group, name) = shape(&line);
         let clash = name.as_ref().is_some_and(|name| self.names.contains(name));
         if is_group || clash {
             self.drain(report).await?;
@@ -292,15 +345,28 @@ impl Window {
     }
 }
 
-/// A line's userName, lower case (`None` when it has none or is not JSON).
-fn user_name(line: &str) -> Option<String> {
-    let value: serde_json::Value = serde_json::from_str(line).ok()?;
-    value
-        .as_object()?
-        .iter()
-        .find(|(key, _)| key.eq_ignore_ascii_case("userName"))
-        .and_then(|(_, name)| name.as_str())
-        .map(str::to_lowercase)
+/// Whether a line is a Group (its `schemas` name the core Group schema),
+/// and its userName in lower case; attribute names and URNs in any case.
+fn shape(line: &str) -> (bool, Option<String>) {
+    let Ok(serde_json::Value::Object(fields)) = serde_json::from_str(line) else {
+        return (false, None);
+    };
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value)
+    };
+    let is_group = field("schemas")
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(serde_json::Value::as_str)
+        .any(|urn| urn.eq_ignore_ascii_case("urn:ietf:params:scim:schemas:core:2.0:Group"));
+    let name = field("userName")
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_lowercase);
+    (is_group, name)
 }
 
 async fn import_one(
@@ -314,10 +380,36 @@ async fn import_one(
     session.import_line(line).await
 }
 
-fn save_checkpoint(path: &Path, file: &Path, size: u64, line: u64) -> Result<()> {
+/// Reads past the rest of an over-long line; how many bytes it skipped.
+fn skip_line(reader: &mut impl BufRead) -> std::io::Result<u64> {
+    let mut skipped = 0u64;
+    loop {
+        let buffer = reader.fill_buf()?;
+        if buffer.is_empty() {
+            return Ok(skipped);
+        }
+        let (used, done) = match buffer.iter().position(|&byte| byte == b'\n') {
+            Some(end) => (end + 1, true),
+            None => (buffer.len(), false),
+        };
+        reader.consume(used);
+        skipped += u64::try_from(used).unwrap_or(0);
+        if done {
+            return Ok(skipped);
+        }
+    }
+}
+
+fn save_checkpoint(
+    path: &Path,
+    file: &Path,
+    (size, modified): (u64, u128),
+    line: u64,
+) -> Result<()> {
     let checkpoint = Checkpoint {
         file: file.to_owned(),
         size,
+        modified,
         line,
     };
     let temporary = path.with_extension("checkpoint.tmp");
@@ -337,7 +429,9 @@ pub(crate) async fn export(args: ExportArgs) -> Result<()> {
     let (mut out, temporary): (Box<dyn Write>, Option<(PathBuf, PathBuf)>) = match &args.output {
         Some(path) => {
             // Written beside and renamed: never a half-written export.
-            let temporary = path.with_extension("partial");
+            let mut name = path.clone().into_os_string();
+            name.push(format!(".partial-{}", std::process::id()));
+            let temporary = PathBuf::from(name);
             let file = File::create(&temporary)
                 .with_context(|| format!("writing {}", temporary.display()))?;
             (
@@ -349,6 +443,36 @@ pub(crate) async fn export(args: ExportArgs) -> Result<()> {
     };
     let bar = ProgressBar::new_spinner();
     bar.set_message("exporting");
+    let count = export_into(&session, &mut out, &bar).await;
+    drop(out);
+    let count = match count {
+        Ok(count) => count,
+        Err(error) => {
+            if let Some((temporary, _)) = &temporary {
+                // Best effort: the export failed; its partial file goes.
+                let _ = std::fs::remove_file(temporary);
+            }
+            return Err(error);
+        }
+    };
+    bar.finish_and_clear();
+    if let Some((temporary, path)) = temporary {
+        std::fs::rename(&temporary, &path)
+            .with_context(|| format!("writing {}", path.display()))?;
+        say(format_args!(
+            "exported {count} resources to {}",
+            path.display()
+        ))?;
+    }
+    Ok(())
+}
+
+/// Writes the export to `out`; how many resources.
+async fn export_into(
+    session: &muster_core::Session<'_>,
+    out: &mut dyn Write,
+    bar: &ProgressBar,
+) -> Result<u64> {
     let mut failure = None;
     let count = session
         .export(|resource| {
@@ -366,15 +490,5 @@ pub(crate) async fn export(args: ExportArgs) -> Result<()> {
         return Err(error).context("writing the export");
     }
     out.flush().context("writing the export")?;
-    drop(out);
-    bar.finish_and_clear();
-    if let Some((temporary, path)) = temporary {
-        std::fs::rename(&temporary, &path)
-            .with_context(|| format!("writing {}", path.display()))?;
-        say(format_args!(
-            "exported {count} resources to {}",
-            path.display()
-        ))?;
-    }
-    Ok(())
+    Ok(count)
 }

@@ -195,9 +195,17 @@ fn an_interrupted_import_resumes_where_it_stopped() {
     std::fs::write(directory.path().join("first.jsonl"), lines(&users[..300])).unwrap();
     let output = import(&data, &directory.path().join("first.jsonl"), &[]);
     assert!(output.status.success(), "{output}");
+    let metadata = std::fs::metadata(&input).unwrap();
+    let modified = metadata
+        .modified()
+        .unwrap()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
     let checkpoint = json!({
         "file": input.canonicalize().unwrap(),
-        "size": std::fs::metadata(&input).unwrap().len(),
+        "size": metadata.len(),
+        "modified": modified,
         "line": 300
     });
     std::fs::write(data.join("import.checkpoint"), checkpoint.to_string()).unwrap();

@@ -1,5 +1,7 @@
-//! Adversarial review of `muster import` / `muster export`: each test here
-//! failed against b446a77..516b94c and names the bug it shows.
+//! Attacks on `muster import` and `muster export`: an entitled user moved
+//! between data directories, UUID ids in every spelling, a Group line with
+//! its URN in capitals, a line that is not UTF-8, a checkpoint past the end
+//! of the file, and undeclared passwords under `capture`.
 
 #![allow(
     clippy::unwrap_used,
@@ -65,8 +67,12 @@ fn export_of_entitled_user_imports_elsewhere() {
     let groups = root.path().join("groups.jsonl");
     write_lines(
         &groups,
-        &["Genesys_Cloud_Users", "Group_CC_Agents_Tier1", "Group_CC_Night_Shift"]
-            .map(|name| json!({"schemas": [GROUP], "displayName": name})),
+        &[
+            "Genesys_Cloud_Users",
+            "Group_CC_Agents_Tier1",
+            "Group_CC_Night_Shift",
+        ]
+        .map(|name| json!({"schemas": [GROUP], "displayName": name})),
     );
     assert!(import(&first, &groups).status.success());
     for data in [&first, &second] {
@@ -74,15 +80,21 @@ fn export_of_entitled_user_imports_elsewhere() {
         assert!(out.status.success(), "{out}");
     }
     let rules = run_muster(&[
-        "rules", "apply", "--data-dir", &dir(&first), &dir(&root.path().join("contoso.toml")),
+        "rules",
+        "apply",
+        "--data-dir",
+        &dir(&first),
+        &dir(&root.path().join("contoso.toml")),
     ]);
     assert!(rules.status.success(), "{rules}");
     let users = root.path().join("users.jsonl");
     write_lines(
         &users,
-        &[json!({"schemas": [USER, ENTERPRISE], "userName": "bob@contoso.com",
+        &[
+            json!({"schemas": [USER, ENTERPRISE], "userName": "bob@contoso.com",
                  "active": true, "title": "Level 2 Support",
-                 ENTERPRISE: {"department": "Customer Support"}})],
+                 ENTERPRISE: {"department": "Customer Support"}}),
+        ],
     );
     assert!(import(&first, &users).status.success());
 
@@ -144,8 +156,10 @@ fn group_with_uppercase_urn_waits_for_the_users_before_it() {
         .enumerate()
         .map(|(n, id)| json!({"schemas": [USER], "id": id, "userName": format!("u{n}")}))
         .collect();
-    lines.push(json!({"schemas": [GROUP.to_uppercase()], "displayName": "all",
-        "members": ids.iter().map(|id| json!({"value": id})).collect::<Vec<_>>()}));
+    lines.push(
+        json!({"schemas": [GROUP.to_uppercase()], "displayName": "all",
+        "members": ids.iter().map(|id| json!({"value": id})).collect::<Vec<_>>()}),
+    );
     write_lines(&file, &lines);
     for round in 0..3 {
         let data = root.path().join(format!("data{round}"));
@@ -163,7 +177,9 @@ fn a_line_that_is_not_utf8_is_reported_not_fatal() {
     let file = root.path().join("in.jsonl");
     let mut bytes = format!("{}\n", json!({"schemas": [USER], "userName": "before"})).into_bytes();
     bytes.extend_from_slice(b"{\"userName\": \"bad\xff\"}\n");
-    bytes.extend_from_slice(format!("{}\n", json!({"schemas": [USER], "userName": "after"})).as_bytes());
+    bytes.extend_from_slice(
+        format!("{}\n", json!({"schemas": [USER], "userName": "after"})).as_bytes(),
+    );
     std::fs::write(&file, bytes).unwrap();
     let output = import(&data, &file);
     let names: Vec<String> = export(&data)
@@ -212,10 +228,21 @@ fn captured_passwords_are_never_exported() {
     );
     let _ = import(&data, &file); // creates the data dir
     let set = run_muster(&[
-        "settings", "set", "--data-dir", &dir(&data), "--undeclared-attributes", "capture",
+        "settings",
+        "set",
+        "--data-dir",
+        &dir(&data),
+        "--undeclared-attributes",
+        "capture",
     ]);
     assert!(set.status.success(), "{set}");
-    let _ = run_muster(&["import", "--data-dir", &dir(&data), &dir(&file), "--restart"]);
+    let _ = run_muster(&[
+        "import",
+        "--data-dir",
+        &dir(&data),
+        &dir(&file),
+        "--restart",
+    ]);
     let output = run_muster(&["export", "--data-dir", &dir(&data)]);
     assert!(!output.stdout.contains("SECRET"), "{}", output.stdout);
 }

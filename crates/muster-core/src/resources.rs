@@ -11,7 +11,7 @@ use std::sync::Arc;
 use muster_scim::patch::{apply_patch_with, canonical_operations, PatchOp};
 use muster_scim::projection::Projection;
 use muster_scim::resource::{check_immutable, normalize_with, Normalized};
-use muster_scim::{ResourceType, SchemaRegistry, ScimError, UndeclaredPolicy};
+use muster_scim::{ResourceType, SchemaRegistry, ScimError, ScimType, UndeclaredPolicy};
 use muster_store::{
     Actor, Member, MemberChange, NewResource, Precondition, Removal, ResourceId, StoreError,
     StoredResource, TenantId, Update,
@@ -224,17 +224,7 @@ impl<'s> Session<'s> {
     /// resource whose id the tenant holds already is left as it is (an
     /// import run again after an interruption).
     pub async fn import(&self, rt: &ResourceType, body: Value) -> Result<Imported, Error> {
-        let id = match body.get("id") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(id)) if uuid::Uuid::parse_str(id).is_ok() => {
-                Some(ResourceId(id.to_ascii_lowercase()))
-            }
-            Some(other) => {
-                return Err(Error::Scim(ScimError::invalid_value(format!(
-                    "id: expected a UUID (as Muster exports), got {other}"
-                ))))
-            }
-        };
+        let (id, body) = importable(body)?;
         let created = self
             .with_fresh_view(rt, |view, rt| {
                 self.create_at(view, rt, id.clone(), body.clone())
@@ -243,13 +233,17 @@ impl<'s> Session<'s> {
         match (created, &id) {
             (Ok(stored), _) => Ok(Imported::Created(stored.id.0)),
             (Err(Error::Store(StoreError::Conflict(detail))), Some(id)) => {
-                match self
+                let holder = self
                     .service
                     .store()
                     .get(&self.tenant, &rt.id, id, false)
-                    .await
-                {
+                    .await;
+                match holder {
                     Ok(_) => Ok(Imported::AlreadyPresent(id.0.clone())),
+                    Err(StoreError::NotFound(_)) => Err(Error::Scim(ScimError::bad_request(
+                        ScimType::Uniqueness,
+                        format!("id: '{}' is held by a resource of another type", id.0),
+                    ))),
                     Err(_) => Err(Error::Store(StoreError::Conflict(detail))),
                 }
             }
@@ -618,6 +612,56 @@ fn keep_server_attributes(current: &Value, replacement: &mut Value) {
             }
         }
     }
+}
+
+/// An export line made ready for [`Session::import`]: its `id` (any case
+/// of the key; a UUID in any of its spellings, kept in the canonical
+/// lower-case hyphenated one) and the body without the `id` and without
+/// the contact-center values the rules computed (computed again here).
+fn importable(body: Value) -> Result<(Option<ResourceId>, Value), Error> {
+    let Value::Object(mut fields) = body else {
+        return Err(Error::Scim(ScimError::invalid_value(
+            "the line is not a JSON object",
+        )));
+    };
+    let urn = muster_rules::CONTACT_CENTER_URN;
+    let keys: Vec<String> = fields.keys().cloned().collect();
+    let mut id = None;
+    for key in keys {
+        if key.eq_ignore_ascii_case("id") {
+            id = fields.remove(&key);
+        } else if key.eq_ignore_ascii_case(urn) {
+            fields.remove(&key);
+        }
+    }
+    if let Some(Value::Array(schemas)) = fields
+        .iter_mut()
+        .find(|(key, _)| key.eq_ignore_ascii_case("schemas"))
+        .map(|(_, schemas)| schemas)
+    {
+        schemas.retain(|schema| {
+            !schema
+                .as_str()
+                .is_some_and(|text| text.eq_ignore_ascii_case(urn))
+        });
+    }
+    let id = match id {
+        None | Some(Value::Null) => None,
+        Some(Value::String(text)) => match uuid::Uuid::try_parse(&text) {
+            Ok(uuid) => Some(ResourceId(uuid.hyphenated().to_string())),
+            Err(_) => {
+                return Err(Error::Scim(ScimError::invalid_value(format!(
+                    "id: expected a UUID (as Muster exports), got \"{text}\""
+                ))))
+            }
+        },
+        Some(other) => {
+            return Err(Error::Scim(ScimError::invalid_value(format!(
+                "id: expected a UUID (as Muster exports), got {other}"
+            ))))
+        }
+    };
+    Ok((id, Value::Object(fields)))
 }
 
 /// What importing one resource did.

@@ -305,3 +305,71 @@ async fn a_busy_bulk_operation_names_the_request_id() {
     }
     panic!("no bulk operation found the writer queue full in 30 rounds");
 }
+
+#[tokio::test]
+async fn capture_never_keeps_an_undeclared_password_in_any_spelling() {
+    let server = TestServer::start().await;
+    let set = server
+        .admin(
+            Method::PUT,
+            "/settings",
+            Some(json!({"undeclaredAttributes": "capture"})),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    let enterprise = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+    let id = create(
+        &server,
+        "/Users",
+        json!({"schemas": [USER], "userName": "holder"}),
+    )
+    .await;
+    let path = format!("/Users/{id}");
+    let before = server.get(&path).await;
+
+    let bodies = [
+        json!({"schemas": [USER, enterprise], "userName": "a",
+               enterprise: {"password": "Clear-Secret-1"}}),
+        json!({"schemas": [USER], "userName": "b", "legacy": {"Password": "Clear-Secret-2"}}),
+        json!({"schemas": [USER], "userName": "c", "urn:example:old:2.0:User:password": "Clear-Secret-3"}),
+        json!({"schemas": [USER], "userName": "d", "vault": [{"PASSWORD": "Clear-Secret-4"}]}),
+    ];
+    for body in bodies {
+        let reply = server.call(Method::POST, "/Users", Some(body)).await;
+        assert_error(&reply, StatusCode::BAD_REQUEST, "invalidValue");
+        assert!(detail(&reply).contains("password"), "{}", reply.body);
+    }
+    for operation in [
+        json!({"op": "add", "path": "legacy.password", "value": "Clear-Secret-5"}),
+        json!({"op": "replace", "value": {"legacy": {"password": "Clear-Secret-6"}}}),
+        json!({"op": "add", "path": format!("{enterprise}:password"), "value": "Clear-Secret-7"}),
+    ] {
+        let reply = server
+            .call(
+                Method::PATCH,
+                &path,
+                Some(json!({"schemas": [PATCH], "Operations": [operation]})),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+    }
+    let bulk = server
+        .call(
+            Method::POST,
+            "/Bulk",
+            Some(json!({"schemas": [BULK], "Operations": [{
+                "method": "POST", "path": "/Users", "bulkId": "x",
+                "data": {"schemas": [USER], "userName": "e", "legacy": {"password": "Clear-Secret-8"}}
+            }]})),
+        )
+        .await;
+    assert_eq!(bulk.status, StatusCode::OK, "{}", bulk.body);
+    assert_eq!(bulk.body["Operations"][0]["status"], "400", "{}", bulk.body);
+
+    // Nothing changed, and no clear secret reached the database.
+    assert_eq!(server.get(&path).await.body, before.body);
+    let database = std::fs::read(server.data_dir().join("muster.db")).unwrap();
+    assert!(!database
+        .windows(13)
+        .any(|window| window == b"Clear-Secret-"));
+}

@@ -137,6 +137,12 @@ impl<'r> Rules<'r> {
         match self.undeclared {
             None => Err(self.unknown_attribute(path)),
             Some(_) if !is_capturable_key(path) => Err(not_a_path(path)),
+            Some(_) if holds_password(path, value) => Err(ScimError::invalid_value(format!(
+                "'{}' holds a 'password' no schema declares: Muster never captures one, as it \
+                 would be kept in clear; declare it in an extension schema (returned: never) or \
+                 leave it out",
+                truncate(path)
+            ))),
             Some(unmapped) => unmapped
                 .try_borrow_mut()
                 .map_err(|_| ScimError::status(500, "the unmapped attributes are in use"))?
@@ -286,6 +292,26 @@ pub(crate) fn is_capturable_key(key: &str) -> bool {
         return AttrPath::parse(key).is_ok();
     }
     key.split(' ').all(|word| !word.is_empty()) && AttrPath::parse(&key.replace(' ', "_")).is_ok()
+}
+
+/// Whether an undeclared value is, or holds at any depth, a `password`
+/// (any case): such a value is never captured.
+fn holds_password(path: &str, value: &Value) -> bool {
+    fn is_password(name: &str) -> bool {
+        name.rsplit(['.', ':'])
+            .next()
+            .is_some_and(|last| last.eq_ignore_ascii_case("password"))
+    }
+    fn within(value: &Value) -> bool {
+        match value {
+            Value::Object(fields) => fields
+                .iter()
+                .any(|(key, value)| is_password(key) || within(value)),
+            Value::Array(items) => items.iter().any(within),
+            _ => false,
+        }
+    }
+    is_password(path) || within(value)
 }
 
 /// The error for an undeclared key that is not an attribute path: named

@@ -20,7 +20,14 @@ const MIGRATION_LOCK: i64 = 0x6d75_7374_6572; // "muster"
 
 impl From<tokio_postgres::Error> for StoreError {
     fn from(error: tokio_postgres::Error) -> Self {
-        StoreError::Database(error.to_string())
+        // "error connecting to server" alone says nothing: add the cause
+        // (which names no credential).
+        let text = match (error.as_db_error(), std::error::Error::source(&error)) {
+            (Some(db), _) => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
+            (None, Some(cause)) => format!("{error}: {cause}"),
+            (None, None) => error.to_string(),
+        };
+        StoreError::Database(text)
     }
 }
 
