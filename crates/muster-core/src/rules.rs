@@ -241,26 +241,18 @@ async fn each_page(
     mut visit: impl FnMut(&StoredResource),
 ) -> Result<(), Error> {
     let registry = SchemaRegistry::builtin();
-    let mut cursor = None;
-    loop {
-        let query = ListQuery {
-            resource_type: resource_type.to_owned(),
-            filter: None,
-            sort_by: None,
-            descending: false,
-            page: Page::Cursor {
-                cursor: cursor.take(),
-                count: PAGE,
-            },
-            include_members: false,
-        };
-        let page = store.list(tenant, &registry, &query).await?;
-        page.resources.iter().for_each(&mut visit);
-        match page.next_cursor {
-            Some(next) if !page.resources.is_empty() => cursor = Some(next),
-            _ => return Ok(()),
-        }
-    }
+    muster_store::each_page(
+        store,
+        tenant,
+        &registry,
+        resource_type,
+        (PAGE, false),
+        |page| {
+            page.iter().for_each(&mut visit);
+            Ok::<_, Error>(())
+        },
+    )
+    .await
 }
 
 /// What applying a rule set did, or would do on a dry run.

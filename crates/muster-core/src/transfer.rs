@@ -10,7 +10,6 @@
 
 use muster_scim::projection::remove_never_returned;
 use muster_scim::ScimError;
-use muster_store::{ListQuery, Page};
 use serde_json::Value;
 
 use crate::resources::Imported;
@@ -39,40 +38,28 @@ impl Session<'_> {
         let mut count = 0;
         for (_, resource_type) in TYPES {
             let rt = self.type_named(resource_type)?;
-            let mut cursor = None;
-            loop {
-                let query = ListQuery {
-                    resource_type: resource_type.to_owned(),
-                    filter: None,
-                    sort_by: None,
-                    descending: false,
-                    page: Page::Cursor {
-                        cursor: cursor.clone(),
-                        count: EXPORT_PAGE,
-                    },
-                    include_members: true,
-                };
-                let page = self
-                    .service()
-                    .store()
-                    .list(self.tenant(), self.registry(), &query)
-                    .await?;
-                for stored in page.resources {
-                    let mut resource = stored.resource;
-                    remove_never_returned(self.registry(), &rt, &mut resource);
-                    if let Some(fields) = resource.as_object_mut() {
-                        for (key, value) in stored.unmapped {
-                            fields.entry(key).or_insert(value);
+            muster_store::each_page(
+                self.service().store(),
+                self.tenant(),
+                self.registry(),
+                resource_type,
+                (EXPORT_PAGE, true),
+                |page| {
+                    for stored in page {
+                        let mut resource = stored.resource;
+                        remove_never_returned(self.registry(), &rt, &mut resource);
+                        if let Some(fields) = resource.as_object_mut() {
+                            for (key, value) in stored.unmapped {
+                                fields.entry(key).or_insert(value);
+                            }
                         }
+                        emit(resource)?;
+                        count += 1;
                     }
-                    emit(resource)?;
-                    count += 1;
-                }
-                match page.next_cursor {
-                    Some(next) => cursor = Some(next),
-                    None => break,
-                }
-            }
+                    Ok::<_, Error>(())
+                },
+            )
+            .await?;
         }
         Ok(count)
     }

@@ -610,6 +610,57 @@ pub enum StoreError {
     Refused(String),
 }
 
+/// Visits every resource of a type in creation order, `page_size` at a
+/// time (with group members when `include_members`): for exports, full
+/// pushes and rule-set dry runs. Each cursor page after the first counts
+/// every match, so a large page keeps a million-resource walk linear.
+pub async fn each_page<E: From<StoreError>>(
+    store: &dyn Store,
+    tenant: &TenantId,
+    registry: &SchemaRegistry,
+    resource_type: &str,
+    (page_size, include_members): (u64, bool),
+    mut visit: impl FnMut(Vec<StoredResource>) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut cursor = None;
+    loop {
+        let query = ListQuery {
+            resource_type: resource_type.to_owned(),
+            filter: None,
+            sort_by: None,
+            descending: false,
+            page: Page::Cursor {
+                cursor: cursor.take(),
+                count: page_size,
+            },
+            include_members,
+        };
+        let page = store.list(tenant, registry, &query).await?;
+        let empty = page.resources.is_empty();
+        visit(page.resources)?;
+        match page.next_cursor {
+            Some(next) if !empty => cursor = Some(next),
+            _ => return Ok(()),
+        }
+    }
+}
+
+impl Migration {
+    /// The steps of `steps` after version `applied`.
+    pub(crate) fn after(steps: &[(&'static str, &'static str)], applied: usize) -> Vec<Migration> {
+        steps
+            .iter()
+            .enumerate()
+            .skip(applied)
+            .map(|(index, (name, sql))| Migration {
+                version: index + 1,
+                name,
+                sql,
+            })
+            .collect()
+    }
+}
+
 /// One step of a backend's schema migrations (`muster migrate`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Migration {

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use muster_core::Service;
 use muster_scim::SchemaRegistry;
 use muster_store::sync::TargetRecord;
-use muster_store::{ChangeRecord, ListQuery, Page, ResourceId, Store, TenantId};
+use muster_store::{ChangeRecord, ResourceId, Store, TenantId};
 use muster_targets::{CompiledTarget, TargetKind};
 use tokio::task::JoinHandle;
 
@@ -658,26 +658,19 @@ pub(crate) async fn each_resource(
     resource_type: &str,
 ) -> Result<Vec<ResourceId>, SyncError> {
     let mut ids = Vec::new();
-    let mut cursor = None;
-    loop {
-        let query = ListQuery {
-            resource_type: resource_type.to_owned(),
-            filter: None,
-            sort_by: None,
-            descending: false,
-            page: Page::Cursor {
-                cursor: cursor.clone(),
-                count: PAGE,
-            },
-            include_members: false,
-        };
-        let page = store.list(tenant, registry, &query).await?;
-        ids.extend(page.resources.into_iter().map(|resource| resource.id));
-        match page.next_cursor {
-            Some(next) => cursor = Some(next),
-            None => return Ok(ids),
-        }
-    }
+    muster_store::each_page(
+        store,
+        tenant,
+        registry,
+        resource_type,
+        (PAGE, false),
+        |page| {
+            ids.extend(page.into_iter().map(|resource| resource.id));
+            Ok::<_, SyncError>(())
+        },
+    )
+    .await?;
+    Ok(ids)
 }
 
 /// Delivers every user and group (a new target's first push, a reconcile,

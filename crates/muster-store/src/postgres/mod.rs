@@ -75,16 +75,7 @@ async fn applied_version(client: &Client) -> Result<usize, StoreError> {
 }
 
 fn steps_after(applied: usize) -> Vec<Migration> {
-    schema::MIGRATIONS
-        .iter()
-        .enumerate()
-        .skip(applied)
-        .map(|(index, (name, sql))| Migration {
-            version: index + 1,
-            name,
-            sql,
-        })
-        .collect()
+    Migration::after(schema::MIGRATIONS, applied)
 }
 
 /// The steps the database at `url` has not applied, read without

@@ -446,16 +446,7 @@ pub fn pending_migrations(path: &Path) -> Result<Vec<Migration>, StoreError> {
             MIGRATIONS.len()
         )));
     }
-    Ok(MIGRATIONS
-        .iter()
-        .enumerate()
-        .skip(applied)
-        .map(|(index, (name, sql))| Migration {
-            version: index + 1,
-            name,
-            sql,
-        })
-        .collect())
+    Ok(Migration::after(MIGRATIONS, applied))
 }
 
 /// Applies the migration steps not yet recorded.
