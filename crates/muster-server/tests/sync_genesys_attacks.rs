@@ -53,63 +53,98 @@ async fn create_user(muster: &TestServer, user_name: &str, title: &str) -> Strin
     created.body["id"].as_str().unwrap().to_owned()
 }
 
-#[tokio::test]
-async fn one_user_deleted_at_genesys_does_not_sink_the_batch() {
-    let sim = GenesysSim::start(GenesysOptions::default()).await;
-    let support_division = sim.seed_division("Customer Support");
-    let apac = sim.seed_division("APAC");
-    let agent = sim.seed_role("Agent");
-    let unit = sim.seed_management_unit("Manila Voice", &apac);
-    sim.seed_group("Group_CC_Agents_Tier1");
+/// Two users at Genesys (x a clerk, y an agent), x then deleted at Genesys
+/// behind Muster's back, and one change putting both into Tier 1 (y gets
+/// the Agent grant and the unit, x only the unit): the batch holding x's
+/// stale id. Returns once y holds its Agent grant, and a moment more.
+struct StaleBatch {
+    sim: GenesysSim,
+    muster: TestServer,
+    tier1: String,
+    y: String,
+    genesys_y: String,
+    /// The management unit's id.
+    unit: String,
+    /// The Agent role's id.
+    agent: String,
+    /// Customer Support's division id.
+    support: String,
+}
 
-    let muster = TestServer::start().await;
-    let tier1 = group(&muster, "Group_CC_Agents_Tier1", &[]).await;
-    let rules = put_rules(&muster, "", RULES).await;
-    assert!(rules.status.is_success(), "{}", rules.body);
+impl StaleBatch {
+    async fn run() -> StaleBatch {
+        let sim = GenesysSim::start(GenesysOptions::default()).await;
+        let support = sim.seed_division("Customer Support");
+        let apac = sim.seed_division("APAC");
+        let agent = sim.seed_role("Agent");
+        let unit = sim.seed_management_unit("Manila Voice", &apac);
+        sim.seed_group("Group_CC_Agents_Tier1");
 
-    let x = create_user(&muster, "x@contoso.com", "clerk").await;
-    let y = create_user(&muster, "y@contoso.com", "agent").await;
-    put_genesys_target(&muster, &sim, Value::Null).await;
-    let (gx, gy) = eventually(20, "both users at Genesys", || async {
-        Some((
-            sim.user_by_user_name("x@contoso.com")?,
-            sim.user_by_user_name("y@contoso.com")?,
-        ))
-    })
-    .await;
+        let muster = TestServer::start().await;
+        let tier1 = group(&muster, "Group_CC_Agents_Tier1", &[]).await;
+        let rules = put_rules(&muster, "", RULES).await;
+        assert!(rules.status.is_success(), "{}", rules.body);
+        let x = create_user(&muster, "x@contoso.com", "clerk").await;
+        let y = create_user(&muster, "y@contoso.com", "agent").await;
+        put_genesys_target(&muster, &sim, Value::Null).await;
+        let (gx, gy) = eventually(20, "both users at Genesys", || async {
+            Some((
+                sim.user_by_user_name("x@contoso.com")?,
+                sim.user_by_user_name("y@contoso.com")?,
+            ))
+        })
+        .await;
+        let deleted = reqwest::Client::new()
+            .delete(format!("{}/Users/{}", sim.scim_base_url(), gx.id))
+            .bearer_auth(sim.issue_token())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+        patch(
+            &muster,
+            &format!("/Groups/{tier1}"),
+            json!([{"op": "add", "path": "members", "value": [{"value": x}, {"value": y}]}]),
+        )
+        .await;
+        let scenario = StaleBatch {
+            sim,
+            muster,
+            tier1,
+            y,
+            genesys_y: gy.id,
+            unit,
+            agent,
+            support,
+        };
+        eventually(20, "y's Agent grant", || async {
+            scenario.y_has_agent().then_some(())
+        })
+        .await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        scenario
+    }
 
-    // An administrator deletes x at Genesys, behind Muster's back.
-    let deleted = reqwest::Client::new()
-        .delete(format!("{}/Users/{}", sim.scim_base_url(), gx.id))
-        .bearer_auth(sim.issue_token())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
-
-    // One change moves both into Tier 1: y gets the Agent grant and the
-    // unit, x only the unit (no SCIM write for either).
-    patch(
-        &muster,
-        &format!("/Groups/{tier1}"),
-        json!([{"op": "add", "path": "members", "value": [{"value": x}, {"value": y}]}]),
-    )
-    .await;
-    eventually(20, "y's Agent grant", || async {
-        sim.grants_of(&gy.id)
+    fn y_has_agent(&self) -> bool {
+        self.sim
+            .grants_of(&self.genesys_y)
             .own
             .iter()
-            .any(|grant| grant.role_id == agent && grant.division_id == support_division)
-            .then_some(())
-    })
-    .await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let letters = muster.admin(Method::GET, "/sync/dead-letters", None).await;
+            .any(|grant| grant.role_id == self.agent && grant.division_id == self.support)
+    }
+}
 
+#[tokio::test]
+async fn one_user_deleted_at_genesys_does_not_sink_the_batch() {
+    let scenario = StaleBatch::run().await;
+    let letters = scenario
+        .muster
+        .admin(Method::GET, "/sync/dead-letters", None)
+        .await;
     // y is a live, known user: its move must arrive whatever became of x.
     assert_eq!(
-        sim.management_unit_of(&gy.id),
-        Some(unit.clone()),
+        scenario.sim.management_unit_of(&scenario.genesys_y),
+        Some(scenario.unit.clone()),
         "y's management unit never reached Genesys (the batch's move request failed \
          as a whole for x's unknown id); dead letters: {}",
         letters.body
@@ -118,55 +153,13 @@ async fn one_user_deleted_at_genesys_does_not_sink_the_batch() {
 
 #[tokio::test]
 async fn a_grant_given_in_a_failed_batch_is_removed_when_entitlements_shrink() {
-    let sim = GenesysSim::start(GenesysOptions::default()).await;
-    let support_division = sim.seed_division("Customer Support");
-    let apac = sim.seed_division("APAC");
-    let agent = sim.seed_role("Agent");
-    sim.seed_management_unit("Manila Voice", &apac);
-    sim.seed_group("Group_CC_Agents_Tier1");
-
-    let muster = TestServer::start().await;
-    let tier1 = group(&muster, "Group_CC_Agents_Tier1", &[]).await;
-    let rules = put_rules(&muster, "", RULES).await;
-    assert!(rules.status.is_success(), "{}", rules.body);
-    let x = create_user(&muster, "x@contoso.com", "clerk").await;
-    let y = create_user(&muster, "y@contoso.com", "agent").await;
-    put_genesys_target(&muster, &sim, Value::Null).await;
-    let (gx, gy) = eventually(20, "both users at Genesys", || async {
-        Some((
-            sim.user_by_user_name("x@contoso.com")?,
-            sim.user_by_user_name("y@contoso.com")?,
-        ))
-    })
-    .await;
-    let deleted = reqwest::Client::new()
-        .delete(format!("{}/Users/{}", sim.scim_base_url(), gx.id))
-        .bearer_auth(sim.issue_token())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
-    patch(
-        &muster,
-        &format!("/Groups/{tier1}"),
-        json!([{"op": "add", "path": "members", "value": [{"value": x}, {"value": y}]}]),
-    )
-    .await;
-    let has_agent = || {
-        sim.grants_of(&gy.id)
-            .own
-            .iter()
-            .any(|grant| grant.role_id == agent && grant.division_id == support_division)
-    };
-    eventually(20, "y's Agent grant", || async {
-        has_agent().then_some(())
-    })
-    .await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    let scenario = StaleBatch::run().await;
+    let (muster, tier1, y) = (&scenario.muster, &scenario.tier1, &scenario.y);
+    let has_agent = || scenario.y_has_agent();
 
     // y leaves Tier 1: its Agent grant must go.
     patch(
-        &muster,
+        muster,
         &format!("/Groups/{tier1}"),
         json!([{"op": "remove", "path": format!("members[value eq \"{y}\"]")}]),
     )
