@@ -52,8 +52,9 @@ const PRUNE_EVERY: Duration = Duration::from_secs(600);
 /// pruned.
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(90 * 24 * 3600);
 
-/// Page size of a full push.
-const PAGE: u64 = 500;
+/// Page size of a full push (each cursor page counts every match: large
+/// pages keep a million-user walk linear; see `muster_store::each_page`).
+const PAGE: u64 = 5_000;
 
 /// How a target is delivered to.
 pub(crate) enum Delivery {
