@@ -162,8 +162,8 @@ async fn group_members_are_not_capped() {
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
 }
 
-#[tokio::test]
-async fn capture_refuses_keys_that_are_not_attribute_paths() {
+/// A server whose default tenant captures undeclared attributes.
+async fn capturing_server() -> TestServer {
     let server = TestServer::start().await;
     let set = server
         .admin(
@@ -173,6 +173,12 @@ async fn capture_refuses_keys_that_are_not_attribute_paths() {
         )
         .await;
     assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    server
+}
+
+#[tokio::test]
+async fn capture_refuses_keys_that_are_not_attribute_paths() {
+    let server = capturing_server().await;
 
     let long = "k".repeat(60_000);
     for (key, shown) in [
@@ -308,15 +314,7 @@ async fn a_busy_bulk_operation_names_the_request_id() {
 
 #[tokio::test]
 async fn capture_never_keeps_an_undeclared_password_in_any_spelling() {
-    let server = TestServer::start().await;
-    let set = server
-        .admin(
-            Method::PUT,
-            "/settings",
-            Some(json!({"undeclaredAttributes": "capture"})),
-        )
-        .await;
-    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    let server = capturing_server().await;
     let enterprise = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
     let id = create(
         &server,

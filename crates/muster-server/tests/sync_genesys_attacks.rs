@@ -53,6 +53,17 @@ async fn create_user(muster: &TestServer, user_name: &str, title: &str) -> Strin
     created.body["id"].as_str().unwrap().to_owned()
 }
 
+/// An administrator deletes a user at Genesys, behind Muster's back.
+async fn delete_at_genesys(sim: &GenesysSim, id: &str) {
+    let deleted = reqwest::Client::new()
+        .delete(format!("{}/Users/{id}", sim.scim_base_url()))
+        .bearer_auth(sim.issue_token())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+}
+
 /// Two users at Genesys (x a clerk, y an agent), x then deleted at Genesys
 /// behind Muster's back, and one change putting both into Tier 1 (y gets
 /// the Agent grant and the unit, x only the unit): the batch holding x's
@@ -94,13 +105,7 @@ impl StaleBatch {
             ))
         })
         .await;
-        let deleted = reqwest::Client::new()
-            .delete(format!("{}/Users/{}", sim.scim_base_url(), gx.id))
-            .bearer_auth(sim.issue_token())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+        delete_at_genesys(&sim, &gx.id).await;
         patch(
             &muster,
             &format!("/Groups/{tier1}"),
@@ -200,13 +205,7 @@ async fn a_provision_on_demand_whose_batched_move_fails_does_not_report_updated(
         sim.user_by_user_name("x@contoso.com")
     })
     .await;
-    let deleted = reqwest::Client::new()
-        .delete(format!("{}/Users/{}", sim.scim_base_url(), gx.id))
-        .bearer_auth(sim.issue_token())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    delete_at_genesys(&sim, &gx.id).await;
     patch(
         &muster,
         &format!("/Groups/{tier1}"),
