@@ -48,6 +48,13 @@ impl Error {
                 tracing::warn!(%queue, "store busy; request refused");
                 ScimError::status(503, format!("Muster is busy ({queue}); retry shortly"))
             }
+            Error::Store(StoreError::Contention(cause)) => {
+                tracing::warn!(%cause, "write collided with a concurrent one; request refused");
+                ScimError::status(
+                    503,
+                    "the resource was being changed by a concurrent request; retry",
+                )
+            }
             Error::Store(StoreError::Refused(cause)) => {
                 tracing::error!(%cause, "the store refused a write Muster should never make");
                 ScimError::status(500, INTERNAL_DETAIL)

@@ -600,6 +600,13 @@ pub enum StoreError {
     /// queued (nothing was written). Retry later; the text names the queue.
     #[error("the store is busy: {0}")]
     Busy(String),
+    /// The write collided with a concurrent one (PostgreSQL: a
+    /// serialization failure or a deadlock) and was rolled back: nothing
+    /// was written. The store retries what it can run again; this reaches
+    /// the caller only when the retries ran out, or when the write's
+    /// update closure had already run. Retry the whole request.
+    #[error("the write collided with a concurrent one and was rolled back: {0}")]
+    Contention(String),
     /// The store refused a write that would break one of its own rules,
     /// whoever the client: a User `password` that is not an argon2 hash
     /// (the server hashes passwords; the store never keeps one in clear).

@@ -11,77 +11,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::sync::atomic::{AtomicU32, Ordering};
+mod pg;
 
 use muster_store::postgres::feed::NewChange;
 use muster_store::postgres::{migrate, pending_migrations};
 use muster_store::{Actor, ChangeKind, ResourceId, TenantId};
-use tokio_postgres::{Client, NoTls};
-
-static NEXT: AtomicU32 = AtomicU32::new(0);
+use pg::{connect, Database};
+use tokio_postgres::Client;
 
 /// The tests of this file run one at a time: transaction ids are the
 /// cluster's, so another test's open transaction would hold back the
 /// feed test's records (as any long transaction on the server does).
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-fn maintenance_url() -> String {
-    std::env::var("MUSTER_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
-
-async fn connect(url: &str) -> Client {
-    let (client, connection) = tokio_postgres::connect(url, NoTls)
-        .await
-        .unwrap_or_else(|error| {
-            panic!("PostgreSQL at {url} is needed by this test and cannot be reached: {error}")
-        });
-    tokio::spawn(connection);
-    client
-}
-
-/// A fresh database, dropped when the value is.
-struct Database {
-    name: String,
-    url: String,
-}
-
-impl Database {
-    async fn create() -> Database {
-        let name = format!(
-            "muster_test_{}_{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
-        let admin = connect(&maintenance_url()).await;
-        // One statement each: a multi-statement string is one transaction.
-        for statement in [
-            format!("DROP DATABASE IF EXISTS {name}"),
-            format!("CREATE DATABASE {name}"),
-        ] {
-            admin.batch_execute(&statement).await.unwrap();
-        }
-        let base = maintenance_url();
-        let root = base
-            .rsplit_once('/')
-            .map_or(base.as_str(), |(root, _)| root);
-        Database {
-            url: format!("{root}/{name}"),
-            name,
-        }
-    }
-
-    async fn drop_now(self) {
-        let admin = connect(&maintenance_url()).await;
-        admin
-            .batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ))
-            .await
-            .unwrap();
-    }
-}
 
 #[tokio::test]
 async fn migrations_apply_once_even_when_two_run_at_once() {
