@@ -22,6 +22,7 @@ use muster_core::tokens::{mint_token, SCOPES, SCOPE_READ, SCOPE_WRITE};
 use muster_scim::parse_schema_definitions;
 use muster_scim::UndeclaredPolicy;
 use muster_server::{AppState, ServerConfig};
+use muster_store::postgres::{PostgresOptions, PostgresStore};
 use muster_store::sqlite::{pending_migrations, SqliteOptions, SqliteStore, DATABASE_FILE};
 use muster_store::{Actor, Store, TenantId, TokenRecord};
 use serde_json::Value;
@@ -90,11 +91,6 @@ enum Command {
     Migrate {
         #[command(flatten)]
         data: DataDir,
-        /// A PostgreSQL database to migrate instead of the SQLite one in the
-        /// data directory, e.g. postgres://muster@db.example.com/muster
-        /// (`muster serve` runs on SQLite until the PostgreSQL store lands).
-        #[arg(long, env = "MUSTER_DATABASE_URL", hide_env_values = true)]
-        database: Option<String>,
         /// Print the pending steps and their SQL; change nothing.
         #[arg(long)]
         dry_run: bool,
@@ -175,9 +171,15 @@ enum SettingsCommand {
 
 #[derive(Args)]
 struct DataDir {
-    /// Directory holding Muster's SQLite database.
+    /// Directory holding Muster's SQLite database (and, with --database,
+    /// the key that seals target secrets and CSV exports).
     #[arg(long, env = "MUSTER_DATA_DIR", default_value = "./muster-data")]
     data_dir: PathBuf,
+    /// A PostgreSQL database to use instead of SQLite in the data
+    /// directory, e.g. postgres://muster@db.example.com/muster. Several
+    /// `muster serve` may share one (see README, "Running on PostgreSQL").
+    #[arg(long, env = "MUSTER_DATABASE_URL", hide_env_values = true)]
+    database: Option<String>,
 }
 
 #[derive(Args)]
@@ -189,6 +191,12 @@ struct ServeArgs {
     /// per CPU, at least two]. More help only when reads wait on the disk.
     #[arg(long, env = "MUSTER_READERS", value_parser = clap::value_parser!(u16).range(1..))]
     readers: Option<u16>,
+    /// With --database: the most PostgreSQL connections this process
+    /// holds. Every replica holds its own, so the server's
+    /// `max_connections` must cover replicas times this, plus the admins'.
+    #[arg(long, env = "MUSTER_MAX_CONNECTIONS", default_value_t = 16,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    max_connections: u16,
     /// The URL identity providers reach Muster at, e.g.
     /// https://muster.example.com (behind a TLS proxy): `Location` and
     /// `meta.location` are built from it. Without it, the listen address.
@@ -332,7 +340,7 @@ async fn run(command: Command) -> Result<()> {
         Command::Serve(args) => serve(args).await,
         Command::Token(command) => token(command).await,
         Command::Schema(command) => schema(command).await,
-        Command::Attributes { data, json } => attributes(&data.data_dir, json).await,
+        Command::Attributes { data, json } => attributes(&data, json).await,
         Command::Settings(command) => settings(command).await,
         Command::Rules(command) => rules::rules(command).await,
         Command::Explain(command) => sync::explain(command).await,
@@ -341,28 +349,42 @@ async fn run(command: Command) -> Result<()> {
         Command::Expr(command) => expr::expr(command),
         Command::Import(args) => transfer::import(args).await,
         Command::Export(args) => transfer::export(args).await,
-        Command::Migrate {
-            data,
-            database,
-            dry_run,
-        } => migrate(&data.data_dir, database.as_deref(), dry_run).await,
+        Command::Migrate { data, dry_run } => {
+            migrate(&data.data_dir, data.database.as_deref(), dry_run).await
+        }
     }
 }
 
-/// Opens (creating if needed) the database in `data_dir` for a short
-/// command: one reader thread is plenty.
-fn open_store(data_dir: &Path) -> Result<SqliteStore> {
+/// Opens (creating if needed) the store for a short command: the
+/// PostgreSQL database `--database` names, else SQLite in the data
+/// directory with one reader thread (plenty for one command).
+async fn open_store(data: &DataDir) -> Result<Arc<dyn Store>> {
     let options = SqliteOptions {
         max_readers: 1,
         ..SqliteOptions::default()
     };
-    open_store_with(data_dir, &options)
+    let postgres = PostgresOptions { max_connections: 4 };
+    open_store_with(data, &options, &postgres).await
 }
 
-/// Opens (creating if needed) the database in `data_dir`.
-fn open_store_with(data_dir: &Path, options: &SqliteOptions) -> Result<SqliteStore> {
-    SqliteStore::open_with(data_dir, options)
-        .with_context(|| format!("opening the database in {}", data_dir.display()))
+/// Opens (creating if needed) the store `data` names.
+async fn open_store_with(
+    data: &DataDir,
+    sqlite: &SqliteOptions,
+    postgres: &PostgresOptions,
+) -> Result<Arc<dyn Store>> {
+    match &data.database {
+        // The URL may hold a password: it is never printed.
+        Some(url) => Ok(Arc::new(
+            PostgresStore::connect(url, postgres)
+                .await
+                .context("opening the PostgreSQL database")?,
+        )),
+        None => Ok(Arc::new(
+            SqliteStore::open_with(&data.data_dir, sqlite)
+                .with_context(|| format!("opening the database in {}", data.data_dir.display()))?,
+        )),
+    }
 }
 
 /// `muster migrate [--database URL] [--dry-run]`.
@@ -397,7 +419,8 @@ async fn migrate(data_dir: &Path, database: Option<&str>, dry_run: bool) -> Resu
             .await
             .context("migrating the PostgreSQL database")?,
         None => {
-            open_store(data_dir)?;
+            SqliteStore::open(data_dir)
+                .with_context(|| format!("opening the database in {}", data_dir.display()))?;
             pending
         }
     };
@@ -413,16 +436,16 @@ async fn migrate(data_dir: &Path, database: Option<&str>, dry_run: bool) -> Resu
     Ok(())
 }
 
-/// Opens the database in `data_dir`, which must exist already: commands that
-/// only read or remove never create an empty database in a mistyped place.
-fn open_existing_store(data_dir: &Path) -> Result<SqliteStore> {
-    if !data_dir.join(DATABASE_FILE).is_file() {
+/// Opens the store, which must exist already: commands that only read or
+/// remove never create an empty SQLite database in a mistyped place.
+async fn open_existing_store(data: &DataDir) -> Result<Arc<dyn Store>> {
+    if data.database.is_none() && !data.data_dir.join(DATABASE_FILE).is_file() {
         bail!(
             "no Muster database in {} (run 'muster serve' or 'muster token create' there first, or check --data-dir)",
-            data_dir.display()
+            data.data_dir.display()
         );
     }
-    open_store(data_dir)
+    open_store(data).await
 }
 
 async fn serve(args: ServeArgs) -> Result<()> {
@@ -430,7 +453,10 @@ async fn serve(args: ServeArgs) -> Result<()> {
     if let Some(readers) = args.readers {
         options.max_readers = usize::from(readers);
     }
-    let store = open_store_with(&args.data.data_dir, &options)?;
+    let postgres = PostgresOptions {
+        max_connections: usize::from(args.max_connections),
+    };
+    let store = open_store_with(&args.data, &options, &postgres).await?;
     let config = ServerConfig {
         public_url: args.public_url.clone(),
         trust_proxy_headers: args.trust_proxy_headers,
@@ -444,7 +470,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         .export_root
         .clone()
         .unwrap_or_else(|| args.data.data_dir.join("exports"));
-    let state = AppState::new(Arc::new(store), config).with_sync(key, retention, export_root);
+    let state = AppState::new(store, config).with_sync(key, retention, export_root);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
@@ -511,7 +537,7 @@ async fn token(command: TokenCommand) -> Result<()> {
                     SCOPES.join(", ")
                 );
             }
-            let store = open_store(&data.data_dir)?;
+            let store = open_store(&data).await?;
             let token = mint_token();
             store
                 .create_token(
@@ -532,7 +558,7 @@ async fn token(command: TokenCommand) -> Result<()> {
             })?;
         }
         TokenCommand::List { data } => {
-            let store = open_existing_store(&data.data_dir)?;
+            let store = open_existing_store(&data).await?;
             for token in store.list_tokens(&tenant).await? {
                 say(format_args!(
                     "{}\t{}\t{}",
@@ -543,7 +569,7 @@ async fn token(command: TokenCommand) -> Result<()> {
             }
         }
         TokenCommand::Revoke { data, name } => {
-            let store = open_existing_store(&data.data_dir)?;
+            let store = open_existing_store(&data).await?;
             store.revoke_token(&tenant, &name).await?;
             eprintln!("revoked token '{name}'");
         }
@@ -591,7 +617,7 @@ async fn schema(command: SchemaCommand) -> Result<()> {
             // Every schema must be valid before any is applied.
             parse_schema_definitions(&Value::Array(documents.clone()))
                 .map_err(|error| anyhow!("{}: {}", file.display(), error.detail))?;
-            let store = open_store(&data.data_dir)?;
+            let store = open_store(&data).await?;
             let options = ApplyOptions {
                 resource_type,
                 required: required.then_some(true),
@@ -604,7 +630,7 @@ async fn schema(command: SchemaCommand) -> Result<()> {
             // being applied; it fails the command once they are.
             let mut printed = Ok(());
             for document in &documents {
-                let report = apply_schema(&store, &tenant, &actor, document, None, &options)
+                let report = apply_schema(&*store, &tenant, &actor, document, None, &options)
                     .await
                     .map_err(refused)?;
                 let text = if json {
@@ -619,7 +645,7 @@ async fn schema(command: SchemaCommand) -> Result<()> {
             printed?;
         }
         SchemaCommand::List { data, json } => {
-            let store = open_existing_store(&data.data_dir)?;
+            let store = open_existing_store(&data).await?;
             let records = store.list_schemas(&tenant).await?;
             if json {
                 let documents: Vec<&Value> = records.iter().map(|r| &r.document).collect();
@@ -667,8 +693,8 @@ async fn schema(command: SchemaCommand) -> Result<()> {
             force,
             dry_run,
         } => {
-            let store = open_existing_store(&data.data_dir)?;
-            let report = remove_schema(&store, &tenant, &cli_actor(), &urn, force, dry_run)
+            let store = open_existing_store(&data).await?;
+            let report = remove_schema(&*store, &tenant, &cli_actor(), &urn, force, dry_run)
                 .await
                 .map_err(refused)?;
             say(describe_report(&report, Action::Remove))?;
@@ -757,10 +783,10 @@ fn describe_report(report: &SchemaReport, action: Action) -> String {
     lines.join("\n")
 }
 
-async fn attributes(data_dir: &Path, json: bool) -> Result<()> {
+async fn attributes(data: &DataDir, json: bool) -> Result<()> {
     let tenant = TenantId::default_tenant();
-    let store = open_existing_store(data_dir)?;
-    let view = load_view(&store, &tenant)
+    let store = open_existing_store(data).await?;
+    let view = load_view(&*store, &tenant)
         .await
         .map_err(|error| refused(error.into()))?;
     let usage = store.attribute_usage(&tenant).await?;
@@ -811,8 +837,8 @@ async fn settings(command: SettingsCommand) -> Result<()> {
     let tenant = TenantId::default_tenant();
     match command {
         SettingsCommand::Show { data } => {
-            let store = open_existing_store(&data.data_dir)?;
-            let settings = tenant_settings(&store, &tenant).await.map_err(refused)?;
+            let store = open_existing_store(&data).await?;
+            let settings = tenant_settings(&*store, &tenant).await.map_err(refused)?;
             say(format_args!(
                 "undeclared-attributes\t{}",
                 settings.undeclared_attributes.as_str()
@@ -827,11 +853,11 @@ async fn settings(command: SettingsCommand) -> Result<()> {
                     "--undeclared-attributes takes 'reject' or 'capture', got '{undeclared_attributes}'"
                 )
             })?;
-            let store = open_store(&data.data_dir)?;
+            let store = open_store(&data).await?;
             let settings = Settings {
                 undeclared_attributes: policy,
             };
-            put_settings(&store, &tenant, &cli_actor(), &settings)
+            put_settings(&*store, &tenant, &cli_actor(), &settings)
                 .await
                 .map_err(refused)?;
             eprintln!("undeclared-attributes set to {undeclared_attributes}");

@@ -13,7 +13,7 @@ use muster_core::rules::{
     apply_rules, check_rules, explain_user, roll_back, rule_set_record, rules_stats, ApplyRules,
     ProgressFn, RulesDocument, RulesProgress, RulesReport,
 };
-use muster_store::{Store, TenantId};
+use muster_store::TenantId;
 
 use crate::{cli_actor, open_existing_store, open_store, print_table, refused, say, DataDir};
 
@@ -121,8 +121,8 @@ pub(crate) async fn rules(command: RulesCommand) -> Result<()> {
             };
             let report = match (file, version) {
                 (_, Some(version)) => {
-                    let store = open_existing_store(&data.data_dir)?;
-                    roll_back(&store, &tenant, &cli_actor(), version, &options)
+                    let store = open_existing_store(&data).await?;
+                    roll_back(&*store, &tenant, &cli_actor(), version, &options)
                         .await
                         .map_err(refused)?
                 }
@@ -133,8 +133,8 @@ pub(crate) async fn rules(command: RulesCommand) -> Result<()> {
                         text: &text,
                         files: Some(&read),
                     };
-                    let store = open_store(&data.data_dir)?;
-                    apply_rules(&store, &tenant, &cli_actor(), &document, &options)
+                    let store = open_store(&data).await?;
+                    apply_rules(&*store, &tenant, &cli_actor(), &document, &options)
                         .await
                         .map_err(|error| anyhow!("{}: {}", file.display(), refused(error)))?
                 }
@@ -156,8 +156,8 @@ pub(crate) async fn rules(command: RulesCommand) -> Result<()> {
                 text: &text,
                 files: Some(&read),
             };
-            let store = open_existing_store(&data.data_dir)?;
-            let rule_set = check_rules(&store, &tenant, &document)
+            let store = open_existing_store(&data).await?;
+            let rule_set = check_rules(&*store, &tenant, &document)
                 .await
                 .map_err(|error| anyhow!("{}: {}", file.display(), refused(error)))?;
             say(format_args!(
@@ -167,14 +167,14 @@ pub(crate) async fn rules(command: RulesCommand) -> Result<()> {
             ))?;
         }
         RulesCommand::Show { data, version } => {
-            let store = open_existing_store(&data.data_dir)?;
-            let record = rule_set_record(&store, &tenant, version)
+            let store = open_existing_store(&data).await?;
+            let record = rule_set_record(&*store, &tenant, version)
                 .await
                 .map_err(refused)?;
             say(record.document.trim_end())?;
         }
         RulesCommand::History { data } => {
-            let store = open_existing_store(&data.data_dir)?;
+            let store = open_existing_store(&data).await?;
             let history = store.rule_set_history(&tenant).await?;
             let rows: Vec<Vec<String>> = history
                 .iter()
@@ -191,8 +191,8 @@ pub(crate) async fn rules(command: RulesCommand) -> Result<()> {
             print_table(&["VERSION", "APPLIED", "BY", "FORMAT", "NOTE"], &rows)?;
         }
         RulesCommand::Stats { data, json } => {
-            let store = open_existing_store(&data.data_dir)?;
-            let stats = rules_stats(&store, &tenant).await.map_err(refused)?;
+            let store = open_existing_store(&data).await?;
+            let stats = rules_stats(&*store, &tenant).await.map_err(refused)?;
             if json {
                 say(serde_json::to_string_pretty(&stats)?)?;
                 return Ok(());
@@ -241,8 +241,8 @@ pub(crate) async fn explain(command: ExplainCommand) -> Result<()> {
     let tenant = TenantId::default_tenant();
     match command {
         ExplainCommand::User { data, user } => {
-            let store = open_existing_store(&data.data_dir)?;
-            let (_, explanation) = explain_user(&store, &tenant, &user)
+            let store = open_existing_store(&data).await?;
+            let (_, explanation) = explain_user(&*store, &tenant, &user)
                 .await
                 .map_err(refused)?;
             say(serde_json::to_string_pretty(&explanation)?)?;

@@ -286,14 +286,15 @@ fn failed(error: SyncError) -> anyhow::Error {
 
 /// The sync procedures over the database in `data_dir` (created when
 /// `create`), with the key that seals target secrets.
-fn targets(data_dir: &Path, create: bool) -> Result<Targets> {
+async fn targets(data: &DataDir, create: bool) -> Result<Targets> {
     let store = if create {
-        open_store(data_dir)?
+        open_store(data).await?
     } else {
-        open_existing_store(data_dir)?
+        open_existing_store(data).await?
     };
+    let data_dir = &data.data_dir;
     let key = SecretKey::load_or_create(data_dir).map_err(failed)?;
-    let service = Arc::new(Service::new(Arc::new(store), Limits::default()));
+    let service = Arc::new(Service::new(store, Limits::default()));
     let export_root = std::env::var_os("MUSTER_EXPORT_ROOT")
         .map_or_else(|| data_dir.join("exports"), std::path::PathBuf::from);
     Ok(Targets::new(service, key, export_root))
@@ -319,7 +320,7 @@ pub(crate) async fn target(command: TargetCommand) -> Result<()> {
             let text = read_input(&file)?;
             let document = TargetDocument::from_json(&text).map_err(Refused)?;
             if check {
-                let targets = targets(&data.data_dir, false)?;
+                let targets = targets(&data, false).await?;
                 let name = document.name.clone();
                 targets.check(&tenant, document).await.map_err(failed)?;
                 say(format_args!(
@@ -327,7 +328,7 @@ pub(crate) async fn target(command: TargetCommand) -> Result<()> {
                     file.display()
                 ))?;
             } else {
-                let targets = targets(&data.data_dir, true)?;
+                let targets = targets(&data, true).await?;
                 let view = targets
                     .apply(&tenant, &cli_actor(), None, document)
                     .await
@@ -336,7 +337,7 @@ pub(crate) async fn target(command: TargetCommand) -> Result<()> {
             }
         }
         TargetCommand::List { data, json } => {
-            let targets = targets(&data.data_dir, false)?;
+            let targets = targets(&data, false).await?;
             let views = targets.list(&tenant).await.map_err(failed)?;
             if json {
                 say(serde_json::to_string_pretty(&views)?)?;
@@ -368,12 +369,12 @@ pub(crate) async fn target(command: TargetCommand) -> Result<()> {
             )?;
         }
         TargetCommand::Show { data, name } => {
-            let targets = targets(&data.data_dir, false)?;
+            let targets = targets(&data, false).await?;
             let view = targets.get(&tenant, &name).await.map_err(failed)?;
             say(serde_json::to_string_pretty(&view)?)?;
         }
         TargetCommand::Remove { data, name } => {
-            let targets = targets(&data.data_dir, false)?;
+            let targets = targets(&data, false).await?;
             targets.remove(&tenant, &name).await.map_err(failed)?;
             eprintln!("removed target '{name}' (nothing was changed at the target itself)");
         }
@@ -434,7 +435,7 @@ pub(crate) async fn sync(command: SyncCommand) -> Result<()> {
     let tenant = TenantId::default_tenant();
     match command {
         SyncCommand::Status { data, target, json } => {
-            let targets = targets(&data.data_dir, false)?;
+            let targets = targets(&data, false).await?;
             let views = match target {
                 Some(name) => vec![targets.get(&tenant, &name).await.map_err(failed)?],
                 None => targets.list(&tenant).await.map_err(failed)?,
@@ -447,7 +448,7 @@ pub(crate) async fn sync(command: SyncCommand) -> Result<()> {
             print_status(&views)?;
         }
         SyncCommand::DeadLetters { data, target, json } => {
-            let targets = targets(&data.data_dir, false)?;
+            let targets = targets(&data, false).await?;
             let letters = targets
                 .dead_letters(&tenant, target.as_deref())
                 .await
@@ -477,7 +478,7 @@ pub(crate) async fn sync(command: SyncCommand) -> Result<()> {
             print_table(&["ID", "TARGET", "TYPE", "RESOURCE", "AT", "REASON"], &rows)?;
         }
         SyncCommand::Retry { data, id } => {
-            let targets = targets(&data.data_dir, false)?;
+            let targets = targets(&data, false).await?;
             let delivered = targets.retry(&tenant, id).await.map_err(failed)?;
             say(format_args!(
                 "dead letter {id} ({}): {}",
@@ -485,7 +486,7 @@ pub(crate) async fn sync(command: SyncCommand) -> Result<()> {
             ))?;
         }
         SyncCommand::Discard { data, id } => {
-            let targets = targets(&data.data_dir, false)?;
+            let targets = targets(&data, false).await?;
             let letter = targets.discard(&tenant, id).await.map_err(failed)?;
             eprintln!(
                 "discarded dead letter {id} ({} {} at target '{}')",
@@ -493,7 +494,7 @@ pub(crate) async fn sync(command: SyncCommand) -> Result<()> {
             );
         }
         SyncCommand::Resume { data, target } => {
-            let targets = targets(&data.data_dir, false)?;
+            let targets = targets(&data, false).await?;
             targets.resume(&tenant, &target).await.map_err(failed)?;
             eprintln!("resumed target '{target}'");
         }
@@ -502,7 +503,7 @@ pub(crate) async fn sync(command: SyncCommand) -> Result<()> {
             target,
             reason,
         } => {
-            let targets = targets(&data.data_dir, false)?;
+            let targets = targets(&data, false).await?;
             targets
                 .pause(&tenant, &target, &reason)
                 .await
@@ -515,7 +516,7 @@ pub(crate) async fn sync(command: SyncCommand) -> Result<()> {
             dry_run,
             json,
         } => {
-            let targets = targets(&data.data_dir, false)?;
+            let targets = targets(&data, false).await?;
             let view = targets.get(&tenant, &target).await.map_err(failed)?;
             if view.document.kind == TargetKind::Csv {
                 let run = export(&targets, &tenant, &view).await?;
@@ -548,7 +549,7 @@ pub(crate) async fn sync(command: SyncCommand) -> Result<()> {
             dry_run,
             json,
         } => {
-            let targets = targets(&data.data_dir, false)?;
+            let targets = targets(&data, false).await?;
             let id = targets.find_user(&tenant, &user).await.map_err(failed)?;
             let delivered = targets
                 .deliver_one(&tenant, &target, "User", &id, dry_run)
@@ -568,7 +569,7 @@ pub(crate) async fn sync(command: SyncCommand) -> Result<()> {
             }
         }
         SyncCommand::Export { data, target } => {
-            let targets = targets(&data.data_dir, false)?;
+            let targets = targets(&data, false).await?;
             let view = targets.get(&tenant, &target).await.map_err(failed)?;
             if view.document.kind != TargetKind::Csv {
                 return Err(anyhow!(
@@ -808,7 +809,7 @@ pub(crate) async fn explain(command: ExplainCommand) -> Result<()> {
             target: Some(target),
             json,
         } => {
-            let targets = targets(&data.data_dir, false)?;
+            let targets = targets(&data, false).await?;
             let id = targets.find_user(&tenant, &user).await.map_err(failed)?;
             let explanation = targets
                 .explain(&tenant, &target, &id)

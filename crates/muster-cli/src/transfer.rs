@@ -90,8 +90,8 @@ pub(crate) async fn import(args: ImportArgs) -> Result<()> {
         .with_context(|| format!("reading {}", args.file.display()))?;
     let metadata = std::fs::metadata(&file)?;
     let (size, modified) = (metadata.len(), modified_nanos(&metadata));
-    let store = open_store(&args.data.data_dir)?;
-    let service = Arc::new(Service::new(Arc::new(store), Limits::default()));
+    let store = open_store(&args.data).await?;
+    let service = Arc::new(Service::new(store, Limits::default()));
     let tenant = TenantId::default_tenant();
     let checkpoint_file = checkpoint_path(&args.data.data_dir);
     let resume_at = match std::fs::read_to_string(&checkpoint_file) {
@@ -420,8 +420,8 @@ fn save_checkpoint(
 
 /// `muster export`.
 pub(crate) async fn export(args: ExportArgs) -> Result<()> {
-    let store = open_existing_store(&args.data.data_dir)?;
-    let service = Service::new(Arc::new(store), Limits::default());
+    let store = open_existing_store(&args.data).await?;
+    let service = Service::new(store, Limits::default());
     let session = service
         .session(TenantId::default_tenant(), cli_actor(), String::new())
         .await

@@ -286,7 +286,8 @@ impl<'s> Session<'s> {
 
     /// Runs a write validated against the tenant's view, again against a
     /// fresh view when the store says the schemas changed meanwhile (a write
-    /// is never decided by a stale schema).
+    /// is never decided by a stale schema), or that it collided with a
+    /// concurrent write and rolled back.
     async fn with_fresh_view<T, F, Fut>(&self, rt: &ResourceType, write: F) -> Result<T, Error>
     where
         F: Fn(Arc<TenantView>, ResourceType) -> Fut,
@@ -298,7 +299,11 @@ impl<'s> Session<'s> {
         loop {
             let result = write(Arc::clone(&view), rt.clone()).await;
             let stale = match &result {
-                Err(Error::Store(StoreError::StaleSchema { .. })) => true,
+                // Rolled back, nothing written: a concurrent write through
+                // another connection or replica won a lock first.
+                Err(Error::Store(StoreError::StaleSchema { .. } | StoreError::Contention(_))) => {
+                    true
+                }
                 // A refusal by a view that is no longer current (an
                 // attribute declared a moment ago by the CLI or another
                 // replica) is decided again by the current one.

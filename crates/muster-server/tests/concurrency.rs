@@ -15,7 +15,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use muster_store::{ChangeKind, Store, TenantId};
+use muster_store::{ChangeKind, TenantId};
 use muster_testkit::{Reply, TestServer};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};

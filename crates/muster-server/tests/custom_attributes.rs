@@ -12,7 +12,7 @@
     reason = "test code: a failed unwrap, expect or panic is a failed test"
 )]
 
-use muster_store::{ChangeKind, Store, TenantId};
+use muster_store::{ChangeKind, TenantId};
 use muster_testkit::{Reply, TestServer};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};

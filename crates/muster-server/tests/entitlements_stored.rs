@@ -238,7 +238,7 @@ async fn filters_find_users_by_their_stored_entitlements() {
 #[tokio::test]
 async fn a_membership_change_through_a_nested_group_recomputes_with_a_version_and_a_change_record()
 {
-    let server = TestServer::start().await;
+    let server = TestServer::start_sqlite().await;
     let dave = user(&server, "dave@contoso.com", "Team Lead", None).await;
     let leads = group(&server, "Team_Leads", &[&dave]).await;
     let supervisors = group(&server, "Supervisors", &[]).await;
@@ -293,7 +293,7 @@ async fn a_membership_change_through_a_nested_group_recomputes_with_a_version_an
 
 #[tokio::test]
 async fn a_rule_set_apply_rewrites_in_its_transaction_only_the_users_whose_entitlements_change() {
-    let server = TestServer::start().await;
+    let server = TestServer::start_sqlite().await;
     let alice = user(&server, "alice@contoso.com", "Agent", Some("CC-4100")).await;
     let erin = user(&server, "erin@contoso.com", "Agent", Some("CC-4100")).await;
     let bob = user(&server, "bob@contoso.com", "Level 2 Support", None).await;

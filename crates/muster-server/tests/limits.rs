@@ -688,7 +688,7 @@ async fn hostile_filters_are_invalid_filter_and_patch_uses_the_configured_limits
 
 #[tokio::test]
 async fn a_server_error_carries_a_generic_detail_and_the_request_id() {
-    let server = TestServer::start().await;
+    let server = TestServer::start_sqlite().await;
     let urn = "urn:ietf:params:scim:schemas:extension:leakcheck:2.0:User";
     let declared = server
         .admin(

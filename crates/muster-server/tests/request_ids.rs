@@ -49,7 +49,7 @@ fn stored_request_ids(server: &TestServer) -> Vec<String> {
 
 #[tokio::test]
 async fn only_short_token_request_ids_are_kept() {
-    let server = TestServer::start().await;
+    let server = TestServer::start_sqlite().await;
     let kept = create_with_request_id(&server, "kept", "entra-7f3a.9_b").await;
     assert_eq!(kept, "entra-7f3a.9_b");
     let huge = "R".repeat(400_000);

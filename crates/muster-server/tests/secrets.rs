@@ -14,7 +14,7 @@
     reason = "test code: a failed unwrap, expect or panic is a failed test"
 )]
 
-use muster_store::{Store, TenantId};
+use muster_store::TenantId;
 use muster_testkit::{Reply, TestServer};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -427,7 +427,7 @@ async fn write_secret(
 
 #[tokio::test]
 async fn a_password_set_through_any_spelling_is_stored_only_as_a_hash() {
-    let server = TestServer::start().await;
+    let server = TestServer::start_sqlite().await;
     let spellings = spellings();
     let mut accepted = Vec::new();
     for (index, spelling) in spellings.iter().enumerate() {

@@ -56,17 +56,6 @@ fn scim_target(name: &str, base_url: &str, token: Value) -> Value {
     })
 }
 
-/// The bytes of the data directory's database files, as text.
-fn database_text(server: &TestServer) -> String {
-    let mut text = String::new();
-    for file in ["muster.db", "muster.db-wal", "muster.db-shm"] {
-        if let Ok(bytes) = std::fs::read(server.data_dir().join(file)) {
-            text.push_str(&String::from_utf8_lossy(&bytes));
-        }
-    }
-    text
-}
-
 /// Finding: `{"env": "ANY"}` read any variable of the server process and
 /// sent it as the bearer token to a URL of the admin's choosing (HOME,
 /// cloud credentials, MUSTER_SECRETS_KEY). Only `MUSTER_TARGET_*` now.
@@ -264,7 +253,7 @@ async fn credentials_in_urls_are_refused_and_never_repeated() {
     }
     let gone = server.admin(Method::GET, "/targets/urls", None).await;
     assert_eq!(gone.status, StatusCode::NOT_FOUND, "{}", gone.body);
-    let text = database_text(&server);
+    let text = server.stored_text().await;
     for secret in ["Query-Secret-01", "Query-Secret-05", "Client-Secret-05"] {
         assert!(!text.contains(secret), "{secret} is in the database files");
     }
@@ -516,7 +505,7 @@ async fn a_token_is_in_no_dead_letter_dry_run_or_database_file() {
         );
     }
     assert!(
-        !database_text(&source).contains(&target.token),
+        !source.stored_text().await.contains(&target.token),
         "the token is in the database files"
     );
 }

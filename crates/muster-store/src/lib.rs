@@ -42,6 +42,7 @@ use serde_json::{Map, Value};
 
 pub mod change;
 pub mod postgres;
+mod sql;
 pub mod sqlite;
 
 pub use change::{

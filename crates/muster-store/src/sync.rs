@@ -171,6 +171,20 @@ pub trait SyncStore: Send + Sync + 'static {
         state: &str,
     ) -> Result<(), StoreError>;
 
+    /// Takes the lease on delivering `name` for `holder` until `ttl` from
+    /// now, or renews it: `true` when `holder` holds it after the call (it
+    /// was free, had expired, or was `holder`'s already). The sync engines
+    /// of several processes sharing the database deliver each target from
+    /// the one holding its lease; a holder that stops renewing loses it
+    /// when it expires. `false` for a target that does not exist.
+    async fn lease_target(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> Result<bool, StoreError>;
+
     /// What `target` holds of one resource.
     async fn delivered(
         &self,

@@ -45,6 +45,10 @@ const LOOK_AHEAD: Duration = Duration::from_secs(1);
 /// How often a worker stores its state for other processes to show.
 const REPORT: Duration = Duration::from_secs(2);
 
+/// How long a worker's lease on its target lasts: a process that stops
+/// (killed, partitioned) hands its targets to another replica within this.
+pub const LEASE: Duration = Duration::from_secs(15);
+
 /// How often the engine prunes change records every target has passed.
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
 
@@ -115,6 +119,8 @@ type Touched = Vec<(ResourceId, String)>;
 
 /// The sync engine of one process.
 pub struct SyncEngine {
+    /// Who this engine is when it holds target leases: unique per process.
+    holder: Arc<str>,
     service: Arc<Service>,
     key: SecretKey,
     metrics: Arc<Metrics>,
@@ -127,6 +133,7 @@ impl SyncEngine {
     /// An engine over `service`, opening target secrets with `key`.
     pub fn new(service: Arc<Service>, key: SecretKey) -> Arc<SyncEngine> {
         Arc::new(SyncEngine {
+            holder: new_holder(),
             service,
             key,
             metrics: Arc::new(Metrics::default()),
@@ -144,6 +151,7 @@ impl SyncEngine {
         retention: Option<Duration>,
     ) -> Arc<SyncEngine> {
         Arc::new(SyncEngine {
+            holder: new_holder(),
             service,
             key,
             metrics: Arc::new(Metrics::default()),
@@ -271,6 +279,12 @@ impl SyncEngine {
             None,
         )?;
         Ok(Worker {
+            lease: LeaseKeeper::start(
+                self.service.store_arc(),
+                tenant.clone(),
+                record.name.clone(),
+                Arc::clone(&self.holder),
+            ),
             service: Arc::clone(&self.service),
             tenant: tenant.clone(),
             name: record.name.clone(),
@@ -331,8 +345,70 @@ pub(crate) fn delivery(
     })
 }
 
-/// One target's worker.
+/// A lease holder name unique to this process: its id and a random part
+/// (process ids repeat across machines and restarts).
+fn new_holder() -> Arc<str> {
+    Arc::from(format!(
+        "pid {} {}",
+        std::process::id(),
+        uuid::Uuid::new_v4()
+    ))
+}
+
+/// Keeps a target's lease for this process while it can: takes it when it
+/// is free or expired and renews it every third of [`LEASE`], also while
+/// a long delivery (a full push) runs. Dropped, it stops renewing and the
+/// lease expires (or is taken again at once by this process's next worker,
+/// which has the same holder name).
+struct LeaseKeeper {
+    held: Arc<std::sync::atomic::AtomicBool>,
+    task: JoinHandle<()>,
+}
+
+impl LeaseKeeper {
+    fn start(store: Arc<dyn Store>, tenant: TenantId, name: String, holder: Arc<str>) -> Self {
+        let held = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = Arc::clone(&held);
+        let task = tokio::spawn(async move {
+            loop {
+                let now = match store.lease_target(&tenant, &name, &holder, LEASE).await {
+                    Ok(now) => now,
+                    Err(error) => {
+                        tracing::warn!(tenant = %tenant.0, target = %name, %error, "target lease not renewed");
+                        false
+                    }
+                };
+                let was = flag.swap(now, std::sync::atomic::Ordering::AcqRel);
+                if was != now {
+                    let state = if now {
+                        "taken: delivering"
+                    } else {
+                        "held elsewhere: standing by"
+                    };
+                    tracing::info!(tenant = %tenant.0, target = %name, "target lease {state}");
+                }
+                tokio::time::sleep(LEASE / 3).await;
+            }
+        });
+        LeaseKeeper { held, task }
+    }
+
+    /// Whether this process holds the lease (as of the last renewal).
+    fn held(&self) -> bool {
+        self.held.load(std::sync::atomic::Ordering::Acquire)
+    }
+}
+
+impl Drop for LeaseKeeper {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// One target's worker: it delivers only while it holds its target's lease
+/// (one process of those sharing the database at a time).
 pub(crate) struct Worker {
+    lease: LeaseKeeper,
     service: Arc<Service>,
     tenant: TenantId,
     name: String,
@@ -364,7 +440,9 @@ impl Worker {
                     false
                 }
             };
-            if reported.elapsed() >= REPORT {
+            // A worker standing by reports nothing: the state shown is the
+            // delivering one's.
+            if reported.elapsed() >= REPORT && self.lease.held() {
                 reported = tokio::time::Instant::now();
                 self.report().await;
             }
@@ -387,8 +465,12 @@ impl Worker {
         }
     }
 
-    /// Delivers one batch; `Ok(false)` when there was nothing to do.
+    /// Delivers one batch; `Ok(false)` when there was nothing to do (or
+    /// another process holds the target's lease).
     async fn step(&self) -> Result<bool, SyncError> {
+        if !self.lease.held() {
+            return Ok(false);
+        }
         let Some(record) = self.store().target(&self.tenant, &self.name).await? else {
             return Ok(false);
         };

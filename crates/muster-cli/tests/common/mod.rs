@@ -35,6 +35,8 @@ pub fn muster() -> Command {
     for variable in [
         "MUSTER_LISTEN",
         "MUSTER_DATA_DIR",
+        "MUSTER_DATABASE_URL",
+        "MUSTER_SECRETS_KEY",
         "MUSTER_LOG",
         "MUSTER_READERS",
         "NO_COLOR",

@@ -17,6 +17,8 @@
 //! monitoring query on `pg_stat_activity` for old `xact_start` finds the
 //! cause.
 
+use std::time::{Duration, Instant};
+
 use serde_json::Value;
 use tokio_postgres::Client;
 
@@ -27,6 +29,13 @@ const ASSIGNER_LOCK: i64 = 0x006d_7573_7465_7201;
 
 /// Most records positioned by one call.
 const ASSIGN_BATCH: i64 = 10_000;
+
+/// How long a read of the feed waits for the records committed before it
+/// began to settle (the transactions older than them to end).
+const SETTLE_WAIT: Duration = Duration::from_secs(5);
+
+/// The pause between two checks while waiting.
+const SETTLE_POLL: Duration = Duration::from_millis(2);
 
 /// A change record to write.
 #[derive(Debug, Clone, Copy)]
@@ -74,6 +83,12 @@ pub async fn record_change(
     Ok(())
 }
 
+/// The highest position handed out so far (0 before the first), from
+/// the `change_positions` sequence: pruning never lowers it, so a position
+/// is never handed out twice.
+const LAST_POSITION: &str =
+    "SELECT CASE WHEN is_called THEN last_value ELSE 0 END AS position FROM change_positions";
+
 /// Gives positions to the settled records that have none, in (transaction
 /// id, sequence) order; returns how many it positioned.
 pub async fn assign_positions(client: &mut Client) -> Result<u64, StoreError> {
@@ -81,40 +96,85 @@ pub async fn assign_positions(client: &mut Client) -> Result<u64, StoreError> {
     transaction
         .execute("SELECT pg_advisory_xact_lock($1)", &[&ASSIGNER_LOCK])
         .await?;
-    let positioned = transaction
-        .execute(
-            "WITH settled AS (
-                 SELECT sequence, row_number() OVER (ORDER BY txid, sequence) AS n
-                 FROM (
-                     SELECT sequence, txid FROM changes
-                     WHERE position IS NULL
-                       AND txid < pg_snapshot_xmin(pg_current_snapshot())
-                     ORDER BY txid, sequence
-                     LIMIT $1
-                 ) AS oldest
-             ), top AS (
-                 SELECT coalesce(max(position), 0) AS position FROM changes
-             )
-             UPDATE changes SET position = top.position + settled.n
-             FROM settled, top
-             WHERE changes.sequence = settled.sequence",
+    // MATERIALIZED: a sequence's row cannot be read where rows are locked
+    // for the UPDATE.
+    let assigned = transaction
+        .query_one(
+            &format!(
+                "WITH settled AS (
+                     SELECT sequence, row_number() OVER (ORDER BY txid, sequence) AS n
+                     FROM (
+                         SELECT sequence, txid FROM changes
+                         WHERE position IS NULL
+                           AND txid < pg_snapshot_xmin(pg_current_snapshot())
+                         ORDER BY txid, sequence
+                         LIMIT $1
+                     ) AS oldest
+                 ), top AS MATERIALIZED ({LAST_POSITION}), positioned AS (
+                     UPDATE changes SET position = top.position + settled.n
+                     FROM settled, top
+                     WHERE changes.sequence = settled.sequence
+                     RETURNING changes.position
+                 )
+                 SELECT count(*)::bigint, max(position) FROM positioned"
+            ),
             &[&ASSIGN_BATCH],
         )
         .await?;
+    let (count, last): (i64, Option<i64>) = (assigned.get(0), assigned.get(1));
+    if let Some(last) = last {
+        transaction
+            .execute("SELECT setval('change_positions', $1)", &[&last])
+            .await?;
+    }
     transaction.commit().await?;
-    Ok(positioned)
+    Ok(u64::try_from(count).unwrap_or_default())
+}
+
+/// The highest position handed out so far (0 before the first record):
+/// the feed's head.
+pub async fn head(client: &Client) -> Result<i64, StoreError> {
+    Ok(client.query_one(LAST_POSITION, &[]).await?.get(0))
+}
+
+/// Positions the settled records, first waiting (at most [`SETTLE_WAIT`])
+/// until the tenant's records committed before the call can be
+/// positioned: a writer that reads the feed after its write finds it there
+/// unless a transaction older than the write stays open longer.
+pub async fn settle(client: &mut Client, tenant: &TenantId) -> Result<(), StoreError> {
+    let deadline = Instant::now() + SETTLE_WAIT;
+    // Every transaction that committed before now has a lower id.
+    let horizon: String = client
+        .query_one("SELECT pg_snapshot_xmax(pg_current_snapshot())::text", &[])
+        .await?
+        .get(0);
+    loop {
+        assign_positions(client).await?;
+        let waiting: bool = client
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM changes
+                     WHERE position IS NULL AND txid < $2::text::xid8 AND tenant_id = $1)",
+                &[&tenant.0, &horizon],
+            )
+            .await?
+            .get(0);
+        if !waiting || Instant::now() >= deadline {
+            return Ok(());
+        }
+        tokio::time::sleep(SETTLE_POLL).await;
+    }
 }
 
 /// A tenant's records after position `after`, at most `limit`, in
-/// position order (positioning what has settled first). A record's
-/// [`ChangeRecord::sequence`] is its position.
+/// position order (settling what committed before the call first, see
+/// [`settle`]). A record's [`ChangeRecord::sequence`] is its position.
 pub async fn changes_after(
     client: &mut Client,
     tenant: &TenantId,
     after: u64,
     limit: u64,
 ) -> Result<Vec<ChangeRecord>, StoreError> {
-    assign_positions(client).await?;
+    settle(client, tenant).await?;
     let after = i64::try_from(after).unwrap_or(i64::MAX);
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let rows = client

@@ -27,10 +27,13 @@
 //! started at once against one database apply each step exactly once.
 
 mod consumers;
+mod derive;
 pub mod feed;
 mod list;
+mod paths;
 mod read;
 mod rule_sets;
+mod rules;
 mod schema;
 mod schemas;
 mod settings;
@@ -618,6 +621,16 @@ impl SyncStore for PostgresStore {
         state: &str,
     ) -> Result<(), StoreError> {
         sync::set_target_state(self, tenant, name, state).await
+    }
+
+    async fn lease_target(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> Result<bool, StoreError> {
+        sync::lease_target(self, tenant, name, holder, ttl).await
     }
 
     async fn delivered(

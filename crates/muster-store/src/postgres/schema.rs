@@ -3,8 +3,10 @@
 //!
 //! - Uniqueness is the database's: `resources` has unique constraints on
 //!   (tenant, id), on a User's lower-cased userName and on a Group's
-//!   lower-cased displayName; the values of unique custom attributes go to
-//!   `unique_values`, whose primary key refuses a second holder. No write
+//!   lower-cased displayName. A writer of a value of a unique custom
+//!   attribute first claims the value's row in `unique_values` (its primary
+//!   key makes the writers of one value wait for each other), then looks
+//!   for another holder in the attribute index (`write.rs`). No write
 //!   relies on a check made before it.
 //! - The attribute index (`resource_values`) serves `eq` and `sw` from a
 //!   B-tree with `text_pattern_ops` and `co` and `ew` from a trigram GIN
@@ -14,7 +16,9 @@
 //!   `position` (the cursor consumers read by) only once every transaction
 //!   that could still commit below it has ended, so a record committed
 //!   late is never behind a consumer's cursor.
-//! - Instants are `timestamptz`; documents are `jsonb`.
+//! - Instants are `timestamptz`; documents are `jsonb`, but a custom
+//!   schema's `document` and a resource's `json` are `json`: the store
+//!   keeps them verbatim (key order).
 
 /// The migration steps, in order; a step's version is its position from 1.
 ///
@@ -37,7 +41,7 @@ CREATE TABLE resources (
     tenant_id text NOT NULL REFERENCES tenants (tenant_id),
     id text NOT NULL,
     resource_type text NOT NULL,
-    json jsonb NOT NULL,
+    json json NOT NULL,
     version bigint NOT NULL,
     created timestamptz NOT NULL,
     last_modified timestamptz NOT NULL,
@@ -141,7 +145,7 @@ CREATE TABLE custom_schemas (
     position integer NOT NULL,
     resource_type text NOT NULL,
     required boolean NOT NULL,
-    document jsonb,
+    document json,
     searchable jsonb NOT NULL DEFAULT '[]',
     version bigint NOT NULL,
     updated timestamptz NOT NULL,
@@ -183,7 +187,7 @@ CREATE TABLE rule_sets (
 CREATE TABLE sync_targets (
     tenant_id text NOT NULL REFERENCES tenants (tenant_id),
     name text NOT NULL,
-    document jsonb NOT NULL,
+    document text NOT NULL, -- verbatim: the store gives it no meaning
     paused text,
     created timestamptz NOT NULL,
     updated timestamptz NOT NULL,
@@ -202,7 +206,7 @@ CREATE TABLE sync_objects (
     resource_id text NOT NULL,
     remote_id text,
     sent jsonb NOT NULL,
-    delivered timestamptz NOT NULL,
+    delivered text NOT NULL, -- verbatim, as the sync engine stamped it
     status integer,
     answer text,
     deprovisioned boolean NOT NULL DEFAULT false,

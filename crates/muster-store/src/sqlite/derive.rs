@@ -196,7 +196,7 @@ impl StoredUser {
 
 /// Why a stored User is rewritten.
 #[derive(Clone, Copy)]
-enum Cause {
+pub(crate) enum Cause {
     /// Its computed `groups` changed: it gets a new version whatever its
     /// derived value does.
     Regrouped,
@@ -214,7 +214,7 @@ enum Cause {
 /// URN): `id`, its computed `groups` and `meta` are appended for the call
 /// and taken off again, so the attributes are not copied. An empty value
 /// (null, `{}`, `[]`, `""`) is `None`: the extension is then absent.
-fn derive_stored(
+pub(crate) fn derive_stored(
     derivation: &dyn Derivation,
     content: &mut Map<String, Value>,
     id: &ResourceId,
@@ -266,7 +266,7 @@ fn attributes_of<'a>(
 /// {attribute: value}}` holding the attributes under `urn` whose values
 /// differ: an attribute with the same value has the same rows. Only those
 /// values are copied.
-fn changed_part(
+pub(crate) fn changed_part(
     old: &Map<String, Value>,
     new: &Map<String, Value>,
     urn: &str,
@@ -405,7 +405,7 @@ fn rewrite_user(
 
 /// The JSON text of the derived value under `urn` in a User's JSON, without
 /// its never-returned values; `null` when it is absent.
-fn derived_payload(
+pub(crate) fn derived_payload(
     object: &Map<String, Value>,
     urn: &str,
     never: &NeverReturned,

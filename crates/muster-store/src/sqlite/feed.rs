@@ -127,26 +127,37 @@ pub(crate) fn list(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// The sortable instant (`values::sortable_instant`) before which records
-/// are old enough to go.
-fn cutoff(older_than: &Retention) -> Result<String, StoreError> {
-    let text = match older_than {
-        Retention::Before(text) => text.clone(),
-        Retention::OlderThan(age) => {
-            let age = time::Duration::try_from(*age).unwrap_or(time::Duration::MAX);
-            let instant = OffsetDateTime::now_utc()
-                .checked_sub(age)
-                .unwrap_or(OffsetDateTime::UNIX_EPOCH);
-            instant.format(&Rfc3339).map_err(|error| {
-                StoreError::Database(format!("cannot format the retention cutoff: {error}"))
-            })?
+/// When change records are old enough to be pruned.
+pub(crate) struct Cutoff {
+    /// The instant, RFC 3339.
+    pub(crate) text: String,
+    /// The same instant in `values::sortable_instant` form.
+    pub(crate) sortable: String,
+}
+
+impl Retention {
+    /// The instant before which records are old enough to go; an
+    /// unreadable RFC 3339 text is a [`StoreError::Scim`] invalid value.
+    pub(crate) fn cutoff(&self) -> Result<Cutoff, StoreError> {
+        let text = match self {
+            Retention::Before(text) => text.clone(),
+            Retention::OlderThan(age) => {
+                let age = time::Duration::try_from(*age).unwrap_or(time::Duration::MAX);
+                let instant = OffsetDateTime::now_utc()
+                    .checked_sub(age)
+                    .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+                instant.format(&Rfc3339).map_err(|error| {
+                    StoreError::Database(format!("cannot format the retention cutoff: {error}"))
+                })?
+            }
+        };
+        match sortable_instant(&text) {
+            Some(sortable) => Ok(Cutoff { text, sortable }),
+            None => Err(StoreError::Scim(ScimError::invalid_value(format!(
+                "'{text}' is not an RFC 3339 date-time"
+            )))),
         }
-    };
-    sortable_instant(&text).ok_or_else(|| {
-        StoreError::Scim(ScimError::invalid_value(format!(
-            "'{text}' is not an RFC 3339 date-time"
-        )))
-    })
+    }
 }
 
 /// Deletes the tenant's records older than `older_than` and at or below
@@ -156,7 +167,7 @@ pub(crate) fn prune(
     tenant: &TenantId,
     older_than: &Retention,
 ) -> Result<u64, StoreError> {
-    let cutoff = cutoff(older_than)?;
+    let cutoff = older_than.cutoff()?.sortable;
     let lowest: Option<i64> = connection
         .prepare_cached("SELECT min(cursor) FROM change_consumers WHERE tenant_id = ?1")?
         .query_row(params![tenant.0], |row| row.get(0))?;

@@ -1,44 +1,16 @@
-//! Lists: filter, order and page in SQL.
-//!
-//! A plan (SQL text and parameters) is made from the query and the registry
-//! on the caller's task; a reader connection then runs it in one read
-//! transaction, so the total and the page come from the same snapshot.
-//!
-//! Order is stable: by `seq` (creation order), or by the sort value with
-//! `seq` breaking ties (ascending in both directions, as the in-memory sort
-//! keeps input order). A cursor (RFC 9865) is opaque base64url of the last
-//! row's (sort value, seq), so the next page starts strictly after it even
-//! when rows are added or removed meanwhile.
+//! Lists on SQLite: a plan (`sql/list.rs`, made on the caller's task) run by
+//! a reader connection in one read transaction, so the total and the page
+//! come from the same snapshot.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-use muster_scim::{SchemaRegistry, ScimError, ScimType};
-use rusqlite::types::Value as SqlValue;
-use rusqlite::{params_from_iter, Connection};
-use serde_json::{json, Value};
+use muster_scim::SchemaRegistry;
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{params_from_iter, Connection, ToSql};
 
-use super::query::QueryBuilder;
 use super::read::{to_version, ReadResource, ResourceRow};
 use super::rules::{self, IndexRules};
-use crate::{ListPage, ListQuery, Page, ResourceId, StoreError, TenantId};
-
-/// A list query turned into SQL.
-pub(crate) struct ListPlan {
-    tenant: TenantId,
-    resource_type: String,
-    with_count: &'static str,
-    with_page: &'static str,
-    filter: String,
-    filter_params: usize,
-    sort_value: Option<String>,
-    descending: bool,
-    params: Vec<SqlValue>,
-    page: Page,
-    include_members: bool,
-    fingerprint: String,
-    /// The index rule generation the SQL was written for.
-    generation: i64,
-}
+use crate::sql::list::{self as planner, ListPlan, Position};
+use crate::sql::{Dialect, Param};
+use crate::{ListPage, ListQuery, ResourceId, StoreError, TenantId};
 
 /// What running a plan gives.
 pub(crate) enum Listed {
@@ -49,58 +21,47 @@ pub(crate) enum Listed {
     Stale(IndexRules),
 }
 
-/// Makes the plan of a list query, for the tenant's index `rules`.
+/// Makes the plan of a list query in SQLite's dialect, for the tenant's
+/// index `rules`.
 pub(crate) fn plan(
     tenant: &TenantId,
     registry: &SchemaRegistry,
     query: &ListQuery,
     rules: &IndexRules,
 ) -> Result<ListPlan, StoreError> {
-    let resource_type = registry
-        .resource_type(&query.resource_type)
-        .ok_or_else(|| {
-            ScimError::invalid_value(format!("unknown resource type '{}'", query.resource_type))
-        })?;
-    let mut builder = QueryBuilder::new(registry, resource_type, tenant, rules);
-    let filter = match &query.filter {
-        Some(filter) => builder.filter(filter),
-        None => "1".to_owned(),
-    };
-    let filter_params = builder.params.len();
-    let with_count = builder.with_clause();
-    let sort_value = match &query.sort_by {
-        Some(path) => Some(builder.sort_value(path)?),
-        None => None,
-    };
-    let fingerprint = match &query.sort_by {
-        Some(path) => format!(
-            "{}:{}",
-            path.to_string().to_ascii_lowercase(),
-            if query.descending { "d" } else { "a" }
-        ),
-        None => String::new(),
-    };
-    Ok(ListPlan {
-        tenant: tenant.clone(),
-        resource_type: resource_type.id.clone(),
-        with_count,
-        with_page: builder.with_clause(),
-        filter,
-        filter_params,
-        sort_value,
-        descending: query.descending,
-        params: builder.params,
-        page: query.page.clone(),
-        include_members: query.include_members,
-        fingerprint,
-        generation: rules.generation,
-    })
+    planner::plan(Dialect::Sqlite, tenant, registry, query, rules)
 }
 
-/// Where a cursor says the previous page ended.
-struct Position {
-    sort_value: SqlValue,
-    seq: i64,
+impl ToSql for Param {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(match self {
+            Param::Text(text) => ValueRef::Text(text.as_bytes()),
+            Param::Integer(integer) => ValueRef::Integer(*integer),
+            Param::Real(real) => ValueRef::Real(*real),
+            Param::Bool(flag) => ValueRef::Integer(i64::from(*flag)),
+            // SQLite's dialect binds instants as their sortable text.
+            Param::Time(_) => {
+                return Err(rusqlite::Error::ToSqlConversionFailure(
+                    "an instant is bound as text on SQLite".into(),
+                ))
+            }
+        }))
+    }
+}
+
+/// A sort value as SQLite returned it (`None`: NULL; a blob, which no sort
+/// value is, counts as NULL).
+fn sort_value(value: ValueRef<'_>) -> Result<Option<Param>, StoreError> {
+    Ok(match value {
+        ValueRef::Null | ValueRef::Blob(_) => None,
+        ValueRef::Integer(integer) => Some(Param::Integer(integer)),
+        ValueRef::Real(real) => Some(Param::Real(real)),
+        ValueRef::Text(text) => Some(Param::Text(
+            std::str::from_utf8(text)
+                .map_err(|error| StoreError::Database(format!("a sort value: {error}")))?
+                .to_owned(),
+        )),
+    })
 }
 
 /// Runs a plan, in one read transaction that first checks the tenant's
@@ -109,7 +70,7 @@ struct Position {
 pub(crate) fn run(connection: &Connection, plan: ListPlan) -> Result<Listed, StoreError> {
     connection.prepare_cached("BEGIN")?.execute([])?;
     let listed = if rules::generation(connection, &plan.tenant)? == plan.generation {
-        Listed::Page(run_in_transaction(connection, plan)?)
+        Listed::Page(run_in_transaction(connection, &plan)?)
     } else {
         Listed::Stale(rules::load(connection, &plan.tenant)?)
     };
@@ -151,66 +112,43 @@ impl ReadPage {
     }
 }
 
-fn run_in_transaction(connection: &Connection, plan: ListPlan) -> Result<ReadPage, StoreError> {
-    let (limit, offset, after) = match &plan.page {
-        Page::Index { start_index, count } => (*count, start_index.saturating_sub(1), None),
-        Page::Cursor { count: 0, .. } => (0, 0, None),
-        Page::Cursor { cursor, count } => {
-            let after = match cursor {
-                Some(cursor) => Some(decode_cursor(cursor, &plan)?),
-                None => None,
-            };
-            (count.saturating_add(1), 0, after)
-        }
-    };
-    // Each match's (seq, sort value) position and row.
+fn run_in_transaction(connection: &Connection, plan: &ListPlan) -> Result<ReadPage, StoreError> {
+    let window = plan.window()?;
+    // Each match's position and row.
     let mut found: Vec<(Position, ResourceRow)> = Vec::new();
-    if limit > 0 {
-        let (sql, params) = page_query(&plan, after.as_ref(), limit, offset);
+    if window.limit > 0 {
+        let (sql, params) = plan.page_query(&window, "r.id, r.json, r.version, r.unmapped");
         let mut statement = connection.prepare_cached(&sql)?;
         let mut rows = statement.query(params_from_iter(params.iter()))?;
         while let Some(row) = rows.next()? {
             let position = Position {
-                seq: row.get(0)?,
-                sort_value: SqlValue::from(row.get_ref(4)?),
+                seq: row.get(4)?,
+                sort_value: sort_value(row.get_ref(5)?)?,
             };
             let resource = ResourceRow {
-                id: ResourceId(row.get(1)?),
+                id: ResourceId(row.get(0)?),
                 resource_type: plan.resource_type.clone(),
-                json: row.get(2)?,
-                version: row.get(3)?,
-                unmapped: row.get(5)?,
+                json: row.get(1)?,
+                version: row.get(2)?,
+                unmapped: row.get(3)?,
             };
             found.push((position, resource));
         }
     }
-    // A first page that is not full holds every match: no need to count
-    // (the common `userName eq "..."` lookup answers from one query).
-    let first_page = offset == 0 && after.is_none();
-    let found_all = first_page && (found.len() as u64) < limit;
-    let total_results = if found_all {
-        found.len() as u64
-    } else {
-        let (count_sql, count_params) = count_query(&plan);
-        let total: i64 = connection
-            .prepare_cached(&count_sql)?
-            .query_row(params_from_iter(count_params.iter()), |row| row.get(0))?;
-        to_version(total)
-    };
-
-    let mut next_cursor = None;
-    if let Page::Cursor { count, .. } = plan.page {
-        let wanted = usize::try_from(count).unwrap_or(usize::MAX);
-        if found.len() > wanted {
-            found.truncate(wanted);
-            if let Some((position, _)) = found.last() {
-                next_cursor = Some(encode_cursor(position, &plan));
-            }
+    let total_results = match plan.total_from(&window, found.len()) {
+        Some(total) => total,
+        None => {
+            let (count_sql, count_params) = plan.count_query();
+            let total: i64 = connection
+                .prepare_cached(&count_sql)?
+                .query_row(params_from_iter(count_params.iter()), |row| row.get(0))?;
+            to_version(total)
         }
-    }
-    let resources = found
+    };
+    let (rows, next_cursor) = plan.finish(found);
+    let resources = rows
         .into_iter()
-        .map(|(_, row)| ReadResource::read(connection, &plan.tenant, row, plan.include_members))
+        .map(|row| ReadResource::read(connection, &plan.tenant, row, plan.include_members))
         .collect::<Result<_, _>>()?;
     Ok(ReadPage {
         total_results,
@@ -219,133 +157,12 @@ fn run_in_transaction(connection: &Connection, plan: ListPlan) -> Result<ReadPag
     })
 }
 
-/// The SQL counting every match, and its parameters.
-fn count_query(plan: &ListPlan) -> (String, &[SqlValue]) {
-    let sql = format!(
-        "{}SELECT count(*) FROM resources r
-         WHERE r.tenant_id = ?1 AND r.resource_type = ?2 AND {}",
-        plan.with_count, plan.filter
-    );
-    (
-        sql,
-        plan.params.get(..plan.filter_params).unwrap_or_default(),
-    )
-}
-
-/// The SQL of one page: matches after `after`, in order, `limit` from
-/// `offset`.
-///
-/// The page is chosen on narrow rows (seq and sort value), then joined to
-/// the resources, so sorting many matches never holds their JSON.
-fn page_query(
-    plan: &ListPlan,
-    after: Option<&Position>,
-    limit: u64,
-    offset: u64,
-) -> (String, Vec<SqlValue>) {
-    let mut params = plan.params.clone();
-    let mut bind = |value: SqlValue| {
-        params.push(value);
-        format!("?{}", params.len())
-    };
-    let sort_value = plan.sort_value.as_deref().unwrap_or("NULL");
-    let mut matches = format!(
-        "SELECT seq, sort_value FROM (
-             SELECT r.seq AS seq, {sort_value} AS sort_value
-             FROM resources r
-             WHERE r.tenant_id = ?1 AND r.resource_type = ?2 AND {})",
-        plan.filter
-    );
-    if let Some(after) = after {
-        let seq = bind(SqlValue::Integer(after.seq));
-        let condition = if plan.sort_value.is_none() {
-            format!("seq > {seq}")
-        } else {
-            match (&after.sort_value, plan.descending) {
-                (SqlValue::Null, false) => format!("(sort_value IS NULL AND seq > {seq})"),
-                (SqlValue::Null, true) => {
-                    format!("((sort_value IS NULL AND seq > {seq}) OR sort_value IS NOT NULL)")
-                }
-                (value, false) => {
-                    let key = bind(value.clone());
-                    format!(
-                        "(sort_value IS NULL OR sort_value > {key}
-                          OR (sort_value = {key} AND seq > {seq}))"
-                    )
-                }
-                (value, true) => {
-                    let key = bind(value.clone());
-                    format!("(sort_value < {key} OR (sort_value = {key} AND seq > {seq}))")
-                }
-            }
-        };
-        matches.push_str(" WHERE ");
-        matches.push_str(&condition);
-    }
-    let (inner_order, outer_order) = match (&plan.sort_value, plan.descending) {
-        (None, _) => ("seq", "page.seq"),
-        (Some(_), false) => (
-            "(sort_value IS NULL), sort_value, seq",
-            "(page.sort_value IS NULL), page.sort_value, page.seq",
-        ),
-        (Some(_), true) => (
-            "(sort_value IS NULL) DESC, sort_value DESC, seq",
-            "(page.sort_value IS NULL) DESC, page.sort_value DESC, page.seq",
-        ),
-    };
-    let limit = bind(SqlValue::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
-    let offset = bind(SqlValue::Integer(i64::try_from(offset).unwrap_or(i64::MAX)));
-    let sql = format!(
-        "{}SELECT page.seq, r.id, r.json, r.version, page.sort_value, r.unmapped FROM (
-             {matches} ORDER BY {inner_order} LIMIT {limit} OFFSET {offset}
-         ) AS page CROSS JOIN resources r ON r.seq = page.seq
-         ORDER BY {outer_order}",
-        plan.with_page
-    );
-    (sql, params)
-}
-
-fn encode_cursor(position: &Position, plan: &ListPlan) -> String {
-    let key = match &position.sort_value {
-        SqlValue::Null | SqlValue::Blob(_) => Value::Null,
-        SqlValue::Integer(integer) => json!(integer),
-        SqlValue::Real(real) => json!(real),
-        SqlValue::Text(text) => json!(text),
-    };
-    let cursor = json!({ "s": position.seq, "k": key, "f": plan.fingerprint });
-    URL_SAFE_NO_PAD.encode(cursor.to_string())
-}
-
-fn decode_cursor(cursor: &str, plan: &ListPlan) -> Result<Position, StoreError> {
-    let invalid = || {
-        StoreError::Scim(ScimError::bad_request(
-            ScimType::InvalidCursor,
-            format!("cursor '{cursor}' was not issued by this server for this query"),
-        ))
-    };
-    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
-    let value: Value = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
-    if value.get("f").and_then(Value::as_str) != Some(plan.fingerprint.as_str()) {
-        return Err(invalid());
-    }
-    let seq = value.get("s").and_then(Value::as_i64).ok_or_else(invalid)?;
-    let sort_value = match value.get("k") {
-        None | Some(Value::Null) => SqlValue::Null,
-        Some(Value::String(text)) => SqlValue::Text(text.clone()),
-        Some(Value::Number(number)) => match number.as_i64() {
-            Some(integer) => SqlValue::Integer(integer),
-            None => SqlValue::Real(number.as_f64().ok_or_else(invalid)?),
-        },
-        Some(_) => return Err(invalid()),
-    };
-    Ok(Position { sort_value, seq })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::sqlite::schema::open_reader;
     use crate::sqlite::{SqliteStore, DATABASE_FILE};
+    use crate::Page;
     use muster_scim::{AttrPath, Filter};
 
     /// The query plans (count, page) of a filter and sort.
@@ -386,7 +203,7 @@ mod tests {
             include_members: true,
         };
         let plan = plan(&TenantId::default_tenant(), registry, &query, rules).unwrap();
-        let explain = |sql: &str, params: &[SqlValue]| {
+        let explain = |sql: &str, params: &[Param]| {
             let mut statement = connection
                 .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
                 .unwrap();
@@ -397,8 +214,8 @@ mod tests {
                 .unwrap();
             rows.map(Result::unwrap).collect::<Vec<_>>().join("\n")
         };
-        let (count_sql, count_params) = count_query(&plan);
-        let (page_sql, page_params) = page_query(&plan, None, 10, 0);
+        let (count_sql, count_params) = plan.count_query();
+        let (page_sql, page_params) = plan.page_query(&plan.window().unwrap(), "r.id, r.json");
         (
             explain(&count_sql, count_params),
             explain(&page_sql, &page_params),

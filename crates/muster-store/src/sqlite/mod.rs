@@ -83,24 +83,21 @@
 //! registry passed to `list` says; writes are schema-agnostic.
 
 mod checkpoint;
-mod derive;
+pub(crate) mod derive;
 mod feed;
-mod filter;
 mod list;
 mod paths;
 mod pool;
-mod query;
-mod read;
+pub(crate) mod read;
 mod rule_sets;
-mod rules;
+pub(crate) mod rules;
 mod schema;
 mod schemas;
 mod settings;
-mod sort;
 mod sync;
 mod usage;
-mod values;
-mod write;
+pub(crate) mod values;
+pub(crate) mod write;
 mod writer;
 
 pub use schema::pending_migrations;

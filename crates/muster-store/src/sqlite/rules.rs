@@ -175,6 +175,11 @@ pub(crate) fn parse_searchable(text: &str) -> Result<Vec<String>, StoreError> {
     let value: Value = serde_json::from_str(text).map_err(|error| {
         StoreError::Database(format!("a stored searchable list is not JSON: {error}"))
     })?;
+    searchable_names(value)
+}
+
+/// A stored searchable list as a JSON value: an array of names.
+pub(crate) fn searchable_names(value: Value) -> Result<Vec<String>, StoreError> {
     let Value::Array(names) = value else {
         return Err(StoreError::Database(
             "a stored searchable list is not a JSON array".to_owned(),

@@ -41,7 +41,16 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "sync targets, delivery state, dead letters",
         super::sync::SYNC_TABLES,
     ),
+    ("target leases for several processes", TARGET_LEASES),
 ];
+
+/// Version 8: who delivers a target (`lease_holder`, a sync engine of one
+/// process) and until when (`lease_until`, a sortable instant), so the
+/// engines of several processes sharing the file deliver each target once.
+const TARGET_LEASES: &str = "
+ALTER TABLE sync_targets ADD COLUMN lease_holder TEXT;
+ALTER TABLE sync_targets ADD COLUMN lease_until TEXT;
+";
 
 /// Version 1.
 ///

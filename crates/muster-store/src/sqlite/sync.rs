@@ -238,6 +238,16 @@ fn take_dead_letter(
     Ok(letter)
 }
 
+/// An instant as leases store it: RFC 3339 in UTC with nanoseconds, so
+/// instants compare as text.
+fn lease_instant(instant: time::OffsetDateTime) -> Result<String, StoreError> {
+    instant
+        .format(time::macros::format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:9]Z"
+        ))
+        .map_err(|error| StoreError::Database(format!("formatting a lease instant: {error}")))
+}
+
 #[async_trait]
 impl SyncStore for SqliteStore {
     async fn change_head(&self, tenant: &TenantId) -> Result<u64, StoreError> {
@@ -393,6 +403,31 @@ impl SyncStore for SqliteStore {
                     )?
                     .execute(params![tenant.0, name, state])?;
                 Ok(())
+            })
+            .await
+    }
+
+    async fn lease_target(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> Result<bool, StoreError> {
+        let (tenant, name, holder) = (tenant.clone(), name.to_owned(), holder.to_owned());
+        let now = time::OffsetDateTime::now_utc();
+        let until = now + ttl;
+        let (now, until) = (lease_instant(now)?, lease_instant(until)?);
+        self.writer
+            .submit(move |connection| {
+                let taken = connection
+                    .prepare_cached(
+                        "UPDATE sync_targets SET lease_holder = ?3, lease_until = ?4
+                         WHERE tenant_id = ?1 AND name = ?2
+                           AND (lease_holder IS NULL OR lease_holder = ?3 OR lease_until < ?5)",
+                    )?
+                    .execute(params![tenant.0, name, holder, until, now])?;
+                Ok(taken == 1)
             })
             .await
     }

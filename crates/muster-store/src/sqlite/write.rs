@@ -170,7 +170,7 @@ pub(crate) fn create(
 }
 
 /// The `meta` a new resource is created with.
-fn new_meta(resource_type: &str, now: &str) -> Value {
+pub(crate) fn new_meta(resource_type: &str, now: &str) -> Value {
     json!({
         "resourceType": resource_type,
         "created": now,
@@ -208,7 +208,7 @@ pub(crate) struct Payload<'a> {
 
 impl Payload<'_> {
     /// The payload of a user whose computed `groups` changed.
-    fn regrouped() -> Self {
+    pub(crate) fn regrouped() -> Self {
         Payload {
             regrouped: true,
             ..Payload::default()
@@ -216,7 +216,7 @@ impl Payload<'_> {
     }
 
     /// The payload of a group one of whose members was renamed.
-    fn renamed_member() -> Self {
+    pub(crate) fn renamed_member() -> Self {
         Payload {
             renamed_member: true,
             ..Payload::default()
@@ -346,7 +346,11 @@ pub(crate) fn load_batch(
     Ok(batch)
 }
 
-fn check_precondition(precondition: Precondition, current: u64) -> Result<(), StoreError> {
+/// Refuses a write whose `If-Match` names another version than `current`.
+pub(crate) fn check_precondition(
+    precondition: Precondition,
+    current: u64,
+) -> Result<(), StoreError> {
     match precondition {
         Precondition::None => Ok(()),
         Precondition::Version(expected) if expected == current => Ok(()),
@@ -616,7 +620,7 @@ pub(crate) fn write_state(
 }
 
 /// Whether a value is an empty array or object.
-fn is_empty_container(value: &Value) -> bool {
+pub(crate) fn is_empty_container(value: &Value) -> bool {
     match value {
         Value::Array(items) => items.is_empty(),
         Value::Object(members) => members.is_empty(),
@@ -861,12 +865,15 @@ pub(crate) fn store_state(
 }
 
 /// The key of an index row within its resource.
-type RowKey = (String, i64, i64);
+pub(crate) type RowKey = (String, i64, i64);
 
 /// Index rows by key, in key order, without those `never` covers; the
 /// first of rows sharing a key wins (keys differing only in case), as
 /// `INSERT OR IGNORE` would keep it.
-fn rows_by_key(object: &Map<String, Value>, never: &NeverReturned) -> BTreeMap<RowKey, ValueRow> {
+pub(crate) fn rows_by_key(
+    object: &Map<String, Value>,
+    never: &NeverReturned,
+) -> BTreeMap<RowKey, ValueRow> {
     let mut rows = BTreeMap::new();
     for row in index_rows(object, never) {
         rows.entry((row.path.clone(), row.element, row.item))
@@ -1068,11 +1075,16 @@ pub(crate) fn assemble(
 
 /// The resource columns that back uniqueness checks and member display.
 pub(crate) struct IndexedColumns {
-    user_name: Option<String>,
-    user_name_lower: Option<String>,
-    display_name: Option<String>,
-    display_name_lower: Option<String>,
-    external_id: Option<String>,
+    /// A User's `userName`.
+    pub user_name: Option<String>,
+    /// Its lower case (unique per tenant).
+    pub user_name_lower: Option<String>,
+    /// The `displayName`.
+    pub display_name: Option<String>,
+    /// A Group's lower-cased `displayName` (unique per tenant).
+    pub display_name_lower: Option<String>,
+    /// The `externalId`.
+    pub external_id: Option<String>,
 }
 
 impl IndexedColumns {
@@ -1248,7 +1260,8 @@ fn check_unique_values(
     Ok(())
 }
 
-fn no_members(resource_type: &str) -> StoreError {
+/// The error for members given to a type other than Group.
+pub(crate) fn no_members(resource_type: &str) -> StoreError {
     crate::ScimError::invalid_value(format!(
         "resource type {resource_type} has no members; only Groups do"
     ))
@@ -1279,7 +1292,8 @@ pub(crate) struct MemberDelta {
 }
 
 impl MemberDelta {
-    fn added(&mut self, id: String) {
+    /// Notes `id` added (cancelling a removal).
+    pub(crate) fn added(&mut self, id: String) {
         if self.net.get(&id) == Some(&false) {
             self.net.remove(&id);
         } else {
@@ -1287,7 +1301,8 @@ impl MemberDelta {
         }
     }
 
-    fn removed(&mut self, id: String) {
+    /// Notes `id` removed (cancelling an addition).
+    pub(crate) fn removed(&mut self, id: String) {
         if self.net.get(&id) == Some(&true) {
             self.net.remove(&id);
         } else {
@@ -1295,16 +1310,18 @@ impl MemberDelta {
         }
     }
 
-    fn is_empty(&self) -> bool {
+    /// Whether membership changed.
+    pub(crate) fn is_empty(&self) -> bool {
         self.net.is_empty()
     }
 
     /// Every member added or removed.
-    fn ids(&self) -> Vec<String> {
+    pub(crate) fn ids(&self) -> Vec<String> {
         self.net.keys().cloned().collect()
     }
 
-    fn to_json(&self) -> Option<Value> {
+    /// The change record's `members`: `{added, removed}`, `None` when empty.
+    pub(crate) fn to_json(&self) -> Option<Value> {
         if self.net.is_empty() {
             return None;
         }

@@ -1922,3 +1922,4 @@ pub async fn tenants_are_isolated(store: &dyn Store, other: &TenantId) {
         .unwrap_err();
     assert!(matches!(error, StoreError::NotFound(_)), "{error:?}");
 }
+pub mod feed;

@@ -1,34 +1,36 @@
 //! The SQL builder shared by filter and sort translation: bound parameters,
 //! fresh table aliases, and where an attribute's values come from.
 //!
-//! A resource query reads `resources r`; parameter `?1` is the tenant and
-//! `?2` the resource type. Values come from one of three sources:
+//! A resource query reads `resources r`; parameter 1 is the tenant and 2
+//! the resource type. Values come from one of three sources:
 //!
-//! - stored attributes: rows of `resource_values` (see `values.rs`), matched
-//!   by lower-cased canonical path; a clause on an indexed path says
-//!   `indexed = 1` so that SQLite may use the partial lookup index, and one
-//!   on a path that is not indexed (see `rules.rs`) never does;
+//! - stored attributes: rows of `resource_values` (see
+//!   `sqlite/values.rs`), matched by lower-cased canonical path; a clause on
+//!   an indexed path says that the row is `indexed` so that the database
+//!   may use the partial lookup index, and one on a path that is not
+//!   indexed (see `sqlite/rules.rs`) never does;
 //! - `id` and `meta`: columns of the resource row itself (they change on
 //!   every write, so keeping them out of the attribute index keeps a write's
 //!   index work to the attributes it really changed);
 //! - a Group's `members`: rows of `group_members`;
-//! - a User's computed `groups`: the `user_groups` CTE ([`GROUPS_CTE`]), the
+//! - a User's computed `groups`: the `user_groups` CTE ([`groups_cte`]), the
 //!   transitive closure of memberships, which a query includes only when it
 //!   needs it.
 
 use muster_scim::schema::Container;
 use muster_scim::{AttrPath, Attribute, ResourceType, SchemaRegistry};
-use rusqlite::types::Value as SqlValue;
 
-use super::read::{GROUP, USER};
-use super::rules::IndexRules;
+use super::{Dialect, Param};
+use crate::sqlite::read::{GROUP, USER};
+use crate::sqlite::rules::IndexRules;
 use crate::TenantId;
 
 /// Every (member, group) pair of the tenant, direct (depth 0) or through
 /// nested groups (depth 1), with the group's display name. Finite even for
 /// cyclic nesting: `UNION` drops repeated (member, group, depth) rows.
-/// `CROSS JOIN` fixes the join order the planner would otherwise guess.
-pub(crate) const GROUPS_CTE: &str = "WITH RECURSIVE closure(member_id, group_id, depth) AS (
+/// SQLite's `CROSS JOIN` fixes the join order the planner would otherwise
+/// guess.
+const SQLITE_GROUPS_CTE: &str = "WITH RECURSIVE closure(member_id, group_id, depth) AS (
     SELECT member_id, group_id, 0 FROM group_members WHERE tenant_id = ?1
     UNION
     SELECT closure.member_id, m.group_id, 1 FROM closure
@@ -40,6 +42,29 @@ user_groups AS MATERIALIZED (
     FROM closure CROSS JOIN resources g ON g.tenant_id = ?1 AND g.id = closure.group_id
     GROUP BY closure.member_id, closure.group_id
 ) ";
+
+/// [`SQLITE_GROUPS_CTE`] in PostgreSQL's words (a group's display name is
+/// one per (member, group), so `min` only satisfies `GROUP BY`).
+const POSTGRES_GROUPS_CTE: &str = "WITH RECURSIVE closure(member_id, group_id, depth) AS (
+    SELECT member_id, group_id, 0 FROM group_members WHERE tenant_id = $1
+    UNION
+    SELECT closure.member_id, m.group_id, 1 FROM closure
+    JOIN group_members m ON m.tenant_id = $1 AND m.member_id = closure.group_id
+),
+user_groups AS MATERIALIZED (
+    SELECT closure.member_id, closure.group_id, min(closure.depth) AS depth,
+        min(g.display_name) AS display
+    FROM closure JOIN resources g ON g.tenant_id = $1 AND g.id = closure.group_id
+    GROUP BY closure.member_id, closure.group_id
+) ";
+
+/// The `WITH` clause defining `user_groups` in `dialect`.
+pub(crate) fn groups_cte(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Sqlite => SQLITE_GROUPS_CTE,
+        Dialect::Postgres => POSTGRES_GROUPS_CTE,
+    }
+}
 
 /// Where the values of a top-level attribute live.
 #[derive(Debug, Clone, PartialEq)]
@@ -73,43 +98,44 @@ pub(crate) struct Columns {
     pub lower: String,
     /// The exact text, NULL unless a string.
     pub exact: String,
-    /// The sortable instant, NULL unless an RFC 3339 string.
+    /// The instant, NULL unless an RFC 3339 string (SQLite: sortable text,
+    /// PostgreSQL: `timestamptz`).
     pub time: String,
     /// The number, NULL unless a number.
     pub number: String,
-    /// The boolean as 0/1, NULL unless a boolean.
+    /// The boolean (SQLite: 0/1), NULL unless a boolean.
     pub flag: String,
-    /// Whether the value is present in the `pr` sense (0/1, never NULL).
+    /// Whether the value is present in the `pr` sense (never NULL).
     pub present: String,
 }
 
 impl Columns {
     /// The value columns of a `resource_values` row.
-    pub(crate) fn stored(alias: &str) -> Columns {
+    pub(crate) fn stored(dialect: Dialect, alias: &str) -> Columns {
         Columns {
             lower: format!("{alias}.value_lower"),
             exact: format!("coalesce({alias}.value_exact, {alias}.value_lower)"),
             time: format!("{alias}.value_time"),
             number: format!("{alias}.value_num"),
             flag: format!("{alias}.value_bool"),
-            present: format!("{alias}.present = 1"),
+            present: dialect.holds(&format!("{alias}.present")),
         }
     }
 
     /// The columns of a computed text value (always a string or NULL).
-    fn text(expression: &str) -> Columns {
-        Columns::text_with_time(expression, &format!("muster_instant({expression})"))
+    fn text(dialect: Dialect, expression: &str) -> Columns {
+        Columns::text_with_time(dialect, expression, &dialect.instant_of_text(expression))
     }
 
-    /// The columns of a text value whose sortable instant is `time`.
-    fn text_with_time(expression: &str, time: &str) -> Columns {
+    /// The columns of a text value whose instant is `time`.
+    fn text_with_time(dialect: Dialect, expression: &str, time: &str) -> Columns {
         Columns {
-            lower: format!("muster_lower({expression})"),
+            lower: dialect.lower(expression),
             exact: expression.to_owned(),
             time: time.to_owned(),
             number: "NULL".to_owned(),
             flag: "NULL".to_owned(),
-            present: format!("coalesce({expression} <> '', 0)"),
+            present: format!("coalesce({expression} <> '', {})", dialect.truth(false)),
         }
     }
 }
@@ -120,9 +146,11 @@ pub(crate) struct QueryBuilder<'r> {
     pub registry: &'r SchemaRegistry,
     /// The resource type queried.
     pub resource_type: &'r ResourceType,
-    /// The parameters, `?1` first.
-    pub params: Vec<SqlValue>,
-    /// Whether the query reads `user_groups` (prefix it with [`GROUPS_CTE`]).
+    /// The dialect the SQL is written in.
+    pub dialect: Dialect,
+    /// The parameters, the first first.
+    pub params: Vec<Param>,
+    /// Whether the query reads `user_groups` (prefix it with [`groups_cte`]).
     pub needs_groups: bool,
     /// The tenant's index rules: which stored paths are in the lookup index.
     rules: &'r IndexRules,
@@ -130,10 +158,11 @@ pub(crate) struct QueryBuilder<'r> {
 }
 
 impl<'r> QueryBuilder<'r> {
-    /// A builder for `resource_type` in `tenant`: `?1` is the tenant, `?2`
-    /// the resource type id. `rules` are the tenant's index rules the query
-    /// is planned with.
+    /// A builder for `resource_type` in `tenant`, in `dialect`: parameter
+    /// 1 is the tenant, 2 the resource type id. `rules` are the tenant's
+    /// index rules the query is planned with.
     pub(crate) fn new(
+        dialect: Dialect,
         registry: &'r SchemaRegistry,
         resource_type: &'r ResourceType,
         tenant: &TenantId,
@@ -142,9 +171,10 @@ impl<'r> QueryBuilder<'r> {
         QueryBuilder {
             registry,
             resource_type,
+            dialect,
             params: vec![
-                SqlValue::Text(tenant.0.clone()),
-                SqlValue::Text(resource_type.id.clone()),
+                Param::Text(tenant.0.clone()),
+                Param::Text(resource_type.id.clone()),
             ],
             needs_groups: false,
             rules,
@@ -153,14 +183,14 @@ impl<'r> QueryBuilder<'r> {
     }
 
     /// Binds a parameter; returns its placeholder.
-    pub(crate) fn bind(&mut self, value: SqlValue) -> String {
+    pub(crate) fn bind(&mut self, value: Param) -> String {
         self.params.push(value);
-        format!("?{}", self.params.len())
+        self.dialect.placeholder(self.params.len())
     }
 
     /// Binds a text parameter.
     pub(crate) fn bind_text(&mut self, text: &str) -> String {
-        self.bind(SqlValue::Text(text.to_owned()))
+        self.bind(Param::Text(text.to_owned()))
     }
 
     /// Binds an attribute index path; returns the SQL of its `path_id`
@@ -179,7 +209,7 @@ impl<'r> QueryBuilder<'r> {
     /// The `WITH` clause the query needs, if any.
     pub(crate) fn with_clause(&self) -> &'static str {
         if self.needs_groups {
-            GROUPS_CTE
+            groups_cte(self.dialect)
         } else {
             ""
         }
@@ -239,6 +269,8 @@ impl<'r> QueryBuilder<'r> {
         sub: &Attribute,
     ) -> Option<Columns> {
         let name = sub.name.to_ascii_lowercase();
+        let dialect = self.dialect;
+        let tenant = dialect.placeholder(1);
         let expression = match (source, name.as_str()) {
             (Source::Members, "value") => format!("{alias}.member_id"),
             (Source::Members, "type") => format!("{alias}.member_type"),
@@ -246,7 +278,7 @@ impl<'r> QueryBuilder<'r> {
                 let display = self.alias();
                 format!(
                     "(SELECT {display}.display_name FROM resources {display}
-                      WHERE {display}.tenant_id = ?1 AND {display}.id = {alias}.member_id)"
+                      WHERE {display}.tenant_id = {tenant} AND {display}.id = {alias}.member_id)"
                 )
             }
             (Source::Groups, "value") => format!("{alias}.group_id"),
@@ -258,20 +290,38 @@ impl<'r> QueryBuilder<'r> {
             (Source::Common, "resourcetype") => format!("{alias}.resource_type"),
             (Source::Common, "version") => format!("('W/\"' || {alias}.version || '\"')"),
             (Source::Common, "created") => {
-                return Some(Columns::text_with_time(
-                    &format!("{alias}.created"),
-                    &format!("{alias}.created_instant"),
-                ))
+                return Some(meta_instant(dialect, alias, "created", "created"))
             }
             (Source::Common, "lastmodified") => {
-                return Some(Columns::text_with_time(
-                    &format!("{alias}.last_modified"),
-                    &format!("{alias}.last_modified_instant"),
+                return Some(meta_instant(
+                    dialect,
+                    alias,
+                    "last_modified",
+                    "lastModified",
                 ))
             }
             _ => return None,
         };
-        Some(Columns::text(&expression))
+        Some(Columns::text(dialect, &expression))
+    }
+}
+
+/// The columns of `meta.created` or `meta.lastModified` of the resource
+/// row `alias`: SQLite keeps the text in `column` and its sortable instant
+/// in `{column}_instant`; PostgreSQL keeps the instant in `column` and the
+/// text only in the resource's `meta` (`key`).
+fn meta_instant(dialect: Dialect, alias: &str, column: &str, key: &str) -> Columns {
+    match dialect {
+        Dialect::Sqlite => Columns::text_with_time(
+            dialect,
+            &format!("{alias}.{column}"),
+            &format!("{alias}.{column}_instant"),
+        ),
+        Dialect::Postgres => Columns::text_with_time(
+            dialect,
+            &format!("({alias}.json -> 'meta' ->> '{key}')"),
+            &format!("{alias}.{column}"),
+        ),
     }
 }
 

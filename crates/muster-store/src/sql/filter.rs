@@ -14,24 +14,25 @@
 //!   attributes compare as instants when both sides are RFC 3339.
 //!
 //! Plans: one operand of an `and` (and every operand of an `or` whose
-//! operands all can) is written `r.seq IN (SELECT ...)`, which SQLite answers
-//! from the `(tenant_id, path, value_lower)` index and then looks resources up
+//! operands all can) is written `r.seq IN (SELECT ...)`, which the database
+//! answers from the `(tenant_id, path, value_lower)` index (on PostgreSQL
+//! also the trigram index, for `co` and `ew`) and then looks resources up
 //! by key; the other operands are correlated `EXISTS` checks on those few
 //! resources. So `userName eq "x" and active eq true` reads a handful of
 //! rows, not every user.
 //!
-//! A clause on a stored path in the lookup index says `indexed = 1` (the
-//! partial index's condition). A clause on a custom attribute that is not
+//! A clause on a stored path in the lookup index says the row is `indexed`
+//! (the partial indexes' condition). A clause on a custom attribute that is not
 //! searchable (`rules.rs`) is never the driver: it is an `EXISTS` check
 //! through the primary key, of the resources the other operands found or,
 //! alone, of each of the tenant's resources of the type. That scan is the
 //! documented price of a non-searchable attribute.
 
 use muster_scim::{AttrPath, Attribute, AttributeType, CompareOp, Filter, FilterValue};
-use rusqlite::types::Value as SqlValue;
 
 use super::query::{element_definition, Columns, Located, QueryBuilder, Source};
-use super::values::sortable_instant;
+use super::{instant, Dialect, Param};
+use crate::sqlite::values::sortable_instant;
 
 /// How a predicate is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,8 +61,8 @@ enum Sql {
 }
 
 impl Sql {
-    fn never() -> Sql {
-        Sql::Predicate("0".to_owned())
+    fn never(dialect: Dialect) -> Sql {
+        Sql::Predicate(dialect.truth(false).to_owned())
     }
 
     fn predicate(self) -> String {
@@ -76,6 +77,11 @@ impl QueryBuilder<'_> {
     /// The SQL predicate over `resources r` of a filter.
     pub(crate) fn filter(&mut self, filter: &Filter) -> String {
         self.node(filter, Mode::Drive).predicate()
+    }
+
+    /// The condition that never holds.
+    fn never_text(&self) -> String {
+        self.dialect.truth(false).to_owned()
     }
 
     fn node(&mut self, filter: &Filter, mode: Mode) -> Sql {
@@ -97,7 +103,7 @@ impl QueryBuilder<'_> {
                         self.node(operand, mode).predicate()
                     })
                     .collect();
-                Sql::Predicate(join(&parts, " AND ", "1"))
+                Sql::Predicate(join(&parts, " AND ", self.dialect.truth(true)))
             }
             Filter::Or(operands) => {
                 let mode = if mode == Mode::Drive
@@ -123,7 +129,7 @@ impl QueryBuilder<'_> {
                     return Sql::Set(sets.join(" UNION "));
                 }
                 let parts: Vec<String> = parts.into_iter().map(Sql::predicate).collect();
-                Sql::Predicate(join(&parts, " OR ", "0"))
+                Sql::Predicate(join(&parts, " OR ", self.dialect.truth(false)))
             }
             Filter::Not(operand) => Sql::Predicate(format!(
                 "NOT ({})",
@@ -137,14 +143,14 @@ impl QueryBuilder<'_> {
 
     fn present(&mut self, path: &AttrPath, mode: Mode) -> Sql {
         let Some(located) = self.locate(path) else {
-            return Sql::never();
+            return Sql::never(self.dialect);
         };
         let alias = self.alias();
         let condition = match &located.source {
-            Source::Stored(_) => Some(Columns::stored(&alias).present),
+            Source::Stored(_) => Some(Columns::stored(self.dialect, &alias).present),
             Source::Members | Source::Groups | Source::Common => match located.step {
                 // An element (a membership, `meta`) is a non-empty object.
-                None if located.attribute.is_complex() => Some("1".to_owned()),
+                None if located.attribute.is_complex() => Some(self.dialect.truth(true).to_owned()),
                 None => self
                     .computed_columns(&located.source, &alias, located.attribute)
                     .map(|columns| columns.present),
@@ -155,14 +161,14 @@ impl QueryBuilder<'_> {
         };
         match condition {
             Some(condition) => self.rows(&located, located.step, &alias, &condition, mode),
-            None => Sql::never(),
+            None => Sql::never(self.dialect),
         }
     }
 
     fn compare(&mut self, path: &AttrPath, op: CompareOp, value: &FilterValue, mode: Mode) -> Sql {
         // An unknown path matches nothing, whatever the operator (even `ne`).
         let Some(located) = self.locate(path) else {
-            return Sql::never();
+            return Sql::never(self.dialect);
         };
         match (op, value) {
             (CompareOp::Ne, _) => {
@@ -178,7 +184,7 @@ impl QueryBuilder<'_> {
                     self.present(path, Mode::Check).predicate()
                 ))
             }
-            (_, FilterValue::Null) => return Sql::never(),
+            (_, FilterValue::Null) => return Sql::never(self.dialect),
             _ => {}
         }
         // A complex attribute compared as a whole compares its `value`.
@@ -187,7 +193,7 @@ impl QueryBuilder<'_> {
             None if located.attribute.is_complex() => {
                 match located.attribute.sub_attribute("value") {
                     Some(sub) => sub,
-                    None => return Sql::never(),
+                    None => return Sql::never(self.dialect),
                 }
             }
             None => located.attribute,
@@ -195,7 +201,7 @@ impl QueryBuilder<'_> {
         let step = (!std::ptr::eq(definition, located.attribute)).then_some(definition);
         let alias = self.alias();
         let columns = match &located.source {
-            Source::Stored(_) => Some(Columns::stored(&alias)),
+            Source::Stored(_) => Some(Columns::stored(self.dialect, &alias)),
             Source::Members | Source::Groups | Source::Common => {
                 self.computed_columns(&located.source, &alias, definition)
             }
@@ -204,7 +210,7 @@ impl QueryBuilder<'_> {
             columns.and_then(|columns| self.compare_condition(&columns, definition, op, value));
         match condition {
             Some(condition) => self.rows(&located, step, &alias, &condition, mode),
-            None => Sql::never(),
+            None => Sql::never(self.dialect),
         }
     }
 
@@ -218,6 +224,9 @@ impl QueryBuilder<'_> {
         condition: &str,
         mode: Mode,
     ) -> Sql {
+        let tenant = self.dialect.placeholder(1);
+        let resource_type = self.dialect.placeholder(2);
+        let join = self.dialect.join();
         match &located.source {
             Source::Stored(prefix) => {
                 let path = match step {
@@ -225,11 +234,11 @@ impl QueryBuilder<'_> {
                     None => prefix.clone(),
                 };
                 let path = self.bind_path(&path);
-                let indexed = indexed_condition(located.indexed, alias);
+                let indexed = indexed_condition(self.dialect, located.indexed, alias);
                 match stored_mode(mode, located.indexed) {
                     Mode::Drive => Sql::Set(format!(
                         "SELECT {alias}.resource_seq FROM resource_values {alias}
-                          WHERE {alias}.tenant_id = ?1 AND {alias}.path_id = {path}{indexed}
+                          WHERE {alias}.tenant_id = {tenant} AND {alias}.path_id = {path}{indexed}
                           AND ({condition})"
                     )),
                     Mode::Check => Sql::Predicate(format!(
@@ -242,7 +251,7 @@ impl QueryBuilder<'_> {
             Source::Common => match mode {
                 Mode::Drive => Sql::Set(format!(
                     "SELECT {alias}.seq FROM resources {alias}
-                      WHERE {alias}.tenant_id = ?1 AND {alias}.resource_type = ?2
+                      WHERE {alias}.tenant_id = {tenant} AND {alias}.resource_type = {resource_type}
                       AND ({condition})"
                 )),
                 Mode::Check => Sql::Predicate(format!(
@@ -255,14 +264,14 @@ impl QueryBuilder<'_> {
                     let group = self.alias();
                     Sql::Set(format!(
                         "SELECT {group}.seq FROM group_members {alias}
-                          CROSS JOIN resources {group} ON {group}.tenant_id = ?1
+                          {join} resources {group} ON {group}.tenant_id = {tenant}
                               AND {group}.id = {alias}.group_id
-                          WHERE {alias}.tenant_id = ?1 AND ({condition})"
+                          WHERE {alias}.tenant_id = {tenant} AND ({condition})"
                     ))
                 }
                 Mode::Check => Sql::Predicate(format!(
                     "EXISTS (SELECT 1 FROM group_members {alias}
-                      WHERE {alias}.tenant_id = ?1 AND {alias}.group_id = r.id
+                      WHERE {alias}.tenant_id = {tenant} AND {alias}.group_id = r.id
                       AND ({condition}))"
                 )),
             },
@@ -273,7 +282,7 @@ impl QueryBuilder<'_> {
                         let member = self.alias();
                         Sql::Set(format!(
                             "SELECT {member}.seq FROM user_groups {alias}
-                              CROSS JOIN resources {member} ON {member}.tenant_id = ?1
+                              {join} resources {member} ON {member}.tenant_id = {tenant}
                                   AND {member}.id = {alias}.member_id
                               WHERE ({condition})"
                         ))
@@ -289,10 +298,10 @@ impl QueryBuilder<'_> {
 
     fn value_path(&mut self, path: &AttrPath, filter: &Filter, mode: Mode) -> Sql {
         let Some(located) = self.locate(path) else {
-            return Sql::never();
+            return Sql::never(self.dialect);
         };
         if located.step.is_some() {
-            return Sql::never();
+            return Sql::never(self.dialect);
         }
         match &located.source {
             Source::Stored(prefix) => {
@@ -338,12 +347,15 @@ impl QueryBuilder<'_> {
         let row_path = match driver.and_then(|index| conjuncts.get(index)) {
             Some(Filter::Compare { path, op, value }) => {
                 let Some((definition, is_element)) = element_definition(attribute, path) else {
-                    return Sql::never();
+                    return Sql::never(self.dialect);
                 };
-                let Some(condition) =
-                    self.compare_condition(&Columns::stored(&alias), definition, *op, value)
-                else {
-                    return Sql::never();
+                let Some(condition) = self.compare_condition(
+                    &Columns::stored(self.dialect, &alias),
+                    definition,
+                    *op,
+                    value,
+                ) else {
+                    return Sql::never(self.dialect);
                 };
                 conditions.push(condition);
                 if is_element {
@@ -369,12 +381,13 @@ impl QueryBuilder<'_> {
             }
         }
         let path = self.bind_path(&row_path);
-        let condition = join(&conditions, " AND ", "1");
-        let indexed = indexed_condition(located.indexed, &alias);
+        let condition = join(&conditions, " AND ", self.dialect.truth(true));
+        let indexed = indexed_condition(self.dialect, located.indexed, &alias);
+        let tenant = self.dialect.placeholder(1);
         match mode {
             Mode::Drive => Sql::Set(format!(
                 "SELECT {alias}.resource_seq FROM resource_values {alias}
-                  WHERE {alias}.tenant_id = ?1 AND {alias}.path_id = {path}{indexed}
+                  WHERE {alias}.tenant_id = {tenant} AND {alias}.path_id = {path}{indexed}
                   AND {condition}"
             )),
             Mode::Check => Sql::Predicate(format!(
@@ -411,17 +424,17 @@ impl QueryBuilder<'_> {
                     .iter()
                     .map(|operand| self.element_tree(operand, leaf))
                     .collect();
-                join(&parts, " AND ", "1")
+                join(&parts, " AND ", self.dialect.truth(true))
             }
             Filter::Or(operands) => {
                 let parts: Vec<String> = operands
                     .iter()
                     .map(|operand| self.element_tree(operand, leaf))
                     .collect();
-                join(&parts, " OR ", "0")
+                join(&parts, " OR ", self.dialect.truth(false))
             }
             Filter::Not(operand) => format!("NOT ({})", self.element_tree(operand, leaf)),
-            Filter::ValuePath { .. } => "0".to_owned(),
+            Filter::ValuePath { .. } => self.never_text(),
             Filter::Present(_) | Filter::Compare { .. } => leaf(self, filter),
         }
     }
@@ -437,15 +450,15 @@ impl QueryBuilder<'_> {
         match filter {
             Filter::Present(path) => {
                 let Some((definition, is_element)) = element_definition(attribute, path) else {
-                    return "0".to_owned();
+                    return self.never_text();
                 };
                 let alias = self.alias();
-                let condition = Columns::stored(&alias).present;
+                let condition = Columns::stored(self.dialect, &alias).present;
                 self.element_row(prefix, element, definition, is_element, &alias, &condition)
             }
             Filter::Compare { path, op, value } => {
                 if element_definition(attribute, path).is_none() {
-                    return "0".to_owned();
+                    return self.never_text();
                 }
                 match element_compare(path, *op, value) {
                     ElementCompare::Negated(positive) => {
@@ -454,17 +467,20 @@ impl QueryBuilder<'_> {
                             self.stored_element(prefix, attribute, element, &positive)
                         );
                     }
-                    ElementCompare::Never => return "0".to_owned(),
+                    ElementCompare::Never => return self.never_text(),
                     ElementCompare::Direct => {}
                 }
                 let Some((definition, is_element)) = element_definition(attribute, path) else {
-                    return "0".to_owned();
+                    return self.never_text();
                 };
                 let alias = self.alias();
-                let Some(condition) =
-                    self.compare_condition(&Columns::stored(&alias), definition, *op, value)
-                else {
-                    return "0".to_owned();
+                let Some(condition) = self.compare_condition(
+                    &Columns::stored(self.dialect, &alias),
+                    definition,
+                    *op,
+                    value,
+                ) else {
+                    return self.never_text();
                 };
                 self.element_row(prefix, element, definition, is_element, &alias, &condition)
             }
@@ -491,7 +507,7 @@ impl QueryBuilder<'_> {
             )
         };
         let path = self.bind_path(&path);
-        let indexed = indexed_condition(element.indexed, alias);
+        let indexed = indexed_condition(self.dialect, element.indexed, alias);
         format!(
             "EXISTS (SELECT 1 FROM resource_values {alias}
               WHERE {alias}.resource_seq = {} AND {alias}.path_id = {path}{indexed}
@@ -530,12 +546,12 @@ impl QueryBuilder<'_> {
                     .and_then(|(definition, _)| self.computed_columns(source, alias, definition));
                 match columns {
                     Some(columns) => columns.present,
-                    None => "0".to_owned(),
+                    None => self.never_text(),
                 }
             }
             Filter::Compare { path, op, value } => {
                 if element_definition(attribute, path).is_none() {
-                    return "0".to_owned();
+                    return self.never_text();
                 }
                 match element_compare(path, *op, value) {
                     ElementCompare::Negated(positive) => {
@@ -544,18 +560,20 @@ impl QueryBuilder<'_> {
                             self.computed_element(source, attribute, alias, &positive)
                         );
                     }
-                    ElementCompare::Never => return "0".to_owned(),
+                    ElementCompare::Never => return self.never_text(),
                     ElementCompare::Direct => {}
                 }
                 let Some((definition, _)) = element_definition(attribute, path) else {
-                    return "0".to_owned();
+                    return self.never_text();
                 };
                 let condition = self
                     .computed_columns(source, alias, definition)
                     .and_then(|columns| self.compare_condition(&columns, definition, *op, value));
                 match condition {
-                    Some(condition) => format!("coalesce(({condition}), 0)"),
-                    None => "0".to_owned(),
+                    Some(condition) => {
+                        format!("coalesce(({condition}), {})", self.dialect.truth(false))
+                    }
+                    None => self.never_text(),
                 }
             }
             _ => self.computed_element(source, attribute, alias, filter),
@@ -588,8 +606,7 @@ impl QueryBuilder<'_> {
             FilterValue::String(text) => {
                 let string = self.string_condition(columns, definition, op, text);
                 if definition.kind == AttributeType::DateTime && is_ordering(op) {
-                    if let Some(instant) = sortable_instant(text) {
-                        let instant = self.bind(SqlValue::Text(instant));
+                    if let Some(instant) = self.bind_instant(text) {
                         let sql_op = sql_operator(op)?;
                         let time = &columns.time;
                         return Some(format!(
@@ -602,9 +619,10 @@ impl QueryBuilder<'_> {
             }
             FilterValue::Number(number) => {
                 let sql_op = sql_operator(op)?;
-                let bound = match number.as_i64() {
-                    Some(integer) => SqlValue::Integer(integer),
-                    None => SqlValue::Real(number.as_f64()?),
+                // PostgreSQL's `value_num` is a double: compare with one.
+                let bound = match (self.dialect, number.as_i64()) {
+                    (Dialect::Sqlite, Some(integer)) => Param::Integer(integer),
+                    _ => Param::Real(number.as_f64()?),
                 };
                 let bound = self.bind(bound);
                 Some(format!("{} {sql_op} {bound}", columns.number))
@@ -613,7 +631,7 @@ impl QueryBuilder<'_> {
                 if op != CompareOp::Eq {
                     return None;
                 }
-                let bound = self.bind(SqlValue::Integer(i64::from(*flag)));
+                let bound = self.bind(self.dialect.flag(*flag));
                 Some(format!("{} = {bound}", columns.flag))
             }
             FilterValue::Null => None,
@@ -635,7 +653,7 @@ impl QueryBuilder<'_> {
         if op == CompareOp::Eq {
             // Equal texts have equal lower-cased forms, so the indexed lower
             // column narrows first and the exact text decides.
-            let lower = self.bind(SqlValue::Text(text.to_lowercase()));
+            let lower = self.bind(Param::Text(text.to_lowercase()));
             let exact = self.bind_text(text);
             return format!(
                 "({} = {lower} AND {} = {exact})",
@@ -645,8 +663,24 @@ impl QueryBuilder<'_> {
         self.text_condition(&columns.exact, op, text)
     }
 
+    /// An RFC 3339 text bound as an instant to compare with instant
+    /// columns (SQLite: its sortable text; PostgreSQL: a `timestamptz`);
+    /// `None` when the text is not RFC 3339.
+    fn bind_instant(&mut self, text: &str) -> Option<String> {
+        match self.dialect {
+            Dialect::Sqlite => {
+                let instant = sortable_instant(text)?;
+                Some(self.bind(Param::Text(instant)))
+            }
+            Dialect::Postgres => Some(self.bind(Param::Time(instant(text)?))),
+        }
+    }
+
     /// `column op text`, comparing by code point.
     fn text_condition(&mut self, column: &str, op: CompareOp, text: &str) -> String {
+        if self.dialect == Dialect::Postgres {
+            return self.pattern_condition(column, op, text);
+        }
         match op {
             CompareOp::Eq
             | CompareOp::Ne
@@ -668,23 +702,61 @@ impl QueryBuilder<'_> {
                 // and the index can answer it.
                 Some(upper) => {
                     let lower = self.bind_text(text);
-                    let upper = self.bind(SqlValue::Text(upper));
+                    let upper = self.bind(Param::Text(upper));
                     format!("({column} >= {lower} AND {column} < {upper})")
                 }
                 None => {
-                    let length = self.bind(SqlValue::Integer(char_count(text)));
+                    let length = self.bind(Param::Integer(char_count(text)));
                     let bound = self.bind_text(text);
                     format!("substr({column}, 1, {length}) = {bound}")
                 }
             },
             CompareOp::Ew if text.is_empty() => format!("{column} IS NOT NULL"),
             CompareOp::Ew => {
-                let length = self.bind(SqlValue::Integer(-char_count(text)));
+                let length = self.bind(Param::Integer(-char_count(text)));
                 let bound = self.bind_text(text);
                 format!("substr({column}, {length}) = {bound}")
             }
         }
     }
+
+    /// [`Self::text_condition`] on PostgreSQL: orderings with the byte-wise
+    /// operators and `co`, `sw` and `ew` as `LIKE` (its wildcards escaped in
+    /// the text), which the pattern and trigram indexes answer.
+    fn pattern_condition(&mut self, column: &str, op: CompareOp, text: &str) -> String {
+        let pattern = match op {
+            CompareOp::Eq
+            | CompareOp::Ne
+            | CompareOp::Gt
+            | CompareOp::Ge
+            | CompareOp::Lt
+            | CompareOp::Le => {
+                let sql_op = self.dialect.text_order(sql_operator(op).unwrap_or("="));
+                let bound = self.bind_text(text);
+                return format!("{column} {sql_op} {bound}");
+            }
+            CompareOp::Sw | CompareOp::Ew if text.is_empty() => {
+                return format!("{column} IS NOT NULL")
+            }
+            CompareOp::Co => format!("%{}%", like_escaped(text)),
+            CompareOp::Sw => format!("{}%", like_escaped(text)),
+            CompareOp::Ew => format!("%{}", like_escaped(text)),
+        };
+        let bound = self.bind(Param::Text(pattern));
+        format!("{column} LIKE {bound}")
+    }
+}
+
+/// `text` with `LIKE`'s wildcards and its escape character escaped.
+fn like_escaped(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for character in text.chars() {
+        if matches!(character, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(character);
+    }
+    escaped
 }
 
 /// How well a conjunct of a value filter on `attribute` can drive the
@@ -746,13 +818,13 @@ fn stored_mode(mode: Mode, indexed: bool) -> Mode {
 }
 
 /// The extra condition on a row of `alias` of an indexed path: it lets
-/// SQLite use the partial lookup index (`WHERE indexed = 1`), and holds for
-/// every row of the path (the rows of a tenant's path are all indexed or
-/// all not). A literal, never a parameter, so plans never depend on a bound
-/// value.
-fn indexed_condition(indexed: bool, alias: &str) -> String {
+/// the database use the partial indexes (SQLite's `WHERE indexed = 1`,
+/// PostgreSQL's `WHERE indexed`), and holds for every row of the path (the
+/// rows of a tenant's path are all indexed or all not). A literal, never a
+/// parameter, so plans never depend on a bound value.
+fn indexed_condition(dialect: Dialect, indexed: bool, alias: &str) -> String {
     if indexed {
-        format!(" AND {alias}.indexed = 1")
+        format!(" AND {}", dialect.holds(&format!("{alias}.indexed")))
     } else {
         String::new()
     }
@@ -838,6 +910,11 @@ fn element_compare(path: &AttrPath, op: CompareOp, value: &FilterValue) -> Eleme
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn like_wildcards_are_plain_characters() {
+        assert_eq!(like_escaped(r"100%_x\y"), r"100\%\_x\\y");
+    }
 
     #[test]
     fn successor_bounds_prefixes() {
