@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Starts `muster serve` on a fresh data directory and a free port, and runs the
-# scim2-tester suite against it. Needs the Python virtual environment made by
+# scim2-tester suite against it. With MUSTER_DATABASE_URL set (an empty
+# PostgreSQL database), the server runs on that database instead of SQLite. Needs the Python virtual environment made by
 # .ci/run (or: python3 -m venv .venv && .venv/bin/pip install -r scripts/requirements.txt).
 set -euo pipefail
 cd "$(dirname "$0")/.."

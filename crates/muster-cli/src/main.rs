@@ -374,17 +374,43 @@ async fn open_store_with(
     postgres: &PostgresOptions,
 ) -> Result<Arc<dyn Store>> {
     match &data.database {
-        // The URL may hold a password: it is never printed.
-        Some(url) => Ok(Arc::new(
-            PostgresStore::connect(url, postgres)
-                .await
-                .context("opening the PostgreSQL database")?,
-        )),
+        // The URL may hold a password: it is never printed. The data
+        // directory still holds the key that seals target secrets.
+        Some(url) => {
+            std::fs::create_dir_all(&data.data_dir).with_context(|| {
+                format!("creating the data directory {}", data.data_dir.display())
+            })?;
+            Ok(Arc::new(
+                PostgresStore::connect(url, postgres)
+                    .await
+                    .context("opening the PostgreSQL database")?,
+            ))
+        }
         None => Ok(Arc::new(
             SqliteStore::open_with(&data.data_dir, sqlite)
                 .with_context(|| format!("opening the database in {}", data.data_dir.display()))?,
         )),
     }
+}
+
+/// A PostgreSQL URL's database and hosts, for messages: never its password.
+fn database_name(url: &str) -> String {
+    let Ok(config) = url.parse::<tokio_postgres::Config>() else {
+        return "(an unreadable URL)".to_owned();
+    };
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .map(|host| match host {
+            tokio_postgres::config::Host::Tcp(name) => name.clone(),
+            tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+        })
+        .collect();
+    format!(
+        "database {} on {}",
+        config.get_dbname().unwrap_or("(default)"),
+        hosts.join(",")
+    )
 }
 
 /// `muster migrate [--database URL] [--dry-run]`.
@@ -485,17 +511,17 @@ async fn serve(args: ServeArgs) -> Result<()> {
             "listening beyond loopback without --public-url: resource locations name the listen address"
         );
     }
-    let banner = say(format_args!("Muster SCIM base URL: {public}/scim/v2")).and_then(|()| {
-        say(format_args!(
-            "Data directory: {}",
-            args.data.data_dir.display()
-        ))
-    });
+    let storage = match &args.data.database {
+        Some(url) => format!("Database: PostgreSQL, {}", database_name(url)),
+        None => format!("Data directory: {}", args.data.data_dir.display()),
+    };
+    let banner = say(format_args!("Muster SCIM base URL: {public}/scim/v2"))
+        .and_then(|()| say(format_args!("{storage}")));
     if banner.is_err() {
         // Serving matters more than the banner; the log says it all too.
         tracing::warn!("standard output is closed; the base URL is in this log only");
     }
-    tracing::info!(%address, data_dir = %args.data.data_dir.display(), "serving");
+    tracing::info!(%address, %storage, "serving");
     muster_server::serve(listener, state, shutdown_signal())
         .await
         .context("serving HTTP")

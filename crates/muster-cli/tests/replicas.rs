@@ -244,9 +244,10 @@ async fn a_schema_applied_through_one_replica_is_used_through_the_other_at_once(
     assert_eq!(found.body["totalResults"], 1, "{}", found.body);
 }
 
-/// The sum over both replicas of `muster_sync_deliveries_total` for a target.
-async fn deliveries(apis: &[&Api], target: &str) -> u64 {
-    let mut total = 0;
+/// The `muster_sync_deliveries_total` lines of a target on each replica:
+/// (replica root, outcome, count).
+async fn deliveries(apis: &[&Api], target: &str) -> Vec<(String, String, u64)> {
+    let mut counted = Vec::new();
     for api in apis {
         let text = api
             .http
@@ -258,17 +259,24 @@ async fn deliveries(apis: &[&Api], target: &str) -> u64 {
             .text()
             .await
             .unwrap();
-        total += text
-            .lines()
-            .filter(|line| {
-                line.starts_with("muster_sync_deliveries_total")
-                    && line.contains(&format!("target=\"{target}\""))
-            })
-            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-            .map(|value| value as u64)
-            .sum::<u64>();
+        for line in text.lines().filter(|line| {
+            line.starts_with("muster_sync_deliveries_total")
+                && line.contains(&format!("target=\"{target}\""))
+        }) {
+            let outcome = line
+                .split("outcome=\"")
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+                .unwrap_or_default();
+            let value = line.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok());
+            counted.push((
+                api.root.clone(),
+                outcome.to_owned(),
+                value.map_or(0, |value| value as u64),
+            ));
+        }
     }
-    total
+    counted
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -285,7 +293,7 @@ async fn the_sync_engines_of_both_replicas_deliver_each_change_once() {
         "kind": "scim",
         "baseUrl": target.base_url,
         "auth": {"type": "bearer", "token": target_token},
-        "scope": {"users": "all", "groups": "none"},
+        "scope": {"users": "active eq true", "groups": "all"},
         "mappings": [
             {"target": "userName", "expression": "userName"},
             {"target": "active", "expression": "active"},
@@ -326,9 +334,54 @@ async fn the_sync_engines_of_both_replicas_deliver_each_change_once() {
     }
     // Let a second deliverer, if there were one, catch up before counting.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(
-        deliveries(&[&first, &second], "downstream").await,
-        u64::try_from(count).unwrap(),
-        "each user delivered once, by one replica"
+    // Created once each, by one replica; the other delivered nothing.
+    let counted = deliveries(&[&first, &second], "downstream").await;
+    let created: u64 = counted
+        .iter()
+        .filter(|(_, outcome, _)| outcome == "created")
+        .map(|(_, _, value)| value)
+        .sum();
+    assert_eq!(created, u64::try_from(count).unwrap(), "{counted:#?}");
+    let mut deliverers: Vec<&str> = counted
+        .iter()
+        .filter(|(_, _, value)| *value > 0)
+        .map(|(root, _, _)| root.as_str())
+        .collect();
+    deliverers.dedup();
+    assert_eq!(deliverers.len(), 1, "{counted:#?}");
+}
+
+/// The database URL may hold a password: `serve` names the database and
+/// its host, and neither its output nor its log holds the password.
+#[tokio::test]
+async fn serve_on_postgres_never_prints_the_password_of_its_url() {
+    let database = TestDatabase::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let with_password = database.url.replacen(
+        "postgres://postgres@",
+        "postgres://postgres:pw-8c1e-secret@",
+        1,
     );
+    assert_ne!(with_password, database.url, "{}", database.url);
+    let url = with_password.clone();
+    let data_dir = dir.path().to_owned();
+    let server = Server::spawn(move |command| {
+        command
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .env("MUSTER_DATABASE_URL", url)
+            .env("MUSTER_LOG", "debug");
+    });
+    let mut printed = vec![server.first_line.clone()];
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    printed.extend(server.more_stdout());
+    let printed = printed.join("\n");
+    assert!(
+        printed.contains("Database: PostgreSQL, database muster_http_"),
+        "{printed}"
+    );
+    let log = server.log();
+    for text in [&printed, &log] {
+        assert!(!text.contains("pw-8c1e-secret"), "{text}");
+    }
 }

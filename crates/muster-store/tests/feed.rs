@@ -55,6 +55,7 @@ feed_suite!(
     change_head_and_resource_history,
     targets_round_trip,
     deliveries_and_dead_letters,
+    target_leases_go_to_one_holder_until_they_expire,
 );
 
 /// Rows an older build wrote: a delete's `null`, captured values beside

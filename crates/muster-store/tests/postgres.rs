@@ -178,6 +178,7 @@ feed_suite!(
     change_head_and_resource_history,
     targets_round_trip,
     deliveries_and_dead_letters,
+    target_leases_go_to_one_holder_until_they_expire,
 );
 
 /// Writers through two stores (two replicas) while a reader follows the

@@ -548,3 +548,34 @@ pub async fn deliveries_and_dead_letters<S: Store + SyncStore>(store: &S) {
     assert_eq!(store.take_dead_letter(&tenant(), one).await.unwrap(), None);
     assert_eq!(store.dead_letters(&tenant(), None).await.unwrap(), of_five9);
 }
+
+/// A target's lease goes to one holder at a time, is renewed by it, and
+/// passes to another once it expires; a target that does not exist has no
+/// lease to give.
+pub async fn target_leases_go_to_one_holder_until_they_expire<S: Store + SyncStore>(store: &S) {
+    use std::time::Duration;
+    store
+        .put_target(&tenant(), &actor(), "genesys", "{}")
+        .await
+        .unwrap();
+    let lease = |holder: &'static str, ttl: Duration| async move {
+        store
+            .lease_target(&tenant(), "genesys", holder, ttl)
+            .await
+            .unwrap()
+    };
+    let long = Duration::from_secs(60);
+    assert!(lease("replica-a", long).await, "a free lease is taken");
+    assert!(!lease("replica-b", long).await, "held by another");
+    assert!(lease("replica-a", long).await, "renewed by its holder");
+    assert!(!lease("replica-b", long).await, "still held by another");
+    // A short lease runs out, and the other replica takes over.
+    assert!(lease("replica-a", Duration::from_millis(200)).await);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(lease("replica-b", long).await, "an expired lease moves");
+    assert!(!lease("replica-a", long).await, "and is not taken back");
+    assert!(!store
+        .lease_target(&tenant(), "nowhere", "replica-a", long)
+        .await
+        .unwrap());
+}
