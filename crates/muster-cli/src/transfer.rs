@@ -18,13 +18,19 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::task::JoinSet;
 
-use crate::{cli_actor, open_existing_store, open_store, say, DataDir};
+use crate::{
+    cli_actor, database_name, open_existing_store, open_store_with, say, DataDir, PostgresOptions,
+    SqliteOptions,
+};
 
 /// Most lines in flight at once.
 const CONCURRENT: usize = 256;
 
 /// Lines done between two checkpoints.
 const CHECKPOINT_EVERY: u64 = 1_000;
+
+/// PostgreSQL connections of an import.
+const IMPORT_CONNECTIONS: usize = 16;
 
 /// `muster import`.
 #[derive(Args)]
@@ -65,6 +71,10 @@ struct Checkpoint {
     /// file rewritten to the same size is not the file checkpointed.
     #[serde(default)]
     modified: u128,
+    /// The PostgreSQL database imported into (`None`: SQLite in the data
+    /// directory): a checkpoint of an import elsewhere is not resumed.
+    #[serde(default)]
+    database: Option<String>,
     line: u64,
 }
 
@@ -90,14 +100,32 @@ pub(crate) async fn import(args: ImportArgs) -> Result<()> {
         .with_context(|| format!("reading {}", args.file.display()))?;
     let metadata = std::fs::metadata(&file)?;
     let (size, modified) = (metadata.len(), modified_nanos(&metadata));
-    let store = open_store(&args.data).await?;
+    // A connection per line in flight would be too many: the database
+    // server works on a few at a time.
+    let store = open_store_with(
+        &args.data,
+        &SqliteOptions {
+            max_readers: 1,
+            ..SqliteOptions::default()
+        },
+        &PostgresOptions {
+            max_connections: IMPORT_CONNECTIONS,
+        },
+    )
+    .await?;
     let service = Arc::new(Service::new(store, Limits::default()));
     let tenant = TenantId::default_tenant();
+    let database = args.data.database.as_deref().map(database_name);
     let checkpoint_file = checkpoint_path(&args.data.data_dir);
     let resume_at = match std::fs::read_to_string(&checkpoint_file) {
         Ok(text) if !args.restart => serde_json::from_str::<Checkpoint>(&text)
             .ok()
-            .filter(|done| done.file == file && done.size == size && done.modified == modified)
+            .filter(|done| {
+                done.file == file
+                    && done.size == size
+                    && done.modified == modified
+                    && done.database == database
+            })
             .map_or(0, |done| done.line),
         _ => 0,
     };
@@ -176,7 +204,12 @@ pub(crate) async fn import(args: ImportArgs) -> Result<()> {
         }
         if window.done_through() >= window.saved + CHECKPOINT_EVERY {
             window.saved = window.done_through();
-            save_checkpoint(&checkpoint_file, &file, (size, modified), window.saved)?;
+            save_checkpoint(
+                &checkpoint_file,
+                &file,
+                (size, modified, database.as_deref()),
+                window.saved,
+            )?;
         }
     }
     if resume_at > number {
@@ -403,13 +436,14 @@ fn skip_line(reader: &mut impl BufRead) -> std::io::Result<u64> {
 fn save_checkpoint(
     path: &Path,
     file: &Path,
-    (size, modified): (u64, u128),
+    (size, modified, database): (u64, u128, Option<&str>),
     line: u64,
 ) -> Result<()> {
     let checkpoint = Checkpoint {
         file: file.to_owned(),
         size,
         modified,
+        database: database.map(str::to_owned),
         line,
     };
     let temporary = path.with_extension("checkpoint.tmp");

@@ -317,3 +317,60 @@ async fn a_record_committed_late_is_never_behind_a_readers_cursor() {
     drop((first, second, reader));
     database.drop_now().await;
 }
+
+/// `sslmode=require` connects over TLS, verifying the server's certificate
+/// against `MUSTER_DATABASE_CA` and the URL's host: the local server's own
+/// certificate (named `localhost`) is accepted through `localhost` and
+/// refused through `127.0.0.1`, a name it does not carry.
+#[tokio::test]
+async fn sslmode_require_connects_over_verified_tls() {
+    let database = Database::create().await;
+    let admin = connect(&database.url).await;
+    let row = admin
+        .query_one(
+            "SELECT current_setting('ssl'), current_setting('ssl_cert_file')",
+            &[],
+        )
+        .await
+        .unwrap();
+    let (ssl, certificate): (String, String) = (row.get(0), row.get(1));
+    assert_eq!(ssl, "on", "the test server must offer TLS");
+    std::env::set_var(muster_store::postgres::CA_VARIABLE, &certificate);
+
+    let by_name = format!(
+        "{}?sslmode=require",
+        database.url.replacen("@127.0.0.1:", "@localhost:", 1)
+    );
+    let client = muster_store::postgres::connect(&by_name).await.unwrap();
+    let encrypted: bool = client
+        .query_one(
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(encrypted, "the connection is not encrypted");
+    let options = muster_store::postgres::PostgresOptions { max_connections: 2 };
+    let store = muster_store::postgres::PostgresStore::connect(&by_name, &options)
+        .await
+        .unwrap();
+    assert!(
+        muster_store::Store::list_schemas(&store, &TenantId::default_tenant())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let by_address = format!("{}?sslmode=require", database.url);
+    let refused = muster_store::postgres::connect(&by_address).await;
+    let error = refused
+        .err()
+        .expect("a certificate for localhost, not 127.0.0.1");
+    assert!(
+        error.to_string().to_lowercase().contains("certificate"),
+        "{error}"
+    );
+    drop((client, store, admin));
+    database.drop_now().await;
+}

@@ -38,6 +38,7 @@ mod schema;
 mod schemas;
 mod settings;
 mod sync;
+mod tls;
 mod tokens;
 mod usage;
 mod write;
@@ -51,6 +52,8 @@ use tokio_postgres::{Client, IsolationLevel, NoTls};
 use crate::sync::{
     DeadLetter, DeliveredObject, NewDeadLetter, ResourceChange, SyncStore, TargetRecord,
 };
+pub use tls::CA_VARIABLE;
+
 use crate::{
     Actor, AttributeUsage, ChangeRecord, ConsumerRecord, ListPage, ListQuery, Migration,
     NewResource, Precondition, Removal, ResourceId, Retention, RewriteFn, RuleSetApplied,
@@ -101,17 +104,45 @@ pub(crate) fn unique_violation(error: &tokio_postgres::Error) -> Option<&str> {
 /// Connects to `url` (`postgres://user@host:port/database`; the connection
 /// task runs on the current runtime).
 pub async fn connect(url: &str) -> Result<Client, StoreError> {
-    let (client, connection) = tokio_postgres::connect(url, NoTls).await?;
-    tokio::spawn(async move {
-        if let Err(error) = connection.await {
-            tracing::warn!(%error, "PostgreSQL connection ended");
+    let config = parse_url(url)?;
+    let client = match tls::connector(&config)? {
+        Some(tls) => {
+            let (client, connection) = config.connect(tls).await?;
+            spawn_connection(connection);
+            client
         }
-    });
+        None => {
+            let (client, connection) = config.connect(NoTls).await?;
+            spawn_connection(connection);
+            client
+        }
+    };
     // Notices such as "relation already exists, skipping" are not news.
     client
         .batch_execute("SET client_min_messages = warning")
         .await?;
     Ok(client)
+}
+
+/// Runs a connection's I/O on the current runtime until it ends.
+fn spawn_connection<S, T>(connection: tokio_postgres::Connection<S, T>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    tokio::spawn(async move {
+        if let Err(error) = connection.await {
+            tracing::warn!(%error, "PostgreSQL connection ended");
+        }
+    });
+}
+
+/// Reads a PostgreSQL URL (its text is never repeated: it may hold a
+/// password).
+fn parse_url(url: &str) -> Result<tokio_postgres::Config, StoreError> {
+    url.parse().map_err(|error| {
+        StoreError::Database(format!("the PostgreSQL URL cannot be read: {error}"))
+    })
 }
 
 /// The version `client`'s database is at (0: never migrated).
@@ -230,16 +261,14 @@ impl PostgresStore {
     /// applied, and keeps a pool of connections.
     pub async fn connect(url: &str, options: &PostgresOptions) -> Result<Self, StoreError> {
         migrate(url).await?;
-        let config: tokio_postgres::Config = url.parse().map_err(|error| {
-            StoreError::Database(format!("the PostgreSQL URL cannot be read: {error}"))
-        })?;
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        let config = parse_url(url)?;
+        let recycling = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let manager = match tls::connector(&config)? {
+            Some(tls) => Manager::from_config(config, tls, recycling),
+            None => Manager::from_config(config, NoTls, recycling),
+        };
         let pool = Pool::builder(manager)
             .max_size(options.max_connections.max(1))
             .build()
