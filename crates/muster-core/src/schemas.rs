@@ -23,9 +23,9 @@ use muster_rules::{ErrorKind, RuleError, RuleSet};
 use muster_scim::patch::{PatchOpKind, PatchOperation};
 use muster_scim::schema::{ConversionFailure, RemovedValue};
 use muster_scim::{
-    apply_patch_with, convert_resource, diff_schemas, parse_schema_definition, remove_attributes,
-    AttrPath, Attribute, PatchPath, ResourceType, Returned, Schema, SchemaChanges, SchemaRegistry,
-    ScimError, UndeclaredPolicy, Uniqueness,
+    apply_patch_with, convert_resource, diff_schemas, parse_schema_definition,
+    refuse_password_attributes, remove_attributes, AttrPath, Attribute, PatchPath, ResourceType,
+    Returned, Schema, SchemaChanges, SchemaRegistry, ScimError, UndeclaredPolicy, Uniqueness,
 };
 use muster_store::{
     Actor, RewriteFn, RewriteOutcome, SchemaRecord, SharedDerivation, Store, StoredResource,
@@ -596,6 +596,7 @@ async fn apply_schema_once(
 ) -> Result<SchemaReport, Error> {
     let document = with_path_urn(document, path_urn)?;
     let schema = parse_schema_definition(&document)?;
+    refuse_password_attributes(&schema)?;
     let view = load_view(store, tenant).await?;
     let mut registry = SchemaRegistry::clone(&view.registry);
     let (resource_type, was_required) = {

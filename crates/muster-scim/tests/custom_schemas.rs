@@ -17,9 +17,10 @@ use muster_scim::schema::{
 };
 use muster_scim::{
     apply_patch, apply_patch_with, convert_resource, convert_value, diff_schemas, normalize,
-    normalize_with, parse_schema_definition, parse_schema_definitions, remove_attributes,
-    sort_resources, Attribute, AttributeType, Filter, Mutability, PatchOp, ResourceType, Returned,
-    Schema, SchemaChanges, SchemaRegistry, ScimType, SortKey, SortOrder, UndeclaredPolicy,
+    normalize_with, parse_schema_definition, parse_schema_definitions, refuse_password_attributes,
+    remove_attributes, sort_resources, Attribute, AttributeType, Filter, Mutability, PatchOp,
+    ResourceType, Returned, Schema, SchemaChanges, SchemaRegistry, ScimType, SortKey, SortOrder,
+    UndeclaredPolicy,
 };
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
@@ -1787,4 +1788,31 @@ fn never_returned_attributes_cannot_be_unique() {
         json!({"name": "hidden", "type": "string", "returned": "never"}),
     ))
     .is_ok());
+}
+
+/// An extension cannot declare a `password`, at any depth and in any case:
+/// Muster hashes only the core User's, and would keep an extension's in
+/// clear.
+#[test]
+fn an_extension_cannot_declare_a_password() {
+    let urn = "urn:ietf:params:scim:schemas:extension:pwtest:2.0:User";
+    for attributes in [
+        json!([{"name": "password", "type": "string", "returned": "never",
+                "mutability": "writeOnly"}]),
+        json!([{"name": "PassWord", "type": "string"}]),
+        json!([{"name": "login", "type": "complex",
+                "subAttributes": [{"name": "password", "type": "string"}]}]),
+    ] {
+        let definition = json!({"id": urn, "name": "PwTest", "attributes": attributes});
+        let schema = parse_schema_definition(&definition).unwrap();
+        let error = refuse_password_attributes(&schema).unwrap_err();
+        assert_eq!(error.status, 400, "{error:?}");
+        assert!(
+            error
+                .detail
+                .contains("'password' cannot be declared in an extension"),
+            "{}",
+            error.detail
+        );
+    }
 }

@@ -368,3 +368,33 @@ async fn capture_never_keeps_an_undeclared_password_in_any_spelling() {
     assert_eq!(server.get(&path).await.body, before.body);
     assert!(!server.stored_text().await.contains("Clear-Secret-"));
 }
+
+/// Finding (attack review): following the capture refusal's old advice, an
+/// admin declared an extension attribute `password`, and its values were
+/// stored as sent. Such a declaration is refused now, in any case and at
+/// any depth, and the refusal of a captured password points at the core
+/// `password`, which is hashed.
+#[tokio::test]
+async fn an_extension_cannot_declare_a_password() {
+    let server = TestServer::start().await;
+    let urn = "urn:ietf:params:scim:schemas:extension:pwtest:2.0:User";
+    for attributes in [
+        json!([{"name": "password", "type": "string", "returned": "never",
+                "mutability": "writeOnly"}]),
+        json!([{"name": "login", "type": "complex",
+                "subAttributes": [{"name": "PASSWORD", "type": "string"}]}]),
+    ] {
+        let declared = server
+            .admin(
+                Method::PUT,
+                &format!("/schemas/{urn}"),
+                Some(json!({"id": urn, "name": "PwTest", "attributes": attributes})),
+            )
+            .await;
+        assert_eq!(declared.status, StatusCode::BAD_REQUEST, "{}", declared.body);
+        let detail = declared.body["detail"].as_str().unwrap_or_default();
+        assert!(detail.contains("'password' cannot be declared"), "{detail}");
+    }
+    let schemas = server.admin(Method::GET, "/schemas", None).await;
+    assert!(!schemas.body.to_string().contains("pwtest"), "{}", schemas.body);
+}

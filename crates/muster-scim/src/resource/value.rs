@@ -139,8 +139,8 @@ impl<'r> Rules<'r> {
             Some(_) if !is_capturable_key(path) => Err(not_a_path(path)),
             Some(_) if holds_password(path, value) => Err(ScimError::invalid_value(format!(
                 "'{}' holds a 'password' no schema declares: Muster never captures one, as it \
-                 would be kept in clear; declare it in an extension schema (returned: never) or \
-                 leave it out",
+                 would be kept in clear; send it as the core User 'password' (which Muster \
+                 hashes) or leave it out",
                 truncate(path)
             ))),
             Some(unmapped) => unmapped

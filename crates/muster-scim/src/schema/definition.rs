@@ -115,6 +115,30 @@ pub fn parse_schema_definition(document: &Value) -> Result<Schema, ScimError> {
     parse_at(document, "")
 }
 
+/// Refuses a definition that declares a `password` (in any case, at any
+/// depth): Muster stores a password only as the core User `password`,
+/// which it hashes, and would keep an extension's in clear. Checked when a
+/// schema is declared or changed; a definition stored before this check
+/// still loads.
+pub fn refuse_password_attributes(schema: &Schema) -> Result<(), ScimError> {
+    fn walk(attributes: &[Attribute], at: &str) -> Result<(), ScimError> {
+        for (index, attribute) in attributes.iter().enumerate() {
+            let here = format!("{at}[{index}]");
+            if attribute.name.eq_ignore_ascii_case("password") {
+                return Err(invalid(
+                    &join(&here, "name"),
+                    "'password' cannot be declared in an extension: Muster stores a password \
+                     only as the core User 'password', which it hashes, and would keep an \
+                     extension's in clear",
+                ));
+            }
+            walk(&attribute.sub_attributes, &join(&here, "subAttributes"))?;
+        }
+        Ok(())
+    }
+    walk(&schema.attributes, "attributes")
+}
+
 /// Parses what `muster schema apply` reads: one schema definition or a JSON
 /// array of them. Locations in errors of an array start with the index
 /// (`[1].attributes[0].name`); two definitions of the same URN are refused.

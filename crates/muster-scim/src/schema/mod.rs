@@ -9,7 +9,9 @@ mod evolution;
 mod model;
 mod registry;
 
-pub use definition::{parse_schema_definition, parse_schema_definitions, SCHEMA_SCHEMA};
+pub use definition::{
+    parse_schema_definition, parse_schema_definitions, refuse_password_attributes, SCHEMA_SCHEMA,
+};
 pub use evolution::{
     convert_resource, convert_value, diff_schemas, remove_attributes, ConversionFailure,
     MultiValuedChange, PropertyChange, RemovedValue, SchemaChanges, TypeChange,
