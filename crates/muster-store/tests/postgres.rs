@@ -1231,3 +1231,430 @@ async fn lists_follow_index_rules_changed_through_another_store() {
     drop((first, second));
     database.drop_now().await;
 }
+
+/// The refusal of a text holding the NUL character (U+0000), which
+/// PostgreSQL's `text` and `jsonb` cannot hold.
+const NUL_DETAIL: &str =
+    "the text holds the NUL character (U+0000), which the database cannot store";
+
+/// A list of Users (index paging) with `filter`.
+fn user_query(filter: Option<muster_scim::Filter>) -> muster_store::ListQuery {
+    muster_store::ListQuery {
+        resource_type: "User".to_owned(),
+        filter,
+        sort_by: None,
+        descending: false,
+        page: muster_store::Page::Index {
+            start_index: 1,
+            count: 10,
+        },
+        include_members: true,
+    }
+}
+
+/// How many change records the database holds, counted in the table
+/// (the feed gives a record its position only once every older
+/// transaction of the server has ended, which work in other databases of
+/// the same server may delay).
+async fn change_count(database: &Database) -> i64 {
+    pg::connect(&database.url)
+        .await
+        .query_one("SELECT count(*) FROM changes", &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+/// Attack review: texts holding the NUL character are refused as the
+/// client's error (400 invalidValue, invalidFilter for a filter), never a
+/// database failure (500); an id holding one names nothing (404, as on
+/// SQLite). Nothing is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nul_characters_are_refused_as_invalid_values() {
+    use muster_scim::ScimType;
+    use muster_store::sync::SyncStore;
+    use muster_store::{Precondition, StoreError};
+    let (database, store) = fresh().await;
+    let (tenant, actor) = (suite::tenant(), suite::actor());
+    let invalid_value = |result: StoreError| match result {
+        StoreError::Scim(error) => {
+            assert_eq!(error.status, 400, "{error:?}");
+            assert_eq!(error.scim_type, Some(ScimType::InvalidValue), "{error:?}");
+            assert_eq!(error.detail, NUL_DETAIL);
+        }
+        other => panic!("{other:?}"),
+    };
+    let ana = suite::create(&*store, "User", suite::user("ana")).await;
+    suite::create(&*store, "User", suite::user("bob")).await;
+    let before = change_count(&database).await;
+
+    // A new resource: in userName, in another attribute, in the id given.
+    for resource in [
+        suite::user("nul\u{0}user"),
+        serde_json::json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "bea",
+            "title": "a\u{0}b",
+        }),
+    ] {
+        let error = store
+            .create(&tenant, &actor, "User", suite::new(resource, Vec::new()))
+            .await
+            .unwrap_err();
+        invalid_value(error);
+    }
+    let with_id = muster_store::NewResource {
+        id: Some(muster_store::ResourceId("ab\u{0}c".to_owned())),
+        ..suite::new(suite::user("cid"), Vec::new())
+    };
+    invalid_value(
+        store
+            .create(&tenant, &actor, "User", with_id)
+            .await
+            .unwrap_err(),
+    );
+    // An update to such a value.
+    let error = suite::update(
+        &*store,
+        "User",
+        &ana.id,
+        suite::replace(suite::user("ana\u{0}")),
+    )
+    .await
+    .unwrap_err();
+    invalid_value(error);
+
+    // An id holding it names nothing: read, update, delete are 404.
+    let nul_id = muster_store::ResourceId("ab\u{0}c".to_owned());
+    for resource_type in ["User", "Group"] {
+        let error = store
+            .get(&tenant, resource_type, &nul_id, true)
+            .await
+            .unwrap_err();
+        assert!(matches!(error, StoreError::NotFound(_)), "{error:?}");
+        let error = suite::update(
+            &*store,
+            resource_type,
+            &nul_id,
+            suite::replace(suite::user("x")),
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(error, StoreError::NotFound(_)), "{error:?}");
+        let error = store
+            .delete(&tenant, &actor, resource_type, &nul_id, Precondition::None)
+            .await
+            .unwrap_err();
+        assert!(matches!(error, StoreError::NotFound(_)), "{error:?}");
+    }
+    // A member id holding it does not exist, as on SQLite.
+    let error = store
+        .create(
+            &tenant,
+            &actor,
+            "Group",
+            suite::new(suite::group("crew"), vec![suite::member(&nul_id)]),
+        )
+        .await
+        .unwrap_err();
+    match error {
+        StoreError::Scim(error) => {
+            assert_eq!(error.scim_type, Some(ScimType::InvalidValue), "{error:?}");
+            assert!(error.detail.contains("does not exist"), "{error:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // A filter holding it: invalidFilter.
+    let registry = suite::registry();
+    for text in [r#"userName eq "a\u0000b""#, r#"title co "\u0000""#] {
+        let filter = muster_scim::Filter::parse(text).unwrap();
+        let error = store
+            .list(&tenant, &registry, &user_query(Some(filter)))
+            .await
+            .unwrap_err();
+        match error {
+            StoreError::Scim(error) => {
+                assert_eq!(error.status, 400, "{error:?}");
+                assert_eq!(error.scim_type, Some(ScimType::InvalidFilter), "{error:?}");
+                assert!(error.detail.contains("NUL character (U+0000)"), "{error:?}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    // A cursor whose key holds it: invalidCursor.
+    let by_name = |cursor: Option<String>| muster_store::ListQuery {
+        sort_by: Some(muster_scim::AttrPath::parse("userName").unwrap()),
+        page: muster_store::Page::Cursor { cursor, count: 1 },
+        ..user_query(None)
+    };
+    let first = store
+        .list(&tenant, &registry, &by_name(None))
+        .await
+        .unwrap();
+    let cursor = first.next_cursor.unwrap();
+    let forged = {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        use base64::Engine;
+        let mut value: serde_json::Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&cursor).unwrap()).unwrap();
+        value["k"] = serde_json::json!("a\u{0}b");
+        URL_SAFE_NO_PAD.encode(value.to_string())
+    };
+    let error = store
+        .list(&tenant, &registry, &by_name(Some(forged)))
+        .await
+        .unwrap_err();
+    match error {
+        StoreError::Scim(error) => {
+            assert_eq!(error.status, 400, "{error:?}");
+            assert_eq!(error.scim_type, Some(ScimType::InvalidCursor), "{error:?}");
+            assert!(error.detail.contains("NUL character (U+0000)"), "{error:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // Admin records: a sync target's name, a schema's description.
+    let error = store
+        .put_target(&tenant, &actor, "tar\u{0}get", "{}")
+        .await
+        .unwrap_err();
+    invalid_value(error);
+    let schema = muster_store::SchemaRecord {
+        urn: suite::CUSTOM.to_owned(),
+        resource_type: "User".to_owned(),
+        required: false,
+        document: serde_json::json!({"id": suite::CUSTOM, "description": "a\u{0}b"}),
+        updated: String::new(),
+        client: String::new(),
+        searchable: Vec::new(),
+    };
+    let error = store
+        .put_schema(&tenant, &actor, schema, None, None, None)
+        .await
+        .unwrap_err();
+    invalid_value(error);
+
+    // Nothing was written.
+    let page = store
+        .list(&tenant, &registry, &user_query(None))
+        .await
+        .unwrap();
+    assert_eq!(page.total_results, 2);
+    assert_eq!(suite::get(&*store, "User", &ana.id).await.version, 1);
+    assert_eq!(change_count(&database).await, before);
+    assert!(store.targets(&tenant).await.unwrap().is_empty());
+    assert!(store.list_schemas(&tenant).await.unwrap().is_empty());
+    drop(store);
+    database.drop_now().await;
+}
+
+/// A text of `bytes` bytes that compresses badly (PostgreSQL compresses a
+/// long index row, so a repeated letter would hide the limit).
+fn long_text(bytes: usize) -> String {
+    let mut state: u32 = 0x9e37_79b9;
+    (0..bytes)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            char::from(b'a' + u8::try_from(state % 26).unwrap())
+        })
+        .collect()
+}
+
+/// Attack review: values longer than a B-tree index row can hold are
+/// refused before the database, naming the attribute and the limit (400
+/// invalidValue), never a database failure (500): userName, a Group's
+/// displayName, externalId, a searchable attribute's value, a unique
+/// attribute's value. A value of an attribute that is not searchable may
+/// be long; making that attribute searchable is then refused (409, naming
+/// the attribute and a resource holding such a value) and changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn values_too_long_to_index_are_refused() {
+    use muster_scim::ScimType;
+    use muster_store::postgres::MAX_INDEXED_BYTES;
+    use muster_store::StoreError;
+    let (database, store) = fresh().await;
+    let (tenant, actor) = (suite::tenant(), suite::actor());
+    assert_eq!(MAX_INDEXED_BYTES, 2000);
+    let refused = |error: StoreError, path: &str, bytes: &str| match error {
+        StoreError::Scim(error) => {
+            assert_eq!(error.status, 400, "{error:?}");
+            assert_eq!(error.scim_type, Some(ScimType::InvalidValue), "{error:?}");
+            assert_eq!(
+                error.detail,
+                format!(
+                    "{path}: a value of {bytes} bytes is longer than the 2,000 bytes Muster \
+                     indexes on PostgreSQL"
+                )
+            );
+        }
+        other => panic!("{path}: {other:?}"),
+    };
+    let long = long_text(2900);
+    let user_schema = "urn:ietf:params:scim:schemas:core:2.0:User";
+    let cases = [
+        ("User", suite::user(&long), "userName"),
+        ("Group", suite::group(&long), "displayName"),
+        (
+            "User",
+            serde_json::json!({"schemas": [user_schema], "userName": "a", "externalId": long}),
+            "externalId",
+        ),
+        (
+            "User",
+            serde_json::json!({"schemas": [user_schema], "userName": "b", "title": long}),
+            "title",
+        ),
+    ];
+    for (resource_type, resource, path) in cases {
+        let error = store
+            .create(
+                &tenant,
+                &actor,
+                resource_type,
+                suite::new(resource, Vec::new()),
+            )
+            .await
+            .unwrap_err();
+        refused(error, path, "2,900");
+    }
+    // At the limit: accepted (and indexed: a filter finds it).
+    let at_limit = long_text(MAX_INDEXED_BYTES);
+    let ana = suite::create(
+        &*store,
+        "User",
+        serde_json::json!({"schemas": [user_schema], "userName": "ana", "title": at_limit}),
+    )
+    .await;
+    // An update past it: refused, the resource unchanged.
+    let error = suite::update(
+        &*store,
+        "User",
+        &ana.id,
+        suite::replace(serde_json::json!({
+            "schemas": [user_schema], "userName": "ana", "title": long_text(2001),
+        })),
+    )
+    .await
+    .unwrap_err();
+    refused(error, "title", "2,001");
+    assert_eq!(suite::get(&*store, "User", &ana.id).await.version, 1);
+
+    // A custom attribute that is not searchable keeps long values.
+    let declare = |searchable: &[&str]| muster_store::SchemaRecord {
+        urn: suite::CUSTOM.to_owned(),
+        resource_type: "User".to_owned(),
+        required: false,
+        document: serde_json::json!({"id": suite::CUSTOM}),
+        updated: String::new(),
+        client: String::new(),
+        searchable: searchable.iter().map(|name| (*name).to_owned()).collect(),
+    };
+    store
+        .put_schema(&tenant, &actor, declare(&["level"]), None, None, None)
+        .await
+        .unwrap();
+    let with_code = |name: &str, code: &str| {
+        let mut resource = suite::user(name);
+        resource["schemas"] = serde_json::json!([user_schema, suite::CUSTOM]);
+        resource[suite::CUSTOM] = serde_json::json!({ "code": code });
+        resource
+    };
+    let bea = suite::create(&*store, "User", with_code("bea", &long)).await;
+    // ... but not as the value of a unique attribute (its claim is indexed).
+    let unique = muster_store::NewResource {
+        unique: vec![muster_store::UniqueAttribute {
+            path: format!("{}:code", suite::CUSTOM),
+            case_exact: true,
+        }],
+        ..suite::new(with_code("cid", &long), Vec::new())
+    };
+    let error = store
+        .create(&tenant, &actor, "User", unique)
+        .await
+        .unwrap_err();
+    refused(error, &format!("{}:code", suite::CUSTOM), "2,900");
+    let before = change_count(&database).await;
+    // Making it searchable would index the long value: refused, naming the
+    // attribute and the resource; nothing changed.
+    let error = store
+        .put_schema(
+            &tenant,
+            &actor,
+            declare(&["level", "code"]),
+            None,
+            None,
+            None,
+        )
+        .await
+        .unwrap_err();
+    match error {
+        StoreError::Scim(error) => {
+            assert_eq!(error.status, 409, "{error:?}");
+            assert!(error.detail.contains(":code"), "{error:?}");
+            assert!(error.detail.contains(&bea.id.0), "{error:?}");
+            assert!(error.detail.contains("2,900 bytes"), "{error:?}");
+            assert!(error.detail.contains("nothing was changed"), "{error:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let schemas = store.list_schemas(&tenant).await.unwrap();
+    assert_eq!(schemas.len(), 1);
+    assert_eq!(schemas[0].searchable, vec!["level".to_owned()]);
+    assert_eq!(change_count(&database).await, before);
+    // The value is still found (resource by resource, not indexed).
+    let registry = suite::registry();
+    let filter =
+        muster_scim::Filter::parse(&format!(r#"{}:code sw "{}""#, suite::CUSTOM, &long[..10]))
+            .unwrap();
+    let page = store
+        .list(&tenant, &registry, &user_query(Some(filter)))
+        .await
+        .unwrap();
+    assert_eq!(page.resources.len(), 1);
+    assert_eq!(page.resources[0].id, bea.id);
+    // Once the long value is gone, the attribute can be made searchable.
+    suite::update(
+        &*store,
+        "User",
+        &bea.id,
+        suite::replace(with_code("bea", "short")),
+    )
+    .await
+    .unwrap();
+    store
+        .put_schema(
+            &tenant,
+            &actor,
+            declare(&["level", "code"]),
+            None,
+            None,
+            None,
+        )
+        .await
+        .unwrap();
+
+    // Nothing refused was written: ana and bea only.
+    let page = store
+        .list(&tenant, &registry, &user_query(None))
+        .await
+        .unwrap();
+    assert_eq!(page.total_results, 2);
+    let groups = store
+        .list(
+            &tenant,
+            &registry,
+            &muster_store::ListQuery {
+                resource_type: "Group".to_owned(),
+                ..user_query(None)
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(groups.total_results, 0);
+    drop(store);
+    database.drop_now().await;
+}

@@ -17,7 +17,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use muster_scim::SchemaRegistry;
+use muster_scim::{SchemaRegistry, ScimError, ScimType};
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{GenericClient, Row};
 
@@ -90,9 +90,22 @@ async fn run(
     plan: &ListPlan,
 ) -> Result<ListPage, StoreError> {
     let window = plan.window()?;
+    // The filter's values come first, the cursor's key after them.
+    if holds_nul(plan.count_query().1) {
+        return Err(StoreError::Scim(ScimError::invalid_filter(
+            "the filter holds the NUL character (U+0000), which the database cannot store",
+        )));
+    }
     let mut found: Vec<(Position, StoredResource)> = Vec::new();
     if window.limit > 0 {
         let (sql, params) = plan.page_query(&window, read::COLUMNS);
+        if holds_nul(&params) {
+            return Err(StoreError::Scim(ScimError::bad_request(
+                ScimType::InvalidCursor,
+                "the cursor holds the NUL character (U+0000), which the database cannot store; \
+                 it was not issued by this server",
+            )));
+        }
         for row in client.query_typed(&sql, &typed(&params)).await? {
             // The resource's columns (0 to 4), then its seq and sort value.
             let position = Position {
@@ -121,6 +134,14 @@ async fn run(
         resources,
         next_cursor,
     })
+}
+
+/// Whether a text parameter holds the NUL character, which PostgreSQL's
+/// `text` cannot (no stored value holds one, so nothing could match).
+fn holds_nul(params: &[Param]) -> bool {
+    params
+        .iter()
+        .any(|param| matches!(param, Param::Text(text) if super::limits::holds_nul(text)))
 }
 
 /// Parameters with their PostgreSQL types.

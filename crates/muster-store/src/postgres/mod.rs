@@ -29,6 +29,7 @@
 mod consumers;
 mod derive;
 pub mod feed;
+mod limits;
 mod list;
 mod paths;
 mod read;
@@ -52,6 +53,7 @@ use tokio_postgres::{Client, IsolationLevel, NoTls};
 use crate::sync::{
     DeadLetter, DeliveredObject, NewDeadLetter, ResourceChange, SyncStore, TargetRecord,
 };
+pub use limits::MAX_INDEXED_BYTES;
 pub use tls::CA_VARIABLE;
 
 use crate::{
@@ -70,6 +72,10 @@ const MIGRATION_LOCK: i64 = 0x6d75_7374_6572; // "muster"
 
 impl From<tokio_postgres::Error> for StoreError {
     fn from(error: tokio_postgres::Error) -> Self {
+        // What the database cannot hold is the client's error, not ours.
+        if let Some(refusal) = error.as_db_error().and_then(limits::classify) {
+            return refusal;
+        }
         // "error connecting to server" alone says nothing: add the cause
         // (which names no credential).
         let text = match (error.as_db_error(), std::error::Error::source(&error)) {

@@ -49,6 +49,11 @@ pub(super) async fn get(
     id: &ResourceId,
     include_members: bool,
 ) -> Result<StoredResource, StoreError> {
+    // No stored id holds a NUL character (the database cannot store one):
+    // such an id names nothing, as on SQLite.
+    if super::limits::holds_nul(&id.0) {
+        return Err(not_found(resource_type, id));
+    }
     let mut client = store.client().await?;
     let transaction = begin_snapshot(&mut client).await?;
     let row = transaction

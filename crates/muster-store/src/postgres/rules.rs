@@ -14,6 +14,9 @@
 use tokio_postgres::types::Type;
 use tokio_postgres::{GenericClient, Transaction};
 
+use muster_scim::ScimError;
+
+use super::limits::{grouped, MAX_INDEXED_BYTES};
 use crate::sqlite::rules::{searchable_names, IndexRules};
 use crate::{StoreError, TenantId};
 
@@ -158,6 +161,7 @@ pub(super) async fn reindex(
             off.push(row.get(0));
         }
     }
+    refuse_long_values(transaction, tenant, &on).await?;
     let mut changed = 0;
     for (path_ids, indexed) in [(on, true), (off, false)] {
         if path_ids.is_empty() {
@@ -175,4 +179,53 @@ pub(super) async fn reindex(
             .await?;
     }
     Ok(changed)
+}
+
+/// Refuses, before any row is flipped, to put in the lookup index a stored
+/// value longer than [`MAX_INDEXED_BYTES`] at one of `path_ids` (the
+/// paths becoming searchable): PostgreSQL could not index it. The refusal
+/// (`409`, nothing changed) names the attribute and one resource holding
+/// such a value.
+async fn refuse_long_values(
+    transaction: &Transaction<'_>,
+    tenant: &TenantId,
+    path_ids: &[i32],
+) -> Result<(), StoreError> {
+    if path_ids.is_empty() {
+        return Ok(());
+    }
+    let limit = i32::try_from(MAX_INDEXED_BYTES).unwrap_or(i32::MAX);
+    let found = transaction
+        .query_typed_opt(
+            "SELECT r.resource_type, r.id, p.path, octet_length(v.value_lower)
+             FROM resources r
+             JOIN resource_values v ON v.resource_seq = r.seq
+             JOIN attribute_paths p ON p.path_id = v.path_id
+             WHERE r.tenant_id = $1 AND v.path_id = ANY($2) AND NOT v.indexed
+               AND octet_length(v.value_lower) > $3
+             LIMIT 1",
+            &[
+                (&tenant.0, Type::TEXT),
+                (&path_ids, Type::INT4_ARRAY),
+                (&limit, Type::INT4),
+            ],
+        )
+        .await?;
+    let Some(row) = found else {
+        return Ok(());
+    };
+    let resource_type: String = row.try_get(0)?;
+    let id: String = row.try_get(1)?;
+    let path: String = row.try_get(2)?;
+    let bytes: i32 = row.try_get(3)?;
+    Err(StoreError::Scim(ScimError::status(
+        409,
+        format!(
+            "{path} cannot be made searchable: {resource_type} {id} holds a value of {} bytes, \
+             longer than the {} bytes Muster indexes on PostgreSQL; shorten or remove such \
+             values first; nothing was changed",
+            grouped(usize::try_from(bytes).unwrap_or_default()),
+            grouped(MAX_INDEXED_BYTES)
+        ),
+    )))
 }

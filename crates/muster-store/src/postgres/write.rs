@@ -27,6 +27,7 @@ use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::Transaction;
 
 use super::feed::{record_change, NewChange};
+use super::limits::{check_columns, check_indexed, holds_nul, too_long_detail, MAX_INDEXED_BYTES};
 use super::read::{finish, unmapped_of};
 use super::{begin, derive, paths, rules, unique_violation, PostgresStore, MAX_ATTEMPTS};
 use crate::sqlite::read::{not_found, parse_object, to_version, unmapped_text, GROUP, USER};
@@ -230,6 +231,7 @@ async fn create_in<'a>(
         .await?;
     }
     let columns = IndexedColumns::of(&content, resource_type);
+    check_columns(&columns, resource_type)?;
     let object = assemble(content, id, resource_type, &now, &now, 1);
     let text = to_text(&object)?;
     let unmapped_json = unmapped_text(&new.unmapped)?;
@@ -403,6 +405,11 @@ pub(super) async fn load_current(
     resource_type: &str,
     id: &ResourceId,
 ) -> Result<Current, StoreError> {
+    // No stored id holds the NUL character, which the database cannot
+    // even be asked about: an unknown id.
+    if holds_nul(&id.0) {
+        return Err(not_found(resource_type, id));
+    }
     let row = transaction
         .query_typed_opt(
             "SELECT seq, json::text, version, unmapped FROM resources
@@ -671,6 +678,7 @@ pub(super) async fn write_state(
         unmapped: old_unmapped,
     } = current;
     let columns = IndexedColumns::of(&content, resource_type);
+    check_columns(&columns, resource_type)?;
     let old_columns = IndexedColumns::of(&old_object, resource_type);
     let renamed = columns.user_name_lower != old_columns.user_name_lower
         || columns.display_name_lower != old_columns.display_name_lower;
@@ -892,7 +900,11 @@ pub(super) async fn write_index(
             elements.push(to_i32(row.element));
             items.push(to_i32(row.item));
             present.push(row.present);
-            indexed.push(scope.rules.indexes(&row.path));
+            let in_lookup = scope.rules.indexes(&row.path);
+            if let (true, Scalar::Text { lower, .. }) = (in_lookup, &row.value) {
+                check_indexed(&row.path, lower)?;
+            }
+            indexed.push(in_lookup);
             scope.note(resource_type, true, &row.path, at);
             let (lower, exact, time, number, flag) = match row.value {
                 Scalar::None => (None, None, None, None, None),
@@ -1137,6 +1149,12 @@ pub(super) async fn write_unique(
         let Some(value) = unique_value(row.value, attribute.case_exact) else {
             continue;
         };
+        // Its claim is a key of `unique_values`, searchable or not.
+        if value.key.len() > MAX_INDEXED_BYTES {
+            return Err(StoreError::Scim(crate::ScimError::invalid_value(
+                too_long_detail(&attribute.path, value.shown.len()),
+            )));
+        }
         if seen.insert((row.path.clone(), value.key.clone())) {
             values.push((row.path, value, attribute));
         }
@@ -1489,7 +1507,9 @@ async fn resolve_members(
             ids.push(member.value.0.as_str());
         }
     }
-    let mut sorted = ids.clone();
+    // An id holding the NUL character names no resource (and cannot be
+    // sent): it stays unresolved, "does not exist" as any unknown id.
+    let mut sorted: Vec<&str> = ids.iter().copied().filter(|id| !holds_nul(id)).collect();
     sorted.sort_unstable();
     let types: HashMap<String, String> = transaction
         .query_typed(
@@ -1562,6 +1582,8 @@ async fn remove_members(
     ids: &[String],
     delta: &mut MemberDelta,
 ) -> Result<(), StoreError> {
+    // An id holding the NUL character is no member (and cannot be sent).
+    let ids: Vec<&String> = ids.iter().filter(|id| !holds_nul(id)).collect();
     if ids.is_empty() {
         return Ok(());
     }
