@@ -149,7 +149,7 @@ async fn put_once(
         None => 0,
     };
     rules::bump(&transaction, tenant).await?;
-    scope.commit(transaction).await?;
+    scope.commit(transaction).await?.record(&mut client).await;
     Ok(RuleSetApplied {
         record: RuleSetRecord {
             version,

@@ -410,7 +410,7 @@ async fn put_once(
         rewrite,
     )
     .await?;
-    scope.commit(transaction).await?;
+    scope.commit(transaction).await?.record(&mut client).await;
     Ok(outcome)
 }
 
@@ -510,7 +510,7 @@ async fn delete_once(
         rewrite,
     )
     .await?;
-    scope.commit(transaction).await?;
+    scope.commit(transaction).await?.record(&mut client).await;
     Ok(outcome)
 }
 

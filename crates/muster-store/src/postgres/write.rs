@@ -99,43 +99,85 @@ impl<'a> Scope<'a> {
         }
     }
 
-    /// Writes the usage rows of the paths set, then commits. The rows are
-    /// upserted last and in key order, so writers of the same paths wait
-    /// for each other briefly and never deadlock on them.
+    /// Commits the write, and hands back the attribute usage rows of the
+    /// paths it set, for [`PendingUsage::record`] once the write is
+    /// durable.
     pub(super) async fn commit(
         self,
         transaction: deadpool_postgres::Transaction<'_>,
-    ) -> Result<(), StoreError> {
-        if !self.usage.is_empty() {
-            let mut types = Vec::with_capacity(self.usage.len());
-            let mut declared = Vec::with_capacity(self.usage.len());
-            let mut paths = Vec::with_capacity(self.usage.len());
-            let mut times = Vec::with_capacity(self.usage.len());
-            for ((resource_type, is_declared, path), at) in self.usage {
-                types.push(resource_type);
-                declared.push(is_declared);
-                paths.push(path);
-                times.push(at);
-            }
-            transaction
-                .execute_typed(
-                    "INSERT INTO attribute_usage (tenant_id, resource_type, declared, path, client, at)
-                     SELECT $1, u.resource_type, u.declared, u.path, $2, u.at::timestamptz
-                     FROM unnest($3::text[], $4::bool[], $5::text[], $6::text[])
-                         AS u (resource_type, declared, path, at)
-                     ON CONFLICT (tenant_id, resource_type, declared, path)
-                     DO UPDATE SET client = excluded.client, at = excluded.at",
-                    &[
-                        (&self.tenant.0, Type::TEXT),
-                        (&self.actor.client, Type::TEXT),
-                        (&types, Type::TEXT_ARRAY),
-                        (&declared, Type::BOOL_ARRAY),
-                        (&paths, Type::TEXT_ARRAY),
-                        (&times, Type::TEXT_ARRAY),
-                    ],
-                )
-                .await?;
+    ) -> Result<PendingUsage, StoreError> {
+        transaction.commit().await?;
+        Ok(PendingUsage {
+            tenant: self.tenant.clone(),
+            client: self.actor.client.clone(),
+            rows: self.usage,
+        })
+    }
+}
+
+/// The attribute usage rows of a committed write (who last set each path,
+/// and when), written in a transaction of their own.
+///
+/// Every write of a tenant sets the same few paths (`userName`, `active`,
+/// ...): upserted inside the write's transaction, their rows stayed locked
+/// until its commit had reached the disk, and the writes of every
+/// connection and replica ran one at a time behind them. Written after the
+/// commit, without waiting for the disk (`synchronous_commit = off`), the
+/// rows are locked for microseconds. The price: a crash can lose the last
+/// moments of this report (never of the data it describes).
+#[must_use]
+pub(super) struct PendingUsage {
+    tenant: TenantId,
+    client: String,
+    rows: BTreeMap<(String, bool, String), String>,
+}
+
+impl PendingUsage {
+    /// Upserts the rows, in key order (two writers of the same paths wait
+    /// in one order, never in a deadlock). A failure is logged, not
+    /// returned: the write it describes is committed already.
+    pub(super) async fn record(self, client: &mut deadpool_postgres::Object) {
+        if self.rows.is_empty() {
+            return;
         }
+        if let Err(error) = self.upsert(client).await {
+            tracing::warn!(tenant = %self.tenant.0, %error, "attribute usage not recorded");
+        }
+    }
+
+    async fn upsert(&self, client: &mut deadpool_postgres::Object) -> Result<(), StoreError> {
+        let mut types = Vec::with_capacity(self.rows.len());
+        let mut declared = Vec::with_capacity(self.rows.len());
+        let mut paths = Vec::with_capacity(self.rows.len());
+        let mut times = Vec::with_capacity(self.rows.len());
+        for ((resource_type, is_declared, path), at) in &self.rows {
+            types.push(resource_type.as_str());
+            declared.push(*is_declared);
+            paths.push(path.as_str());
+            times.push(at.as_str());
+        }
+        let transaction = client.transaction().await?;
+        transaction
+            .batch_execute("SET LOCAL synchronous_commit = off")
+            .await?;
+        transaction
+            .execute_typed(
+                "INSERT INTO attribute_usage (tenant_id, resource_type, declared, path, client, at)
+                 SELECT $1, u.resource_type, u.declared, u.path, $2, u.at::timestamptz
+                 FROM unnest($3::text[], $4::bool[], $5::text[], $6::text[])
+                     AS u (resource_type, declared, path, at)
+                 ON CONFLICT (tenant_id, resource_type, declared, path)
+                 DO UPDATE SET client = excluded.client, at = excluded.at",
+                &[
+                    (&self.tenant.0, Type::TEXT),
+                    (&self.client, Type::TEXT),
+                    (&types, Type::TEXT_ARRAY),
+                    (&declared, Type::BOOL_ARRAY),
+                    (&paths, Type::TEXT_ARRAY),
+                    (&times, Type::TEXT_ARRAY),
+                ],
+            )
+            .await?;
         transaction.commit().await?;
         Ok(())
     }
@@ -191,7 +233,13 @@ pub(super) async fn create(
         let mut client = store.client().await?;
         let transaction = begin(&mut client).await?;
         let result = match create_in(&transaction, tenant, actor, resource_type, &id, &new).await {
-            Ok((scope, stored)) => scope.commit(transaction).await.map(|()| stored),
+            Ok((scope, stored)) => match scope.commit(transaction).await {
+                Ok(usage) => {
+                    usage.record(&mut client).await;
+                    Ok(stored)
+                }
+                Err(error) => Err(error),
+            },
             Err(error) => Err(error),
         };
         if !again(&result, attempt) {
@@ -522,7 +570,7 @@ pub(super) async fn update(
         )
         .await?;
         let stored = finish(&*transaction, tenant, stored, include_members).await?;
-        scope.commit(transaction).await?;
+        scope.commit(transaction).await?.record(&mut client).await;
         return Ok((stored, changed));
     }
 }
@@ -1241,7 +1289,13 @@ pub(super) async fn delete(
         )
         .await
         {
-            Ok(scope) => scope.commit(transaction).await,
+            Ok(scope) => match scope.commit(transaction).await {
+                Ok(usage) => {
+                    usage.record(&mut client).await;
+                    Ok(())
+                }
+                Err(error) => Err(error),
+            },
             Err(error) => Err(error),
         };
         if !again(&result, attempt) {
