@@ -12,6 +12,7 @@ use std::sync::Arc;
 use muster_store::postgres::{PostgresOptions, PostgresStore};
 use muster_store::{Store, TenantId};
 use pg::Database;
+use suite::{custom, feed};
 
 /// A store on a fresh database.
 async fn fresh() -> (Database, Arc<PostgresStore>) {
@@ -30,13 +31,14 @@ async fn open(database: &Database) -> Arc<PostgresStore> {
     )
 }
 
-/// One `#[tokio::test]` per suite function taking `&dyn Store`.
+/// One `#[tokio::test]` per function of a suite module (`suite`, `custom`,
+/// `feed`) taking the store by reference.
 macro_rules! suite {
-    ($($name:ident),* $(,)?) => {$(
+    ($module:ident : $($name:ident),* $(,)?) => {$(
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $name() {
             let (database, store) = fresh().await;
-            suite::$name(&*store).await;
+            $module::$name(&*store).await;
             drop(store);
             database.drop_now().await;
         }
@@ -55,21 +57,8 @@ macro_rules! shared_suite {
     )*};
 }
 
-/// Custom attributes (issue #5): one test per suite function.
-macro_rules! custom_suite {
-    ($($name:ident),* $(,)?) => {$(
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $name() {
-            let (database, store) = fresh().await;
-            suite::custom::$name(&*store).await;
-            drop(store);
-            database.drop_now().await;
-        }
-    )*};
-}
-
 suite!(
-    create_fills_id_and_meta,
+    suite: create_fills_id_and_meta,
     get_and_delete_unknown_are_not_found,
     update_replaces_and_keeps_created,
     delete_removes_the_resource,
@@ -94,8 +83,8 @@ suite!(
     membership_filters,
 );
 
-custom_suite!(
-    schema_records_round_trip,
+suite!(
+    custom: schema_records_round_trip,
     schema_rewrite_removes_values,
     failing_rewrite_changes_nothing,
     scan_visits_every_resource,
@@ -157,22 +146,8 @@ async fn two_stores_share_one_database() {
     database.drop_now().await;
 }
 
-/// One `#[tokio::test]` per feed suite function (`suite/feed.rs`): the
-/// change feed's consumers and pruning, the sync engine's tables.
-macro_rules! feed_suite {
-    ($($name:ident),* $(,)?) => {$(
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $name() {
-            let (database, store) = fresh().await;
-            suite::feed::$name(&*store).await;
-            drop(store);
-            database.drop_now().await;
-        }
-    )*};
-}
-
-feed_suite!(
-    deletes_name_what_was_deleted,
+suite!(
+    feed: deletes_name_what_was_deleted,
     consumers_keep_cursors_that_never_move_back,
     pruning_keeps_what_a_consumer_has_not_passed,
     change_head_and_resource_history,

@@ -13,6 +13,7 @@ use muster_store::{
     TenantId, TokenRecord,
 };
 use serde_json::json;
+use suite::custom;
 use tempfile::TempDir;
 
 fn open(dir: &TempDir) -> Arc<SqliteStore> {
@@ -25,13 +26,14 @@ fn fresh() -> (TempDir, Arc<SqliteStore>) {
     (dir, store)
 }
 
-/// One `#[tokio::test]` per suite function taking `&dyn Store`.
+/// One `#[tokio::test]` per function of a suite module (`suite`, `custom`)
+/// taking the store by reference.
 macro_rules! suite {
-    ($($name:ident),* $(,)?) => {$(
+    ($module:ident : $($name:ident),* $(,)?) => {$(
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $name() {
             let (_dir, store) = fresh();
-            suite::$name(&*store).await;
+            $module::$name(&*store).await;
         }
     )*};
 }
@@ -48,7 +50,7 @@ macro_rules! shared_suite {
 }
 
 suite!(
-    create_fills_id_and_meta,
+    suite: create_fills_id_and_meta,
     get_and_delete_unknown_are_not_found,
     update_replaces_and_keeps_created,
     delete_removes_the_resource,
@@ -73,19 +75,8 @@ suite!(
     membership_filters,
 );
 
-/// Custom attributes (issue #5): one test per suite function.
-macro_rules! custom_suite {
-    ($($name:ident),* $(,)?) => {$(
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $name() {
-            let (_dir, store) = fresh();
-            suite::custom::$name(&*store).await;
-        }
-    )*};
-}
-
-custom_suite!(
-    schema_records_round_trip,
+suite!(
+    custom: schema_records_round_trip,
     schema_rewrite_removes_values,
     failing_rewrite_changes_nothing,
     scan_visits_every_resource,
