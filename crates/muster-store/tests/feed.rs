@@ -14,6 +14,7 @@ use std::sync::Arc;
 use muster_store::sqlite::{SqliteOptions, SqliteStore, DATABASE_FILE};
 use muster_store::{ChangePayload, DeletedIdentity, MembershipDelta, ResourceId, Store, TenantId};
 use serde_json::json;
+use suite::feed;
 
 fn tenant() -> TenantId {
     TenantId::default_tenant()
@@ -36,27 +37,20 @@ async fn a_reader_from_a_cursor_never_sees_a_gap_filled_later() {
     suite::feed::a_reader_from_a_cursor_never_sees_a_gap_filled_later(first, second).await;
 }
 
-/// One `#[tokio::test]` per feed suite function (`suite/feed.rs`).
-macro_rules! feed_suite {
-    ($($name:ident),* $(,)?) => {$(
+/// One `#[tokio::test]` per function of a suite module (`feed`) taking
+/// the store by reference.
+macro_rules! suite {
+    ($module:ident : $($name:ident),* $(,)?) => {$(
         #[tokio::test]
         async fn $name() {
             let dir = tempfile::tempdir().unwrap();
             let store = open(dir.path());
-            suite::feed::$name(&*store).await;
+            $module::$name(&*store).await;
         }
     )*};
 }
 
-feed_suite!(
-    deletes_name_what_was_deleted,
-    consumers_keep_cursors_that_never_move_back,
-    pruning_keeps_what_a_consumer_has_not_passed,
-    change_head_and_resource_history,
-    targets_round_trip,
-    deliveries_and_dead_letters,
-    target_leases_go_to_one_holder_until_they_expire,
-);
+suite::every_feed_test!(suite);
 
 /// Rows an older build wrote: a delete's `null`, captured values beside
 /// the resource, a shape nobody knows. They read, typed, without failing.

@@ -57,50 +57,7 @@ macro_rules! shared_suite {
     )*};
 }
 
-suite!(
-    suite: create_fills_id_and_meta,
-    get_and_delete_unknown_are_not_found,
-    update_replaces_and_keeps_created,
-    delete_removes_the_resource,
-    non_objects_are_refused,
-    user_names_are_unique_case_insensitively,
-    group_display_names_are_unique,
-    versions_and_preconditions,
-    update_sees_current_state_without_members,
-    membership_add_remove_replace,
-    members_must_exist,
-    rolled_back_writes_leave_the_index_consistent,
-    groups_read_without_members,
-    deleting_a_member_updates_its_groups,
-    users_see_direct_and_nested_groups,
-    only_groups_have_members,
-    change_records_follow_writes,
-    tokens,
-    index_paging,
-    cursor_paging,
-    sorting,
-    filters_of_every_operator,
-    membership_filters,
-);
-
-suite!(
-    custom: schema_records_round_trip,
-    schema_rewrite_removes_values,
-    failing_rewrite_changes_nothing,
-    scan_visits_every_resource,
-    unmapped_values_round_trip,
-    settings_round_trip,
-    attribute_usage_counts_and_attributes,
-    unique_attributes_are_enforced,
-);
-
-shared_suite!(
-    concurrent_member_adds_lose_nothing,
-    concurrent_updates_of_one_user_serialise,
-    failed_writes_do_not_affect_others,
-    failed_jobs_in_one_batch_do_not_affect_others,
-    a_panicking_update_fails_alone,
-);
+suite::every_store_test!(suite, shared_suite);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tenants_are_isolated() {
@@ -146,15 +103,7 @@ async fn two_stores_share_one_database() {
     database.drop_now().await;
 }
 
-suite!(
-    feed: deletes_name_what_was_deleted,
-    consumers_keep_cursors_that_never_move_back,
-    pruning_keeps_what_a_consumer_has_not_passed,
-    change_head_and_resource_history,
-    targets_round_trip,
-    deliveries_and_dead_letters,
-    target_leases_go_to_one_holder_until_they_expire,
-);
+suite::every_feed_test!(suite);
 
 /// Writers through two stores (two replicas) while a reader follows the
 /// feed from its cursor: no record is committed behind the cursor.

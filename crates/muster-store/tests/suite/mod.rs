@@ -9,6 +9,79 @@
 
 pub mod custom;
 
+/// Runs every backend-generic store test through a backend's runner
+/// macros: `$each` makes a test of a function taking the store by
+/// reference (given its module: `suite`, `custom`), `$shared` one taking
+/// `Arc<dyn Store>`. A test listed here runs on every backend.
+#[allow(unused_macros)]
+macro_rules! every_store_test {
+    ($each:ident, $shared:ident) => {
+        $each!(
+            suite: create_fills_id_and_meta,
+            get_and_delete_unknown_are_not_found,
+            update_replaces_and_keeps_created,
+            delete_removes_the_resource,
+            non_objects_are_refused,
+            user_names_are_unique_case_insensitively,
+            group_display_names_are_unique,
+            versions_and_preconditions,
+            update_sees_current_state_without_members,
+            membership_add_remove_replace,
+            members_must_exist,
+            rolled_back_writes_leave_the_index_consistent,
+            groups_read_without_members,
+            deleting_a_member_updates_its_groups,
+            users_see_direct_and_nested_groups,
+            only_groups_have_members,
+            change_records_follow_writes,
+            tokens,
+            index_paging,
+            cursor_paging,
+            sorting,
+            filters_of_every_operator,
+            membership_filters,
+        );
+        $each!(
+            custom: schema_records_round_trip,
+            schema_rewrite_removes_values,
+            failing_rewrite_changes_nothing,
+            scan_visits_every_resource,
+            unmapped_values_round_trip,
+            settings_round_trip,
+            attribute_usage_counts_and_attributes,
+            unique_attributes_are_enforced,
+        );
+        $shared!(
+            concurrent_member_adds_lose_nothing,
+            concurrent_updates_of_one_user_serialise,
+            failed_writes_do_not_affect_others,
+            failed_jobs_in_one_batch_do_not_affect_others,
+            a_panicking_update_fails_alone,
+        );
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use every_store_test;
+
+/// Runs every backend-generic test of the change feed and the sync tables
+/// (`feed.rs`) through a backend's `$each` runner (given the module `feed`).
+#[allow(unused_macros)]
+macro_rules! every_feed_test {
+    ($each:ident) => {
+        $each!(
+            feed: deletes_name_what_was_deleted,
+            consumers_keep_cursors_that_never_move_back,
+            pruning_keeps_what_a_consumer_has_not_passed,
+            change_head_and_resource_history,
+            targets_round_trip,
+            deliveries_and_dead_letters,
+            target_leases_go_to_one_holder_until_they_expire,
+        );
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use every_feed_test;
+
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
