@@ -7,16 +7,21 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
+mod audit;
+mod clients;
 mod expr;
+mod lifecycle;
+mod offboard;
 mod rules;
 mod sync;
+mod tenants;
 mod transfer;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use muster_core::explain::explain;
 use muster_core::schemas::{apply_schema, remove_schema, ApplyOptions, SchemaReport};
-use muster_core::settings::{put_settings, settings as tenant_settings, Settings};
+use muster_core::settings::{put_settings, settings as tenant_settings};
 use muster_core::tenant::load_view;
 use muster_core::tokens::{mint_token, SCOPES, SCOPE_READ, SCOPE_WRITE};
 use muster_scim::parse_schema_definitions;
@@ -48,6 +53,14 @@ enum Command {
     /// Manage API bearer tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// OAuth 2.0 clients (client credentials at POST /oauth/token):
+    /// create, list, rotate, revoke.
+    #[command(subcommand)]
+    Client(clients::ClientCommand),
+    /// Tenants: create, list, remove. Each has its own SCIM base URL
+    /// (`/t/NAME/scim/v2`), tokens, schemas, rules, targets and data.
+    #[command(subcommand)]
+    Tenant(tenants::TenantCommand),
     /// Declare, list and remove custom extension schemas (RFC 7643 section 7).
     #[command(subcommand)]
     Schema(SchemaCommand),
@@ -86,6 +99,21 @@ enum Command {
     Import(transfer::ImportArgs),
     /// Export every user and group as JSON Lines (users first).
     Export(transfer::ExportArgs),
+    /// Emergency offboarding: deactivate and lock a user now (its
+    /// entitlements revoked; the running server's sync workers deliver it
+    /// first); an identity provider cannot reactivate it until `muster unlock`.
+    Offboard(offboard::OffboardArgs),
+    /// Remove a user's offboarding lock (it stays inactive until the
+    /// identity provider or an admin sets `active` again).
+    Unlock(offboard::UnlockArgs),
+    /// Soft-deleted users: list them, restore one, purge one or every
+    /// expired one (`muster user deleted|restore|purge`).
+    #[command(subcommand)]
+    User(lifecycle::UserCommand),
+    /// The audit trail: every change by user, client and time range
+    /// (`--jsonl` exports JSON Lines); `muster audit verify` checks its
+    /// hash chain.
+    Audit(audit::AuditArgs),
     /// Bring the database schema up to this build's version (as `serve`
     /// does on start); `--dry-run` prints the steps instead.
     Migrate {
@@ -151,6 +179,17 @@ enum SchemaCommand {
     },
 }
 
+impl SchemaCommand {
+    /// Where the command works.
+    fn data(&self) -> &DataDir {
+        match self {
+            SchemaCommand::Apply { data, .. }
+            | SchemaCommand::List { data, .. }
+            | SchemaCommand::Remove { data, .. } => data,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum SettingsCommand {
     /// Print the settings.
@@ -165,8 +204,40 @@ enum SettingsCommand {
         /// What happens to attributes no schema declares: `reject` (400
         /// naming the attribute) or `capture` (kept apart, shown to admins).
         #[arg(long, value_parser = ["reject", "capture"])]
-        undeclared_attributes: String,
+        undeclared_attributes: Option<String>,
+        /// What an identity provider's DELETE of a user means: `softDelete`
+        /// (hidden, userName freed, restorable within the retention) or
+        /// `deactivate` (active set to false, kept visible).
+        #[arg(long, value_parser = ["softDelete", "deactivate"])]
+        delete_means: Option<String>,
+        /// Days a soft-deleted user stays restorable before it is purged
+        /// (0 to 3650).
+        #[arg(long)]
+        soft_delete_retention_days: Option<u32>,
+        /// The User attribute holding the source-of-truth tag (a declared
+        /// single-valued attribute, e.g.
+        /// urn:ietf:params:scim:schemas:extension:genesys:2.0:User:sourceOrg);
+        /// "" unsets it.
+        #[arg(long)]
+        origin_attribute: Option<String>,
+        /// The primary directory's tag; "" unsets it.
+        #[arg(long)]
+        expected_origin: Option<String>,
+        /// What a write tagged with another origin gets: `accept`, `refuse`
+        /// (400 naming the attribute) or `ignore` (answered as if applied,
+        /// nothing stored, audited).
+        #[arg(long, value_parser = ["accept", "refuse", "ignore"])]
+        foreign_origin_writes: Option<String>,
     },
+}
+
+impl SettingsCommand {
+    /// Where the command works.
+    fn data(&self) -> &DataDir {
+        match self {
+            SettingsCommand::Show { data } | SettingsCommand::Set { data, .. } => data,
+        }
+    }
 }
 
 #[derive(Args)]
@@ -180,6 +251,20 @@ struct DataDir {
     /// `muster serve` may share one (see README, "Running on PostgreSQL").
     #[arg(long, env = "MUSTER_DATABASE_URL", hide_env_values = true)]
     database: Option<String>,
+    /// The tenant the command works in (see `muster tenant list`).
+    #[arg(long, env = "MUSTER_TENANT", default_value = "default")]
+    tenant: String,
+}
+
+impl DataDir {
+    /// The tenant `--tenant` names, checked for its form only (lowercase
+    /// letters, digits and `-`). Whether it exists is checked when the
+    /// store is opened ([`open_store`], [`open_existing_store`]), so a
+    /// command never writes to a tenant that is not registered.
+    fn tenant(&self) -> Result<TenantId> {
+        muster_store::tenants::parse_tenant_name(&self.tenant)
+            .map_err(|error| anyhow!("--tenant: {error}"))
+    }
 }
 
 #[derive(Args)]
@@ -216,8 +301,32 @@ struct ServeArgs {
     /// DATA_DIR/exports].
     #[arg(long, env = "MUSTER_EXPORT_ROOT")]
     export_root: Option<std::path::PathBuf>,
+    /// How long an OAuth access token from POST /oauth/token lives, e.g.
+    /// 1h, 15m.
+    #[arg(long, env = "MUSTER_ACCESS_TOKEN_TTL", default_value = "1h",
+          value_parser = parse_positive_duration)]
+    access_token_ttl: std::time::Duration,
+    /// Requests per second of a client (token or OAuth client) that has no
+    /// limit of its own, with a burst of one second's worth; `off` or 0 for
+    /// none. Each replica counts its own requests.
+    #[arg(long, env = "MUSTER_CLIENT_RATE_LIMIT", default_value = "1000",
+          value_parser = muster_core::clients::parse_rate_limit)]
+    client_rate_limit: u32,
+    /// The longest a request may take before it is answered 503, e.g. 60s.
+    #[arg(long, env = "MUSTER_REQUEST_TIMEOUT", default_value = "60s",
+          value_parser = parse_positive_duration)]
+    request_timeout: std::time::Duration,
     #[command(flatten)]
     data: DataDir,
+}
+
+/// A duration such as `30s`, `15m`, `1h`, more than zero.
+fn parse_positive_duration(text: &str) -> Result<std::time::Duration, String> {
+    let duration = muster_core::clients::parse_duration(text)?;
+    if duration.is_zero() {
+        return Err(format!("'{text}' must be more than zero"));
+    }
+    Ok(duration)
 }
 
 /// An absolute `http` or `https` URL without query or fragment; a trailing
@@ -250,8 +359,11 @@ enum TokenCommand {
         /// Without any, the token gets scim.read and scim.write.
         #[arg(long = "scope")]
         scopes: Vec<String>,
+        #[command(flatten)]
+        options: clients::CredentialArgs,
     },
-    /// List tokens (names, scopes, creation time; never secrets).
+    /// List tokens (names, scopes, creation time, matching policy, rate
+    /// limit; never secrets).
     List {
         #[command(flatten)]
         data: DataDir,
@@ -263,6 +375,17 @@ enum TokenCommand {
         /// The token name.
         name: String,
     },
+}
+
+impl TokenCommand {
+    /// Where the command works.
+    fn data(&self) -> &DataDir {
+        match self {
+            TokenCommand::Create { data, .. }
+            | TokenCommand::List { data }
+            | TokenCommand::Revoke { data, .. } => data,
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -308,9 +431,11 @@ impl Command {
             self,
             Command::Attributes { .. }
                 | Command::Token(TokenCommand::List { .. })
+                | Command::Client(clients::ClientCommand::List { .. })
+                | Command::Tenant(tenants::TenantCommand::List { .. })
                 | Command::Schema(SchemaCommand::List { .. })
                 | Command::Settings(SettingsCommand::Show { .. })
-        )
+        ) || matches!(self, Command::User(command) if command.only_lists())
     }
 }
 
@@ -339,6 +464,8 @@ async fn run(command: Command) -> Result<()> {
     match command {
         Command::Serve(args) => serve(args).await,
         Command::Token(command) => token(command).await,
+        Command::Client(command) => clients::client(command).await,
+        Command::Tenant(command) => tenants::tenant(command).await,
         Command::Schema(command) => schema(command).await,
         Command::Attributes { data, json } => attributes(&data, json).await,
         Command::Settings(command) => settings(command).await,
@@ -349,6 +476,10 @@ async fn run(command: Command) -> Result<()> {
         Command::Expr(command) => expr::expr(command),
         Command::Import(args) => transfer::import(args).await,
         Command::Export(args) => transfer::export(args).await,
+        Command::Offboard(args) => offboard::offboard(args).await,
+        Command::Unlock(args) => offboard::unlock(args).await,
+        Command::User(command) => lifecycle::user(command).await,
+        Command::Audit(args) => audit::audit(args).await,
         Command::Migrate { data, dry_run } => {
             migrate(&data.data_dir, data.database.as_deref(), dry_run).await
         }
@@ -357,14 +488,38 @@ async fn run(command: Command) -> Result<()> {
 
 /// Opens (creating if needed) the store for a short command: the
 /// PostgreSQL database `--database` names, else SQLite in the data
-/// directory with one reader thread (plenty for one command).
+/// directory with one reader thread (plenty for one command). The tenant
+/// `--tenant` names must exist ([`check_tenant`]).
 async fn open_store(data: &DataDir) -> Result<Arc<dyn Store>> {
+    let store = open_registry(data).await?;
+    check_tenant(&*store, data).await?;
+    Ok(store)
+}
+
+/// [`open_store`] without the tenant check: for `muster tenant`, which
+/// works on the registry itself.
+async fn open_registry(data: &DataDir) -> Result<Arc<dyn Store>> {
     let options = SqliteOptions {
         max_readers: 1,
         ..SqliteOptions::default()
     };
     let postgres = PostgresOptions { max_connections: 4 };
     open_store_with(data, &options, &postgres).await
+}
+
+/// Refuses a `--tenant` that is not registered: a command never reads an
+/// empty tenant for a mistyped name, nor writes to one that does not exist.
+async fn check_tenant(store: &dyn Store, data: &DataDir) -> Result<()> {
+    let tenant = data.tenant()?;
+    if !store.tenant_exists(&tenant).await? {
+        bail!(
+            "tenant '{}' does not exist (see 'muster tenant list'; 'muster tenant create {}' \
+             registers it)",
+            tenant.0,
+            tenant.0
+        );
+    }
+    Ok(())
 }
 
 /// Opens (creating if needed) the store `data` names.
@@ -465,13 +620,20 @@ async fn migrate(data_dir: &Path, database: Option<&str>, dry_run: bool) -> Resu
 /// Opens the store, which must exist already: commands that only read or
 /// remove never create an empty SQLite database in a mistyped place.
 async fn open_existing_store(data: &DataDir) -> Result<Arc<dyn Store>> {
+    let store = open_existing_registry(data).await?;
+    check_tenant(&*store, data).await?;
+    Ok(store)
+}
+
+/// [`open_existing_store`] without the tenant check (`muster tenant`).
+async fn open_existing_registry(data: &DataDir) -> Result<Arc<dyn Store>> {
     if data.database.is_none() && !data.data_dir.join(DATABASE_FILE).is_file() {
         bail!(
             "no Muster database in {} (run 'muster serve' or 'muster token create' there first, or check --data-dir)",
             data.data_dir.display()
         );
     }
-    open_store(data).await
+    open_registry(data).await
 }
 
 async fn serve(args: ServeArgs) -> Result<()> {
@@ -486,6 +648,11 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let config = ServerConfig {
         public_url: args.public_url.clone(),
         trust_proxy_headers: args.trust_proxy_headers,
+        clients: muster_server::limits::ClientLimits {
+            access_token_ttl: args.access_token_ttl,
+            default_rate_limit: args.client_rate_limit,
+            request_timeout: args.request_timeout,
+        },
         ..ServerConfig::default()
     };
     let key = muster_sync::secrets::SecretKey::load_or_create(&args.data.data_dir)
@@ -496,6 +663,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         .export_root
         .clone()
         .unwrap_or_else(|| args.data.data_dir.join("exports"));
+    let sweeping = lifecycle::spawn_sweep(Arc::clone(&store));
     let state = AppState::new(store, config).with_sync(key, retention, export_root);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -522,9 +690,11 @@ async fn serve(args: ServeArgs) -> Result<()> {
         tracing::warn!("standard output is closed; the base URL is in this log only");
     }
     tracing::info!(%address, %storage, "serving");
-    muster_server::serve(listener, state, shutdown_signal())
+    let served = muster_server::serve(listener, state, shutdown_signal())
         .await
-        .context("serving HTTP")
+        .context("serving HTTP");
+    sweeping.abort();
+    served
 }
 
 async fn shutdown_signal() {
@@ -547,13 +717,15 @@ async fn shutdown_signal() {
 }
 
 async fn token(command: TokenCommand) -> Result<()> {
-    let tenant = TenantId::default_tenant();
+    let tenant = command.data().tenant()?;
     match command {
         TokenCommand::Create {
             data,
             name,
             mut scopes,
+            options,
         } => {
+            let options = options.options()?;
             if scopes.is_empty() {
                 scopes = vec![SCOPE_READ.to_owned(), SCOPE_WRITE.to_owned()];
             }
@@ -576,6 +748,13 @@ async fn token(command: TokenCommand) -> Result<()> {
                     },
                 )
                 .await?;
+            if options != muster_store::clients::CredentialOptions::default() {
+                if let Err(error) = store.set_token_options(&tenant, &name, options).await {
+                    // A token without the options asked for must not stay.
+                    let _ = store.revoke_token(&tenant, &name).await;
+                    return Err(error).context("storing the token's options");
+                }
+            }
             say(token.secret).with_context(|| {
                 format!(
                     "token '{name}' was created but its secret could not be printed; \
@@ -585,12 +764,17 @@ async fn token(command: TokenCommand) -> Result<()> {
         }
         TokenCommand::List { data } => {
             let store = open_existing_store(&data).await?;
+            let options: std::collections::HashMap<_, _> =
+                store.token_options(&tenant).await?.into_iter().collect();
             for token in store.list_tokens(&tenant).await? {
+                let options = options.get(&token.name).cloned().unwrap_or_default();
                 say(format_args!(
-                    "{}\t{}\t{}",
+                    "{}\t{}\t{}\tmatch={}\trate-limit={}",
                     token.name,
                     token.scopes.join(","),
-                    token.created
+                    token.created,
+                    clients::describe_matching(&options),
+                    clients::describe_rate_limit(&options),
                 ))?;
             }
         }
@@ -620,7 +804,7 @@ fn cli_actor() -> Actor {
 }
 
 async fn schema(command: SchemaCommand) -> Result<()> {
-    let tenant = TenantId::default_tenant();
+    let tenant = command.data().tenant()?;
     match command {
         SchemaCommand::Apply {
             data,
@@ -810,7 +994,7 @@ fn describe_report(report: &SchemaReport, action: Action) -> String {
 }
 
 async fn attributes(data: &DataDir, json: bool) -> Result<()> {
-    let tenant = TenantId::default_tenant();
+    let tenant = data.tenant()?;
     let store = open_existing_store(data).await?;
     let view = load_view(&*store, &tenant)
         .await
@@ -860,7 +1044,7 @@ async fn attributes(data: &DataDir, json: bool) -> Result<()> {
 }
 
 async fn settings(command: SettingsCommand) -> Result<()> {
-    let tenant = TenantId::default_tenant();
+    let tenant = command.data().tenant()?;
     match command {
         SettingsCommand::Show { data } => {
             let store = open_existing_store(&data).await?;
@@ -869,24 +1053,91 @@ async fn settings(command: SettingsCommand) -> Result<()> {
                 "undeclared-attributes\t{}",
                 settings.undeclared_attributes.as_str()
             ))?;
+            say(format_args!(
+                "delete-means\t{}",
+                settings.delete_means.as_str()
+            ))?;
+            say(format_args!(
+                "soft-delete-retention-days\t{}",
+                settings.soft_delete_retention_days
+            ))?;
+            say(format_args!(
+                "origin-attribute\t{}",
+                settings.origin_attribute.as_deref().unwrap_or("")
+            ))?;
+            say(format_args!(
+                "expected-origin\t{}",
+                settings.expected_origin.as_deref().unwrap_or("")
+            ))?;
+            say(format_args!(
+                "foreign-origin-writes\t{}",
+                settings.foreign_origin_writes.as_str()
+            ))?;
         }
         SettingsCommand::Set {
             data,
             undeclared_attributes,
+            delete_means,
+            soft_delete_retention_days,
+            origin_attribute,
+            expected_origin,
+            foreign_origin_writes,
         } => {
-            let policy = UndeclaredPolicy::parse(&undeclared_attributes).ok_or_else(|| {
-                anyhow!(
-                    "--undeclared-attributes takes 'reject' or 'capture', got '{undeclared_attributes}'"
-                )
-            })?;
             let store = open_store(&data).await?;
-            let settings = Settings {
-                undeclared_attributes: policy,
-            };
+            // Flags not given keep their stored values.
+            let mut settings = tenant_settings(&*store, &tenant).await.map_err(refused)?;
+            if let Some(undeclared_attributes) = &undeclared_attributes {
+                settings.undeclared_attributes = UndeclaredPolicy::parse(undeclared_attributes)
+                    .ok_or_else(|| {
+                        anyhow!(
+                            "--undeclared-attributes takes 'reject' or 'capture', got '{undeclared_attributes}'"
+                        )
+                    })?;
+            }
+            if let Some(delete_means) = &delete_means {
+                settings.delete_means = muster_core::lifecycle::DeleteMeans::parse(delete_means)
+                    .ok_or_else(|| {
+                        anyhow!(
+                            "--delete-means takes 'softDelete' or 'deactivate', got '{delete_means}'"
+                        )
+                    })?;
+            }
+            if let Some(days) = soft_delete_retention_days {
+                settings.soft_delete_retention_days = days;
+            }
+            if let Some(path) = &origin_attribute {
+                settings.origin_attribute = Some(path.clone()).filter(|path| !path.is_empty());
+            }
+            if let Some(tag) = &expected_origin {
+                settings.expected_origin = Some(tag.clone()).filter(|tag| !tag.is_empty());
+            }
+            if let Some(policy) = &foreign_origin_writes {
+                settings.foreign_origin_writes =
+                    muster_core::origin::ForeignOriginWrites::parse(policy).ok_or_else(|| {
+                        anyhow!("--foreign-origin-writes takes 'accept', 'refuse' or 'ignore', got '{policy}'")
+                    })?;
+            }
             put_settings(&*store, &tenant, &cli_actor(), &settings)
                 .await
                 .map_err(refused)?;
-            eprintln!("undeclared-attributes set to {undeclared_attributes}");
+            if let Some(undeclared_attributes) = undeclared_attributes {
+                eprintln!("undeclared-attributes set to {undeclared_attributes}");
+            }
+            if let Some(delete_means) = delete_means {
+                eprintln!("delete-means set to {delete_means}");
+            }
+            if let Some(days) = soft_delete_retention_days {
+                eprintln!("soft-delete-retention-days set to {days}");
+            }
+            if let Some(path) = origin_attribute {
+                eprintln!("origin-attribute set to '{path}'");
+            }
+            if let Some(tag) = expected_origin {
+                eprintln!("expected-origin set to '{tag}'");
+            }
+            if let Some(policy) = foreign_origin_writes {
+                eprintln!("foreign-origin-writes set to {policy}");
+            }
         }
     }
     Ok(())

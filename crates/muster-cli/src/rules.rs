@@ -13,7 +13,6 @@ use muster_core::rules::{
     apply_rules, check_rules, explain_user, roll_back, rule_set_record, rules_stats, ApplyRules,
     ProgressFn, RulesDocument, RulesProgress, RulesReport,
 };
-use muster_store::TenantId;
 
 use crate::{cli_actor, open_existing_store, open_store, print_table, refused, say, DataDir};
 
@@ -101,8 +100,21 @@ fn csv_reader(directory: &Path) -> impl Fn(&str) -> Result<String, String> + Syn
     }
 }
 
+impl RulesCommand {
+    /// Where the command works.
+    fn data(&self) -> &DataDir {
+        match self {
+            RulesCommand::Apply { data, .. }
+            | RulesCommand::Check { data, .. }
+            | RulesCommand::Show { data, .. }
+            | RulesCommand::History { data }
+            | RulesCommand::Stats { data, .. } => data,
+        }
+    }
+}
+
 pub(crate) async fn rules(command: RulesCommand) -> Result<()> {
-    let tenant = TenantId::default_tenant();
+    let tenant = command.data().tenant()?;
     match command {
         RulesCommand::Apply {
             data,
@@ -238,9 +250,9 @@ pub(crate) async fn rules(command: RulesCommand) -> Result<()> {
 }
 
 pub(crate) async fn explain(command: ExplainCommand) -> Result<()> {
-    let tenant = TenantId::default_tenant();
     match command {
         ExplainCommand::User { data, user } => {
+            let tenant = data.tenant()?;
             let store = open_existing_store(&data).await?;
             let (_, explanation) = explain_user(&*store, &tenant, &user)
                 .await

@@ -313,8 +313,20 @@ fn read_input(file: &Path) -> Result<String> {
 }
 
 /// `muster target ...`.
+impl TargetCommand {
+    /// Where the command works.
+    fn data(&self) -> &DataDir {
+        match self {
+            TargetCommand::Apply { data, .. }
+            | TargetCommand::List { data, .. }
+            | TargetCommand::Show { data, .. }
+            | TargetCommand::Remove { data, .. } => data,
+        }
+    }
+}
+
 pub(crate) async fn target(command: TargetCommand) -> Result<()> {
-    let tenant = TenantId::default_tenant();
+    let tenant = command.data().tenant()?;
     match command {
         TargetCommand::Apply { data, file, check } => {
             let text = read_input(&file)?;
@@ -431,8 +443,25 @@ fn letter_json(letter: &DeadLetter) -> Value {
 }
 
 /// `muster sync ...`.
+impl SyncCommand {
+    /// Where the command works.
+    fn data(&self) -> &DataDir {
+        match self {
+            SyncCommand::Status { data, .. }
+            | SyncCommand::DeadLetters { data, .. }
+            | SyncCommand::Retry { data, .. }
+            | SyncCommand::Discard { data, .. }
+            | SyncCommand::Resume { data, .. }
+            | SyncCommand::Pause { data, .. }
+            | SyncCommand::Reconcile { data, .. }
+            | SyncCommand::User { data, .. }
+            | SyncCommand::Export { data, .. } => data,
+        }
+    }
+}
+
 pub(crate) async fn sync(command: SyncCommand) -> Result<()> {
-    let tenant = TenantId::default_tenant();
+    let tenant = command.data().tenant()?;
     match command {
         SyncCommand::Status { data, target, json } => {
             let targets = targets(&data, false).await?;
@@ -795,7 +824,8 @@ fn describe_export(run: &ExportRun) -> String {
 /// `muster explain ...`: the entitlement explain, or with `--target` the
 /// end-to-end explain of a delivery.
 pub(crate) async fn explain(command: ExplainCommand) -> Result<()> {
-    let tenant = TenantId::default_tenant();
+    let ExplainCommand::User { data, .. } = &command;
+    let tenant = data.tenant()?;
     match command {
         ExplainCommand::User {
             data,

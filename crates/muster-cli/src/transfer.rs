@@ -75,6 +75,9 @@ struct Checkpoint {
     /// directory): a checkpoint of an import elsewhere is not resumed.
     #[serde(default)]
     database: Option<String>,
+    /// The tenant imported into (`None`: `default`, as before tenants).
+    #[serde(default)]
+    tenant: Option<String>,
     line: u64,
 }
 
@@ -100,6 +103,7 @@ pub(crate) async fn import(args: ImportArgs) -> Result<()> {
         .with_context(|| format!("reading {}", args.file.display()))?;
     let metadata = std::fs::metadata(&file)?;
     let (size, modified) = (metadata.len(), modified_nanos(&metadata));
+    let tenant = args.data.tenant()?;
     // A connection per line in flight would be too many: the database
     // server works on a few at a time.
     let store = open_store_with(
@@ -113,8 +117,8 @@ pub(crate) async fn import(args: ImportArgs) -> Result<()> {
         },
     )
     .await?;
+    crate::check_tenant(&*store, &args.data).await?;
     let service = Arc::new(Service::new(store, Limits::default()));
-    let tenant = TenantId::default_tenant();
     let database = args.data.database.as_deref().map(database_name);
     let checkpoint_file = checkpoint_path(&args.data.data_dir);
     let resume_at = match std::fs::read_to_string(&checkpoint_file) {
@@ -125,6 +129,7 @@ pub(crate) async fn import(args: ImportArgs) -> Result<()> {
                     && done.size == size
                     && done.modified == modified
                     && done.database == database
+                    && done.tenant.as_deref().unwrap_or("default") == tenant.0
             })
             .map_or(0, |done| done.line),
         _ => 0,
@@ -158,7 +163,7 @@ pub(crate) async fn import(args: ImportArgs) -> Result<()> {
     }
 
     let mut reader = BufReader::new(File::open(&file)?);
-    let mut window = Window::new(Arc::clone(&service), tenant, resume_at);
+    let mut window = Window::new(Arc::clone(&service), tenant.clone(), resume_at);
     let mut number = 0u64;
     let mut bytes = Vec::new();
     loop {
@@ -207,7 +212,7 @@ pub(crate) async fn import(args: ImportArgs) -> Result<()> {
             save_checkpoint(
                 &checkpoint_file,
                 &file,
-                (size, modified, database.as_deref()),
+                (size, modified, database.as_deref(), &tenant),
                 window.saved,
             )?;
         }
@@ -436,7 +441,7 @@ fn skip_line(reader: &mut impl BufRead) -> std::io::Result<u64> {
 fn save_checkpoint(
     path: &Path,
     file: &Path,
-    (size, modified, database): (u64, u128, Option<&str>),
+    (size, modified, database, tenant): (u64, u128, Option<&str>, &TenantId),
     line: u64,
 ) -> Result<()> {
     let checkpoint = Checkpoint {
@@ -444,6 +449,7 @@ fn save_checkpoint(
         size,
         modified,
         database: database.map(str::to_owned),
+        tenant: (*tenant != TenantId::default_tenant()).then(|| tenant.0.clone()),
         line,
     };
     let temporary = path.with_extension("checkpoint.tmp");
@@ -454,10 +460,11 @@ fn save_checkpoint(
 
 /// `muster export`.
 pub(crate) async fn export(args: ExportArgs) -> Result<()> {
+    let tenant = args.data.tenant()?;
     let store = open_existing_store(&args.data).await?;
     let service = Service::new(store, Limits::default());
     let session = service
-        .session(TenantId::default_tenant(), cli_actor(), String::new())
+        .session(tenant, cli_actor(), String::new())
         .await
         .map_err(crate::refused)?;
     let (mut out, temporary): (Box<dyn Write>, Option<(PathBuf, PathBuf)>) = match &args.output {

@@ -20,10 +20,16 @@ use std::sync::Arc;
 use muster_scim::FilterLimits;
 use muster_store::{Actor, Store, TenantId};
 
+pub mod audit;
 pub mod bulk;
+pub mod clients;
 mod error;
 pub mod explain;
+pub mod lifecycle;
+pub mod matching;
 mod members;
+pub mod offboard;
+pub mod origin;
 mod resources;
 pub mod rules;
 pub mod schemas;

@@ -18,6 +18,7 @@ use muster_store::{
 };
 use serde_json::{json, Map, Value};
 
+use crate::matching::MatchPolicy;
 use crate::members::{has_members, split_member_operations, split_members};
 use crate::secrets::{hash_patch_passwords, hash_resource_password};
 use crate::tenant::TenantView;
@@ -46,6 +47,9 @@ pub struct Session<'s> {
     actor: Actor,
     base: String,
     view: Arc<TenantView>,
+    /// How the caller's `POST /Users` links to an existing user (see
+    /// [`crate::matching`]); empty: `409 uniqueness`.
+    matching: MatchPolicy,
 }
 
 impl<'s> Session<'s> {
@@ -62,7 +66,21 @@ impl<'s> Session<'s> {
             actor,
             base,
             view,
+            matching: MatchPolicy::default(),
         }
+    }
+
+    /// The session with the caller's conflict matching policy (the
+    /// authenticated client's): a `POST /Users` naming an existing user
+    /// links to it (see [`crate::matching`]).
+    pub fn with_matching(mut self, matching: MatchPolicy) -> Self {
+        self.matching = matching;
+        self
+    }
+
+    /// The caller's conflict matching policy.
+    pub fn matching(&self) -> &MatchPolicy {
+        &self.matching
     }
 
     /// The service this session runs on.
@@ -144,6 +162,9 @@ impl<'s> Session<'s> {
         projection: &Projection,
     ) -> Value {
         let mut resource = stored.resource;
+        // The offboarding lock is Muster's own record, never shown to
+        // SCIM clients (the admin API reports it).
+        crate::offboard::hide_lock(&mut resource);
         if let Some(meta) = resource.get_mut("meta").and_then(Value::as_object_mut) {
             meta.insert(
                 "location".into(),
@@ -169,7 +190,7 @@ impl<'s> Session<'s> {
         resource
     }
 
-    fn rendered(
+    pub(crate) fn rendered(
         &self,
         rt: &ResourceType,
         stored: StoredResource,
@@ -210,9 +231,24 @@ impl<'s> Session<'s> {
         body: Value,
         projection: &Projection,
     ) -> Result<Rendered, Error> {
-        let stored = self
+        // The caller's matching policy may link the POST to an existing
+        // user instead (see `crate::matching`).
+        if let Some(linked) = self.link_on_match(rt, &body, projection).await? {
+            return Ok(linked);
+        }
+        let created = self
             .with_fresh_view(rt, |view, rt| self.create_at(view, rt, None, body.clone()))
-            .await?;
+            .await;
+        let stored = match created {
+            // Taken by a concurrent create since the match: linked now.
+            Err(Error::Store(StoreError::Conflict(detail))) if !self.matching.is_empty() => {
+                match self.link_on_match(rt, &body, projection).await? {
+                    Some(linked) => return Ok(linked),
+                    None => return Err(Error::Store(StoreError::Conflict(detail))),
+                }
+            }
+            created => created?,
+        };
         Ok(self.rendered(rt, stored, projection))
     }
 
@@ -224,14 +260,21 @@ impl<'s> Session<'s> {
     /// resource whose id the tenant holds already is left as it is (an
     /// import run again after an interruption).
     pub async fn import(&self, rt: &ResourceType, body: Value) -> Result<Imported, Error> {
-        let (id, body) = importable(body)?;
+        let (id, mut body) = importable(body)?;
+        // An exported offboarding lock is put back after the create.
+        let lock = crate::offboard::take_lock(&mut body);
         let created = self
             .with_fresh_view(rt, |view, rt| {
                 self.create_at(view, rt, id.clone(), body.clone())
             })
             .await;
         match (created, &id) {
-            (Ok(stored), _) => Ok(Imported::Created(stored.id.0)),
+            (Ok(stored), _) => {
+                if let Some(lock) = lock {
+                    self.put_lock(&stored.id.0, lock).await?;
+                }
+                Ok(Imported::Created(stored.id.0))
+            }
             (Err(Error::Store(StoreError::Conflict(detail))), Some(id)) => {
                 let holder = self
                     .service
@@ -263,32 +306,172 @@ impl<'s> Session<'s> {
             members,
             unmapped,
         } = prepare(&view, &rt, &body).await?;
+        // A foreign source-of-truth tag: refused, or ignored (`crate::origin`).
+        if let crate::origin::Decision::Ignore(tag) = view.origin.decide(&resource)? {
+            return crate::origin::ignored_create(self, &view, &rt, id, resource, &tag).await;
+        }
+        let new = NewResource {
+            id,
+            resource,
+            members,
+            unmapped,
+            unique: view.unique_attributes(&rt),
+            schema_generation: Some(view.generation),
+            never_returned: view.never_returned(&rt),
+            derivation: view.derivation.clone(),
+        };
+        // A User soft-deleted within the retention with the same
+        // `externalId` comes back with its id: no duplicate.
+        if let Some(restored) = self.restore_by_external_id(&rt, &new).await? {
+            return Ok(restored);
+        }
         Ok(self
             .service
             .store()
-            .create(
+            .create(&self.tenant, &self.actor, &rt.id, new)
+            .await?)
+    }
+
+    /// Restores the newest User soft-deleted within the retention whose
+    /// `externalId` (compared exactly) is the one `new` carries, with
+    /// `new` as its state (see [`crate::lifecycle`]); `None` when there is
+    /// none (or a concurrent restore took it first).
+    async fn restore_by_external_id(
+        &self,
+        rt: &ResourceType,
+        new: &NewResource,
+    ) -> Result<Option<StoredResource>, Error> {
+        let external_id = new.resource.get("externalId").and_then(Value::as_str);
+        let (Some(external_id), None, crate::lifecycle::USER) =
+            (external_id, &new.id, rt.id.as_str())
+        else {
+            return Ok(None);
+        };
+        let store = self.service.store();
+        // The common case (no tombstone holds it) costs one indexed read;
+        // the tenant's retention is read only when one does, and the store
+        // checks it in the restore's transaction.
+        let Some(id) = store
+            .restorable_by_external_id(
+                &self.tenant,
+                &rt.id,
+                external_id,
+                crate::lifecycle::longest_retention(),
+            )
+            .await?
+        else {
+            return Ok(None);
+        };
+        let settings = crate::lifecycle::lifecycle_settings(store, &self.tenant).await?;
+        // A user offboarded before its soft delete comes back locked and
+        // inactive (`crate::offboard`).
+        let new =
+            crate::offboard::keep_lock_on_restore(store, &self.tenant, &id, new.clone()).await?;
+        let restored = store
+            .restore(
                 &self.tenant,
                 &self.actor,
                 &rt.id,
+                &id,
+                new,
+                settings.retention(),
+            )
+            .await;
+        match restored {
+            Ok(stored) => Ok(Some(stored)),
+            // Taken by a concurrent restore, or past this tenant's
+            // retention: a new user.
+            Err(StoreError::NotFound(_) | StoreError::Refused(_)) => Ok(None),
+            Err(error) => Err(crate::lifecycle::restore_error(Error::Store(error))),
+        }
+    }
+
+    /// Restores a soft-deleted User an admin names (its id, or its
+    /// `userName`): the same id comes back with a new version, in the
+    /// groups that still exist. 404 when there is no such tombstone, 409
+    /// when it was purged or its retention ended, or naming the attribute
+    /// when its `userName` (or another unique value) was taken meanwhile.
+    pub async fn restore_user(&self, key: &str) -> Result<Rendered, Error> {
+        let rt = self
+            .registry()
+            .resource_type(crate::lifecycle::USER)
+            .cloned()
+            .ok_or_else(|| Error::not_found("no resource type 'User'"))?;
+        let store = self.service.store();
+        let tombstone = crate::lifecycle::find_deleted_user(store, &self.tenant, key).await?;
+        crate::lifecycle::check_restorable(&tombstone, &rt)?;
+        let stored = self
+            .with_fresh_view(&rt, |view, rt| self.restore_at(view, rt, &tombstone))
+            .await?;
+        let projection = self.projection(&rt, None, None)?;
+        Ok(self.rendered(&rt, stored, &projection))
+    }
+
+    async fn restore_at(
+        &self,
+        view: Arc<TenantView>,
+        rt: ResourceType,
+        tombstone: &muster_store::lifecycle::Tombstone,
+    ) -> Result<StoredResource, Error> {
+        let Some(stored) = tombstone.resource.clone() else {
+            crate::lifecycle::check_restorable(tombstone, &rt)?;
+            return Err(Error::not_found(format!(
+                "no deleted User '{}' to restore",
+                tombstone.id.0
+            )));
+        };
+        // Validated again (the schemas may have changed since: values no
+        // schema declares any more are kept apart as captured values, not
+        // refused), its stored password hash kept as it is rather than
+        // hashed again, its offboarding lock (`crate::offboard`) kept.
+        let (_, mut body) = importable(stored.clone())?;
+        let password = body.as_object_mut().and_then(|body| {
+            body.retain(|key, _| !key.eq_ignore_ascii_case(crate::offboard::LOCK_URN));
+            body.remove("password")
+        });
+        let Normalized { resource, unmapped } =
+            normalize_with(&view.registry, &rt, &body, UndeclaredPolicy::Capture)?;
+        let (mut resource, _) = split_members(resource)?;
+        if let (Some(password), Some(resource)) = (password, resource.as_object_mut()) {
+            resource.insert("password".to_owned(), password);
+        }
+        crate::offboard::hold_lock(&stored, &mut resource);
+        let mut unmapped = unmapped;
+        unmapped.extend(tombstone.unmapped.clone());
+        let settings =
+            crate::lifecycle::lifecycle_settings(self.service.store(), &self.tenant).await?;
+        self.service
+            .store()
+            .restore(
+                &self.tenant,
+                &self.actor,
+                &rt.id,
+                &tombstone.id,
                 NewResource {
-                    id,
+                    id: Some(tombstone.id.clone()),
                     resource,
-                    members,
+                    members: Vec::new(),
                     unmapped,
                     unique: view.unique_attributes(&rt),
                     schema_generation: Some(view.generation),
                     never_returned: view.never_returned(&rt),
                     derivation: view.derivation.clone(),
                 },
+                settings.retention(),
             )
-            .await?)
+            .await
+            .map_err(|error| crate::lifecycle::restore_error(Error::Store(error)))
     }
 
     /// Runs a write validated against the tenant's view, again against a
     /// fresh view when the store says the schemas changed meanwhile (a write
     /// is never decided by a stale schema), or that it collided with a
     /// concurrent write and rolled back.
-    async fn with_fresh_view<T, F, Fut>(&self, rt: &ResourceType, write: F) -> Result<T, Error>
+    pub(crate) async fn with_fresh_view<T, F, Fut>(
+        &self,
+        rt: &ResourceType,
+        write: F,
+    ) -> Result<T, Error>
     where
         F: Fn(Arc<TenantView>, ResourceType) -> Fut,
         Fut: std::future::Future<Output = Result<T, Error>>,
@@ -368,10 +551,19 @@ impl<'s> Session<'s> {
         let derivation = view.derivation.clone();
         let registry = Arc::clone(&view.registry);
         let rt_id = rt.id.clone();
+        let (origin, ignored) = (view.origin.clone(), crate::origin::IgnoredWrite::default());
+        let noted = ignored.clone();
         let update: muster_store::UpdateFn = Box::new(move |current: &StoredResource| {
             let mut replacement = resource;
             keep_server_attributes(&current.resource, &mut replacement);
+            // A locked user stays inactive whatever the body says (checked
+            // here, on the row the write transaction holds).
+            crate::offboard::hold_lock(&current.resource, &mut replacement);
             check_immutable(&registry, &rt, &current.resource, &replacement)?;
+            if let crate::origin::Decision::Ignore(tag) = origin.decide(&replacement)? {
+                noted.note(tag, replacement);
+                return Ok(None);
+            }
             let member_changes = if is_group_like {
                 vec![MemberChange::ReplaceAll(members)]
             } else {
@@ -389,8 +581,10 @@ impl<'s> Session<'s> {
                 derivation,
             }))
         });
-        self.update(&rt_id, id, precondition, include_members, update)
-            .await
+        let stored = self
+            .update(&rt_id, id, precondition, include_members, update)
+            .await?;
+        crate::origin::after_update(self, &view, stored, &ignored, "replace").await
     }
 
     /// Applies a PatchOp (PATCH and Bulk), all or nothing.
@@ -451,16 +645,29 @@ impl<'s> Session<'s> {
         let generation = view.generation;
         let derivation = view.derivation.clone();
         let rt_id = rt.id.clone();
+        let (origin, ignored) = (view.origin.clone(), crate::origin::IgnoredWrite::default());
+        let noted = ignored.clone();
         let update: muster_store::UpdateFn = Box::new(move |current: &StoredResource| {
-            let patched = apply_patch_with(
+            // The patch sees the user without the offboarding lock (no
+            // operation can reach it); the lock is put back afterwards and
+            // keeps a locked user inactive whatever the operations said
+            // (checked here, on the row the write transaction holds).
+            let mut unlocked = current.resource.clone();
+            crate::offboard::hide_lock(&mut unlocked);
+            let mut patched = apply_patch_with(
                 &registry,
                 &rt,
-                &current.resource,
+                &unlocked,
                 &current.unmapped,
                 &operations,
                 policy,
             )?;
+            crate::offboard::hold_lock(&current.resource, &mut patched.resource);
             if !patched.changed && !patched.unmapped_changed && member_changes.is_empty() {
+                return Ok(None);
+            }
+            if let crate::origin::Decision::Ignore(tag) = origin.decide(&patched.resource)? {
+                noted.note(tag, patched.resource);
                 return Ok(None);
             }
             // Whatever the patched resource holds under the computed
@@ -475,13 +682,15 @@ impl<'s> Session<'s> {
                 derivation,
             }))
         });
-        self.update(&rt_id, id, precondition, include_members, update)
-            .await
+        let stored = self
+            .update(&rt_id, id, precondition, include_members, update)
+            .await?;
+        crate::origin::after_update(self, &view, stored, &ignored, "patch").await
     }
 
     /// Runs an update closure on a stored resource in the store's write
     /// transaction.
-    async fn update(
+    pub(crate) async fn update(
         &self,
         rt_id: &str,
         id: &str,
@@ -525,21 +734,80 @@ impl<'s> Session<'s> {
         id: &str,
         precondition: Precondition,
     ) -> Result<(), Error> {
-        self.service
-            .store()
-            .delete_with(
-                &self.tenant,
-                &self.actor,
-                &rt.id,
-                &ResourceId(id.to_owned()),
-                precondition,
-                Removal {
-                    derivation: view.derivation.clone(),
-                    schema_generation: Some(view.generation),
-                },
-            )
-            .await?;
+        let removal = Removal {
+            derivation: view.derivation.clone(),
+            schema_generation: Some(view.generation),
+        };
+        let id = ResourceId(id.to_owned());
+        let store = self.service.store();
+        if rt.id != crate::lifecycle::USER {
+            // Groups (and other types) are deleted for good.
+            store
+                .delete_with(
+                    &self.tenant,
+                    &self.actor,
+                    &rt.id,
+                    &id,
+                    precondition,
+                    removal,
+                )
+                .await?;
+            return Ok(());
+        }
+        let settings = crate::lifecycle::lifecycle_settings(store, &self.tenant).await?;
+        match settings.delete_means {
+            crate::lifecycle::DeleteMeans::SoftDelete => {
+                store
+                    .soft_delete(
+                        &self.tenant,
+                        &self.actor,
+                        &rt.id,
+                        &id,
+                        precondition,
+                        removal,
+                    )
+                    .await?;
+            }
+            crate::lifecycle::DeleteMeans::Deactivate => {
+                self.deactivate_at(view, rt, &id, precondition).await?;
+            }
+        }
         Ok(())
+    }
+
+    /// A `DELETE` under `deleteMeans: deactivate`: `active` set to false,
+    /// the user kept (nothing changes when it is inactive already).
+    async fn deactivate_at(
+        &self,
+        view: Arc<TenantView>,
+        rt: ResourceType,
+        id: &ResourceId,
+        precondition: Precondition,
+    ) -> Result<StoredResource, Error> {
+        let unique = view.unique_attributes(&rt);
+        let never_returned = view.never_returned(&rt);
+        let generation = view.generation;
+        let derivation = view.derivation.clone();
+        let update: muster_store::UpdateFn = Box::new(move |current: &StoredResource| {
+            if current.resource.get("active") == Some(&Value::Bool(false)) {
+                return Ok(None);
+            }
+            let mut resource = current.resource.clone();
+            if let Some(object) = resource.as_object_mut() {
+                object.insert("active".to_owned(), Value::Bool(false));
+            }
+            Ok(Some(Update {
+                resource,
+                member_changes: Vec::new(),
+                unmapped: None,
+                unique,
+                schema_generation: Some(generation),
+                never_returned,
+                derivation,
+            }))
+        });
+        self.update(&rt.id, &id.0, precondition, false, update)
+            .await
     }
 }
 

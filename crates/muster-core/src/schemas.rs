@@ -24,8 +24,9 @@ use muster_scim::patch::{PatchOpKind, PatchOperation};
 use muster_scim::schema::{ConversionFailure, RemovedValue};
 use muster_scim::{
     apply_patch_with, convert_resource, diff_schemas, parse_schema_definition,
-    refuse_password_attributes, remove_attributes, AttrPath, Attribute, PatchPath, ResourceType,
-    Returned, Schema, SchemaChanges, SchemaRegistry, ScimError, UndeclaredPolicy, Uniqueness,
+    refuse_password_attributes, refuse_reserved_urn, remove_attributes, AttrPath, Attribute,
+    PatchPath, ResourceType, Returned, Schema, SchemaChanges, SchemaRegistry, ScimError,
+    UndeclaredPolicy, Uniqueness,
 };
 use muster_store::{
     Actor, RewriteFn, RewriteOutcome, SchemaRecord, SharedDerivation, Store, StoredResource,
@@ -597,6 +598,7 @@ async fn apply_schema_once(
     let document = with_path_urn(document, path_urn)?;
     let schema = parse_schema_definition(&document)?;
     refuse_password_attributes(&schema)?;
+    refuse_reserved_urn(&schema)?;
     let view = load_view(store, tenant).await?;
     let mut registry = SchemaRegistry::clone(&view.registry);
     let (resource_type, was_required) = {

@@ -15,6 +15,28 @@ use crate::Error;
 pub struct Settings {
     /// What happens to attributes no schema declares.
     pub undeclared_attributes: UndeclaredPolicy,
+    /// What an identity provider's `DELETE` of a User means
+    /// (`softDelete` or `deactivate`; see [`crate::lifecycle`]).
+    #[serde(default)]
+    pub delete_means: crate::lifecycle::DeleteMeans,
+    /// How many days a soft-deleted User stays restorable before it is
+    /// purged (see [`crate::lifecycle`]).
+    #[serde(default = "crate::lifecycle::default_retention_days")]
+    pub soft_delete_retention_days: u32,
+    /// The attribute holding each User's source-of-truth tag (a declared
+    /// single-valued attribute, for example
+    /// `urn:ietf:params:scim:schemas:extension:genesys:2.0:User:sourceOrg`;
+    /// see [`crate::origin`]); absent: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin_attribute: Option<String>,
+    /// The primary directory's tag: writes whose tag is another are
+    /// handled by `foreign_origin_writes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_origin: Option<String>,
+    /// What a write with a foreign tag gets: `accept` (default),
+    /// `refuse` or `ignore`.
+    #[serde(default)]
+    pub foreign_origin_writes: crate::origin::ForeignOriginWrites,
 }
 
 impl Settings {
@@ -22,7 +44,10 @@ impl Settings {
     pub fn from_json(body: Value) -> Result<Settings, ScimError> {
         serde_json::from_value(body).map_err(|error| {
             ScimError::invalid_value(format!(
-                "settings: {error}; expected {{\"undeclaredAttributes\": \"reject\" | \"capture\"}}"
+                "settings: {error}; expected {{\"undeclaredAttributes\": \"reject\" | \"capture\", \
+                 \"deleteMeans\": \"softDelete\" | \"deactivate\", \"softDeleteRetentionDays\": days, \
+                 \"originAttribute\": path, \"expectedOrigin\": tag, \
+                 \"foreignOriginWrites\": \"accept\" | \"refuse\" | \"ignore\"}}"
             ))
         })
     }
@@ -31,8 +56,15 @@ impl Settings {
 /// The tenant's settings as stored.
 pub async fn settings(store: &dyn Store, tenant: &TenantId) -> Result<Settings, Error> {
     let view = load_view(store, tenant).await?;
+    let lifecycle = crate::lifecycle::lifecycle_settings(store, tenant).await?;
+    let origin = &view.origin;
     Ok(Settings {
+        origin_attribute: origin.attribute.clone(),
+        expected_origin: origin.expected.clone(),
+        foreign_origin_writes: origin.foreign_writes,
         undeclared_attributes: view.undeclared,
+        delete_means: lifecycle.delete_means,
+        soft_delete_retention_days: lifecycle.retention_days,
     })
 }
 
@@ -44,6 +76,16 @@ pub async fn put_settings(
     actor: &Actor,
     settings: &Settings,
 ) -> Result<(), Error> {
+    // Checked before anything is written: a refused document changes nothing.
+    crate::lifecycle::check_retention(settings.soft_delete_retention_days)?;
+    let origin = crate::origin::checked(
+        &load_view(store, tenant).await?.registry,
+        &crate::origin::OriginPolicy {
+            attribute: settings.origin_attribute.clone(),
+            expected: settings.expected_origin.clone(),
+            foreign_writes: settings.foreign_origin_writes,
+        },
+    )?;
     store
         .set_setting(
             tenant,
@@ -52,5 +94,14 @@ pub async fn put_settings(
             settings.undeclared_attributes.as_str(),
         )
         .await?;
+    crate::lifecycle::put_lifecycle_settings(
+        store,
+        tenant,
+        actor,
+        settings.delete_means,
+        settings.soft_delete_retention_days,
+    )
+    .await?;
+    crate::origin::write(store, tenant, actor, origin).await?;
     Ok(())
 }

@@ -47,6 +47,9 @@ pub struct TenantView {
     /// Every write validated against this view carries it, so the store
     /// recomputes the entitlements of the users the write affects.
     pub derivation: Option<SharedDerivation>,
+    /// The tenant's origin settings (see [`crate::origin`]): the tag each
+    /// write's resource holds, and what a foreign tag means.
+    pub origin: crate::origin::OriginPolicy,
 }
 
 impl TenantView {
@@ -129,7 +132,9 @@ pub async fn load_view(store: &dyn Store, tenant: &TenantId) -> Result<TenantVie
                 .map_err(|error| StoreError::Database(error.to_string()))?,
         ),
     };
+    let origin = crate::origin::load(store, tenant).await?;
     Ok(TenantView {
+        origin,
         rules,
         derivation,
         generation,

@@ -6,9 +6,12 @@
 //! logged or echoed; only its hash reaches the database.
 
 use base64::Engine;
+use muster_store::clients::Credential;
 use muster_store::TenantId;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
+
+use crate::matching::MatchPolicy;
 
 /// Read SCIM resources.
 pub const SCOPE_READ: &str = "scim.read";
@@ -28,6 +31,30 @@ pub struct Client {
     pub tenant: TenantId,
     /// Granted scopes.
     pub scopes: Vec<String>,
+    /// What its `POST` of an existing user does (default: none, `409`).
+    pub matching: MatchPolicy,
+    /// Its rate limit in requests per second: `None` for the server's
+    /// default, `Some(0)` for none.
+    pub rate_limit: Option<u32>,
+}
+
+impl Client {
+    /// The client a stored credential authenticates. A stored matching
+    /// policy Muster no longer reads is logged and treated as none.
+    pub fn from_credential(credential: Credential) -> Client {
+        let matching = MatchPolicy::parse(&credential.options.matching.join(","))
+            .unwrap_or_else(|problem| {
+                tracing::warn!(client = %credential.name, %problem, "stored matching policy ignored");
+                MatchPolicy::none()
+            });
+        Client {
+            name: credential.name,
+            tenant: credential.tenant,
+            scopes: credential.scopes,
+            matching,
+            rate_limit: credential.options.rate_limit,
+        }
+    }
 }
 
 impl Client {
@@ -99,6 +126,8 @@ mod tests {
             name: "t".into(),
             tenant: TenantId::default_tenant(),
             scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+            matching: MatchPolicy::none(),
+            rate_limit: None,
         };
         assert!(client(&[SCOPE_WRITE]).allows(SCOPE_READ));
         assert!(!client(&[SCOPE_READ]).allows(SCOPE_WRITE));

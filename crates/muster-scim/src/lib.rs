@@ -39,5 +39,6 @@ pub use resource::{canonicalize, check_immutable, normalize};
 pub use resource::{normalize_with, Normalized, UndeclaredPolicy};
 pub use schema::{
     convert_resource, convert_value, diff_schemas, parse_schema_definition,
-    parse_schema_definitions, refuse_password_attributes, remove_attributes, SchemaChanges,
+    parse_schema_definitions, refuse_password_attributes, refuse_reserved_urn, remove_attributes,
+    SchemaChanges,
 };

@@ -13,43 +13,86 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use muster_core::clients::unix_now_millis;
 use muster_core::tokens::{hash_secret, Client};
 use muster_core::INTERNAL_DETAIL;
 use muster_scim::ScimError;
-use muster_store::TokenRecord;
 use tracing::Instrument;
 
 use crate::error::ApiError;
+use crate::limits::RateLimits;
 use crate::media::SCIM_JSON;
 use crate::AppState;
 
-/// How long a verified token stays cached; a revoked token stops working
-/// within this time.
-const TOKEN_CACHE_TTL: Duration = Duration::from_secs(5);
+/// How long a verified credential stays cached: a revoked token or client
+/// stops working within this time on every replica (each reads the store
+/// again once its entry is older), and a database read is spent on a busy
+/// client at most twice a second.
+pub const TOKEN_CACHE_TTL: Duration = Duration::from_millis(500);
 
-/// Verified tokens by hash, kept briefly to spare a database read per request.
+/// The answer's detail for a bearer secret that authenticates nobody.
+const UNKNOWN_CREDENTIAL: &str = "unknown, expired or revoked bearer token";
+
+/// The most credentials cached; beyond, the cache starts afresh.
+const TOKEN_CACHE_ENTRIES: usize = 10_000;
+
+/// Verified credentials by hash, kept briefly to spare a database read per
+/// request, and the rate limiters of the clients they authenticate.
 #[derive(Default)]
 pub struct TokenCache {
-    entries: Mutex<HashMap<String, (Client, Instant)>>,
+    entries: Mutex<HashMap<String, CachedClient>>,
+    rate_limits: RateLimits,
+}
+
+struct CachedClient {
+    client: Client,
+    at: Instant,
+    /// An access token's expiry (Unix milliseconds).
+    expires_at: Option<i64>,
 }
 
 impl TokenCache {
-    fn get(&self, hash: &str) -> Option<Client> {
+    /// The client a credential's hash authenticated less than
+    /// [`TOKEN_CACHE_TTL`] ago, unless it has expired since.
+    pub fn get(&self, hash: &str) -> Option<Client> {
         let entries = self.entries.lock().ok()?;
-        let (client, at) = entries.get(hash)?;
-        (at.elapsed() < TOKEN_CACHE_TTL).then(|| client.clone())
+        let cached = entries.get(hash)?;
+        let fresh = cached.at.elapsed() < TOKEN_CACHE_TTL
+            && cached
+                .expires_at
+                .is_none_or(|expires| unix_now_millis() < expires);
+        fresh.then(|| cached.client.clone())
     }
 
-    fn put(&self, hash: String, client: Client) {
+    /// Caches the client a credential's hash authenticates (`expires_at`:
+    /// an access token's expiry, Unix milliseconds).
+    pub fn put(&self, hash: String, client: Client, expires_at: Option<i64>) {
         if let Ok(mut entries) = self.entries.lock() {
-            if entries.len() > 10_000 {
-                entries.clear();
+            if entries.len() >= TOKEN_CACHE_ENTRIES {
+                entries.retain(|_, cached| cached.at.elapsed() < TOKEN_CACHE_TTL);
+                if entries.len() >= TOKEN_CACHE_ENTRIES {
+                    entries.clear();
+                }
             }
-            entries.insert(hash, (client, Instant::now()));
+            entries.insert(
+                hash,
+                CachedClient {
+                    client,
+                    at: Instant::now(),
+                    expires_at,
+                },
+            );
         }
+    }
+
+    /// The per-client rate limiters.
+    pub fn rate_limits(&self) -> &RateLimits {
+        &self.rate_limits
     }
 }
 
+/// The client a bearer secret authenticates: a long-lived token or an
+/// unexpired OAuth access token of a client that exists.
 async fn authenticate(state: &AppState, authorization: Option<&str>) -> Result<Client, ApiError> {
     let header_value = authorization
         .ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer <token> header"))?;
@@ -64,18 +107,15 @@ async fn authenticate(state: &AppState, authorization: Option<&str>) -> Result<C
     if let Some(client) = state.tokens.get(&hash) {
         return Ok(client);
     }
-    let (tenant, TokenRecord { name, scopes, .. }) = state
+    let credential = state
         .store()
-        .find_token(&hash)
+        .find_credential(&hash, unix_now_millis())
         .await
         .map_err(|error| ApiError::from(muster_core::Error::from(error)))?
-        .ok_or_else(|| ApiError::unauthorized("unknown or revoked bearer token"))?;
-    let client = Client {
-        name,
-        tenant,
-        scopes,
-    };
-    state.tokens.put(hash, client.clone());
+        .ok_or_else(|| ApiError::unauthorized(UNKNOWN_CREDENTIAL))?;
+    let expires_at = credential.expires_at;
+    let client = Client::from_credential(credential);
+    state.tokens.put(hash, client.clone(), expires_at);
     Ok(client)
 }
 
@@ -141,6 +181,11 @@ pub async fn authenticate_and_log(
     let started = Instant::now();
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
+    // The path as sent (with its `/t/{tenant}` prefix), for the log.
+    let logged_path = request
+        .extensions()
+        .get::<axum::extract::OriginalUri>()
+        .map_or_else(|| path.clone(), |original| original.0.path().to_owned());
     let request_id = request
         .headers()
         .get("x-request-id")
@@ -157,11 +202,26 @@ pub async fn authenticate_and_log(
                 .headers()
                 .get(header::AUTHORIZATION)
                 .map(|value| value.to_str().unwrap_or_default().to_owned());
+            let url_tenant = crate::tenants::UrlTenant::of(&request);
             match authenticate(&state, authorization.as_deref()).await {
+                // A credential presented at another tenant's URL is
+                // answered exactly as an unknown one: nothing tells the
+                // caller what exists there.
+                Ok(client) if client.tenant != url_tenant => foreign_credential().into_response(),
                 Ok(client) => {
                     client_name.clone_from(&client.name);
-                    request.extensions_mut().insert(client);
-                    next.run(request).await
+                    // Counted against its rate limit before anything runs.
+                    match state
+                        .tokens
+                        .rate_limits()
+                        .admit(&client, state.config.clients.default_rate_limit)
+                    {
+                        Ok(()) => {
+                            request.extensions_mut().insert(client);
+                            next.run(request).await
+                        }
+                        Err(refused) => refused.into_response(),
+                    }
                 }
                 Err(error) => error.into_response(),
             }
@@ -173,7 +233,7 @@ pub async fn authenticate_and_log(
         }
         tracing::info!(
             %method,
-            path,
+            path = logged_path,
             status = response.status().as_u16(),
             latency_us = started.elapsed().as_micros() as u64,
             client = client_name,
@@ -183,6 +243,13 @@ pub async fn authenticate_and_log(
     }
     .instrument(span)
     .await
+}
+
+/// The answer to a credential of another tenant than the URL's: the one
+/// [`authenticate`] gives an unknown credential (`tests/tenants.rs`
+/// compares the two).
+fn foreign_credential() -> ApiError {
+    ApiError::unauthorized(UNKNOWN_CREDENTIAL)
 }
 
 /// A `5xx` answer with its body replaced: the generic detail and the request

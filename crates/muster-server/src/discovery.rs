@@ -28,6 +28,7 @@ const CURSOR_TIMEOUT_SECS: u64 = 3600;
 /// `GET /ServiceProviderConfig`: the limits the server enforces.
 pub async fn service_provider_config(
     State(state): State<AppState>,
+    Extension(client): Extension<Client>,
     headers: HeaderMap,
 ) -> Result<ScimResponse, ApiError> {
     let config = &state.config;
@@ -44,10 +45,12 @@ pub async fn service_provider_config(
     document.documentation_uri = Some(DOCUMENTATION_URI.to_owned());
     document.meta = Some(json!({
         "resourceType": "ServiceProviderConfig",
-        "location": format!("{}/ServiceProviderConfig", state.scim_base(&headers)),
+        "location": format!("{}/ServiceProviderConfig", state.scim_base(&headers, &client.tenant)),
     }));
-    let body = serde_json::to_value(document)
+    let mut body = serde_json::to_value(document)
         .map_err(|error| muster_core::Error::Internal(format!("ServiceProviderConfig: {error}")))?;
+    crate::lifecycle::describe_lifecycle(&state, &client.tenant, &mut body).await?;
+    crate::offboard::describe_offboarding(&client, &mut body);
     Ok(ScimResponse::ok(body))
 }
 
@@ -100,7 +103,7 @@ pub async fn schemas(
     Extension(client): Extension<Client>,
     headers: HeaderMap,
 ) -> Result<ScimResponse, ApiError> {
-    let base = state.scim_base(&headers);
+    let base = state.scim_base(&headers, &client.tenant);
     let registry = registry(&state, &client).await?;
     Ok(list(
         registry
@@ -124,7 +127,7 @@ pub async fn schema(
         .ok_or_else(|| ScimError::status(404, format!("no schema '{id}'")))?;
     Ok(ScimResponse::ok(schema_json(
         schema,
-        &state.scim_base(&headers),
+        &state.scim_base(&headers, &client.tenant),
     )))
 }
 
@@ -134,7 +137,7 @@ pub async fn resource_types(
     Extension(client): Extension<Client>,
     headers: HeaderMap,
 ) -> Result<ScimResponse, ApiError> {
-    let base = state.scim_base(&headers);
+    let base = state.scim_base(&headers, &client.tenant);
     let registry = registry(&state, &client).await?;
     Ok(list(
         registry
@@ -158,7 +161,7 @@ pub async fn resource_type(
         .ok_or_else(|| ScimError::status(404, format!("no resource type '{id}'")))?;
     Ok(ScimResponse::ok(resource_type_json(
         resource_type,
-        &state.scim_base(&headers),
+        &state.scim_base(&headers, &client.tenant),
     )))
 }
 

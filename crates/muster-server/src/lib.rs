@@ -17,26 +17,30 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::FromRef;
-use axum::handler::Handler;
 use axum::http::HeaderMap;
-use axum::routing::{delete, get, post};
 use axum::Router;
-use muster_core::tokens::{SCOPE_ADMIN, SCOPE_READ, SCOPE_WRITE};
 use muster_core::{Limits, Service};
-use muster_store::Store;
+use muster_store::{Store, TenantId};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
 pub mod admin;
+mod audit;
 pub mod auth;
 mod bulk;
 mod discovery;
 pub mod error;
 mod expressions;
 mod health;
+mod lifecycle;
+pub mod limits;
 pub mod media;
+mod oauth;
+mod offboard;
 mod resources;
+pub mod routes;
 mod rules;
 mod targets;
+pub mod tenants;
 
 /// Limits and defaults the server advertises in `/ServiceProviderConfig` and
 /// enforces, and how it names itself in URLs.
@@ -56,6 +60,8 @@ pub struct ServerConfig {
     /// Whether `Forwarded` / `X-Forwarded-Proto` / `X-Forwarded-Host` name
     /// the public URL (only behind a proxy that sets them).
     pub trust_proxy_headers: bool,
+    /// Access token lifetime, client rate limits, request time limit.
+    pub clients: limits::ClientLimits,
 }
 
 impl Default for ServerConfig {
@@ -66,6 +72,7 @@ impl Default for ServerConfig {
             limits: Limits::default(),
             public_url: None,
             trust_proxy_headers: false,
+            clients: limits::ClientLimits::default(),
         }
     }
 }
@@ -137,12 +144,17 @@ impl AppState {
         self.service.store()
     }
 
-    /// The absolute SCIM base URL (`.../scim/v2`) for `Location` and
-    /// `meta.location`: the configured public URL, else the proxy's headers
-    /// when trusted, else the listen address. The `Host` header alone is
-    /// never trusted.
-    pub fn scim_base(&self, headers: &HeaderMap) -> String {
-        format!("{}/scim/v2", self.public_base(headers))
+    /// The absolute SCIM base URL of `tenant` for `Location` and
+    /// `meta.location`: `.../scim/v2` for the default tenant,
+    /// `.../t/{tenant}/scim/v2` for any other, after the configured public
+    /// URL, else the proxy's headers when trusted, else the listen address.
+    /// The `Host` header alone is never trusted.
+    pub fn scim_base(&self, headers: &HeaderMap, tenant: &TenantId) -> String {
+        if *tenant == TenantId::default_tenant() {
+            format!("{}/scim/v2", self.public_base(headers))
+        } else {
+            format!("{}/t/{}/scim/v2", self.public_base(headers), tenant.0)
+        }
     }
 
     fn public_base(&self, headers: &HeaderMap) -> String {
@@ -210,122 +222,32 @@ impl FromRef<AppState> for Arc<ServerConfig> {
 }
 
 /// The whole application: SCIM endpoints under `/scim/v2`, the admin API
-/// under `/admin/v1`, health checks, auth and request logging.
+/// under `/admin/v1`, health checks, auth and request logging; the same
+/// SCIM and admin routes for each tenant under `/t/{tenant}`
+/// ([`tenants::tenant_urls`]).
 ///
-/// Every route names the scope it needs next to its handler
-/// ([`auth::require_scope`]); the outer middleware authenticates.
+/// Every route, its scope and its handler are in the tables of [`routes`]
+/// (which also give `/openapi.json`); the outer middleware authenticates.
 pub fn router(state: AppState) -> Router {
-    use axum::middleware::from_fn_with_state;
-    let read = || from_fn_with_state(SCOPE_READ, auth::require_scope);
-    let write = || from_fn_with_state(SCOPE_WRITE, auth::require_scope);
-    let admin = || from_fn_with_state(SCOPE_ADMIN, auth::require_scope);
-    let scim = Router::new()
-        .route(
-            "/ServiceProviderConfig",
-            get(discovery::service_provider_config.layer(read())),
-        )
-        .route("/Schemas", get(discovery::schemas.layer(read())))
-        .route("/Schemas/{id}", get(discovery::schema.layer(read())))
-        .route(
-            "/ResourceTypes",
-            get(discovery::resource_types.layer(read())),
-        )
-        .route(
-            "/ResourceTypes/{id}",
-            get(discovery::resource_type.layer(read())),
-        )
-        .route("/Bulk", post(bulk::bulk.layer(write())))
-        .route("/.search", post(resources::search_root.layer(read())))
-        .route(
-            "/{endpoint}",
-            get(resources::list.layer(read())).post(resources::create.layer(write())),
-        )
-        .route("/{endpoint}/.search", post(resources::search.layer(read())))
-        .route(
-            "/{endpoint}/{id}",
-            get(resources::get.layer(read()))
-                .put(resources::replace.layer(write()))
-                .patch(resources::patch.layer(write()))
-                .delete(resources::delete.layer(write())),
-        );
-    let admin_api = Router::new()
-        .route("/schemas", get(admin::list_schemas.layer(admin())))
-        .route(
-            "/schemas/{urn}",
-            get(admin::get_schema.layer(admin()))
-                .put(admin::put_schema.layer(admin()))
-                .delete(admin::delete_schema.layer(admin())),
-        )
-        .route("/attributes", get(admin::attributes.layer(admin())))
-        .route(
-            "/settings",
-            get(admin::get_settings.layer(admin())).put(admin::put_settings.layer(admin())),
-        )
-        .route(
-            "/resources/{endpoint}/{id}",
-            get(admin::stored_resource.layer(admin())),
-        )
-        .route(
-            "/rules",
-            get(rules::get_rules.layer(admin())).put(rules::put_rules.layer(admin())),
-        )
-        .route("/rules/history", get(rules::rules_history.layer(admin())))
-        .route("/rules/stats", get(rules::get_rules_stats.layer(admin())))
-        .route(
-            "/users/{id}/entitlements/explain",
-            get(rules::explain.layer(admin())),
-        )
-        .route(
-            "/expressions/evaluate",
-            post(expressions::evaluate.layer(admin())),
-        )
-        .route("/targets", get(targets::list_targets.layer(admin())))
-        .route(
-            "/targets/{name}",
-            get(targets::get_target.layer(admin()))
-                .put(targets::put_target.layer(admin()))
-                .delete(targets::delete_target.layer(admin())),
-        )
-        .route(
-            "/targets/{name}/resume",
-            post(targets::resume_target.layer(admin())),
-        )
-        .route(
-            "/sync/dead-letters",
-            get(targets::dead_letters.layer(admin())),
-        )
-        .route(
-            "/sync/dead-letters/{id}",
-            delete(targets::discard_dead_letter.layer(admin())),
-        )
-        .route(
-            "/sync/dead-letters/{id}/retry",
-            post(targets::retry_dead_letter.layer(admin())),
-        )
-        .route(
-            "/users/{id}/targets/{name}",
-            get(targets::explain_user.layer(admin())),
-        )
-        .route(
-            "/users/{id}/targets/{name}/provision",
-            post(targets::provision_user.layer(admin())),
-        );
-    Router::new()
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(targets::metrics.layer(admin())))
-        .nest("/scim/v2", scim)
-        .nest("/admin/v1", admin_api)
+    let app = routes::build(routes::root_routes())
+        .nest("/scim/v2", routes::build(routes::scim_routes()))
+        .nest("/admin/v1", routes::build(routes::admin_routes()))
         .fallback(health::not_found)
         .method_not_allowed_fallback(health::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
+            limits::time_limit,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
             auth::authenticate_and_log,
         ))
+        .layer(axum::middleware::from_fn(limits::header_limits))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(axum::middleware::map_request(auth::sanitize_request_id))
-        .with_state(state)
+        .with_state(state);
+    tenants::tenant_urls(app)
 }
 
 /// Serves the application on `listener` until `shutdown` completes, then

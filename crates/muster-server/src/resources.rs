@@ -43,9 +43,10 @@ pub async fn session<'s>(
         .session(
             client.tenant.clone(),
             actor(client, headers),
-            state.scim_base(headers),
+            state.scim_base(headers, &client.tenant),
         )
-        .await?)
+        .await?
+        .with_matching(client.matching.clone()))
 }
 
 /// The `If-Match` precondition, if any. `*` matches any version.

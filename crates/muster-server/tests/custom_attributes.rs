@@ -1187,7 +1187,7 @@ async fn undeclared_attributes_are_rejected_by_default() {
     let server = server_with_extensions().await;
     let settings = server.admin(Method::GET, "/settings", None).await;
     assert_eq!(settings.status, StatusCode::OK);
-    assert_eq!(settings.body, json!({"undeclaredAttributes": "reject"}));
+    assert_eq!(settings.body["undeclaredAttributes"], "reject");
 
     // POST: URN-qualified key and nested form.
     assert_regoin_refusal(&server.post("/Users", regoin_body("typo@contoso.com")).await);
@@ -1291,8 +1291,8 @@ async fn undeclared_attributes_are_captured_when_the_tenant_asks() {
         .await;
     assert_eq!(set.status, StatusCode::OK, "{}", set.body);
     assert_eq!(
-        server.admin(Method::GET, "/settings", None).await.body,
-        json!({"undeclaredAttributes": "capture"})
+        server.admin(Method::GET, "/settings", None).await.body["undeclaredAttributes"],
+        "capture"
     );
 
     // The same POST now succeeds; the value is kept apart, never returned.
@@ -2086,8 +2086,8 @@ async fn the_admin_api_needs_the_admin_scope() {
     // Nothing was declared or set by the refused calls.
     assert_eq!(server.get("/Schemas").await.body["totalResults"], 3);
     assert_eq!(
-        server.admin(Method::GET, "/settings", None).await.body,
-        json!({"undeclaredAttributes": "reject"})
+        server.admin(Method::GET, "/settings", None).await.body["undeclaredAttributes"],
+        "reject"
     );
     // An admin-only token may declare.
     let reply = server

@@ -143,6 +143,24 @@ async fn every_route_checks_the_scope_it_declares() {
         Needs::Scope(SCOPE_ADMIN),
     );
     let no = Needs::NotAllowed;
+    // Soft-deleted users for the restore and purge routes.
+    let mut deleted_ids = Vec::new();
+    for name in ["walk-restored", "walk-purged"] {
+        let made = server
+            .post(
+                "/Users",
+                json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": name}),
+            )
+            .await;
+        let id = made.body["id"].as_str().unwrap_or_default().to_owned();
+        assert_eq!(
+            server.delete(&format!("/Users/{id}")).await.status,
+            StatusCode::NO_CONTENT
+        );
+        deleted_ids.push(id);
+    }
+    let restore_path = format!("/admin/v1/users/{}/restore", deleted_ids[0]);
+    let purge_path = format!("/admin/v1/users/{}/purge", deleted_ids[1]);
     let routes: Vec<(Method, String, Needs, Option<Value>)> = vec![
         (
             Method::GET,
@@ -396,8 +414,51 @@ async fn every_route_checks_the_scope_it_declares() {
             None,
         ),
         (Method::GET, provision_path.clone(), no, None),
+        (
+            Method::POST,
+            format!("/admin/v1/users/{user_id}/offboard"),
+            admin_scope,
+            None,
+        ),
+        (
+            Method::GET,
+            format!("/admin/v1/users/{user_id}/offboard"),
+            no,
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/admin/v1/users/{user_id}/unlock"),
+            admin_scope,
+            None,
+        ),
+        (
+            Method::DELETE,
+            format!("/admin/v1/users/{user_id}/unlock"),
+            no,
+            None,
+        ),
+        (
+            Method::GET,
+            "/admin/v1/users/deleted".into(),
+            admin_scope,
+            None,
+        ),
+        (Method::POST, "/admin/v1/users/deleted".into(), no, None),
+        (Method::POST, restore_path.clone(), admin_scope, None),
+        (Method::GET, restore_path.clone(), no, None),
+        (Method::POST, purge_path.clone(), admin_scope, None),
+        (Method::DELETE, purge_path.clone(), no, None),
         (Method::GET, "/metrics".into(), admin_scope, None),
         (Method::POST, "/metrics".into(), no, None),
+        (
+            Method::GET,
+            "/admin/v1/audit?user=alice&count=5".into(),
+            admin_scope,
+            None,
+        ),
+        (Method::POST, "/admin/v1/audit".into(), no, None),
+        (Method::DELETE, "/admin/v1/audit".into(), no, None),
         // Deletes last: they remove what the other rows use.
         (Method::DELETE, target_path.clone(), admin_scope, None),
         (Method::DELETE, schema_path.clone(), admin_scope, None),
@@ -479,6 +540,74 @@ async fn every_route_checks_the_scope_it_declares() {
                 && reply.body["schemas"][0] != "urn:ietf:params:scim:api:messages:2.0:Error"
             {
                 failures.push(format!("{method} {path}: 403 without a SCIM error body"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// `POST /oauth/token` needs no bearer token and no scope: whatever
+/// `Authorization` a caller sends, the answer is an OAuth error about the
+/// client's credentials (RFC 6749 section 5.2), never a SCIM `401`/`403`;
+/// other methods are not served there.
+#[tokio::test]
+async fn the_token_endpoint_needs_no_bearer_token() {
+    let server = TestServer::start().await;
+    let read = server.token_with("reader", &[SCOPE_READ]).await;
+    let admin = server.token_with("admin", &[SCOPE_ADMIN]).await;
+    let url = format!("{}/oauth/token", server.root);
+    let mut failures = Vec::new();
+    for (label, header, status, error) in [
+        (
+            "no credentials",
+            None,
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+        ),
+        (
+            "unknown Basic client",
+            Some("Basic bWNsX3g6bWNzX3k=".to_owned()),
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+        ),
+        (
+            "a reader's bearer token",
+            Some(format!("Bearer {read}")),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            "an admin's bearer token",
+            Some(format!("Bearer {admin}")),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+    ] {
+        let mut request = server
+            .http
+            .post(&url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("grant_type=client_credentials");
+        if let Some(value) = &header {
+            request = request.header("authorization", value);
+        }
+        let reply = server.send(request, None).await;
+        if reply.status != status || reply.body["error"] != error {
+            failures.push(format!(
+                "POST /oauth/token with {label}: {} {}",
+                reply.status, reply.body
+            ));
+        }
+    }
+    for method in [Method::GET, Method::PUT, Method::PATCH, Method::DELETE] {
+        for token in [None, Some(&admin)] {
+            let mut request = server.http.request(method.clone(), &url);
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            let reply = server.send(request, None).await;
+            if reply.status != StatusCode::METHOD_NOT_ALLOWED {
+                failures.push(format!("{method} /oauth/token: {}", reply.status));
             }
         }
     }

@@ -49,7 +49,11 @@ pub use change::{
     ChangePayload, ConsumerRecord, DeletedIdentity, DerivedValue, MembershipDelta, Retention,
     FEED_HEAD,
 };
+pub mod audit;
+pub mod clients;
+pub mod lifecycle;
 pub mod sync;
+pub mod tenants;
 
 /// A tenant. Every row of every table belongs to exactly one.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -685,7 +689,16 @@ pub struct Migration {
 /// Every write is durable when the call returns `Ok`, and commits together
 /// with its [`ChangeRecord`].
 #[async_trait]
-pub trait Store: sync::SyncStore + Send + Sync + 'static {
+pub trait Store:
+    sync::SyncStore
+    + clients::ClientStore
+    + tenants::TenantStore
+    + lifecycle::LifecycleStore
+    + audit::AuditStore
+    + Send
+    + Sync
+    + 'static
+{
     /// Creates a resource (see [`NewResource`]).
     async fn create(
         &self,

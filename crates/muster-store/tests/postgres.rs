@@ -12,7 +12,8 @@ use std::sync::Arc;
 use muster_store::postgres::{PostgresOptions, PostgresStore};
 use muster_store::{Store, TenantId};
 use pg::Database;
-use suite::{custom, feed};
+use suite::tenants;
+use suite::{audit, clients, custom, feed};
 
 /// A store on a fresh database.
 async fn fresh() -> (Database, Arc<PostgresStore>) {
@@ -1581,4 +1582,38 @@ async fn values_too_long_to_index_are_refused() {
     assert_eq!(groups.total_results, 0);
     drop(store);
     database.drop_now().await;
+}
+
+/// The audit chain on PostgreSQL: an edit, a deletion, a swap, a
+/// truncation and an edited skeleton made with SQL (the append-only
+/// trigger dropped first) are found.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_tampering_is_found() {
+    use audit::Tamper;
+    for tamper in [
+        Tamper::Edit,
+        Tamper::Delete,
+        Tamper::Swap,
+        Tamper::Truncate,
+        Tamper::EditSkeleton,
+    ] {
+        let (database, store) = fresh().await;
+        let url = database.url.clone();
+        let sql = move |statement: &'static str| {
+            let url = url.clone();
+            Box::pin(async move {
+                let client = pg::connect(&url).await;
+                let refused = client.batch_execute(statement).await;
+                assert!(refused.is_err(), "{statement} was not refused");
+                client
+                    .batch_execute("DROP TRIGGER audit_log_guard ON audit_log")
+                    .await
+                    .unwrap();
+                client.batch_execute(statement).await.unwrap();
+            }) as std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
+        };
+        audit::tampering_is_found(&*store, tamper, &sql).await;
+        drop(store);
+        database.drop_now().await;
+    }
 }

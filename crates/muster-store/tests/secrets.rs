@@ -535,6 +535,10 @@ async fn migration_4_removes_password_rows_and_payload_keys() {
             "DROP TABLE rule_sets; DROP TABLE change_consumers;
              DROP TABLE IF EXISTS sync_targets; DROP TABLE IF EXISTS sync_objects;
              DROP TABLE IF EXISTS sync_dead_letters; DROP INDEX IF EXISTS changes_by_resource;
+             DROP TABLE IF EXISTS oauth_clients; DROP TABLE IF EXISTS oauth_access_tokens;
+             ALTER TABLE tokens DROP COLUMN match_policy; ALTER TABLE tokens DROP COLUMN rate_limit;
+             DROP TABLE IF EXISTS deleted_resources;
+             DROP TABLE IF EXISTS audit_log; DROP TABLE IF EXISTS audit_heads;
              DELETE FROM schema_migrations WHERE version >= 4;",
         )
         .unwrap();

@@ -13,7 +13,10 @@ use muster_store::{
     TenantId, TokenRecord,
 };
 use serde_json::json;
+use suite::audit;
+use suite::clients;
 use suite::custom;
+use suite::tenants;
 use tempfile::TempDir;
 
 fn open(dir: &TempDir) -> Arc<SqliteStore> {
@@ -91,6 +94,11 @@ async fn migration_2_keeps_existing_resources() {
              DROP TABLE IF EXISTS sync_targets; DROP TABLE IF EXISTS sync_objects;
              DROP TABLE IF EXISTS sync_dead_letters; DROP INDEX IF EXISTS changes_by_resource;
              ALTER TABLE resources DROP COLUMN unmapped;
+             DROP TABLE oauth_clients; DROP TABLE oauth_access_tokens;
+             ALTER TABLE tokens DROP COLUMN match_policy;
+             ALTER TABLE tokens DROP COLUMN rate_limit;
+             DROP TABLE deleted_resources;
+             DROP TABLE audit_log; DROP TABLE audit_heads;
              DELETE FROM schema_migrations WHERE version >= 2;",
         )
         .unwrap();
@@ -389,4 +397,38 @@ async fn killing_the_process_loses_no_acknowledged_write() {
         "every stored resource has its change record"
     );
     assert!(resources as usize >= acknowledged.len());
+}
+
+/// The audit chain on the real file: an edit, a deletion, a swap, a
+/// truncation and an edited skeleton made with SQL (the append-only
+/// triggers dropped first, as someone holding the file could) are found.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_tampering_is_found() {
+    use audit::Tamper;
+    for tamper in [
+        Tamper::Edit,
+        Tamper::Delete,
+        Tamper::Swap,
+        Tamper::Truncate,
+        Tamper::EditSkeleton,
+    ] {
+        let (dir, store) = fresh();
+        let file = dir.path().join(DATABASE_FILE);
+        let sql = move |statement: &'static str| {
+            let file = file.clone();
+            Box::pin(async move {
+                let connection = rusqlite::Connection::open(&file).unwrap();
+                // Without dropping them, the triggers refuse the tampering.
+                let refused = connection.execute_batch(statement);
+                assert!(refused.is_err(), "{statement} was not refused");
+                connection
+                    .execute_batch(
+                        "DROP TRIGGER audit_log_no_delete; DROP TRIGGER audit_log_redact_only;",
+                    )
+                    .unwrap();
+                connection.execute_batch(statement).unwrap();
+            }) as std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
+        };
+        audit::tampering_is_found(&*store, tamper, &sql).await;
+    }
 }

@@ -264,6 +264,7 @@ impl SyncEngine {
     async fn worker(&self, tenant: &TenantId, record: &TargetRecord) -> Result<Worker, SyncError> {
         let registry = Arc::clone(&self.service.view(tenant).await?.registry);
         let compiled = compile_stored(record, &registry)?;
+        let skip_changes_from = compiled.document.skip_changes_from.clone();
         let status = Arc::new(TargetStatus::new(
             tenant.clone(),
             record.name.clone(),
@@ -290,6 +291,7 @@ impl SyncEngine {
             name: record.name.clone(),
             delivery,
             status,
+            skip_changes_from,
         })
     }
 }
@@ -414,6 +416,9 @@ pub(crate) struct Worker {
     name: String,
     delivery: Delivery,
     status: Arc<TargetStatus>,
+    /// The target document's `skipChangesFrom`: changes by these clients
+    /// came from the target's own system and are never sent back.
+    skip_changes_from: Vec<String>,
 }
 
 impl Worker {
@@ -509,6 +514,9 @@ impl Worker {
             last <= record.guard_confirmed,
             std::sync::atomic::Ordering::Relaxed,
         );
+        // Loop prevention: what the target's own system wrote into Muster
+        // is not sent back to it; the cursor passes over it all the same.
+        let changes = skip_returning(changes, &self.skip_changes_from, &self.status);
         deliver_changes(&self.delivery, &registry, &changes, &self.status).await?;
         self.store()
             .advance_consumer(&self.tenant, &consumer, last)
@@ -622,6 +630,36 @@ fn removes_access(change: &ChangeRecord) -> bool {
             .resource()
             .and_then(|resource| resource.get("active"))
             == Some(&serde_json::Value::Bool(false))
+}
+
+/// The change records of a batch not made by a client of `skipped` (the
+/// target's own system writing back: see
+/// `TargetDocument::skip_changes_from`); each record passed over is counted
+/// as `skipped-origin`.
+fn skip_returning(
+    changes: Vec<ChangeRecord>,
+    skipped: &[String],
+    status: &TargetStatus,
+) -> Vec<ChangeRecord> {
+    if skipped.is_empty() {
+        return changes;
+    }
+    changes
+        .into_iter()
+        .filter(|change| {
+            let returning = skipped.contains(&change.actor.client);
+            if returning {
+                status.count("skipped-origin");
+                tracing::debug!(
+                    tenant = %change.tenant.0,
+                    client = %change.actor.client,
+                    sequence = change.sequence,
+                    "change not sent back to the target it came from"
+                );
+            }
+            !returning
+        })
+        .collect()
 }
 
 /// Delivers what a batch of change records touched.

@@ -153,6 +153,20 @@ impl CompiledTarget {
         let mut base_url = None;
         let mut token_url = None;
         let mut api_root = None;
+        if document.skip_changes_from.len() > crate::document::MAX_SKIPPED_CLIENTS
+            || document
+                .skip_changes_from
+                .iter()
+                .any(|client| client.trim().is_empty() || client.len() > 256)
+        {
+            problems.push(Problem::new(
+                "skipChangesFrom",
+                format!(
+                    "at most {} client names, none empty or longer than 256 bytes",
+                    crate::document::MAX_SKIPPED_CLIENTS
+                ),
+            ));
+        }
         if document.genesys.is_some() && document.kind != TargetKind::GenesysCloud {
             problems.push(Problem::new(
                 "genesys",

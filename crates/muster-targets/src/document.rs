@@ -69,7 +69,16 @@ pub struct TargetDocument {
     /// Genesys Cloud's settings (`genesys-cloud` targets only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub genesys: Option<GenesysSettings>,
+    /// Loop prevention: the names of Muster's inbound clients (tokens or
+    /// OAuth clients) that the system this target writes to uses to write
+    /// back into Muster. Changes made by them are never sent to this
+    /// target (they came from it); the worker passes over them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skip_changes_from: Vec<String>,
 }
+
+/// Most client names in [`TargetDocument::skip_changes_from`].
+pub const MAX_SKIPPED_CLIENTS: usize = 64;
 
 /// How Muster spends a Genesys Cloud organisation's request budget.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -39,6 +39,7 @@ pub fn muster() -> Command {
         "MUSTER_SECRETS_KEY",
         "MUSTER_LOG",
         "MUSTER_READERS",
+        "MUSTER_TENANT",
         "NO_COLOR",
         "RUST_BACKTRACE",
         "RUST_LIB_BACKTRACE",

@@ -115,6 +115,33 @@ pub fn parse_schema_definition(document: &Value) -> Result<Schema, ScimError> {
     parse_at(document, "")
 }
 
+/// The URN prefix of Muster's own extensions (contact-center entitlements,
+/// the offboarding lock, the lifecycle description), which no admin may declare.
+pub const RESERVED_URN_PREFIX: &str = "urn:muster:";
+
+/// Refuses a definition whose URN is in Muster's own namespace
+/// ([`RESERVED_URN_PREFIX`], in any case): a schema declared there could
+/// shadow a value Muster keeps for itself, such as an offboarding lock.
+pub fn refuse_reserved_urn(schema: &Schema) -> Result<(), ScimError> {
+    let prefix = RESERVED_URN_PREFIX.len();
+    let reserved = schema
+        .id
+        .get(..prefix)
+        .is_some_and(|start| start.eq_ignore_ascii_case(RESERVED_URN_PREFIX));
+    if reserved {
+        return Err(invalid(
+            "id",
+            format!(
+                "'{}' is in the namespace '{RESERVED_URN_PREFIX}', which Muster keeps for its \
+                 own extensions; declare custom schemas under your own URN, e.g. \
+                 'urn:ietf:params:scim:schemas:extension:contoso:2.0:User'",
+                schema.id
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Refuses a definition that declares a `password` (in any case, at any
 /// depth): Muster stores a password only as the core User `password`,
 /// which it hashes, and would keep an extension's in clear. Checked when a
@@ -841,6 +868,25 @@ fn invalid(at: &str, message: impl std::fmt::Display) -> ScimError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn muster_urns_are_reserved() {
+        let declare = |urn: &str| {
+            parse_schema_definition(&serde_json::json!({
+                "id": urn,
+                "attributes": [{"name": "locked", "type": "boolean"}],
+            }))
+            .and_then(|schema| refuse_reserved_urn(&schema))
+        };
+        for urn in [
+            "urn:muster:params:scim:schemas:extension:lock:2.0:User",
+            "URN:MUSTER:params:scim:schemas:extension:contactcenter:2.0:User",
+        ] {
+            let error = declare(urn).expect_err(urn);
+            assert!(error.detail.contains("urn:muster:"), "{}", error.detail);
+        }
+        assert!(declare("urn:ietf:params:scim:schemas:extension:contoso:2.0:User").is_ok());
+    }
 
     #[test]
     fn attribute_names() {

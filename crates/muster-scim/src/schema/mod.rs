@@ -10,7 +10,8 @@ mod model;
 mod registry;
 
 pub use definition::{
-    parse_schema_definition, parse_schema_definitions, refuse_password_attributes, SCHEMA_SCHEMA,
+    parse_schema_definition, parse_schema_definitions, refuse_password_attributes,
+    refuse_reserved_urn, SCHEMA_SCHEMA,
 };
 pub use evolution::{
     convert_resource, convert_value, diff_schemas, remove_attributes, ConversionFailure,

@@ -71,7 +71,9 @@ pub fn parse(xml: &str) -> Result<Element, String> {
                 parent.children.push(done);
             }
             Event::Text(t) => {
-                let text = t.xml_content().map_err(|e| e.to_string())?;
+                let text = t
+                    .xml_content(quick_xml::XmlVersion::Implicit1_0)
+                    .map_err(|e| e.to_string())?;
                 if let Some(top) = stack.last_mut() {
                     top.text.push_str(&text);
                 }

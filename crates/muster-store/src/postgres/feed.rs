@@ -57,10 +57,22 @@ pub struct NewChange<'a> {
 }
 
 /// Writes a change record in the caller's transaction (its position comes
-/// later, from [`assign_positions`]).
+/// later, from [`assign_positions`]), and its audit entry, built from the
+/// payload.
 pub async fn record_change(
     transaction: &tokio_postgres::Transaction<'_>,
     change: NewChange<'_>,
+) -> Result<(), StoreError> {
+    let payload = crate::audit::Detail::Payload(change.payload);
+    record_audited_change(transaction, change, &payload).await
+}
+
+/// Writes a change record and the audit entry `detail` describes, in the
+/// caller's transaction.
+pub(crate) async fn record_audited_change(
+    transaction: &tokio_postgres::Transaction<'_>,
+    change: NewChange<'_>,
+    detail: &crate::audit::Detail<'_>,
 ) -> Result<(), StoreError> {
     let version = i64::try_from(change.version).unwrap_or(i64::MAX);
     transaction
@@ -80,7 +92,21 @@ pub async fn record_change(
             ],
         )
         .await?;
-    Ok(())
+    // The audit entry, in the same transaction (`audit.rs`).
+    super::audit::append(
+        transaction,
+        change.tenant,
+        change.actor,
+        (
+            change.kind.stored_name(),
+            change.resource_type,
+            &change.resource_id.0,
+            change.version,
+        ),
+        detail,
+        None,
+    )
+    .await
 }
 
 /// The highest position handed out so far (0 before the first), from

@@ -26,9 +26,12 @@
 //! `schema_migrations`, under an advisory lock, so several Muster processes
 //! started at once against one database apply each step exactly once.
 
+mod audit;
+mod clients;
 mod consumers;
 mod derive;
 pub mod feed;
+mod lifecycle;
 mod limits;
 mod list;
 mod paths;
@@ -39,6 +42,7 @@ mod schema;
 mod schemas;
 mod settings;
 mod sync;
+mod tenants;
 mod tls;
 mod tokens;
 mod usage;

@@ -41,7 +41,10 @@ pub(super) fn unmapped_of(value: Option<Value>) -> Result<Map<String, Value>, St
     }
 }
 
-/// [`crate::Store::get`].
+/// [`crate::Store::get`]: one statement (its own snapshot), so a read is one
+/// round trip. A User's computed groups come with its row, through a
+/// recursive walk up the nesting (`UNION` ends cycles); a Group's members,
+/// when asked for, in a second query of the same snapshot.
 pub(super) async fn get(
     store: &PostgresStore,
     tenant: &TenantId,
@@ -55,32 +58,91 @@ pub(super) async fn get(
         return Err(not_found(resource_type, id));
     }
     let mut client = store.client().await?;
-    let transaction = begin_snapshot(&mut client).await?;
-    let row = transaction
-        .query_typed_opt(
-            &format!(
-                "SELECT {COLUMNS} FROM resources r
-                 WHERE r.tenant_id = $1 AND r.id = $2 AND r.resource_type = $3"
-            ),
-            &[
-                (&tenant.0, Type::TEXT),
-                (&id.0, Type::TEXT),
-                (&resource_type, Type::TEXT),
-            ],
-        )
-        .await?;
-    let Some(row) = row else {
-        return Err(not_found(resource_type, id));
-    };
-    let stored = finish(
-        &*transaction,
-        tenant,
-        stored_from_row(&row)?,
-        include_members,
-    )
-    .await?;
-    transaction.commit().await?;
+    if resource_type == GROUP && include_members {
+        let transaction = begin_snapshot(&mut client).await?;
+        let row = transaction
+            .query_typed_opt(&ONE_ROW, &params(tenant, id, &resource_type))
+            .await?
+            .ok_or_else(|| not_found(resource_type, id))?;
+        let stored = finish(&*transaction, tenant, stored_from_row(&row)?, true).await?;
+        transaction.commit().await?;
+        return Ok(stored);
+    }
+    let row = client
+        .query_typed_opt(&USER_WITH_GROUPS, &params(tenant, id, &resource_type))
+        .await?
+        .ok_or_else(|| not_found(resource_type, id))?;
+    let mut stored = stored_from_row(&row)?;
+    let groups: Option<String> = row.try_get(5)?;
+    if let (Some(groups), Value::Object(object)) = (groups, &mut stored.resource) {
+        let list = computed_groups(&groups)?;
+        if !list.is_empty() {
+            insert_before_meta(object, "groups", Value::Array(list));
+        }
+    }
     Ok(stored)
+}
+
+/// The parameters of [`ONE_ROW`] and [`USER_WITH_GROUPS`]: tenant, id,
+/// resource type.
+fn params<'a>(
+    tenant: &'a TenantId,
+    id: &'a ResourceId,
+    resource_type: &'a &str,
+) -> [(&'a (dyn tokio_postgres::types::ToSql + Sync), Type); 3] {
+    [
+        (&tenant.0, Type::TEXT),
+        (&id.0, Type::TEXT),
+        (resource_type, Type::TEXT),
+    ]
+}
+
+/// Where one resource's row is, by tenant, id and type.
+const ONE: &str = "FROM resources r WHERE r.tenant_id = $1 AND r.id = $2 AND r.resource_type = $3";
+
+/// One resource's row ([`COLUMNS`]).
+static ONE_ROW: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("SELECT {COLUMNS} {ONE}"));
+
+/// One resource's row and, for a User, its groups as JSON text: an array of
+/// `[id, displayName, direct]` (NULL when it is in none, or not a User).
+static USER_WITH_GROUPS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "WITH RECURSIVE up (group_id) AS (
+             SELECT m.group_id FROM group_members m
+             WHERE m.tenant_id = $1 AND m.member_id = $2 AND $3 = '{USER}'
+             UNION
+             SELECT m.group_id FROM group_members m JOIN up ON m.member_id = up.group_id
+             WHERE m.tenant_id = $1
+         )
+         SELECT {COLUMNS},
+             (SELECT json_agg(json_build_array(g.id, g.display_name, EXISTS (
+                  SELECT 1 FROM group_members d
+                  WHERE d.tenant_id = $1 AND d.member_id = $2 AND d.group_id = g.id)))::text
+              FROM up JOIN resources g ON g.tenant_id = $1 AND g.id = up.group_id)
+         {ONE}"
+    )
+});
+
+/// A User's computed `groups` from [`USER_WITH_GROUPS`]' JSON: direct ones
+/// first, then indirect ones, each part ordered by id (byte order), as
+/// [`groups_of`] gives them.
+fn computed_groups(json: &str) -> Result<Vec<Value>, StoreError> {
+    let rows: Vec<(String, Option<String>, bool)> = serde_json::from_str(json)
+        .map_err(|error| StoreError::Database(format!("computed groups: {error}")))?;
+    let (mut direct, mut indirect): (Vec<_>, Vec<_>) =
+        rows.into_iter().partition(|(_, _, is_direct)| *is_direct);
+    direct.sort();
+    indirect.sort();
+    Ok(direct
+        .into_iter()
+        .map(|(id, display, _)| reference(id, display, "direct".to_owned()))
+        .chain(
+            indirect
+                .into_iter()
+                .map(|(id, display, _)| reference(id, display, "indirect".to_owned())),
+        )
+        .collect())
 }
 
 /// Completes a resource read from its row: adds `groups` to a User and,

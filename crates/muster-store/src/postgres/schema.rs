@@ -23,7 +23,15 @@
 /// The migration steps, in order; a step's version is its position from 1.
 ///
 /// Never edit a released step: append a new one.
-pub(crate) const MIGRATIONS: &[(&str, &str)] = &[("initial schema", INITIAL_SCHEMA)];
+pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
+    ("initial schema", INITIAL_SCHEMA),
+    ("oauth clients and access tokens", super::clients::MIGRATION),
+    (
+        "soft delete: deleted users kept for restore and purge",
+        super::lifecycle::MIGRATION,
+    ),
+    ("audit trail and change origins", super::audit::MIGRATION),
+];
 
 /// Version 1: every table of SQLite's schema version 7.
 const INITIAL_SCHEMA: &str = "

@@ -33,6 +33,7 @@ use super::{begin, derive, paths, rules, unique_violation, PostgresStore, MAX_AT
 use crate::sqlite::read::{not_found, parse_object, to_version, unmapped_text, GROUP, USER};
 use crate::sqlite::rules::IndexRules;
 use crate::sqlite::values::{check_password, index_rows, now_text, NeverReturned, Scalar};
+use crate::sqlite::write::FirstVersion;
 use crate::sqlite::write::{
     assemble, check_precondition, content_of, is_empty_container, new_meta, no_members,
     rows_by_key, same_content, to_text, Current, IndexedColumns, MemberDelta, Payload, RowKey,
@@ -210,6 +211,37 @@ pub(super) async fn change(
     .await
 }
 
+/// Appends a change record whose payload is `payload`, with the audit
+/// entry `detail` describes.
+#[allow(clippy::too_many_arguments)]
+async fn audited_change(
+    transaction: &Transaction<'_>,
+    scope: &Scope<'_>,
+    kind: ChangeKind,
+    resource_type: &str,
+    id: &ResourceId,
+    version: u64,
+    payload: &Payload<'_>,
+    detail: &crate::audit::Detail<'_>,
+) -> Result<(), StoreError> {
+    let payload: Value = serde_json::from_str(&payload.to_text())
+        .map_err(|error| StoreError::Database(format!("a change payload is not JSON: {error}")))?;
+    super::feed::record_audited_change(
+        transaction,
+        NewChange {
+            tenant: scope.tenant,
+            kind,
+            resource_type,
+            resource_id: id,
+            version,
+            actor: scope.actor,
+            payload: &payload,
+        },
+        detail,
+    )
+    .await
+}
+
 /// Whether `result` failed on contention and the work may run again.
 fn again<T>(result: &Result<T, StoreError>, attempt: usize) -> bool {
     matches!(result, Err(StoreError::Contention(_))) && attempt < MAX_ATTEMPTS
@@ -232,30 +264,34 @@ pub(super) async fn create(
         attempt += 1;
         let mut client = store.client().await?;
         let transaction = begin(&mut client).await?;
-        let result = match create_in(&transaction, tenant, actor, resource_type, &id, &new).await {
-            Ok((scope, stored)) => match scope.commit(transaction).await {
-                Ok(usage) => {
-                    usage.record(&mut client).await;
-                    Ok(stored)
-                }
+        let result =
+            match create_in(&transaction, tenant, actor, resource_type, &id, &new, None).await {
+                Ok((scope, stored)) => match scope.commit(transaction).await {
+                    Ok(usage) => {
+                        usage.record(&mut client).await;
+                        Ok(stored)
+                    }
+                    Err(error) => Err(error),
+                },
                 Err(error) => Err(error),
-            },
-            Err(error) => Err(error),
-        };
+            };
         if !again(&result, attempt) {
             return result;
         }
     }
 }
 
-/// Creates a resource in `transaction`.
-async fn create_in<'a>(
+/// Creates a resource in `transaction`, as the version and creation
+/// instant `first` says (else version 1, created now: see
+/// `sqlite::write::FirstVersion`, used by a restore).
+pub(super) async fn create_in<'a>(
     transaction: &Transaction<'_>,
     tenant: &'a TenantId,
     actor: &'a Actor,
     resource_type: &str,
     id: &ResourceId,
     new: &NewResource,
+    first: Option<&FirstVersion>,
 ) -> Result<(Scope<'a>, StoredResource), StoreError> {
     let mut scope = Scope::begin(transaction, tenant, actor, new.schema_generation).await?;
     let mut content = content_of(new.resource.clone(), resource_type)?;
@@ -265,6 +301,10 @@ async fn create_in<'a>(
         return Err(no_members(resource_type));
     }
     let now = now_text();
+    let (version, created) = first.map_or((1, now.clone()), |first| {
+        (first.version, first.created.clone())
+    });
+    let stored_version = i64::try_from(version).unwrap_or(i64::MAX);
     if let (Some(derivation), USER) = (&new.derivation, resource_type) {
         let meta = new_meta(resource_type, &now);
         derive::derive_into(
@@ -280,7 +320,7 @@ async fn create_in<'a>(
     }
     let columns = IndexedColumns::of(&content, resource_type);
     check_columns(&columns, resource_type)?;
-    let object = assemble(content, id, resource_type, &now, &now, 1);
+    let object = assemble(content, id, resource_type, &created, &now, version);
     let text = to_text(&object)?;
     let unmapped_json = unmapped_text(&new.unmapped)?;
     let inserted = transaction
@@ -288,7 +328,7 @@ async fn create_in<'a>(
             "INSERT INTO resources (tenant_id, id, resource_type, json, version, created,
                  last_modified, user_name_lower, display_name, display_name_lower, external_id,
                  unmapped)
-             VALUES ($1, $2, $3, $4::text::json, 1, $5::text::timestamptz,
+             VALUES ($1, $2, $3, $4::text::json, $11, $12::text::timestamptz,
                  $5::text::timestamptz, $6, $7, $8, $9, $10::text::jsonb)
              ON CONFLICT DO NOTHING
              RETURNING seq",
@@ -303,6 +343,8 @@ async fn create_in<'a>(
                 (&columns.display_name_lower, Type::TEXT),
                 (&columns.external_id, Type::TEXT),
                 (&unmapped_json, Type::TEXT),
+                (&stored_version, Type::INT8),
+                (&created, Type::TEXT),
             ],
         )
         .await;
@@ -356,20 +398,27 @@ async fn create_in<'a>(
         add_members(transaction, tenant, id, members, &mut delta).await?;
     }
     let shown = never.payload_text(&object, &text)?;
+    let members = delta.to_json();
     let payload = Payload {
         resource: Some(&shown),
-        members: delta.to_json(),
+        members: members.clone(),
         removed: None,
         ..Payload::default()
     };
-    change(
+    audited_change(
         transaction,
         &scope,
         ChangeKind::Create,
         resource_type,
         id,
-        1,
+        version,
         &payload,
+        &crate::audit::Detail::Diff {
+            before: None,
+            after: &object,
+            never_returned: &new.never_returned,
+            members: members.as_ref(),
+        },
     )
     .await?;
     touch_users_under(
@@ -383,7 +432,7 @@ async fn create_in<'a>(
         id: id.clone(),
         resource_type: resource_type.to_owned(),
         resource: Value::Object(object),
-        version: 1,
+        version,
         unmapped: new.unmapped.clone(),
     };
     if resource_type == GROUP && !delta.is_empty() {
@@ -601,7 +650,7 @@ fn stored_of(id: &ResourceId, resource_type: &str, current: Current) -> StoredRe
 
 /// Applies an update's result to the locked `current` row; the resource
 /// as written (without computed attributes) and whether anything changed.
-async fn update_in(
+pub(super) async fn update_in(
     transaction: &Transaction<'_>,
     scope: &mut Scope<'_>,
     resource_type: &str,
@@ -806,13 +855,14 @@ pub(super) async fn write_state(
     if never.strip_removed(&mut removed) && is_empty_container(&removed) {
         removed = Value::Null;
     }
+    let members = delta.to_json();
     let payload = Payload {
         resource: shown.as_deref(),
-        members: delta.to_json(),
+        members: members.clone(),
         removed: Some(&removed).filter(|removed| rewritten && !removed.is_null()),
         ..Payload::default()
     };
-    change(
+    audited_change(
         transaction,
         scope,
         ChangeKind::Update,
@@ -820,6 +870,12 @@ pub(super) async fn write_state(
         id,
         version,
         &payload,
+        &crate::audit::Detail::Diff {
+            before: Some(&old_object),
+            after: &object,
+            never_returned,
+            members: members.as_ref(),
+        },
     )
     .await?;
     Ok(Written::Changed(StoredResource {
@@ -1273,6 +1329,29 @@ pub(super) async fn delete(
     precondition: Precondition,
     removal: Removal,
 ) -> Result<(), StoreError> {
+    delete_as(
+        store,
+        (tenant, actor),
+        resource_type,
+        id,
+        precondition,
+        removal,
+        false,
+    )
+    .await
+}
+
+/// [`delete`], keeping the resource's tombstone (`lifecycle.rs`) in the
+/// same transaction when `keep`: a soft delete.
+pub(super) async fn delete_as(
+    store: &PostgresStore,
+    (tenant, actor): (&TenantId, &Actor),
+    resource_type: &str,
+    id: &ResourceId,
+    precondition: Precondition,
+    removal: Removal,
+    keep: bool,
+) -> Result<(), StoreError> {
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -1280,12 +1359,12 @@ pub(super) async fn delete(
         let transaction = begin(&mut client).await?;
         let result = match delete_in(
             &transaction,
-            tenant,
-            actor,
+            (tenant, actor),
             resource_type,
             id,
             precondition,
             &removal,
+            keep,
         )
         .await
         {
@@ -1307,17 +1386,30 @@ pub(super) async fn delete(
 /// Deletes a resource in `transaction`, as `sqlite::write::delete` does.
 async fn delete_in<'a>(
     transaction: &Transaction<'_>,
-    tenant: &'a TenantId,
-    actor: &'a Actor,
+    (tenant, actor): (&'a TenantId, &'a Actor),
     resource_type: &str,
     id: &ResourceId,
     precondition: Precondition,
     removal: &Removal,
+    keep: bool,
 ) -> Result<Scope<'a>, StoreError> {
     // A derivation of stale rules or schemas: refused, nothing deleted.
     let mut scope = Scope::begin(transaction, tenant, actor, removal.schema_generation).await?;
     let current = load_current(transaction, tenant, resource_type, id).await?;
     check_precondition(precondition, current.version)?;
+    if keep {
+        // Its groups, read before the membership rows go.
+        let groups = containing_groups(transaction, tenant, id).await?;
+        super::lifecycle::keep_tombstone(
+            transaction,
+            (tenant, actor),
+            resource_type,
+            id,
+            &current,
+            &groups,
+        )
+        .await?;
+    }
     // Who it was, for the change record: read before the row goes.
     let identity = ChangePayload::Deleted(DeletedIdentity::of(id, &current.object)).to_json();
     // A deleted group leaves the `groups` of every user under its members.

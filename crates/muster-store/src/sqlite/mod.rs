@@ -82,9 +82,12 @@
 //! Architecture Invariant: the store never interprets SCIM beyond what the
 //! registry passed to `list` says; writes are schema-agnostic.
 
+mod audit;
 mod checkpoint;
+mod clients;
 pub(crate) mod derive;
 mod feed;
+pub(crate) mod lifecycle;
 mod list;
 mod paths;
 mod pool;
@@ -95,6 +98,7 @@ mod schema;
 mod schemas;
 mod settings;
 mod sync;
+mod tenants;
 mod usage;
 pub(crate) mod values;
 pub(crate) mod write;

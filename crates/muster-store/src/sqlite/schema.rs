@@ -42,6 +42,12 @@ const MIGRATIONS: &[(&str, &str)] = &[
         super::sync::SYNC_TABLES,
     ),
     ("target leases for several processes", TARGET_LEASES),
+    ("oauth clients and access tokens", super::clients::MIGRATION),
+    (
+        "soft delete: deleted users kept for restore and purge",
+        super::lifecycle::MIGRATION,
+    ),
+    ("audit trail and change origins", super::audit::MIGRATION),
 ];
 
 /// Version 8: who delivers a target (`lease_holder`, a sync engine of one

@@ -55,6 +55,28 @@ pub(crate) fn create(
     resource_type: &str,
     new: NewResource,
 ) -> Result<StoredResource, StoreError> {
+    create_as(connection, scope, resource_type, new, None)
+}
+
+/// The first version and `meta.created` of a resource created again by a
+/// restore (`lifecycle.rs`), instead of 1 and now: a restored resource
+/// never shows an ETag it had before its deletion.
+pub(crate) struct FirstVersion {
+    /// Its version.
+    pub version: u64,
+    /// Its `meta.created`.
+    pub created: String,
+}
+
+/// Creates a resource, as the version and creation instant `first` says
+/// (else version 1, created now).
+pub(crate) fn create_as(
+    connection: &Connection,
+    scope: &WriteScope,
+    resource_type: &str,
+    new: NewResource,
+    first: Option<FirstVersion>,
+) -> Result<StoredResource, StoreError> {
     let NewResource {
         id,
         resource,
@@ -75,6 +97,7 @@ pub(crate) fn create(
     }
     let id = id.unwrap_or_else(|| ResourceId(uuid::Uuid::now_v7().to_string()));
     let now = now_text();
+    let (version, created) = first.map_or((1, now.clone()), |first| (first.version, first.created));
     if let (Some(derivation), USER) = (&derivation, resource_type) {
         let meta = new_meta(resource_type, &now);
         derive_into(
@@ -89,7 +112,7 @@ pub(crate) fn create(
     }
     let columns = IndexedColumns::of(&content, resource_type);
     check_unique(connection, &scope.tenant, resource_type, &id, &columns)?;
-    let object = assemble(content, &id, resource_type, &now, &now, 1);
+    let object = assemble(content, &id, resource_type, &created, &now, version);
     let text = to_text(&object)?;
     let unmapped_json = unmapped_text(&unmapped)?;
     let inserted = connection
@@ -97,7 +120,7 @@ pub(crate) fn create(
             "INSERT INTO resources (tenant_id, id, resource_type, json, version, created,
                  last_modified, created_instant, last_modified_instant, user_name_lower,
                  display_name, display_name_lower, external_id, unmapped)
-             VALUES (?1, ?2, ?3, ?4, 1, ?5, ?5, ?6, ?6, ?7, ?8, ?9, ?10, ?11)",
+             VALUES (?1, ?2, ?3, ?4, ?12, ?13, ?5, ?14, ?6, ?7, ?8, ?9, ?10, ?11)",
         )?
         .execute(params![
             scope.tenant.0,
@@ -111,6 +134,9 @@ pub(crate) fn create(
             columns.display_name_lower,
             columns.external_id,
             unmapped_json,
+            i64::try_from(version).unwrap_or(i64::MAX),
+            created,
+            sortable_instant(&created),
         ]);
     if let Err(error) = inserted {
         return Err(insert_error(error, &scope.tenant));
@@ -138,28 +164,35 @@ pub(crate) fn create(
         }
     }
     let shown = never.payload_text(&object, &text)?;
+    let members = delta.to_json();
     let payload = Payload {
         resource: Some(&shown),
-        members: delta.to_json(),
+        members: members.clone(),
         removed: None,
         ..Payload::default()
     };
-    record_change(
+    record_audited_change(
         connection,
         scope,
         ChangeKind::Create,
         resource_type,
         &id,
-        1,
+        version,
         &now,
         &payload.to_text(),
+        &crate::audit::Detail::Diff {
+            before: None,
+            after: &object,
+            never_returned: &never_returned,
+            members: members.as_ref(),
+        },
     )?;
     touch_users_under(connection, scope, &delta.ids(), derivation.as_deref())?;
     let stored = StoredResource {
         id,
         resource_type: resource_type.to_owned(),
         resource: Value::Object(object),
-        version: 1,
+        version,
         unmapped,
     };
     if resource_type == GROUP && !delta.is_empty() {
@@ -594,13 +627,14 @@ pub(crate) fn write_state(
     if never.strip_removed(&mut removed) && is_empty_container(&removed) {
         removed = Value::Null;
     }
+    let members = delta.to_json();
     let payload = Payload {
         resource: shown.as_deref(),
-        members: delta.to_json(),
+        members: members.clone(),
         removed: Some(&removed).filter(|removed| rewritten && !removed.is_null()),
         ..Payload::default()
     };
-    record_change(
+    record_audited_change(
         connection,
         scope,
         ChangeKind::Update,
@@ -609,6 +643,12 @@ pub(crate) fn write_state(
         version,
         &now,
         &payload.to_text(),
+        &crate::audit::Detail::Diff {
+            before: Some(&old_object),
+            after: &object,
+            never_returned,
+            members: members.as_ref(),
+        },
     )?;
     Ok(Written::Changed(StoredResource {
         id: id.clone(),
@@ -638,6 +678,28 @@ pub(crate) fn delete(
     precondition: Precondition,
     removal: &Removal,
 ) -> Result<(), StoreError> {
+    delete_as(
+        connection,
+        scope,
+        resource_type,
+        id,
+        precondition,
+        removal,
+        false,
+    )
+}
+
+/// [`delete`], keeping the resource's tombstone (`lifecycle.rs`) in the
+/// same transaction when `keep`: a soft delete.
+pub(crate) fn delete_as(
+    connection: &Connection,
+    scope: &WriteScope,
+    resource_type: &str,
+    id: &ResourceId,
+    precondition: Precondition,
+    removal: &Removal,
+    keep: bool,
+) -> Result<(), StoreError> {
     // A derivation of stale rules or schemas: refused, nothing deleted.
     rules::check_generation(connection, &scope.tenant, removal.schema_generation)?;
     let current = load_current(connection, &scope.tenant, resource_type, id)?;
@@ -654,6 +716,16 @@ pub(crate) fn delete(
         rows.collect::<Result<_, _>>()?
     };
     let containing = containing_groups(connection, &scope.tenant, id)?;
+    if keep {
+        super::lifecycle::keep_tombstone(
+            connection,
+            scope,
+            resource_type,
+            id,
+            &current,
+            &containing,
+        )?;
+    }
     connection
         .prepare_cached("DELETE FROM group_members WHERE tenant_id = ?1 AND member_id = ?2")?
         .execute(params![scope.tenant.0, id.0])?;
@@ -961,9 +1033,71 @@ pub(crate) fn write_index(
     Ok(())
 }
 
-/// Appends a change record.
+/// Appends a change record and its audit entry (built from the payload).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn record_change(
+    connection: &Connection,
+    scope: &WriteScope,
+    kind: ChangeKind,
+    resource_type: &str,
+    id: &ResourceId,
+    version: u64,
+    at: &str,
+    payload: &str,
+) -> Result<(), StoreError> {
+    insert_change(
+        connection,
+        scope,
+        kind,
+        resource_type,
+        id,
+        version,
+        at,
+        payload,
+    )?;
+    super::audit::append_payload(
+        connection,
+        scope,
+        (kind.stored_name(), resource_type, &id.0, version, at),
+        payload,
+    )
+}
+
+/// Appends a change record and the audit entry `detail` describes.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn record_audited_change(
+    connection: &Connection,
+    scope: &WriteScope,
+    kind: ChangeKind,
+    resource_type: &str,
+    id: &ResourceId,
+    version: u64,
+    at: &str,
+    payload: &str,
+    detail: &crate::audit::Detail<'_>,
+) -> Result<(), StoreError> {
+    insert_change(
+        connection,
+        scope,
+        kind,
+        resource_type,
+        id,
+        version,
+        at,
+        payload,
+    )?;
+    super::audit::append(
+        connection,
+        scope,
+        (kind.stored_name(), resource_type, &id.0, version, at),
+        detail,
+        None,
+    )
+}
+
+/// Appends a change record alone.
+#[allow(clippy::too_many_arguments)]
+fn insert_change(
     connection: &Connection,
     scope: &WriteScope,
     kind: ChangeKind,

@@ -7,7 +7,15 @@
 
 #![allow(dead_code)]
 
+pub mod audit;
+pub mod clients;
 pub mod custom;
+pub mod lifecycle;
+pub mod tenants;
+#[allow(unused_imports)]
+pub use lifecycle::{
+    purge_erases_personal_data, restore_brings_the_same_id_back, soft_delete_keeps_a_tombstone,
+};
 
 /// Runs every backend-generic store test through a backend's runner
 /// macros: `$each` makes a test of a function taking the store by
@@ -40,6 +48,14 @@ macro_rules! every_store_test {
             sorting,
             filters_of_every_operator,
             membership_filters,
+            soft_delete_keeps_a_tombstone,
+            restore_brings_the_same_id_back,
+            purge_erases_personal_data,
+        );
+        $each!(
+            clients: clients_round_trip_and_rotate,
+            access_tokens_expire_and_die_with_their_client,
+            bearer_tokens_carry_options,
         );
         $each!(
             custom: schema_records_round_trip,
@@ -50,6 +66,14 @@ macro_rules! every_store_test {
             settings_round_trip,
             attribute_usage_counts_and_attributes,
             unique_attributes_are_enforced,
+        );
+        $each!(
+            tenants: tenants_register_and_remove,
+            removal_races_writes,
+        );
+        $each!(
+            audit: entries_follow_changes,
+            failed_writes_leave_no_entry,
         );
         $shared!(
             concurrent_member_adds_lose_nothing,
