@@ -488,6 +488,24 @@ async fn a_purge_erases_personal_data_and_keeps_the_skeleton() {
             "{value} is still stored after the purge"
         );
     }
+    // On SQLite, the bytes of the files too: the purge zeroed what it erased
+    // in the pages it rewrote and had the WAL emptied of older page versions.
+    if server.database().is_none() {
+        let mut raw = server.stored_text().await;
+        for _ in 0..50 {
+            if personal.iter().all(|value| !raw.contains(value)) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            raw = server.stored_text().await;
+        }
+        for value in personal {
+            assert!(
+                !raw.contains(value),
+                "{value} is still in the bytes of the SQLite files after the purge"
+            );
+        }
+    }
     // The skeleton: id, when and by whom deleted and purged.
     let rows = deleted(&server).await;
     assert_eq!(rows.len(), 1);

@@ -40,7 +40,7 @@ const SUPERVISE: Duration = Duration::from_millis(500);
 
 /// How often a worker busy with a batch looks ahead in the feed for users
 /// being offboarded (their deactivation must not wait for the batch).
-const LOOK_AHEAD: Duration = Duration::from_secs(1);
+const LOOK_AHEAD: Duration = Duration::from_millis(200);
 
 /// How often a worker stores its state for other processes to show.
 const REPORT: Duration = Duration::from_secs(2);

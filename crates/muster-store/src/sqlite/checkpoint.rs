@@ -6,6 +6,11 @@
 //! it. Here a separate connection runs a `PASSIVE` checkpoint (which never
 //! blocks the writer or readers) every [`INTERVAL`]; the writer's own
 //! automatic checkpoint stays as a backstop with a high threshold.
+//!
+//! After a purge, the store asks for a `TRUNCATE` checkpoint
+//! ([`Checkpointer::truncate`]): the pages the purge rewrote reach the
+//! database file and the WAL, which still holds the older versions of those
+//! pages with the erased values, is emptied.
 
 use std::path::Path;
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -22,49 +27,60 @@ const INTERVAL: Duration = Duration::from_millis(200);
 
 /// The handle to the checkpointer thread; dropping it stops the thread.
 pub(crate) struct Checkpointer {
-    stop: Option<mpsc::Sender<()>>,
+    requests: Option<mpsc::Sender<Truncate>>,
     thread: Option<JoinHandle<()>>,
 }
+
+/// A request for a `TRUNCATE` checkpoint.
+struct Truncate;
 
 impl Checkpointer {
     /// Starts checkpointing the database at `path`.
     pub(crate) fn start(path: &Path) -> Result<Checkpointer, StoreError> {
         let connection = open_checkpointer(path)?;
-        let (stop, stopped) = mpsc::channel::<()>();
+        let (requests, received) = mpsc::channel::<Truncate>();
         let thread = std::thread::Builder::new()
             .name("muster-sqlite-checkpoint".to_owned())
-            .spawn(move || run(&connection, &stopped))
+            .spawn(move || run(&connection, &received))
             .map_err(|error| {
                 StoreError::Database(format!("cannot start the checkpoint thread: {error}"))
             })?;
         Ok(Checkpointer {
-            stop: Some(stop),
+            requests: Some(requests),
             thread: Some(thread),
         })
+    }
+
+    /// Asks for a `TRUNCATE` checkpoint soon (it waits for readers of older
+    /// snapshots to finish, on the checkpointer's thread, not the caller's).
+    pub(crate) fn truncate(&self) {
+        if let Some(requests) = &self.requests {
+            let _ = requests.send(Truncate);
+        }
     }
 }
 
 impl Drop for Checkpointer {
     fn drop(&mut self) {
-        self.stop.take();
+        self.requests.take();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
     }
 }
 
-fn run(connection: &Connection, stopped: &mpsc::Receiver<()>) {
+fn run(connection: &Connection, requests: &mpsc::Receiver<Truncate>) {
     loop {
-        match stopped.recv_timeout(INTERVAL) {
-            Err(RecvTimeoutError::Timeout) => {
-                let result = connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
-                    row.get::<_, i64>(0)
-                });
-                if let Err(error) = result {
-                    tracing::warn!(%error, "WAL checkpoint failed; will retry");
-                }
-            }
-            Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+        let mode = match requests.recv_timeout(INTERVAL) {
+            Err(RecvTimeoutError::Timeout) => "PASSIVE",
+            Ok(Truncate) => "TRUNCATE",
+            Err(RecvTimeoutError::Disconnected) => return,
+        };
+        let result = connection.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |row| {
+            row.get::<_, i64>(0)
+        });
+        if let Err(error) = result {
+            tracing::warn!(%error, mode, "WAL checkpoint failed; will retry");
         }
     }
 }

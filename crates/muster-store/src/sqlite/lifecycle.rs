@@ -489,9 +489,12 @@ impl LifecycleStore for SqliteStore {
     ) -> Result<Tombstone, StoreError> {
         let scope = scope(tenant, actor);
         let id = id.clone();
-        self.writer
-            .submit(move |connection| purge(connection, &scope, &id))
-            .await
+        let purged = self
+            .writer
+            .submit(move |connection| scrubbing(connection, |c| purge(c, &scope, &id)))
+            .await?;
+        self.checkpointer.truncate();
+        Ok(purged)
     }
 
     async fn purge_expired(
@@ -501,9 +504,16 @@ impl LifecycleStore for SqliteStore {
         older_than: Retention,
     ) -> Result<Vec<ResourceId>, StoreError> {
         let scope = scope(tenant, actor);
-        self.writer
-            .submit(move |connection| purge_expired(connection, &scope, &older_than))
-            .await
+        let purged = self
+            .writer
+            .submit(move |connection| {
+                scrubbing(connection, |c| purge_expired(c, &scope, &older_than))
+            })
+            .await?;
+        if !purged.is_empty() {
+            self.checkpointer.truncate();
+        }
+        Ok(purged)
     }
 
     async fn tenants_with_tombstones(&self) -> Result<Vec<TenantId>, StoreError> {
@@ -519,6 +529,20 @@ impl LifecycleStore for SqliteStore {
             })
             .await
     }
+}
+
+/// Runs a purge with `secure_delete` fully on, so that what it erases is
+/// overwritten with zeros in the database pages, free pages included (the
+/// writer's default, `FAST`, skips free pages); the store then asks for a
+/// `TRUNCATE` checkpoint, which empties the WAL of the older page versions.
+fn scrubbing<T>(
+    connection: &Connection,
+    purge: impl FnOnce(&Connection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    connection.execute_batch("PRAGMA secure_delete = ON;")?;
+    let purged = purge(connection);
+    connection.execute_batch("PRAGMA secure_delete = FAST;")?;
+    purged
 }
 
 fn scope(tenant: &TenantId, actor: &Actor) -> WriteScope {

@@ -185,7 +185,7 @@ pub struct SqliteStore {
     // Field order is drop order: the writer drains its queue first.
     writer: Writer,
     readers: ReaderPool,
-    _checkpointer: Checkpointer,
+    checkpointer: Checkpointer,
     /// Each tenant's index rules as last read by a list, to plan the next
     /// one; the list's read transaction checks them (`list::run`).
     list_rules: Mutex<HashMap<TenantId, Arc<IndexRules>>>,
@@ -223,7 +223,7 @@ impl SqliteStore {
             path,
             writer,
             readers,
-            _checkpointer: checkpointer,
+            checkpointer,
             list_rules: Mutex::new(HashMap::new()),
         })
     }
