@@ -15,6 +15,8 @@ use muster_core::clients::{
 use muster_core::tokens::{SCOPE_READ, SCOPE_WRITE};
 use muster_store::clients::{ClientRecord, CredentialOptions};
 
+use serde_json::json;
+
 use crate::{open_existing_store, open_store, say, DataDir};
 
 /// The options a credential (a client or a bearer token) carries.
@@ -116,12 +118,20 @@ pub(crate) async fn client(command: ClientCommand) -> Result<()> {
                         secret_hash: new.secret_hash,
                         previous_secret_hash: None,
                         previous_valid_until: None,
-                        scopes,
+                        scopes: scopes.clone(),
                         options,
                         created: String::new(),
                     },
                 )
                 .await?;
+            audited(
+                &*store,
+                &tenant,
+                "create",
+                &name,
+                json!({"clientId": new.client_id, "scopes": scopes}),
+            )
+            .await?;
             say(format_args!(
                 "client_id: {}\nclient_secret: {}",
                 new.client_id, new.secret
@@ -166,6 +176,14 @@ pub(crate) async fn client(command: ClientCommand) -> Result<()> {
             store
                 .rotate_client_secret(&tenant, &name, hash, until)
                 .await?;
+            audited(
+                &*store,
+                &tenant,
+                "rotate",
+                &name,
+                json!({"graceSeconds": grace.as_secs()}),
+            )
+            .await?;
             say(secret).with_context(|| {
                 format!(
                     "client '{name}' has a new secret that could not be printed; rotate it again"
@@ -183,10 +201,33 @@ pub(crate) async fn client(command: ClientCommand) -> Result<()> {
             let tenant = data.tenant()?;
             let store = open_existing_store(&data).await?;
             store.revoke_client(&tenant, &name).await?;
+            audited(&*store, &tenant, "revoke", &name, json!({})).await?;
             eprintln!("revoked client '{name}' and its access tokens");
         }
     }
     Ok(())
+}
+
+/// Records an action on an OAuth client in the tenant's audit trail (never
+/// a secret).
+async fn audited(
+    store: &dyn muster_store::Store,
+    tenant: &muster_store::TenantId,
+    operation: &str,
+    name: &str,
+    detail: serde_json::Value,
+) -> Result<()> {
+    muster_core::audit::record_admin_action(
+        store,
+        tenant,
+        &crate::cli_actor(),
+        operation,
+        "OAuthClient",
+        name,
+        detail,
+    )
+    .await
+    .map_err(crate::refused)
 }
 
 /// A matching policy for a listing (`none` when empty).

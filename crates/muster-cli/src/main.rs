@@ -743,7 +743,7 @@ async fn token(command: TokenCommand) -> Result<()> {
                     TokenRecord {
                         name: name.clone(),
                         secret_hash: token.secret_hash,
-                        scopes,
+                        scopes: scopes.clone(),
                         created: String::new(),
                     },
                 )
@@ -755,6 +755,17 @@ async fn token(command: TokenCommand) -> Result<()> {
                     return Err(error).context("storing the token's options");
                 }
             }
+            muster_core::audit::record_admin_action(
+                &*store,
+                &tenant,
+                &cli_actor(),
+                "create",
+                "Token",
+                &name,
+                serde_json::json!({"scopes": scopes}),
+            )
+            .await
+            .map_err(refused)?;
             say(token.secret).with_context(|| {
                 format!(
                     "token '{name}' was created but its secret could not be printed; \
@@ -781,6 +792,17 @@ async fn token(command: TokenCommand) -> Result<()> {
         TokenCommand::Revoke { data, name } => {
             let store = open_existing_store(&data).await?;
             store.revoke_token(&tenant, &name).await?;
+            muster_core::audit::record_admin_action(
+                &*store,
+                &tenant,
+                &cli_actor(),
+                "revoke",
+                "Token",
+                &name,
+                serde_json::json!({}),
+            )
+            .await
+            .map_err(refused)?;
             eprintln!("revoked token '{name}'");
         }
     }
@@ -788,12 +810,12 @@ async fn token(command: TokenCommand) -> Result<()> {
 }
 
 /// A refusal or failure of a Muster procedure, as one line.
-fn refused(error: muster_core::Error) -> anyhow::Error {
+pub(crate) fn refused(error: muster_core::Error) -> anyhow::Error {
     anyhow!("{}", error.into_scim().detail)
 }
 
 /// The actor the change log records for CLI changes: `cli:<login>`.
-fn cli_actor() -> Actor {
+pub(crate) fn cli_actor() -> Actor {
     let user = std::env::var("USER")
         .or_else(|_| std::env::var("USERNAME"))
         .unwrap_or_else(|_| "unknown".to_owned());

@@ -387,7 +387,10 @@ pub(crate) async fn target(command: TargetCommand) -> Result<()> {
         }
         TargetCommand::Remove { data, name } => {
             let targets = targets(&data, false).await?;
-            targets.remove(&tenant, &name).await.map_err(failed)?;
+            targets
+                .remove(&tenant, &cli_actor(), &name)
+                .await
+                .map_err(failed)?;
             eprintln!("removed target '{name}' (nothing was changed at the target itself)");
         }
     }
@@ -524,7 +527,10 @@ pub(crate) async fn sync(command: SyncCommand) -> Result<()> {
         }
         SyncCommand::Resume { data, target } => {
             let targets = targets(&data, false).await?;
-            targets.resume(&tenant, &target).await.map_err(failed)?;
+            targets
+                .resume(&tenant, &cli_actor(), &target)
+                .await
+                .map_err(failed)?;
             eprintln!("resumed target '{target}'");
         }
         SyncCommand::Pause {
@@ -534,7 +540,7 @@ pub(crate) async fn sync(command: SyncCommand) -> Result<()> {
         } => {
             let targets = targets(&data, false).await?;
             targets
-                .pause(&tenant, &target, &reason)
+                .pause(&tenant, &cli_actor(), &target, &reason)
                 .await
                 .map_err(failed)?;
             eprintln!("paused target '{target}': {reason}");

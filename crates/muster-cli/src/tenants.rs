@@ -56,6 +56,7 @@ pub(crate) async fn tenant(command: TenantCommand) -> Result<()> {
             let tenant = named(&name)?;
             let store = open_registry(&data).await?;
             store.create_tenant(&tenant).await?;
+            audited(&*store, "create", &tenant).await?;
             eprintln!(
                 "created tenant '{}'; its SCIM base URL is <public URL>/t/{}/scim/v2",
                 tenant.0, tenant.0
@@ -100,6 +101,7 @@ pub(crate) async fn tenant(command: TenantCommand) -> Result<()> {
             }
             let store = open_existing_registry(&data).await?;
             let erased = store.remove_tenant(&tenant, force).await?;
+            audited(&*store, "remove", &tenant).await?;
             let rows: u64 = erased.iter().map(|(_, count)| count).sum();
             if rows == 0 {
                 eprintln!("removed tenant '{}'", tenant.0);
@@ -117,4 +119,24 @@ pub(crate) async fn tenant(command: TenantCommand) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Records a tenant created or removed in the default tenant's audit trail,
+/// the deployment's own (a removed tenant can hold no new entry).
+async fn audited(
+    store: &dyn muster_store::Store,
+    operation: &str,
+    tenant: &TenantId,
+) -> Result<()> {
+    muster_core::audit::record_admin_action(
+        store,
+        &TenantId::default_tenant(),
+        &crate::cli_actor(),
+        operation,
+        "Tenant",
+        &tenant.0,
+        serde_json::json!({}),
+    )
+    .await
+    .map_err(crate::refused)
 }

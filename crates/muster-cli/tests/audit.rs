@@ -63,14 +63,22 @@ fn audit_lists_exports_and_verifies() {
         .lines()
         .map(|line| serde_json::from_str(line).unwrap())
         .collect();
-    assert!(entries.len() >= 4, "{output}");
+    assert!(entries.len() >= 5, "{output}");
     for (index, entry) in entries.iter().enumerate() {
         assert_eq!(entry["position"], index as u64 + 1, "{entry}");
-        assert_eq!(entry["operation"], "setting");
         assert!(
             entry["client"].as_str().unwrap().starts_with("cli:"),
             "{entry}"
         );
+    }
+    // The token the data directory was made with, then the settings.
+    assert_eq!(
+        (&entries[0]["operation"], &entries[0]["resourceType"]),
+        (&Value::from("create"), &Value::from("Token")),
+        "{output}"
+    );
+    for entry in &entries[1..] {
+        assert_eq!(entry["operation"], "setting", "{entry}");
     }
     let output = at(dir.path(), &["audit", "--client", "nobody", "--jsonl"]);
     assert!(
@@ -125,4 +133,69 @@ fn verify_fails_after_a_row_is_edited_deleted_or_moved() {
         assert!(!output.status.success(), "{tamper}: {output}");
         assert!(output.stderr.contains(named), "{tamper}: {output}");
     }
+}
+
+/// Credentials and tenants change no resource, yet every action on them is
+/// in the audit trail, with who made it and never a secret.
+#[test]
+fn credential_and_tenant_actions_are_audited_without_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = create_token(dir.path(), "idp", &["scim.write"]);
+    let created = at(dir.path(), &["client", "create", "--name", "okta"]);
+    assert!(created.status.success(), "{created}");
+    let client_secret = created
+        .stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("client_secret: "))
+        .unwrap()
+        .to_owned();
+    let rotated = at(dir.path(), &["client", "rotate", "okta", "--grace", "0s"]);
+    assert!(rotated.status.success(), "{rotated}");
+    let new_secret = rotated.stdout.trim().to_owned();
+    for args in [
+        &["client", "revoke", "okta"][..],
+        &["token", "revoke", "idp"],
+        &["tenant", "create", "emea"],
+        &["tenant", "remove", "emea"],
+    ] {
+        let output = at(dir.path(), args);
+        assert!(output.status.success(), "{args:?}: {output}");
+    }
+    let output = at(dir.path(), &["audit", "--jsonl"]);
+    assert!(output.status.success(), "{output}");
+    let actions: Vec<(String, String, String)> = output
+        .stdout
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+        .map(|entry| {
+            assert!(
+                entry["client"].as_str().unwrap().starts_with("cli:"),
+                "{entry}"
+            );
+            let text = |key: &str| entry[key].as_str().unwrap_or_default().to_owned();
+            (text("operation"), text("resourceType"), text("resourceId"))
+        })
+        .collect();
+    let expected = [
+        ("create", "Token", "idp"),
+        ("create", "OAuthClient", "okta"),
+        ("rotate", "OAuthClient", "okta"),
+        ("revoke", "OAuthClient", "okta"),
+        ("revoke", "Token", "idp"),
+        ("create", "Tenant", "emea"),
+        ("remove", "Tenant", "emea"),
+    ];
+    let expected: Vec<(String, String, String)> = expected
+        .iter()
+        .map(|(a, b, c)| ((*a).to_owned(), (*b).to_owned(), (*c).to_owned()))
+        .collect();
+    assert_eq!(actions, expected, "{output}");
+    for secret in [&token, &client_secret, &new_secret] {
+        assert!(
+            !output.stdout.contains(secret.as_str()),
+            "a secret is in the audit trail"
+        );
+    }
+    let output = at(dir.path(), &["audit", "verify"]);
+    assert!(output.status.success(), "{output}");
 }

@@ -1,16 +1,43 @@
-//! Reading the audit trail (see `muster_store::audit`): queries by user,
-//! client and time range for `muster audit` and `GET /admin/v1/audit`, and
-//! the chain's verification for `muster audit verify`.
+//! The audit trail (see `muster_store::audit`): queries by user, client
+//! and time range for `muster audit` and `GET /admin/v1/audit`, the chain's
+//! verification for `muster audit verify`, and the entries of admin actions
+//! that change no resource (credentials, targets, tenants:
+//! [`record_admin_action`]).
 
 use muster_audit::Broken;
 use muster_scim::ScimError;
-use muster_store::audit::AuditQuery;
-use muster_store::{ResourceId, Store, TenantId};
+use muster_store::audit::{AuditEvent, AuditQuery};
+use muster_store::{Actor, ResourceId, Store, TenantId};
 use serde_json::Value;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::Error;
+
+/// Records an admin action that changes no resource, and so writes no change
+/// record of its own, in the tenant's audit trail: a token, an OAuth client,
+/// a target or the tenant itself created, changed or removed. `kind` names
+/// what it acted on (`Token`, `OAuthClient`, `Target`, `Tenant`), `name`
+/// which one; `detail` must hold no secret (names, scopes, grace periods).
+pub async fn record_admin_action(
+    store: &dyn Store,
+    tenant: &TenantId,
+    actor: &Actor,
+    operation: &str,
+    kind: &str,
+    name: &str,
+    detail: Value,
+) -> Result<(), Error> {
+    let event = AuditEvent {
+        operation: operation.to_owned(),
+        resource_type: kind.to_owned(),
+        resource_id: Some(ResourceId(name.to_owned())),
+        origin: None,
+        detail,
+    };
+    store.record_audit(tenant, actor, event).await?;
+    Ok(())
+}
 
 /// The largest page of one query.
 pub const MAX_PAGE: u64 = 1_000;

@@ -190,10 +190,11 @@ pub async fn put_target(
 pub async fn delete_target(
     State(state): State<AppState>,
     Extension(client): Extension<Client>,
+    headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     targets(&state)?
-        .remove(&client.tenant, &name)
+        .remove(&client.tenant, &actor(&client, &headers), &name)
         .await
         .map_err(api_error)?;
     wake_engine(&state);
@@ -205,11 +206,12 @@ pub async fn delete_target(
 pub async fn resume_target(
     State(state): State<AppState>,
     Extension(client): Extension<Client>,
+    headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Result<ScimResponse, ApiError> {
     let targets = targets(&state)?;
     targets
-        .resume(&client.tenant, &name)
+        .resume(&client.tenant, &actor(&client, &headers), &name)
         .await
         .map_err(api_error)?;
     let view = targets

@@ -412,3 +412,60 @@ fn civil(days: u64) -> (i64, u64, u64) {
     let year = yoe + era * 400 + i64::from(month <= 2);
     (year, month, day)
 }
+
+/// A target put, replaced and removed through the admin API is in the audit
+/// trail with who did it, never with its document (which names a secret).
+#[tokio::test]
+async fn target_changes_are_audited_without_their_secrets() {
+    let server = TestServer::start().await;
+    let downstream = TestServer::start().await;
+    let document = json!({
+        "name": "downstream",
+        "kind": "scim",
+        "baseUrl": downstream.base_url,
+        "auth": {"type": "bearer", "token": downstream.token},
+        "mappings": [{"target": "userName", "expression": "userName"}],
+    });
+    for _ in 0..2 {
+        let put = server
+            .admin(Method::PUT, "/targets/downstream", Some(document.clone()))
+            .await;
+        assert_eq!(put.status, StatusCode::OK, "{}", put.body);
+    }
+    let removed = server
+        .admin(Method::DELETE, "/targets/downstream", None)
+        .await;
+    assert_eq!(removed.status, StatusCode::NO_CONTENT, "{}", removed.body);
+    let reply = audit(&server, &server.token, "?count=1000").await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let actions: Vec<(Value, Value, Value)> = entries(&reply)
+        .into_iter()
+        .filter(|entry| entry["resourceType"] == "Target")
+        .map(|entry| {
+            (
+                entry["operation"].clone(),
+                entry["resourceId"].clone(),
+                entry["requestId"].clone(),
+            )
+        })
+        .collect();
+    let operations: Vec<&Value> = actions.iter().map(|(operation, _, _)| operation).collect();
+    assert_eq!(
+        operations,
+        ["create", "replace", "remove"],
+        "{}",
+        reply.body
+    );
+    for (_, name, request_id) in &actions {
+        assert_eq!(name, "downstream");
+        assert!(
+            request_id.as_str().is_some_and(|id| !id.is_empty()),
+            "{}",
+            reply.body
+        );
+    }
+    assert!(
+        !reply.body.to_string().contains(&downstream.token),
+        "the target's token is in the audit trail"
+    );
+}

@@ -554,7 +554,10 @@ async fn reconcile() {
         .apply(&tenant(), &actor, None, document)
         .await
         .unwrap();
-    targets.pause(&tenant(), "fresh", "bench").await.unwrap();
+    targets
+        .pause(&tenant(), &actor, "fresh", "bench")
+        .await
+        .unwrap();
     let started = Instant::now();
     let report = targets
         .reconcile(&tenant(), "fresh", false, None)

@@ -213,6 +213,20 @@ impl Targets {
             .store()
             .put_target(tenant, actor, &document.name, &text)
             .await?;
+        let operation = if existing.is_some() {
+            "replace"
+        } else {
+            "create"
+        };
+        audited(
+            self.store(),
+            tenant,
+            actor,
+            operation,
+            &document.name,
+            json!({}),
+        )
+        .await?;
         self.view(tenant, record).await
     }
 
@@ -273,27 +287,38 @@ impl Targets {
     }
 
     /// Removes a target, its delivery state and its feed cursor.
-    pub async fn remove(&self, tenant: &TenantId, name: &str) -> Result<(), SyncError> {
+    pub async fn remove(
+        &self,
+        tenant: &TenantId,
+        actor: &Actor,
+        name: &str,
+    ) -> Result<(), SyncError> {
         if !self.store().remove_target(tenant, name).await? {
             return Err(SyncError::NotFound(format!("no target named '{name}'")));
         }
         self.store()
             .remove_consumer(tenant, &consumer_name(name))
             .await?;
-        Ok(())
+        audited(self.store(), tenant, actor, "remove", name, json!({})).await
     }
 
     /// Resumes a paused target, confirming the removals that paused it.
-    pub async fn resume(&self, tenant: &TenantId, name: &str) -> Result<(), SyncError> {
+    pub async fn resume(
+        &self,
+        tenant: &TenantId,
+        actor: &Actor,
+        name: &str,
+    ) -> Result<(), SyncError> {
         self.record(tenant, name).await?;
         self.store().set_target_paused(tenant, name, None).await?;
-        Ok(())
+        audited(self.store(), tenant, actor, "resume", name, json!({})).await
     }
 
     /// Pauses a target.
     pub async fn pause(
         &self,
         tenant: &TenantId,
+        actor: &Actor,
         name: &str,
         reason: &str,
     ) -> Result<(), SyncError> {
@@ -301,7 +326,15 @@ impl Targets {
         self.store()
             .set_target_paused(tenant, name, Some(reason))
             .await?;
-        Ok(())
+        audited(
+            self.store(),
+            tenant,
+            actor,
+            "pause",
+            name,
+            json!({"reason": reason}),
+        )
+        .await
     }
 
     /// Dead letters, of one target or all.
@@ -900,4 +933,21 @@ pub struct Explanation {
     /// What the user holds that does not reach the target, and why:
     /// attributes no mapping reads, entitlements the platform refused.
     pub not_sent: Vec<Value>,
+}
+
+/// Records an admin action on a target in the tenant's audit trail (its
+/// document is not recorded: it may name sealed secrets).
+async fn audited(
+    store: &dyn Store,
+    tenant: &TenantId,
+    actor: &Actor,
+    operation: &str,
+    name: &str,
+    detail: Value,
+) -> Result<(), SyncError> {
+    muster_core::audit::record_admin_action(
+        store, tenant, actor, operation, "Target", name, detail,
+    )
+    .await?;
+    Ok(())
 }
