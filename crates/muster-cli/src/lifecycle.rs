@@ -149,6 +149,25 @@ pub(crate) async fn user(command: UserCommand) -> Result<()> {
 /// The retention sweep of `muster serve`: purges expired tombstones of
 /// every tenant now and then every [`SWEEP_INTERVAL`], until the task is
 /// aborted. A failed pass is logged and the next one runs as planned.
+/// How often `serve` chains the audit entries committed meanwhile (on
+/// PostgreSQL, which chains after commit).
+const SEAL_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Starts chaining new audit entries every [`SEAL_INTERVAL`], so none stays
+/// unchained (open to an undetected edit) for longer than about that.
+pub(crate) fn spawn_audit_sealer(store: Arc<dyn Store>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(SEAL_INTERVAL);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            interval.tick().await;
+            if let Err(error) = store.seal_audit().await {
+                tracing::warn!(%error, "sealing the audit trail failed; will retry");
+            }
+        }
+    })
+}
+
 pub(crate) fn spawn_sweep(store: Arc<dyn Store>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut interval = tokio::time::interval(SWEEP_INTERVAL);

@@ -664,6 +664,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         .clone()
         .unwrap_or_else(|| args.data.data_dir.join("exports"));
     let sweeping = lifecycle::spawn_sweep(Arc::clone(&store));
+    let sealing = lifecycle::spawn_audit_sealer(Arc::clone(&store));
     let state = AppState::new(store, config).with_sync(key, retention, export_root);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -694,6 +695,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         .await
         .context("serving HTTP");
     sweeping.abort();
+    sealing.abort();
     served
 }
 

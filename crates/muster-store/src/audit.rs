@@ -151,6 +151,15 @@ pub trait AuditStore: Send + Sync {
         event: AuditEvent,
     ) -> Result<(), StoreError>;
 
+    /// Chains the entries committed since the last call, when the backend
+    /// chains after commit (PostgreSQL; SQLite chains each entry as it is
+    /// written and has nothing to do): how many were chained. `muster serve`
+    /// calls it every second, so an entry is open to an undetected edit for
+    /// about that long; every read of the trail seals first anyway.
+    async fn seal_audit(&self) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+
     /// Checks the tenant's whole chain, in pages, against its recorded
     /// head: `Ok(Ok((position, hash)))` with the head when intact,
     /// `Ok(Err(broken))` naming the first bad entry.

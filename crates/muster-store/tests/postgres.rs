@@ -60,6 +60,24 @@ macro_rules! shared_suite {
 
 suite::every_store_test!(suite, shared_suite);
 
+/// On PostgreSQL audit entries are chained after commit: `seal_audit` (what
+/// `muster serve` runs every second) chains what was committed, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sealing_chains_new_audit_entries_once() {
+    use muster_store::audit::AuditStore;
+    let (database, store) = fresh().await;
+    suite::create(&*store, "User", suite::user("sealed")).await;
+    assert!(store.seal_audit().await.unwrap() >= 1);
+    assert_eq!(store.seal_audit().await.unwrap(), 0);
+    let head = store.audit_head(&suite::tenant()).await.unwrap();
+    assert!(
+        matches!(head, Some((position, _)) if position >= 1),
+        "{head:?}"
+    );
+    drop(store);
+    database.drop_now().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tenants_are_isolated() {
     let (database, store) = fresh().await;

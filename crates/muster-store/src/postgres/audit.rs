@@ -258,6 +258,18 @@ pub(crate) async fn settle(client: &mut Client, tenant: &TenantId) -> Result<(),
 
 #[async_trait]
 impl AuditStore for PostgresStore {
+    async fn seal_audit(&self) -> Result<u64, StoreError> {
+        let mut client = self.client().await?;
+        let mut sealed = 0;
+        loop {
+            let batch = seal(&mut client).await?;
+            sealed += batch;
+            if batch < u64::try_from(SEAL_BATCH).unwrap_or(u64::MAX) {
+                return Ok(sealed);
+            }
+        }
+    }
+
     async fn audit_entries(
         &self,
         tenant: &TenantId,
