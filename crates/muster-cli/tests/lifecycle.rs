@@ -180,3 +180,49 @@ async fn deleted_users_are_listed_restored_and_purged_from_the_cli() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
+
+/// An import line whose id is a soft-deleted user's is refused (reported),
+/// never imported beside the tombstone: the user stays restorable, and a
+/// re-POST with its externalId still brings it back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_never_reuses_a_soft_deleted_id() {
+    let data = tempfile::tempdir().unwrap();
+    let token = create_token(data.path(), "ops", &["scim.read", "scim.write", "admin"]);
+    let server = Server::start(data.path());
+    let api = server.api(Some(&token));
+    let created = api
+        .post(
+            "/Users",
+            &json!({"schemas": [USER], "userName": "imp-x@contoso.com", "externalId": "IMPX"}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    let path = format!("/Users/{id}");
+    assert_eq!(
+        api.call(Method::DELETE, &path, None).await.status,
+        StatusCode::NO_CONTENT
+    );
+    let lines = data.path().join("users.jsonl");
+    std::fs::write(
+        &lines,
+        format!("{{\"schemas\": [\"{USER}\"], \"id\": \"{id}\", \"userName\": \"imp-y@contoso.com\"}}\n"),
+    )
+    .unwrap();
+    let import = at(data.path(), &["import", lines.to_str().unwrap()]);
+    assert!(
+        !import.status.success() && import.stdout.contains("1 refused"),
+        "{import}"
+    );
+    let reasons = std::fs::read_to_string(data.path().join("users.jsonl.refused.jsonl")).unwrap();
+    assert!(reasons.contains("soft-deleted"), "{reasons}");
+    assert_eq!(api.get(&path).await.status, StatusCode::NOT_FOUND);
+    let again = api
+        .post(
+            "/Users",
+            &json!({"schemas": [USER], "userName": "imp-x@contoso.com", "externalId": "IMPX"}),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::CREATED, "{}", again.body);
+    assert_eq!(again.body["id"], json!(id));
+}

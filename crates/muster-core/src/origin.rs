@@ -26,7 +26,9 @@
 
 use std::sync::{Arc, Mutex};
 
-use muster_scim::{AttrPath, AttributeType, ResourceType, SchemaRegistry, ScimError};
+use muster_scim::{
+    AttrPath, AttributeType, Mutability, ResourceType, Returned, SchemaRegistry, ScimError,
+};
 use muster_store::audit::{origin_of, AuditEvent, ORIGIN_ATTRIBUTE_SETTING};
 use muster_store::{Actor, ResourceId, Store, StoreError, TenantId};
 use serde::{Deserialize, Serialize};
@@ -161,8 +163,13 @@ pub fn checked(
         None => None,
         Some(path) => Some(canonical_attribute(registry, path)?),
     };
+    let expected = policy
+        .expected
+        .as_deref()
+        .map(str::trim)
+        .unwrap_or_default();
     if policy.foreign_writes != ForeignOriginWrites::Accept
-        && (attribute.is_none() || policy.expected.is_none())
+        && (attribute.is_none() || expected.is_empty())
     {
         return Err(ScimError::invalid_value(format!(
             "settings: {FOREIGN_WRITES_SETTING} '{}' needs {ORIGIN_ATTRIBUTE_SETTING} and {EXPECTED_ORIGIN_SETTING}",
@@ -222,6 +229,21 @@ fn canonical_attribute(registry: &SchemaRegistry, path: &str) -> Result<String, 
         return Err(ScimError::invalid_value(format!(
             "settings: {ORIGIN_ATTRIBUTE_SETTING} '{path}' must name a single-valued top-level \
              attribute (the tag), not a complex, multi-valued or sub-attribute"
+        )));
+    }
+    // The tag is shown in audit entries and in refusals sent to clients: a
+    // value never returned (a password) must not be one, and neither may a
+    // value the server sets (`id`).
+    if attribute.returned == Returned::Never
+        || matches!(
+            attribute.mutability,
+            Mutability::WriteOnly | Mutability::ReadOnly
+        )
+    {
+        return Err(ScimError::invalid_value(format!(
+            "settings: {ORIGIN_ATTRIBUTE_SETTING} '{path}' must name an attribute clients write \
+             and read back (the source-of-truth tag); it is write-only, never returned or set \
+             by the server"
         )));
     }
     Ok(resolved.canonical_path())

@@ -261,6 +261,25 @@ impl<'s> Session<'s> {
     /// import run again after an interruption).
     pub async fn import(&self, rt: &ResourceType, body: Value) -> Result<Imported, Error> {
         let (id, mut body) = importable(body)?;
+        // An id kept by a soft-deleted (or purged) resource is not free: a
+        // live resource under it would make the tombstone unrestorable and
+        // its purge redact the live one's audit entries.
+        if let Some(id) = &id {
+            if let Some(tombstone) = self.service.store().tombstone(&self.tenant, id).await? {
+                let state = if tombstone.purged_at.is_some() {
+                    "was purged; its id is never given again"
+                } else {
+                    "is soft-deleted; restore it (muster user restore) or purge it first"
+                };
+                return Err(Error::Scim(ScimError::bad_request(
+                    ScimType::Uniqueness,
+                    format!(
+                        "id: '{}' belongs to a {} that {state}",
+                        id.0, tombstone.resource_type
+                    ),
+                )));
+            }
+        }
         // An exported offboarding lock is put back after the create.
         let lock = crate::offboard::take_lock(&mut body);
         let created = self

@@ -19,14 +19,33 @@ use crate::AppState;
 /// Entries per page when no `count` is given.
 pub const DEFAULT_COUNT: u64 = 100;
 
+/// The query parameters of [`audit`]; any other is refused.
+const PARAMETERS: [&str; 6] = ["user", "client", "since", "until", "count", "cursor"];
+
 /// `GET /admin/v1/audit?user=&client=&since=&until=&count=&cursor=`: a
 /// page of entries (`Resources`, oldest first) and, when more may follow,
 /// `nextCursor`. Only the caller's tenant's entries.
 pub async fn audit(
     State(state): State<AppState>,
     Extension(client): Extension<Client>,
-    Query(parameters): Query<HashMap<String, String>>,
+    Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<ScimResponse, ApiError> {
+    let mut parameters: HashMap<String, String> = HashMap::new();
+    for (name, value) in pairs {
+        if !PARAMETERS.contains(&name.as_str()) {
+            return Err(ScimError::invalid_value(format!(
+                "'{name}' is not a parameter of the audit query; expected {}",
+                PARAMETERS.join(", ")
+            ))
+            .into());
+        }
+        if parameters.insert(name.clone(), value).is_some() {
+            return Err(ScimError::invalid_value(format!(
+                "{name}: given more than once; give it once"
+            ))
+            .into());
+        }
+    }
     let text = |name: &str| {
         parameters
             .get(name)
@@ -38,7 +57,7 @@ pub async fn audit(
         Some(count) => count
             .parse::<u64>()
             .ok()
-            .filter(|count| *count > 0)
+            .filter(|count| (1..=MAX_PAGE).contains(count))
             .ok_or_else(|| {
                 ApiError::from(ScimError::invalid_value(format!(
                     "count: '{count}' is not a number from 1 to {MAX_PAGE}"

@@ -469,3 +469,32 @@ async fn target_changes_are_audited_without_their_secrets() {
         "the target's token is in the audit trail"
     );
 }
+
+/// A query parameter the audit query does not know, one given twice, or a
+/// `count` out of range is a 400 naming it, never ignored or clamped.
+#[tokio::test]
+async fn audit_query_parameters_are_checked() {
+    let server = TestServer::start().await;
+    for (query, named) in [
+        ("?count=1001", "count"),
+        ("?count=0", "count"),
+        ("?count=1&count=2", "count"),
+        ("?usr=alice", "usr"),
+        ("?user=a&user=b", "user"),
+    ] {
+        let reply = audit(&server, &server.token, query).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{query}: {}",
+            reply.body
+        );
+        assert!(
+            reply.body["detail"].as_str().unwrap().contains(named),
+            "{query}: {}",
+            reply.body
+        );
+    }
+    let reply = audit(&server, &server.token, "?count=1000").await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+}

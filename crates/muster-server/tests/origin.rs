@@ -411,6 +411,19 @@ async fn origin_settings_are_checked() {
             json!({"foreignOriginWrites": "maybe"}),
             "foreignOriginWrites",
         ),
+        // A value never returned (its hash would be shown in audit entries
+        // and refusals), or one the server sets, is no tag.
+        (json!({"originAttribute": "password"}), "originAttribute"),
+        (
+            json!({"originAttribute": "urn:ietf:params:scim:schemas:core:2.0:User:password"}),
+            "originAttribute",
+        ),
+        (json!({"originAttribute": "id"}), "originAttribute"),
+        // Refusing writes needs a tag to expect.
+        (
+            json!({"originAttribute": "title", "expectedOrigin": " ", "foreignOriginWrites": "refuse"}),
+            "foreignOriginWrites",
+        ),
     ] {
         let mut body = settings.clone();
         for (key, value) in change.as_object().unwrap() {

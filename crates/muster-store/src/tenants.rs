@@ -22,8 +22,10 @@ use crate::{StoreError, TenantId};
 /// Tables a removal leaves as they are: the audit trail (`audit_log` and
 /// each tenant's chain head, `audit_heads`) is append-only and
 /// hash-chained per tenant, and outlives the tenant as the record of what
-/// was done in it; a tenant made again under the same name continues its
-/// chain.
+/// was done in it (a tenant made again under the same name continues its
+/// chain); the personal data of its entries is erased with the tenant, as
+/// a purge erases a user's (detail and `userName`; the chain still
+/// verifies).
 pub const KEPT_TABLES: &[&str] = &["audit_log", "audit_heads"];
 
 /// The longest tenant name (a DNS label's length).

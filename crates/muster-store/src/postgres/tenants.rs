@@ -85,6 +85,15 @@ async fn remove(
     if !held.is_empty() && !force {
         return Err(still_holds(tenant, &held));
     }
+    // The audit trail stays (its chain verifies), but the personal data of
+    // its entries goes with the tenant: the redaction a purge makes.
+    transaction
+        .execute(
+            "UPDATE audit_log SET detail = NULL, user_name = NULL
+             WHERE tenant_id = $1 AND (detail IS NOT NULL OR user_name IS NOT NULL)",
+            &[&tenant.0],
+        )
+        .await?;
     for table in &tables {
         transaction
             .execute(

@@ -85,6 +85,14 @@ fn remove(
     if !held.is_empty() && !force {
         return Err(still_holds(tenant, &held));
     }
+    // The audit trail stays (its chain verifies), but the personal data of
+    // its entries goes with the tenant: the redaction a purge makes.
+    connection
+        .prepare_cached(
+            "UPDATE audit_log SET detail = NULL, user_name = NULL
+             WHERE tenant_id = ?1 AND (detail IS NOT NULL OR user_name IS NOT NULL)",
+        )?
+        .execute(params![tenant.0])?;
     for table in &tables {
         connection
             .prepare(&format!(

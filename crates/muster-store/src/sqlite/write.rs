@@ -1402,6 +1402,20 @@ pub(crate) fn no_members(resource_type: &str) -> StoreError {
     .into()
 }
 
+/// The attribute a unique index of `resources` names in SQLite's message,
+/// so that a clash is worded for clients without the schema's names.
+fn clashing_attribute(message: &str) -> &'static str {
+    if message.contains("resources.user_name_lower") {
+        "userName"
+    } else if message.contains("resources.display_name_lower") {
+        "displayName"
+    } else if message.contains("resources.id") {
+        "id"
+    } else {
+        "a unique attribute"
+    }
+}
+
 /// Maps a failed resource insert: an unknown tenant, or (should the checks
 /// above have missed it) a uniqueness clash.
 pub(crate) fn insert_error(error: rusqlite::Error, tenant: &TenantId) -> StoreError {
@@ -1411,7 +1425,10 @@ pub(crate) fn insert_error(error: rusqlite::Error, tenant: &TenantId) -> StoreEr
                 rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY => {
                     StoreError::NotFound(format!("tenant '{}' does not exist", tenant.0))
                 }
-                _ => StoreError::Conflict(format!("uniqueness constraint violated: {error}")),
+                _ => StoreError::Conflict(format!(
+                    "uniqueness constraint violated: {} is already taken",
+                    clashing_attribute(&error.to_string())
+                )),
             };
         }
     }

@@ -131,6 +131,22 @@ pub async fn tenants_register_and_remove(store: &dyn Store) {
         Err(StoreError::NotFound(_))
     ));
     assert_eq!(get(store, "User", &theirs.id).await.version, theirs.version);
+    // Its audit trail stays and verifies, without personal data.
+    let query = muster_store::audit::AuditQuery {
+        limit: 1_000,
+        ..Default::default()
+    };
+    let entries = store.audit_entries(&acme, &query).await.unwrap();
+    assert!(entries.len() >= 2, "{entries:?}");
+    assert!(
+        entries.iter().all(|entry| entry.detail.is_none()),
+        "{entries:?}"
+    );
+    assert!(
+        !format!("{entries:?}").contains("alice"),
+        "a removed tenant's audit entries name its user: {entries:?}"
+    );
+    assert!(store.verify_audit(&acme).await.unwrap().is_ok());
     // Made again, it starts empty.
     store.create_tenant(&acme).await.unwrap();
     let again = store.list_tenants().await.unwrap();
