@@ -18,9 +18,6 @@ use crate::media::ScimResponse;
 use crate::AppState;
 use muster_core::tokens::Client;
 
-/// Where `documentationUri` points.
-const DOCUMENTATION_URI: &str = "https://github.com/muster-scim/muster#readme";
-
 /// How long a cursor stays valid, in seconds. Cursors are keyset positions
 /// that never expire; this is the minimum a client may rely on.
 const CURSOR_TIMEOUT_SECS: u64 = 3600;
@@ -42,15 +39,13 @@ pub async fn service_provider_config(
         cursor_paging: true,
         cursor_timeout: Some(CURSOR_TIMEOUT_SECS),
     });
-    document.documentation_uri = Some(DOCUMENTATION_URI.to_owned());
+    document.documentation_uri = Some(crate::lifecycle::LIFECYCLE_DOCUMENTATION_URI.to_owned());
     document.meta = Some(json!({
         "resourceType": "ServiceProviderConfig",
         "location": format!("{}/ServiceProviderConfig", state.scim_base(&headers, &client.tenant)),
     }));
-    let mut body = serde_json::to_value(document)
+    let body = serde_json::to_value(document)
         .map_err(|error| muster_core::Error::Internal(format!("ServiceProviderConfig: {error}")))?;
-    crate::lifecycle::describe_lifecycle(&state, &client.tenant, &mut body).await?;
-    crate::offboard::describe_offboarding(&client, &mut body);
     Ok(ScimResponse::ok(body))
 }
 

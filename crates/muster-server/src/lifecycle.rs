@@ -64,43 +64,36 @@ pub async fn purge(
     Ok(ScimResponse::ok(json!(purged)))
 }
 
-/// The `/ServiceProviderConfig` extension that says what `DELETE` and
-/// `active` mean in the tenant, and where that is documented.
-pub const LIFECYCLE_URN: &str =
-    "urn:muster:params:scim:schemas:extension:lifecycle:2.0:ServiceProviderConfig";
-
 /// Where the lifecycle semantics are described (README section
-/// "Lifecycle: deactivate, delete, restore, purge").
+/// "Lifecycle: deactivate, delete, restore, purge"); `/ServiceProviderConfig`
+/// names it as its `documentationUri`.
 pub const LIFECYCLE_DOCUMENTATION_URI: &str =
     "https://github.com/muster-scim/muster#lifecycle-deactivate-delete-restore-purge";
 
-/// Adds [`LIFECYCLE_URN`] to a `/ServiceProviderConfig` body: the tenant's
-/// `deleteMeans` and retention, what a Group `DELETE` does, and the
-/// documentation's address.
-pub async fn describe_lifecycle(
-    state: &AppState,
-    tenant: &muster_store::TenantId,
-    body: &mut serde_json::Value,
-) -> Result<(), ApiError> {
-    let settings = muster_core::lifecycle::lifecycle_settings(state.store(), tenant).await?;
-    let Some(object) = body.as_object_mut() else {
-        return Ok(());
-    };
-    if let Some(schemas) = object
-        .get_mut("schemas")
-        .and_then(serde_json::Value::as_array_mut)
-    {
-        schemas.push(json!(LIFECYCLE_URN));
-    }
-    object.insert(
-        LIFECYCLE_URN.to_owned(),
-        json!({
-            "documentationUri": LIFECYCLE_DOCUMENTATION_URI,
-            "userDelete": settings.delete_means.as_str(),
-            "softDeleteRetentionDays": settings.retention_days,
-            "restoreByExternalId": true,
-            "groupDelete": "hardDelete",
-        }),
-    );
-    Ok(())
+/// `GET /admin/v1/lifecycle`: what `DELETE`, `active` false and an
+/// offboarding lock mean in the caller's tenant (its `deleteMeans` and
+/// retention, what a Group `DELETE` does), and where that is documented.
+/// Kept out of `/ServiceProviderConfig`, whose schema strict clients hold
+/// to the letter.
+pub async fn lifecycle(
+    State(state): State<AppState>,
+    Extension(client): Extension<Client>,
+) -> Result<ScimResponse, ApiError> {
+    let settings =
+        muster_core::lifecycle::lifecycle_settings(state.store(), &client.tenant).await?;
+    Ok(ScimResponse::ok(json!({
+        "documentationUri": LIFECYCLE_DOCUMENTATION_URI,
+        "userDelete": settings.delete_means.as_str(),
+        "softDeleteRetentionDays": settings.retention_days,
+        "restoreByExternalId": true,
+        "groupDelete": "hardDelete",
+        "deactivate": {
+            "entitlementsReleased": "immediately",
+            "dataKept": true,
+            "deliveredToTargets": "first, ahead of other changes",
+        },
+        "offboardingLock": {
+            "reactivationWhileLocked": "ignored: active stays false, the rest of the write applies",
+        },
+    })))
 }

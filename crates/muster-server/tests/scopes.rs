@@ -459,6 +459,8 @@ async fn every_route_checks_the_scope_it_declares() {
         ),
         (Method::POST, "/admin/v1/audit".into(), no, None),
         (Method::DELETE, "/admin/v1/audit".into(), no, None),
+        (Method::GET, "/admin/v1/lifecycle".into(), admin_scope, None),
+        (Method::PUT, "/admin/v1/lifecycle".into(), no, None),
         // Deletes last: they remove what the other rows use.
         (Method::DELETE, target_path.clone(), admin_scope, None),
         (Method::DELETE, schema_path.clone(), admin_scope, None),
