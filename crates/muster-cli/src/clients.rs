@@ -11,6 +11,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Subcommand};
 use muster_core::clients::{
     check_scopes, credential_options, mint_client, mint_client_secret, parse_duration, unix_now,
+    MAX_ROTATION_GRACE,
 };
 use muster_core::tokens::{SCOPE_READ, SCOPE_WRITE};
 use muster_store::clients::{ClientRecord, CredentialOptions};
@@ -68,13 +69,16 @@ pub(crate) enum ClientCommand {
         data: DataDir,
     },
     /// Give a client a new secret and print it (shown this once); the old
-    /// one keeps working for the grace period.
+    /// one keeps working for the grace period. With no grace (`0s`) the old
+    /// secret stops at once and so do the access tokens issued to the
+    /// client (within a second on every server).
     Rotate {
         #[command(flatten)]
         data: DataDir,
         /// The client name.
         name: String,
-        /// How long the old secret stays valid, e.g. 24h, 30m, 0s.
+        /// How long the old secret stays valid, e.g. 24h, 30m, 0s; at most
+        /// 30d.
         #[arg(long, default_value = "24h")]
         grace: String,
     },
@@ -167,7 +171,17 @@ pub(crate) async fn client(command: ClientCommand) -> Result<()> {
         }
         ClientCommand::Rotate { data, name, grace } => {
             let tenant = data.tenant()?;
+            let grace_text = grace.clone();
             let grace = parse_duration(&grace).map_err(|problem| anyhow!("--grace: {problem}"))?;
+            if grace > MAX_ROTATION_GRACE {
+                bail!(
+                    "--grace {}: the old secret may stay valid at most {} days ({} s); \
+                     nothing was changed",
+                    grace_text,
+                    MAX_ROTATION_GRACE.as_secs() / 86_400,
+                    MAX_ROTATION_GRACE.as_secs()
+                );
+            }
             let store = open_existing_store(&data).await?;
             let (secret, hash) = mint_client_secret().await.map_err(crate::refused)?;
             let until = (grace > Duration::ZERO).then(|| {
@@ -181,7 +195,7 @@ pub(crate) async fn client(command: ClientCommand) -> Result<()> {
                 &tenant,
                 "rotate",
                 &name,
-                json!({"graceSeconds": grace.as_secs()}),
+                json!({"graceSeconds": grace.as_secs(), "accessTokensRevoked": until.is_none()}),
             )
             .await?;
             say(secret).with_context(|| {
@@ -194,7 +208,9 @@ pub(crate) async fn client(command: ClientCommand) -> Result<()> {
                     "rotated client '{name}'; its previous secret stays valid for {} s",
                     grace.as_secs()
                 ),
-                None => eprintln!("rotated client '{name}'; its previous secret no longer works"),
+                None => eprintln!(
+                    "rotated client '{name}'; its previous secret and its access tokens no longer work"
+                ),
             }
         }
         ClientCommand::Revoke { data, name } => {

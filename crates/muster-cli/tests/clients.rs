@@ -134,6 +134,16 @@ async fn clients_are_created_listed_rotated_and_revoked() {
             vec!["client", "rotate", "okta", "--grace", "soon"],
             "--grace",
         ),
+        // A grace is at most 30 days (a refused rotation changes nothing:
+        // the first secret still gets a token below).
+        (
+            vec!["client", "rotate", "okta", "--grace", "99999d"],
+            "at most 30 days",
+        ),
+        (
+            vec!["client", "rotate", "okta", "--grace", "721h"],
+            "at most 30 days",
+        ),
         (vec!["client", "revoke", "nobody"], "nobody"),
     ] {
         let refused = cli(&data_dir, &args);
@@ -147,8 +157,9 @@ async fn clients_are_created_listed_rotated_and_revoked() {
     let token = token.unwrap();
     assert_eq!(users_status(&server, &token).await, StatusCode::OK);
 
-    // Rotation with a grace: the new secret alone on stdout; both work.
-    let rotated = cli(&data_dir, &["client", "rotate", "okta", "--grace", "1h"]);
+    // Rotation with a grace (30 days, the most): the new secret alone on
+    // stdout; both work.
+    let rotated = cli(&data_dir, &["client", "rotate", "okta", "--grace", "30d"]);
     assert!(rotated.status.success(), "{rotated}");
     let new_secret = rotated.stdout.trim_end().to_owned();
     assert!(
@@ -163,14 +174,29 @@ async fn clients_are_created_listed_rotated_and_revoked() {
     assert!(cli(&data_dir, &["client", "list"])
         .stdout
         .contains("previous secret valid"));
-    // Without a grace, the previous secret stops at once.
+    // Without a grace, the previous secret stops at once, and so, within
+    // a second, do the access tokens issued before (perhaps with a leaked
+    // secret).
+    assert_eq!(users_status(&server, &token).await, StatusCode::OK);
     let rotated = cli(&data_dir, &["client", "rotate", "okta", "--grace", "0s"]);
+    assert!(rotated.status.success(), "{rotated}");
+    assert!(rotated.stderr.contains("access tokens"), "{rotated}");
+    let at = Instant::now();
     let newest = rotated.stdout.trim_end().to_owned();
     assert_eq!(
         token_status(&server, &id, &new_secret).await.0,
         StatusCode::UNAUTHORIZED
     );
-    assert_eq!(token_status(&server, &id, &newest).await.0, StatusCode::OK);
+    while users_status(&server, &token).await != StatusCode::UNAUTHORIZED {
+        assert!(
+            at.elapsed() < Duration::from_secs(1),
+            "a token of the old secret still accepted a second after the rotation"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (status, token) = token_status(&server, &id, &newest).await;
+    assert_eq!(status, StatusCode::OK);
+    let token = token.unwrap();
     for secret in [&secret, &new_secret, &newest] {
         assert!(
             !stored_anywhere(&data_dir, secret),

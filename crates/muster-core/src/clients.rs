@@ -28,6 +28,10 @@ use crate::Error;
 /// How long an access token lives unless `serve --access-token-ttl` says.
 pub const DEFAULT_ACCESS_TOKEN_TTL: Duration = Duration::from_secs(3600);
 
+/// The longest `muster client rotate --grace`: a leaked old secret must
+/// not stay valid for months.
+pub const MAX_ROTATION_GRACE: Duration = Duration::from_secs(30 * 86_400);
+
 /// Secret verifications that may wait for a CPU before requests are
 /// refused as busy.
 pub const MAX_WAITING_VERIFICATIONS: usize = 64;
@@ -160,9 +164,9 @@ fn verification_permits() -> &'static (Semaphore, Semaphore) {
     })
 }
 
-/// Whether `secret` matches one of the PHC strings, verified on the
-/// blocking pool under the admission limits.
-async fn verify_secret(secret: &str, hashes: Vec<String>) -> Result<bool, GrantOutcome> {
+/// The PHC string `secret` matches, if one does, verified on the blocking
+/// pool under the admission limits.
+async fn verify_secret(secret: &str, hashes: Vec<String>) -> Result<Option<String>, GrantOutcome> {
     let (admission, running) = verification_permits();
     let Ok(_admitted) = admission.try_acquire() else {
         return Err(GrantOutcome::Refused(GrantError::Busy));
@@ -174,7 +178,7 @@ async fn verify_secret(secret: &str, hashes: Vec<String>) -> Result<bool, GrantO
     let secret = secret.to_owned();
     tokio::task::spawn_blocking(move || {
         use argon2::password_hash::{PasswordHash, PasswordVerifier};
-        hashes.iter().any(|hash| {
+        hashes.into_iter().find(|hash| {
             PasswordHash::new(hash).is_ok_and(|parsed| {
                 argon2::Argon2::default()
                     .verify_password(secret.as_bytes(), &parsed)
@@ -227,10 +231,9 @@ pub async fn find_client(
     Ok(found.filter(|(owner, _)| tenant.is_none_or(|tenant| tenant == owner)))
 }
 
-/// The client credentials grant: verifies the client's secret (its current
-/// one, or its previous one during the rotation grace), narrows the scopes
-/// to those requested (`None`: all of the client's), and stores a new
-/// access token living `ttl`.
+/// The client credentials grant: verifies the client's secret
+/// ([`verify_client_secret`]) and issues a token
+/// ([`issue_verified_access_token`]).
 pub async fn issue_access_token(
     store: &dyn Store,
     tenant: &TenantId,
@@ -239,6 +242,23 @@ pub async fn issue_access_token(
     requested_scope: Option<&str>,
     ttl: Duration,
 ) -> Result<Issued, GrantOutcome> {
+    let verified = verify_client_secret(client, secret).await?;
+    issue_verified_access_token(store, tenant, client, &verified, requested_scope, ttl).await
+}
+
+/// A client secret that verified: the PHC string it matched.
+#[derive(Debug, Clone)]
+pub struct VerifiedSecret(String);
+
+/// Verifies a client's secret: its current one, or its previous one during
+/// the rotation grace. A wrong secret is [`GrantError::InvalidClient`]; too
+/// many verifications already waiting (of any client) is
+/// [`GrantError::Busy`]. Nothing is counted against the client: a caller
+/// that knows only its `client_id` must not spend its budgets.
+pub async fn verify_client_secret(
+    client: &ClientRecord,
+    secret: &str,
+) -> Result<VerifiedSecret, GrantOutcome> {
     let now = unix_now();
     let mut hashes = vec![client.secret_hash.clone()];
     if let (Some(previous), Some(until)) =
@@ -248,9 +268,25 @@ pub async fn issue_access_token(
             hashes.push(previous.clone());
         }
     }
-    if !verify_secret(secret, hashes).await? {
-        return Err(GrantOutcome::Refused(GrantError::InvalidClient));
-    }
+    verify_secret(secret, hashes)
+        .await?
+        .map(VerifiedSecret)
+        .ok_or(GrantOutcome::Refused(GrantError::InvalidClient))
+}
+
+/// Issues an access token to a client whose secret was verified: narrows
+/// the scopes to those requested (`None`: all of the client's) and stores a
+/// new access token living `ttl`, while the client still accepts the
+/// secret that verified (a rotation without grace in between refuses it as
+/// [`GrantError::InvalidClient`]).
+pub async fn issue_verified_access_token(
+    store: &dyn Store,
+    tenant: &TenantId,
+    client: &ClientRecord,
+    verified: &VerifiedSecret,
+    requested_scope: Option<&str>,
+    ttl: Duration,
+) -> Result<Issued, GrantOutcome> {
     if client.scopes.is_empty() {
         return Err(GrantOutcome::Refused(GrantError::UnauthorizedClient));
     }
@@ -267,12 +303,14 @@ pub async fn issue_access_token(
                 client_id: client.client_id.clone(),
                 scopes: scopes.clone(),
                 expires_at: now_millis.saturating_add(lifetime_millis),
+                verified_with: verified.0.clone(),
             },
             now_millis,
         )
         .await
         .map_err(|error| match error {
-            // Revoked between the verification and the issue.
+            // Revoked, or rotated without grace, between the verification
+            // and the issue.
             StoreError::NotFound(_) => GrantOutcome::Refused(GrantError::InvalidClient),
             other => GrantOutcome::Failed(Error::Store(other)),
         })?;
@@ -286,11 +324,20 @@ pub async fn issue_access_token(
 }
 
 /// The scopes of a token: those requested (space-separated, RFC 6749
-/// section 3.3), each of which the client must hold; all of the client's
-/// when none are requested.
+/// section 3.3), each of which the client must hold, directly or through a
+/// wider one it holds (`scim.write` implies `scim.read`, `admin` both, as
+/// [`crate::tokens::Client::allows`] says); exactly what was requested is
+/// granted. All of the client's when none are requested.
 pub fn narrow_scopes(held: &[String], requested: Option<&str>) -> Result<Vec<String>, GrantError> {
     let Some(requested) = requested.filter(|text| !text.trim().is_empty()) else {
         return Ok(held.to_vec());
+    };
+    let holder = crate::tokens::Client {
+        name: String::new(),
+        tenant: TenantId::default_tenant(),
+        scopes: held.to_vec(),
+        matching: crate::matching::MatchPolicy::none(),
+        rate_limit: None,
     };
     let mut scopes: Vec<String> = Vec::new();
     for scope in requested.split(' ').filter(|scope| !scope.is_empty()) {
@@ -300,7 +347,7 @@ pub fn narrow_scopes(held: &[String], requested: Option<&str>) -> Result<Vec<Str
                 SCOPES.join(", ")
             )));
         }
-        if !held.iter().any(|held| held == scope) {
+        if !holder.allows(scope) {
             return Err(GrantError::InvalidScope(format!(
                 "scope '{scope}' is not granted to this client"
             )));
@@ -352,6 +399,20 @@ mod tests {
         check(Some("scim.read  scim.read"), Ok(&["scim.read"]));
         check(Some("admin"), Err(()));
         check(Some("scim.read bogus"), Err(()));
+        // A scope a held one implies is granted, exactly as requested.
+        let wide = owned(&["scim.write", "admin"]);
+        assert_eq!(
+            narrow_scopes(&wide, Some("scim.read")),
+            Ok(owned(&["scim.read"]))
+        );
+        let write = owned(&["scim.write"]);
+        assert_eq!(
+            narrow_scopes(&write, Some("scim.read")),
+            Ok(owned(&["scim.read"]))
+        );
+        assert!(narrow_scopes(&write, Some("admin")).is_err());
+        let read = owned(&["scim.read"]);
+        assert!(narrow_scopes(&read, Some("scim.write")).is_err());
     }
 
     #[test]
@@ -373,16 +434,16 @@ mod tests {
         assert!(new.secret_hash.starts_with("$argon2id$"));
         assert!(!new.secret_hash.contains(&new.secret));
         assert!(matches!(
-            verify_secret(&new.secret, vec![new.secret_hash.clone()]).await,
-            Ok(true)
+            verify_secret(&new.secret, vec!["x".to_owned(), new.secret_hash.clone()]).await,
+            Ok(Some(hash)) if hash == new.secret_hash
         ));
         assert!(matches!(
             verify_secret("mcs_wrong", vec![new.secret_hash.clone()]).await,
-            Ok(false)
+            Ok(None)
         ));
         assert!(matches!(
             verify_secret(&new.secret, vec!["not a hash".to_owned()]).await,
-            Ok(false)
+            Ok(None)
         ));
     }
 }

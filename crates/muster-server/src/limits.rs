@@ -2,8 +2,8 @@
 //! limit per client, the size and count of request headers, and a time
 //! limit per request. (Body sizes are limited in [`crate::media`].)
 //!
-//! The rate limit is a GCRA limiter from `governor` per tenant and client
-//! name (a bearer token's or an OAuth client's), allowing the client's rate
+//! The rate limit is a GCRA limiter from `governor` per tenant, client
+//! name (a bearer token's or an OAuth client's) and rate, allowing the client's rate
 //! in requests per second with a burst of one second's worth. The rate is
 //! the client's own (`muster client create --rate-limit`, `muster token
 //! create --rate-limit`) or the server's default
@@ -70,13 +70,17 @@ impl Default for ClientLimits {
     }
 }
 
-/// A client's limiter and the rate it was built for.
-type RatedLimiter = (u32, Arc<DefaultDirectRateLimiter>);
-
-/// One limiter per tenant and client name, with the rate it was built for.
+/// One limiter per tenant, client name and rate.
+///
+/// The rate is part of the key: a bearer token and an OAuth client of one
+/// name but different rates each keep their own count (two credentials of
+/// one name and one rate share one), and no request ever finds a limiter
+/// built afresh with a full burst because another credential's rate
+/// differs. A client whose rate is changed starts a new count; the old
+/// limiter stays, a few bytes per rate an administrator ever set.
 #[derive(Default)]
 pub struct RateLimits {
-    limiters: RwLock<HashMap<(TenantId, String), RatedLimiter>>,
+    limiters: RwLock<HashMap<(TenantId, String, u32), Arc<DefaultDirectRateLimiter>>>,
 }
 
 impl RateLimits {
@@ -100,29 +104,26 @@ impl RateLimits {
         name: &str,
         per_second: NonZeroU32,
     ) -> Arc<DefaultDirectRateLimiter> {
-        let key = (tenant.clone(), name.to_owned());
+        let key = (tenant.clone(), name.to_owned(), per_second.get());
         if let Ok(limiters) = self.limiters.read() {
-            if let Some((rate, limiter)) = limiters.get(&key) {
-                if *rate == per_second.get() {
-                    return Arc::clone(limiter);
-                }
+            if let Some(limiter) = limiters.get(&key) {
+                return Arc::clone(limiter);
             }
         }
-        let limiter = Arc::new(RateLimiter::direct(
-            Quota::per_second(per_second).allow_burst(per_second),
-        ));
-        if let Ok(mut limiters) = self.limiters.write() {
-            // Created again only when its rate changed: the entry is kept
-            // while the rate stays.
-            let entry = limiters
-                .entry(key)
-                .or_insert_with(|| (per_second.get(), Arc::clone(&limiter)));
-            if entry.0 != per_second.get() {
-                *entry = (per_second.get(), Arc::clone(&limiter));
-            }
-            return Arc::clone(&entry.1);
+        let built = || {
+            Arc::new(RateLimiter::direct(
+                Quota::per_second(per_second).allow_burst(per_second),
+            ))
+        };
+        match self.limiters.write() {
+            // Another request may have built it meanwhile: the first one
+            // built is kept.
+            Ok(mut limiters) => Arc::clone(limiters.entry(key).or_insert_with(built)),
+            // A poisoned map (a panic while writing) still limits: a
+            // limiter kept in the map it cannot reach would not, so the
+            // entry is taken from the inner map.
+            Err(poisoned) => Arc::clone(poisoned.into_inner().entry(key).or_insert_with(built)),
         }
-        limiter
     }
 
     /// Counts one request of an authenticated client: the refusal when it
@@ -249,6 +250,21 @@ mod tests {
         for _ in 0..100 {
             assert!(limits.check(&tenant, "c", 0).is_ok());
         }
+    }
+
+    #[test]
+    fn two_rates_of_one_name_keep_their_own_counts() {
+        // A bearer token and an OAuth client named alike, limited to 2 and
+        // 20: alternating them never rebuilds a limiter with a full burst.
+        let limits = RateLimits::default();
+        let tenant = TenantId::default_tenant();
+        let admitted = (0..200)
+            .filter(|turn| {
+                let rate = if turn % 2 == 0 { 2 } else { 20 };
+                limits.check(&tenant, "okta", rate).is_ok()
+            })
+            .count();
+        assert!(admitted <= 22 + 2, "{admitted} admitted");
     }
 
     #[test]

@@ -14,17 +14,28 @@
 //! a client of another tenant is answered exactly as an unknown one.
 //!
 //! The route needs no bearer token. Secret verification is slow by design
-//! (argon2id): it runs off the async threads under admission limits
-//! ([`muster_core::clients`]), and each client's token requests count
-//! against its rate limit, and against [`TOKEN_REQUESTS_PER_SECOND`], before
-//! its secret is verified.
+//! (argon2id): it runs off the async threads under admission limits shared
+//! by every client of every tenant ([`muster_core::clients`]: one per CPU,
+//! [`muster_core::clients::MAX_WAITING_VERIFICATIONS`] waiting, then `503`),
+//! which is what bounds a flood of unauthenticated requests. A request
+//! counts against its client's rate limit, and against
+//! [`TOKEN_REQUESTS_PER_SECOND`], only once its secret is verified: a
+//! `client_id` is no secret (RFC 6749 section 2.2), so a caller who knows
+//! only that can neither spend the client's SCIM budget nor lock it out of
+//! token issuance.
+//!
+//! `/t/{tenant}/oauth/token` matches the tenant segment as sent, like
+//! [`crate::tenants`]: a tenant name in its one form, never case-folded or
+//! percent-decoded; any other segment (`B`, `%62`, an empty one) is `404`.
 
 use axum::body::Body;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
-use muster_core::clients::{find_client, issue_access_token, GrantError, GrantOutcome};
+use muster_core::clients::{
+    find_client, issue_verified_access_token, verify_client_secret, GrantError, GrantOutcome,
+};
 use muster_store::tenants::parse_tenant_name;
 use muster_store::TenantId;
 use serde_json::json;
@@ -48,17 +59,28 @@ pub async fn token(State(state): State<AppState>, request: Request) -> Response 
     }
 }
 
-/// `POST /t/{tenant}/oauth/token`: the tenant's clients. A name that is no
-/// tenant's is answered as an unknown client.
-pub async fn tenant_token(
-    State(state): State<AppState>,
-    Path(tenant): Path<String>,
-    request: Request,
-) -> Response {
-    let tenant = parse_tenant_name(&tenant).unwrap_or_else(|_| TenantId(String::new()));
+/// `POST /t/{tenant}/oauth/token`: the tenant's clients. The segment is
+/// read from the raw path (the router's `{tenant}` would be
+/// percent-decoded): a segment that is not a tenant name as written is
+/// `404`; a name that is no tenant's is answered as an unknown client.
+pub async fn tenant_token(State(state): State<AppState>, request: Request) -> Response {
+    let Some(tenant) = url_tenant(request.uri().path()) else {
+        return crate::health::not_found(request.uri().clone())
+            .await
+            .into_response();
+    };
     match grant(&state, &tenant, request).await {
         Ok(response) | Err(response) => response,
     }
+}
+
+/// The tenant of a `/t/{tenant}/oauth/token` path, its segment taken as
+/// written: `None` unless it is a tenant name in its one form.
+fn url_tenant(path: &str) -> Option<TenantId> {
+    let name = path.strip_prefix("/t/")?.strip_suffix("/oauth/token")?;
+    parse_tenant_name(name)
+        .ok()
+        .filter(|tenant| tenant.0 == name)
 }
 
 /// An RFC 6749 section 5.2 error.
@@ -183,8 +205,26 @@ async fn grant(
     let Some((owner, client)) = found else {
         return Err(OAuthError::invalid_client(basic).into_response());
     };
-    // Token requests count against the client's rate limit, before the
-    // (slow) secret verification.
+    // The secret first, under the admission limits every token request
+    // shares: a caller who knows only the client_id (no secret, RFC 6749
+    // 2.2) must not spend the client's budgets.
+    let verified = match verify_client_secret(&client, &credentials.secret).await {
+        Ok(verified) => verified,
+        Err(GrantOutcome::Refused(GrantError::InvalidClient)) => {
+            tracing::info!(client = %client.name, tenant = %owner.0, "client authentication failed");
+            return Err(OAuthError::invalid_client(basic).into_response());
+        }
+        Err(GrantOutcome::Refused(GrantError::Busy)) => return Err(busy()),
+        Err(GrantOutcome::Refused(other)) => {
+            return Err(refused(other));
+        }
+        Err(GrantOutcome::Failed(error)) => {
+            return Err(crate::error::ApiError::from(error).into_response())
+        }
+    };
+    // Then the authenticated client's requests count against its rate
+    // limit, and against a bucket of their own, far smaller: a client
+    // needs a token an hour.
     let rate = client
         .options
         .rate_limit
@@ -193,8 +233,6 @@ async fn grant(
     limits
         .check(&owner, &client.name, rate)
         .map_err(|wait| crate::limits::too_many_requests(&client.name, rate, wait))?;
-    // And a bucket of their own, far smaller: a client needs a token an
-    // hour, a guesser many a second.
     limits
         .check(
             &owner,
@@ -204,11 +242,11 @@ async fn grant(
         .map_err(|wait| {
             crate::limits::too_many_requests(&client.name, TOKEN_REQUESTS_PER_SECOND, wait)
         })?;
-    let issued = issue_access_token(
+    let issued = issue_verified_access_token(
         store,
         &owner,
         &client,
-        &credentials.secret,
+        &verified,
         field("scope"),
         state.config.clients.access_token_ttl,
     )
@@ -226,35 +264,47 @@ async fn grant(
                 }),
             ))
         }
+        // Revoked between the verification and the issue.
         Err(GrantOutcome::Refused(GrantError::InvalidClient)) => {
-            tracing::info!(client = %client.name, tenant = %owner.0, "client authentication failed");
             Err(OAuthError::invalid_client(basic).into_response())
         }
-        Err(GrantOutcome::Refused(GrantError::UnauthorizedClient)) => Err(OAuthError::new(
-            "unauthorized_client",
-            "this client holds no scope; give it one with muster client create --scope",
-        )
-        .into_response()),
-        Err(GrantOutcome::Refused(GrantError::InvalidScope(detail))) => {
-            Err(OAuthError::new("invalid_scope", detail).into_response())
-        }
-        Err(GrantOutcome::Refused(GrantError::Busy)) => {
-            let mut response = OAuthError {
-                status: StatusCode::SERVICE_UNAVAILABLE,
-                code: "temporarily_unavailable",
-                description: "too many token requests are being verified; retry".to_owned(),
-                basic: false,
-            }
-            .into_response();
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-            Err(response)
-        }
+        Err(GrantOutcome::Refused(GrantError::Busy)) => Err(busy()),
+        Err(GrantOutcome::Refused(other)) => Err(refused(other)),
         Err(GrantOutcome::Failed(error)) => {
             Err(crate::error::ApiError::from(error).into_response())
         }
     }
+}
+
+/// A refusal after the client authenticated: its scopes.
+fn refused(error: GrantError) -> Response {
+    match error {
+        GrantError::InvalidClient => OAuthError::invalid_client(false).into_response(),
+        GrantError::UnauthorizedClient => OAuthError::new(
+            "unauthorized_client",
+            "this client holds no scope; give it one with muster client create --scope",
+        )
+        .into_response(),
+        GrantError::InvalidScope(detail) => {
+            OAuthError::new("invalid_scope", detail).into_response()
+        }
+        GrantError::Busy => busy(),
+    }
+}
+
+/// `503` with `Retry-After`: too many secret verifications already wait.
+fn busy() -> Response {
+    let mut response = OAuthError {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        code: "temporarily_unavailable",
+        description: "too many token requests are being verified; retry".to_owned(),
+        basic: false,
+    }
+    .into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
 }
 
 /// RFC 6749 4.4.2: the body is `application/x-www-form-urlencoded`.
@@ -386,6 +436,24 @@ mod tests {
         check("id", None);
         check(":secret", None);
         check("id:", None);
+    }
+
+    #[test]
+    fn tenant_segments_are_matched_as_written() {
+        let tenant = |path: &str| url_tenant(path).map(|tenant| tenant.0);
+        assert_eq!(tenant("/t/b/oauth/token"), Some("b".to_owned()));
+        assert_eq!(tenant("/t/acme-eu/oauth/token"), Some("acme-eu".to_owned()));
+        for odd in [
+            "/t/%62/oauth/token",
+            "/t/B/oauth/token",
+            "/t//oauth/token",
+            "/t/a%2F/oauth/token",
+            "/t/a/b/oauth/token",
+            "/t/../oauth/token",
+            "/oauth/token",
+        ] {
+            assert_eq!(tenant(odd), None, "{odd}");
+        }
     }
 
     #[test]

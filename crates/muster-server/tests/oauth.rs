@@ -493,6 +493,75 @@ async fn scopes_narrow_to_those_requested() {
 }
 
 #[tokio::test]
+async fn a_scope_a_held_one_implies_is_granted_as_requested() {
+    let server = TestServer::start().await;
+    // scim.write implies scim.read, admin implies both: a client holding
+    // the wider scope gets exactly the narrower one it asks for.
+    let (id, secret) = client(&server, "okta", &["scim.write", "admin"]).await;
+    let reply = token_request(
+        &server,
+        "/oauth/token",
+        Auth::Basic(&id, &secret),
+        form(&[("grant_type", "client_credentials"), ("scope", "scim.read")]),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.body["scope"], "scim.read");
+    let reader = reply.body["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        list_users(&server, &server.root, &reader).await,
+        StatusCode::OK
+    );
+    let write = server
+        .send(
+            server
+                .http
+                .post(format!("{}/Users", server.base_url))
+                .bearer_auth(&reader),
+            Some(json!({"schemas": [USER], "userName": "implied"})),
+        )
+        .await;
+    assert_eq!(write.status, StatusCode::FORBIDDEN, "{}", write.body);
+    let (admin_id, admin_secret) = client(&server, "admin-only", &["admin"]).await;
+    let both = access_token(
+        &server,
+        &admin_id,
+        &admin_secret,
+        Some("scim.read scim.write"),
+    )
+    .await;
+    let created = server
+        .send(
+            server
+                .http
+                .post(format!("{}/Users", server.base_url))
+                .bearer_auth(&both),
+            Some(json!({"schemas": [USER], "userName": "implied"})),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    // Nothing wider than held: scim.write does not imply admin.
+    let (writer_id, writer_secret) = client(&server, "writer", &["scim.write"]).await;
+    let wider = token_request(
+        &server,
+        "/oauth/token",
+        Auth::Basic(&writer_id, &writer_secret),
+        form(&[
+            ("grant_type", "client_credentials"),
+            ("scope", "scim.read admin"),
+        ]),
+    )
+    .await;
+    check(
+        &wider,
+        StatusCode::BAD_REQUEST,
+        "invalid_scope",
+        false,
+        "admin from scim.write",
+    );
+}
+
+#[tokio::test]
 async fn rotation_keeps_the_old_secret_for_its_grace_only() {
     let server = TestServer::start().await;
     let tenant = TenantId::default_tenant();
@@ -609,6 +678,135 @@ async fn revocation_ends_access_tokens_within_a_second_on_every_replica() {
     assert_eq!(
         list_users(&server, &server.root, &token).await,
         StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn rotation_without_grace_ends_access_tokens_within_a_second_on_every_replica() {
+    let server = TestServer::start().await;
+    let other = replica(&server).await;
+    let tenant = TenantId::default_tenant();
+    let (id, old) = client(&server, "okta", &["scim.read"]).await;
+    let (keep_id, keep_secret) = client(&server, "entra", &["scim.read"]).await;
+    let token = access_token(&server, &id, &old, None).await;
+    let kept = access_token(&server, &keep_id, &keep_secret, None).await;
+    // With a grace, tokens got with the old secret keep working.
+    let (graced, hash) = mint_client_secret().await.unwrap();
+    server
+        .store
+        .rotate_client_secret(&tenant, "okta", hash, Some(unix_now() + 3600))
+        .await
+        .unwrap();
+    let graced_token = access_token(&server, &id, &old, None).await;
+    for root in [server.root.clone(), other.clone()] {
+        for credential in [&token, &graced_token, &kept] {
+            assert_eq!(list_users(&server, &root, credential).await, StatusCode::OK);
+        }
+    }
+    // Without one (the old secret leaked), every token of the client ends
+    // within a second on every replica, as on revocation; another client's
+    // do not.
+    let (new, hash) = mint_client_secret().await.unwrap();
+    server
+        .store
+        .rotate_client_secret(&tenant, "okta", hash, None)
+        .await
+        .unwrap();
+    let rotated = Instant::now();
+    for root in [server.root.clone(), other.clone()] {
+        for credential in [&token, &graced_token] {
+            loop {
+                let status = list_users(&server, &root, credential).await;
+                if status == StatusCode::UNAUTHORIZED {
+                    break;
+                }
+                assert_eq!(status, StatusCode::OK);
+                assert!(
+                    rotated.elapsed() < Duration::from_secs(1),
+                    "still accepted {:?} after the rotation at {root}",
+                    rotated.elapsed()
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        assert_eq!(list_users(&server, &root, &kept).await, StatusCode::OK);
+    }
+    for secret in [&old, &graced] {
+        let refused = token_request(
+            &server,
+            "/oauth/token",
+            Auth::Basic(&id, secret),
+            form(&[("grant_type", "client_credentials")]),
+        )
+        .await;
+        assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "{}", refused.body);
+    }
+    let fresh = access_token(&server, &id, &new, None).await;
+    assert_eq!(list_users(&server, &other, &fresh).await, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn the_tenant_segment_is_matched_as_written() {
+    let server = TestServer::start().await;
+    let b = TenantId("b".to_owned());
+    server.store.create_tenant(&b).await.unwrap();
+    let (id, secret) = client_in(&server, &b, "okta", &["scim.read"]).await;
+    let grant = form(&[("grant_type", "client_credentials")]);
+    let reply = token_request(
+        &server,
+        "/t/b/oauth/token",
+        Auth::Basic(&id, &secret),
+        grant.clone(),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    // Other spellings of b, or no tenant name at all, are no endpoint: 404
+    // like the SCIM routes, and no token.
+    for path in [
+        "/t/%62/oauth/token",
+        "/t/B/oauth/token",
+        "/t//oauth/token",
+        "/t/a%2F/oauth/token",
+        "/t/b%2F/oauth/token",
+    ] {
+        let reply = token_request(&server, path, Auth::Basic(&id, &secret), grant.clone()).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::NOT_FOUND,
+            "{path}: {}",
+            reply.body
+        );
+        assert!(
+            reply.body.get("access_token").is_none(),
+            "{path}: {}",
+            reply.body
+        );
+        let scim_path = path.replace("/oauth/token", "/scim/v2/Users");
+        let scim = server
+            .call_as(&server.token, Method::GET, &scim_path, None)
+            .await;
+        assert_eq!(
+            scim.status,
+            StatusCode::NOT_FOUND,
+            "{scim_path}: {}",
+            scim.body
+        );
+        assert_eq!(reply.body["status"], scim.body["status"], "{path}");
+    }
+    // A well-formed name that is no tenant's is an unknown client.
+    let nowhere = token_request(
+        &server,
+        "/t/nowhere/oauth/token",
+        Auth::Basic(&id, &secret),
+        grant,
+    )
+    .await;
+    check(
+        &nowhere,
+        StatusCode::UNAUTHORIZED,
+        "invalid_client",
+        true,
+        "a tenant that does not exist",
     );
 }
 

@@ -291,30 +291,23 @@ async fn a_request_over_its_time_is_answered_503() {
     assert_eq!(reply.header("retry-after"), Some("1"));
 }
 
-/// Sends `count` token requests at once for `client_id` with a wrong
-/// secret (a verification is slow: sent one after another they would
-/// spread over more than a second); returns the statuses.
-async fn guesses(server: &TestServer, client_id: &str, count: usize) -> Vec<u16> {
-    let mut guesses = Vec::new();
-    for _ in 0..count {
-        let request = server
-            .http
-            .post(format!("{}/oauth/token", server.root))
-            .basic_auth(client_id, Some("mcs_wrong"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body("grant_type=client_credentials");
-        guesses.push(tokio::spawn(async move {
-            request.send().await.unwrap().status().as_u16()
-        }));
-    }
-    let mut statuses = Vec::new();
-    for guess in guesses {
-        statuses.push(guess.await.unwrap());
-    }
-    statuses
+/// A token request for `client_id` by HTTP Basic.
+fn token_request(server: &TestServer, client_id: &str, secret: &str) -> reqwest::RequestBuilder {
+    server
+        .http
+        .post(format!("{}/oauth/token", server.root))
+        .basic_auth(client_id, Some(secret))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("grant_type=client_credentials")
 }
 
-async fn oauth_client(server: &TestServer, name: &str, rate_limit: Option<u32>) -> String {
+/// An OAuth client of the default tenant with `scim.read`; returns its
+/// `client_id` and secret.
+async fn oauth_client(
+    server: &TestServer,
+    name: &str,
+    rate_limit: Option<u32>,
+) -> (String, String) {
     let new = muster_core::clients::mint_client().await.unwrap();
     server
         .store
@@ -336,22 +329,162 @@ async fn oauth_client(server: &TestServer, name: &str, rate_limit: Option<u32>) 
         )
         .await
         .unwrap();
-    new.client_id
+    (new.client_id, new.secret)
+}
+
+/// An access token for the client.
+async fn access_token(server: &TestServer, client_id: &str, secret: &str) -> String {
+    let reply = server
+        .send(token_request(server, client_id, secret), None)
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    reply.body["access_token"].as_str().unwrap().to_owned()
+}
+
+// A client_id is no secret (RFC 6749 2.2): who knows only that must not
+// spend the client's budgets, on SCIM or at the token endpoint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn wrong_secrets_spend_none_of_the_client_budgets() {
+    let server = Arc::new(TestServer::start().await);
+    let (id, secret) = oauth_client(&server, "okta", Some(2)).await;
+    let token = access_token(&server, &id, &secret).await;
+    // Four guessers send wrong secrets for its client_id, without pause,
+    // for two seconds.
+    let duration = Duration::from_secs(2);
+    let started = Instant::now();
+    let mut guessers = Vec::new();
+    for _ in 0..4 {
+        let (server, id) = (Arc::clone(&server), id.clone());
+        guessers.push(tokio::spawn(async move {
+            let mut statuses = Vec::new();
+            while started.elapsed() < duration {
+                let status = token_request(&server, &id, "mcs_wrong")
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16();
+                statuses.push(status);
+            }
+            statuses
+        }));
+    }
+    // Meanwhile the client, within its 2 a second, reads, and gets a new
+    // token: every request answered.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut scim = Vec::new();
+    while started.elapsed() < duration - Duration::from_millis(600) {
+        let reply = server
+            .call_as(&token, reqwest::Method::GET, "/scim/v2/ResourceTypes", None)
+            .await;
+        scim.push(reply.status.as_u16());
+        tokio::time::sleep(Duration::from_millis(600)).await;
+    }
+    let renewed = server
+        .send(token_request(&server, &id, &secret), None)
+        .await;
+    let mut guessed = Vec::new();
+    for guesser in guessers {
+        guessed.extend(guesser.await.unwrap());
+    }
+    assert!(scim.len() >= 2, "{scim:?}");
+    assert!(
+        scim.iter().all(|status| *status == 200),
+        "SCIM under guesses: {scim:?}"
+    );
+    assert_eq!(renewed.status, StatusCode::OK, "{}", renewed.body);
+    // The guesses were verified and refused (never counted as the
+    // client's: no 429); a flood beyond the verification bound would be
+    // 503 for every client alike.
+    assert!(!guessed.is_empty());
+    assert!(
+        guessed.iter().all(|status| *status == 401),
+        "guesses: {guessed:?}"
+    );
 }
 
 #[tokio::test]
-async fn token_requests_count_against_the_client_limit() {
+async fn verified_token_requests_count_against_the_client_limits() {
     let server = TestServer::start().await;
     let count = |statuses: &[u16], status: u16| statuses.iter().filter(|s| **s == status).count();
-    // A client limited to 2 a second: two wrong guesses are verified, the
-    // rest refused before any verification.
-    let slow = oauth_client(&server, "slow", Some(2)).await;
-    let statuses = guesses(&server, &slow, 6).await;
-    assert_eq!(count(&statuses, 401), 2, "{statuses:?}");
-    assert_eq!(count(&statuses, 429), 4, "{statuses:?}");
-    // Even an unlimited client gets at most 5 token requests a second.
-    let unlimited = oauth_client(&server, "unlimited", Some(0)).await;
-    let statuses = guesses(&server, &unlimited, 12).await;
-    assert_eq!(count(&statuses, 401), 5, "{statuses:?}");
-    assert_eq!(count(&statuses, 429), 7, "{statuses:?}");
+    // Sent at once: verifications are slow, one after another they would
+    // spread over more than a second.
+    let requests = |id: String, secret: String, count: usize| {
+        let server = &server;
+        async move {
+            let sent: Vec<_> = (0..count)
+                .map(|_| {
+                    let request = token_request(server, &id, &secret);
+                    tokio::spawn(async move { request.send().await.unwrap().status().as_u16() })
+                })
+                .collect();
+            let mut statuses = Vec::new();
+            for request in sent {
+                statuses.push(request.await.unwrap());
+            }
+            statuses
+        }
+    };
+    // A client limited to 1 a second: its verified requests beyond that
+    // are 429. (Verifications finish one per CPU at a time, tens to
+    // hundreds of milliseconds apart: the bound allows for the refill.)
+    let (slow, slow_secret) = oauth_client(&server, "slow", Some(1)).await;
+    let started = Instant::now();
+    let statuses = requests(slow, slow_secret, 6).await;
+    let most = 1 + started.elapsed().as_secs_f64().ceil() as usize;
+    assert_eq!(
+        count(&statuses, 200) + count(&statuses, 429),
+        6,
+        "{statuses:?}"
+    );
+    assert!(count(&statuses, 200) >= 1, "{statuses:?}");
+    assert!(
+        count(&statuses, 200) <= most,
+        "{statuses:?}, at most {most}"
+    );
+}
+
+// A bearer token and an OAuth client of one name but different rates keep
+// their own counts: alternating them gets no more than both limits.
+#[tokio::test]
+async fn a_token_and_a_client_of_one_name_stay_within_their_limits() {
+    let server = TestServer::start().await;
+    let bearer = limited_token(&server, "okta", 2).await;
+    let (id, secret) = oauth_client(&server, "okta", Some(20)).await;
+    let access = access_token(&server, &id, &secret).await;
+    let started = Instant::now();
+    let (mut ok, mut limited) = ([0usize; 2], [0usize; 2]);
+    let mut turn = 0;
+    // A second and a half, and until both were refused (a slow machine).
+    while started.elapsed() < Duration::from_millis(1500) || limited.contains(&0) {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{ok:?} {limited:?}"
+        );
+        let credential = if turn % 2 == 0 { &bearer } else { &access };
+        let reply = server
+            .call_as(
+                credential,
+                reqwest::Method::GET,
+                "/scim/v2/ResourceTypes",
+                None,
+            )
+            .await;
+        match reply.status {
+            StatusCode::OK => ok[turn % 2] += 1,
+            StatusCode::TOO_MANY_REQUESTS => limited[turn % 2] += 1,
+            other => panic!("{other}: {}", reply.body),
+        }
+        turn += 1;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    // Bursts (2 and 20, one already spent on the token) plus the rates.
+    let most = |rate: f64| (rate + rate * seconds).ceil() as usize + 1;
+    assert!(ok[0] <= most(2.0), "bearer: {ok:?} ok, {limited:?} limited");
+    assert!(
+        ok[1] <= most(20.0),
+        "client: {ok:?} ok, {limited:?} limited"
+    );
+    assert!(ok[0] >= 2 && ok[1] >= 19, "{ok:?}");
+    assert!(limited[0] > 0 && limited[1] > 0, "{limited:?}");
 }

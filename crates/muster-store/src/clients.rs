@@ -10,7 +10,10 @@
 //! exists (looked up by its `client_id`, never by name), so revoking a client
 //! ends every token issued to it at once, including a token whose issue
 //! raced the revocation, and a client re-created under the same name never
-//! revives the tokens of the old one.
+//! revives the tokens of the old one. Likewise a rotation without grace
+//! deletes the client's tokens, and a token is stored only while the client
+//! still accepts the secret its request verified, so none outlives the
+//! dropped secret.
 
 use async_trait::async_trait;
 
@@ -63,6 +66,11 @@ pub struct AccessTokenRecord {
     pub scopes: Vec<String>,
     /// When it expires, Unix milliseconds.
     pub expires_at: i64,
+    /// The PHC string of the client secret the request was verified with
+    /// (not stored): the token is stored only while the client still
+    /// accepts that secret, as its current or previous one, so an issue
+    /// that raced a rotation without grace gets no token.
+    pub verified_with: String,
 }
 
 /// A valid credential found by the hash of its secret: a bearer token or
@@ -104,7 +112,10 @@ pub trait ClientStore: Send + Sync {
 
     /// Replaces a client's secret with `secret_hash`; the current one stays
     /// accepted until `previous_valid_until` (Unix seconds), or is dropped
-    /// at once with `None`. Returns the client as now stored.
+    /// at once with `None`, and then every access token issued to the
+    /// client is deleted in the same transaction (tokens got with an old,
+    /// perhaps leaked, secret end with it). Returns the client as now
+    /// stored.
     async fn rotate_client_secret(
         &self,
         tenant: &TenantId,
@@ -116,9 +127,10 @@ pub trait ClientStore: Send + Sync {
     /// Deletes a client and every access token issued to it.
     async fn revoke_client(&self, tenant: &TenantId, name: &str) -> Result<(), StoreError>;
 
-    /// Stores an access token for an existing client of the tenant
-    /// (`NotFound` when it no longer exists), and deletes the tokens that
-    /// expired by `now` (Unix milliseconds).
+    /// Stores an access token for an existing client of the tenant that
+    /// still accepts the secret in `token.verified_with` (`NotFound` when it
+    /// no longer exists or no longer accepts it), and deletes the tokens
+    /// that expired by `now` (Unix milliseconds).
     async fn issue_access_token(
         &self,
         tenant: &TenantId,

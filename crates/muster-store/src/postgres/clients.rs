@@ -169,10 +169,11 @@ impl ClientStore for PostgresStore {
         secret_hash: String,
         previous_valid_until: Option<i64>,
     ) -> Result<ClientRecord, StoreError> {
-        let connection = self.client().await?;
+        let mut connection = self.client().await?;
+        let transaction = connection.transaction().await?;
         // One statement: the row is locked while the current secret moves
-        // to the previous one.
-        let row = connection
+        // to the previous one (and stays locked until the commit).
+        let row = transaction
             .query_opt(
                 &format!(
                     "UPDATE oauth_clients SET
@@ -187,10 +188,21 @@ impl ClientStore for PostgresStore {
                 &[&tenant.0, &name, &secret_hash, &previous_valid_until],
             )
             .await?;
-        match row {
-            Some(row) => client_record(&row),
-            None => Err(StoreError::NotFound(format!("no client named '{name}'"))),
+        let Some(row) = row else {
+            return Err(StoreError::NotFound(format!("no client named '{name}'")));
+        };
+        let client = client_record(&row)?;
+        if previous_valid_until.is_none() {
+            // No grace: the tokens got with the old secret end with it.
+            transaction
+                .execute(
+                    "DELETE FROM oauth_access_tokens WHERE client_id = $1",
+                    &[&client.client_id],
+                )
+                .await?;
         }
+        transaction.commit().await?;
+        Ok(client)
     }
 
     async fn revoke_client(&self, tenant: &TenantId, name: &str) -> Result<(), StoreError> {
@@ -231,18 +243,25 @@ impl ClientStore for PostgresStore {
                 &[&now],
             )
             .await?;
+        // FOR SHARE: a rotation or revocation under way is waited for and
+        // the client read again, so a token got with a secret dropped by a
+        // rotation without grace is never stored after that rotation's
+        // deletion of the client's tokens.
         let inserted = connection
             .execute(
                 "INSERT INTO oauth_access_tokens (secret_hash, tenant_id, client_id, scopes,
                      expires_at)
                  SELECT $1, tenant_id, client_id, $3, $4 FROM oauth_clients
-                 WHERE tenant_id = $2 AND client_id = $5",
+                 WHERE tenant_id = $2 AND client_id = $5
+                   AND (secret_hash = $6 OR previous_secret_hash = $6)
+                 FOR SHARE",
                 &[
                     &token.secret_hash,
                     &tenant.0,
                     &scopes,
                     &token.expires_at,
                     &token.client_id,
+                    &token.verified_with,
                 ],
             )
             .await?;

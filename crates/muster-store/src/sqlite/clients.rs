@@ -146,8 +146,16 @@ fn rotate(
     if updated == 0 {
         return Err(StoreError::NotFound(format!("no client named '{name}'")));
     }
-    client_by_name(connection, tenant, name)?
-        .ok_or_else(|| StoreError::Database(format!("client {name} vanished after its rotation")))
+    let client = client_by_name(connection, tenant, name)?.ok_or_else(|| {
+        StoreError::Database(format!("client {name} vanished after its rotation"))
+    })?;
+    if previous_valid_until.is_none() {
+        // No grace: the tokens got with the old secret end with it.
+        connection
+            .prepare_cached("DELETE FROM oauth_access_tokens WHERE client_id = ?1")?
+            .execute(params![client.client_id])?;
+    }
+    Ok(client)
 }
 
 fn revoke(connection: &Connection, tenant: &TenantId, name: &str) -> Result<(), StoreError> {
@@ -178,7 +186,8 @@ fn issue(
         .prepare_cached(
             "INSERT INTO oauth_access_tokens (secret_hash, tenant_id, client_id, scopes, expires_at)
              SELECT ?1, tenant_id, client_id, ?3, ?4 FROM oauth_clients
-             WHERE tenant_id = ?2 AND client_id = ?5",
+             WHERE tenant_id = ?2 AND client_id = ?5
+               AND (secret_hash = ?6 OR previous_secret_hash = ?6)",
         )?
         .execute(params![
             token.secret_hash,
@@ -186,10 +195,11 @@ fn issue(
             string_list_text(&token.scopes)?,
             token.expires_at,
             token.client_id,
+            token.verified_with,
         ])?;
     if inserted == 0 {
         return Err(StoreError::NotFound(format!(
-            "no client with id '{}'",
+            "no client with id '{}' accepting that secret",
             token.client_id
         )));
     }

@@ -23,12 +23,15 @@ fn client(name: &str, client_id: &str) -> ClientRecord {
     }
 }
 
+/// An access token for a client verified with the secret `client()` gave
+/// the client named `okta`.
 fn access(hash: &str, client_id: &str, expires_at: i64) -> AccessTokenRecord {
     AccessTokenRecord {
         secret_hash: hash.to_owned(),
         client_id: client_id.to_owned(),
         scopes: vec!["scim.read".to_owned()],
         expires_at,
+        verified_with: "$argon2id$hash-of-okta".to_owned(),
     }
 }
 
@@ -161,6 +164,71 @@ pub async fn access_tokens_expire_and_die_with_their_client(store: &dyn Store) {
     assert!(store.list_clients(&tenant()).await.unwrap().len() == 1);
     let again = store.revoke_client(&tenant(), "nobody").await.unwrap_err();
     assert!(matches!(again, StoreError::NotFound(_)), "{again:?}");
+}
+
+pub async fn rotation_without_grace_ends_access_tokens(store: &dyn Store) {
+    store
+        .create_client(&tenant(), client("okta", "mcl_1"))
+        .await
+        .unwrap();
+    store
+        .create_client(&tenant(), client("entra", "mcl_2"))
+        .await
+        .unwrap();
+    let now = 1_000_000;
+    let entra = AccessTokenRecord {
+        verified_with: "$argon2id$hash-of-entra".to_owned(),
+        ..access("e1", "mcl_2", now + 500)
+    };
+    store
+        .issue_access_token(&tenant(), entra, now)
+        .await
+        .unwrap();
+    store
+        .issue_access_token(&tenant(), access("t1", "mcl_1", now + 500), now)
+        .await
+        .unwrap();
+    // With a grace, tokens got with the old secret live on, and the old
+    // secret still gets tokens.
+    store
+        .rotate_client_secret(
+            &tenant(),
+            "okta",
+            "$argon2id$new".to_owned(),
+            Some(i64::MAX),
+        )
+        .await
+        .unwrap();
+    assert!(store.find_credential("t1", now).await.unwrap().is_some());
+    store
+        .issue_access_token(&tenant(), access("t2", "mcl_1", now + 500), now)
+        .await
+        .unwrap();
+    // Without one, every token of the client ends (not another client's),
+    // and the dropped secret gets no new token (an issue that raced the
+    // rotation).
+    store
+        .rotate_client_secret(&tenant(), "okta", "$argon2id$newer".to_owned(), None)
+        .await
+        .unwrap();
+    assert!(store.find_credential("t1", now).await.unwrap().is_none());
+    assert!(store.find_credential("t2", now).await.unwrap().is_none());
+    assert!(store.find_credential("e1", now).await.unwrap().is_some());
+    let raced = store
+        .issue_access_token(&tenant(), access("t3", "mcl_1", now + 500), now)
+        .await
+        .unwrap_err();
+    assert!(matches!(raced, StoreError::NotFound(_)), "{raced:?}");
+    assert!(store.find_credential("t3", now).await.unwrap().is_none());
+    let current = AccessTokenRecord {
+        verified_with: "$argon2id$newer".to_owned(),
+        ..access("t4", "mcl_1", now + 500)
+    };
+    store
+        .issue_access_token(&tenant(), current, now)
+        .await
+        .unwrap();
+    assert!(store.find_credential("t4", now).await.unwrap().is_some());
 }
 
 pub async fn bearer_tokens_carry_options(store: &dyn Store) {

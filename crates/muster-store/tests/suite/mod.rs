@@ -55,6 +55,7 @@ macro_rules! every_store_test {
         $each!(
             clients: clients_round_trip_and_rotate,
             access_tokens_expire_and_die_with_their_client,
+            rotation_without_grace_ends_access_tokens,
             bearer_tokens_carry_options,
         );
         $each!(
