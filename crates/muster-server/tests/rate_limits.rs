@@ -270,15 +270,34 @@ async fn headers_beyond_the_limits_are_refused() {
 async fn a_request_over_its_time_is_answered_503() {
     let server = TestServer::start_with(ServerConfig {
         clients: ClientLimits {
-            request_timeout: Duration::from_nanos(1),
+            request_timeout: Duration::from_millis(20),
             ..ClientLimits::default()
         },
         ..ServerConfig::default()
     })
     .await;
-    // Reading users waits on the store: longer than a nanosecond.
+    // 300 durable creates in one Bulk take far longer than 20 ms (a request
+    // that finishes within its first poll can beat any timer, so the test
+    // needs one that is really slow, not a tiny limit).
+    let operations: Vec<serde_json::Value> = (0..300)
+        .map(|n| {
+            serde_json::json!({
+                "method": "POST",
+                "path": "/Users",
+                "bulkId": format!("u{n}"),
+                "data": {
+                    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                    "userName": format!("slow{n}@example.com"),
+                },
+            })
+        })
+        .collect();
+    let bulk = serde_json::json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+        "Operations": operations,
+    });
     let started = Instant::now();
-    let reply = server.get("/Users").await;
+    let reply = server.post("/Bulk", bulk).await;
     assert!(started.elapsed() < Duration::from_secs(5));
     assert_eq!(
         reply.status,
