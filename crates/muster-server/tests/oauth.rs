@@ -166,11 +166,10 @@ async fn basic_and_form_credentials_get_tokens_that_work() {
             StatusCode::OK
         );
         let created = server
-            .send(
-                server
-                    .http
-                    .post(format!("{}/Users", server.base_url))
-                    .bearer_auth(token),
+            .call_as(
+                token,
+                Method::POST,
+                "/scim/v2/Users",
                 Some(json!({"schemas": [USER], "userName": format!("okta-{form_credentials}")})),
             )
             .await;
@@ -477,11 +476,10 @@ async fn scopes_narrow_to_those_requested() {
         StatusCode::OK
     );
     let refused = server
-        .send(
-            server
-                .http
-                .post(format!("{}/Users", server.base_url))
-                .bearer_auth(&reader),
+        .call_as(
+            &reader,
+            Method::POST,
+            "/scim/v2/Users",
             Some(json!({"schemas": [USER], "userName": "narrow"})),
         )
         .await;
@@ -513,11 +511,10 @@ async fn a_scope_a_held_one_implies_is_granted_as_requested() {
         StatusCode::OK
     );
     let write = server
-        .send(
-            server
-                .http
-                .post(format!("{}/Users", server.base_url))
-                .bearer_auth(&reader),
+        .call_as(
+            &reader,
+            Method::POST,
+            "/scim/v2/Users",
             Some(json!({"schemas": [USER], "userName": "implied"})),
         )
         .await;
@@ -531,11 +528,10 @@ async fn a_scope_a_held_one_implies_is_granted_as_requested() {
     )
     .await;
     let created = server
-        .send(
-            server
-                .http
-                .post(format!("{}/Users", server.base_url))
-                .bearer_auth(&both),
+        .call_as(
+            &both,
+            Method::POST,
+            "/scim/v2/Users",
             Some(json!({"schemas": [USER], "userName": "implied"})),
         )
         .await;
