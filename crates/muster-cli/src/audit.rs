@@ -41,9 +41,12 @@ pub(crate) struct AuditArgs {
 /// `muster audit verify`.
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Check the tenant's audit hash chain: exit 0 when intact (printing
-    /// the number of entries and the head hash, worth keeping elsewhere),
+    /// Check that no audit entry was edited, deleted or reordered.
+    ///
+    /// Checks the tenant's hash chain: exits 0 when intact (printing the
+    /// number of entries and the head hash, worth keeping elsewhere),
     /// non-zero naming the first edited, deleted or reordered entry.
+    #[command(after_help = "Example:\n  muster audit verify --tenant default")]
     Verify {
         #[command(flatten)]
         data: DataDir,

@@ -5,18 +5,10 @@
 //! Also the options `--match` and `--rate-limit`, which `muster token
 //! create` takes too.
 
-use std::time::Duration;
-
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, Context, Result};
 use clap::{Args, Subcommand};
-use muster_core::clients::{
-    check_scopes, credential_options, mint_client, mint_client_secret, parse_duration, unix_now,
-    MAX_ROTATION_GRACE,
-};
-use muster_core::tokens::{SCOPE_READ, SCOPE_WRITE};
-use muster_store::clients::{ClientRecord, CredentialOptions};
-
-use serde_json::json;
+use muster_core::clients::{credential_options, parse_duration, unix_now};
+use muster_store::clients::CredentialOptions;
 
 use crate::{open_existing_store, open_store, say, DataDir};
 
@@ -46,8 +38,12 @@ impl CredentialArgs {
 /// `muster client ...`.
 #[derive(Subcommand)]
 pub(crate) enum ClientCommand {
-    /// Create an OAuth client and print its client_id and client_secret
-    /// (the secret is shown this once).
+    /// Create an OAuth client and print its client_id and client_secret.
+    ///
+    /// The secret is shown this once; only its hash is stored.
+    #[command(after_help = "Examples:\n  \
+        muster client create --name okta --scope scim.write\n  \
+        muster client create --name reports --scope scim.read --rate-limit 50")]
     Create {
         #[command(flatten)]
         data: DataDir,
@@ -62,16 +58,20 @@ pub(crate) enum ClientCommand {
         #[command(flatten)]
         options: CredentialArgs,
     },
-    /// List clients (name, client_id, scopes, options, creation; never
-    /// secrets).
+    /// List clients: name, client_id, scopes, options (never secrets).
+    #[command(after_help = "Example:\n  muster client list")]
     List {
         #[command(flatten)]
         data: DataDir,
     },
-    /// Give a client a new secret and print it (shown this once); the old
-    /// one keeps working for the grace period. With no grace (`0s`) the old
-    /// secret stops at once and so do the access tokens issued to the
-    /// client (within a second on every server).
+    /// Give a client a new secret and print it (shown this once).
+    ///
+    /// The old one keeps working for the grace period. With no grace
+    /// (`0s`) the old secret stops at once and so do the access tokens
+    /// issued to the client (within a second on every server).
+    #[command(after_help = "Examples:\n  \
+        muster client rotate okta --grace 24h\n  \
+        muster client rotate okta --grace 0s")]
     Rotate {
         #[command(flatten)]
         data: DataDir,
@@ -84,6 +84,7 @@ pub(crate) enum ClientCommand {
     },
     /// Delete a client; its access tokens stop working within a second on
     /// every server.
+    #[command(after_help = "Example:\n  muster client revoke okta")]
     Revoke {
         #[command(flatten)]
         data: DataDir,
@@ -102,40 +103,20 @@ pub(crate) async fn client(command: ClientCommand) -> Result<()> {
             options,
         } => {
             let tenant = data.tenant()?;
-            let scopes = if scopes.is_empty() {
-                vec![SCOPE_READ.to_owned(), SCOPE_WRITE.to_owned()]
-            } else {
-                check_scopes(&scopes).map_err(|problem| anyhow!("{problem}"))?
-            };
             let options = options.options()?;
-            if name.trim().is_empty() {
-                bail!("--name must not be empty");
-            }
+            // Refused before the store is opened: a refusal creates nothing.
+            muster_core::clients::check_scopes(&scopes).map_err(|problem| anyhow!("{problem}"))?;
             let store = open_store(&data).await?;
-            let new = mint_client().await.map_err(crate::refused)?;
-            store
-                .create_client(
-                    &tenant,
-                    ClientRecord {
-                        name: name.clone(),
-                        client_id: new.client_id.clone(),
-                        secret_hash: new.secret_hash,
-                        previous_secret_hash: None,
-                        previous_valid_until: None,
-                        scopes: scopes.clone(),
-                        options,
-                        created: String::new(),
-                    },
-                )
-                .await?;
-            audited(
+            let new = muster_core::credentials::create_client(
                 &*store,
                 &tenant,
-                "create",
+                &crate::cli_actor(),
                 &name,
-                json!({"clientId": new.client_id, "scopes": scopes}),
+                &scopes,
+                options,
             )
-            .await?;
+            .await
+            .map_err(crate::refused)?;
             say(format_args!(
                 "client_id: {}\nclient_secret: {}",
                 new.client_id, new.secret
@@ -171,79 +152,43 @@ pub(crate) async fn client(command: ClientCommand) -> Result<()> {
         }
         ClientCommand::Rotate { data, name, grace } => {
             let tenant = data.tenant()?;
-            let grace_text = grace.clone();
             let grace = parse_duration(&grace).map_err(|problem| anyhow!("--grace: {problem}"))?;
-            if grace > MAX_ROTATION_GRACE {
-                bail!(
-                    "--grace {}: the old secret may stay valid at most {} days ({} s); \
-                     nothing was changed",
-                    grace_text,
-                    MAX_ROTATION_GRACE.as_secs() / 86_400,
-                    MAX_ROTATION_GRACE.as_secs()
-                );
-            }
             let store = open_existing_store(&data).await?;
-            let (secret, hash) = mint_client_secret().await.map_err(crate::refused)?;
-            let until = (grace > Duration::ZERO).then(|| {
-                unix_now().saturating_add(i64::try_from(grace.as_secs()).unwrap_or(i64::MAX))
-            });
-            store
-                .rotate_client_secret(&tenant, &name, hash, until)
-                .await?;
-            audited(
+            let secret = muster_core::credentials::rotate_client(
                 &*store,
                 &tenant,
-                "rotate",
+                &crate::cli_actor(),
                 &name,
-                json!({"graceSeconds": grace.as_secs(), "accessTokensRevoked": until.is_none()}),
+                grace,
             )
-            .await?;
+            .await
+            .map_err(crate::refused)?;
             say(secret).with_context(|| {
                 format!(
                     "client '{name}' has a new secret that could not be printed; rotate it again"
                 )
             })?;
-            match until {
-                Some(_) => eprintln!(
+            if grace.is_zero() {
+                eprintln!(
+                    "rotated client '{name}'; its previous secret and its access tokens no longer work"
+                );
+            } else {
+                eprintln!(
                     "rotated client '{name}'; its previous secret stays valid for {} s",
                     grace.as_secs()
-                ),
-                None => eprintln!(
-                    "rotated client '{name}'; its previous secret and its access tokens no longer work"
-                ),
+                );
             }
         }
         ClientCommand::Revoke { data, name } => {
             let tenant = data.tenant()?;
             let store = open_existing_store(&data).await?;
-            store.revoke_client(&tenant, &name).await?;
-            audited(&*store, &tenant, "revoke", &name, json!({})).await?;
+            muster_core::credentials::revoke_client(&*store, &tenant, &crate::cli_actor(), &name)
+                .await
+                .map_err(crate::refused)?;
             eprintln!("revoked client '{name}' and its access tokens");
         }
     }
     Ok(())
-}
-
-/// Records an action on an OAuth client in the tenant's audit trail (never
-/// a secret).
-async fn audited(
-    store: &dyn muster_store::Store,
-    tenant: &muster_store::TenantId,
-    operation: &str,
-    name: &str,
-    detail: serde_json::Value,
-) -> Result<()> {
-    muster_core::audit::record_admin_action(
-        store,
-        tenant,
-        &crate::cli_actor(),
-        operation,
-        "OAuthClient",
-        name,
-        detail,
-    )
-    .await
-    .map_err(crate::refused)
 }
 
 /// A matching policy for a listing (`none` when empty).

@@ -14,9 +14,13 @@ use crate::say;
 
 #[derive(Subcommand)]
 pub(crate) enum ExprCommand {
-    /// Evaluate an expression; prints the value as JSON (`{"skipFlow": true}`
-    /// when IgnoreFlowIfNullOrEmpty leaves the attribute out). Example:
-    /// muster expr eval 'Join(" ", [givenName], [surname])' --attributes user.json
+    /// Evaluate an expression and print its value as JSON.
+    ///
+    /// Prints `{"skipFlow": true}` when IgnoreFlowIfNullOrEmpty leaves the
+    /// attribute out.
+    #[command(after_help = "Examples:\n  \
+        muster expr eval 'Join(\" \", [givenName], [surname])' --attributes user.json\n  \
+        echo '{\"mail\": \"A@Contoso.com\"}' | muster expr eval 'ToLower([mail])' --attributes -")]
     Eval {
         /// The expression, e.g. `Append("tel:", StripSpaces([telephoneNumber]))`.
         expression: String,

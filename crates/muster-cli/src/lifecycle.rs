@@ -21,8 +21,11 @@ const MAX_LISTED: u64 = 10_000;
 /// `muster user ...`.
 #[derive(Subcommand)]
 pub(crate) enum UserCommand {
-    /// List soft-deleted users: id, userName (unless purged), when and by
-    /// whom deleted, when the retention ends.
+    /// List soft-deleted users and when each stops being restorable.
+    ///
+    /// Id, userName (unless purged), when and by whom deleted, when the
+    /// retention ends.
+    #[command(after_help = "Example:\n  muster user deleted")]
     Deleted {
         #[command(flatten)]
         data: DataDir,
@@ -30,8 +33,10 @@ pub(crate) enum UserCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Restore a soft-deleted user (by id or userName) within the
-    /// retention: the same id comes back, in the groups that still exist.
+    /// Restore a soft-deleted user (by id or userName) within the retention.
+    ///
+    /// The same id comes back, in the groups that still exist.
+    #[command(after_help = "Example:\n  muster user restore agent.one@contoso.com")]
     Restore {
         #[command(flatten)]
         data: DataDir,
@@ -41,8 +46,12 @@ pub(crate) enum UserCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Erase a soft-deleted user's personal data now (`ID`), or of every
-    /// one whose retention ended (`--expired`), keeping a skeleton.
+    /// Erase deleted users' personal data now, keeping a skeleton.
+    ///
+    /// One user (`ID`), or every one whose retention ended (`--expired`).
+    #[command(after_help = "Examples:\n  \
+        muster user purge 2819c223-7f76-453a-919d-413861904646\n  \
+        muster user purge --expired")]
     Purge {
         #[command(flatten)]
         data: DataDir,

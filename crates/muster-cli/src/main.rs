@@ -1,35 +1,38 @@
 //! The `muster` binary: argument parsing, logging set-up and wiring of the
 //! store into the server. No SCIM logic lives here.
 
-use std::io::{IsTerminal, Write};
-use std::net::SocketAddr;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
 mod audit;
+mod backup;
 mod clients;
+mod completions;
+mod config;
 mod expr;
+mod help;
 mod lifecycle;
+mod logging;
 mod offboard;
 mod rules;
+mod serve;
 mod sync;
 mod tenants;
 mod transfer;
 
 use anyhow::{anyhow, bail, Context, Result};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use muster_core::explain::explain;
 use muster_core::schemas::{apply_schema, remove_schema, ApplyOptions, SchemaReport};
 use muster_core::settings::{put_settings, settings as tenant_settings};
 use muster_core::tenant::load_view;
-use muster_core::tokens::{mint_token, SCOPES, SCOPE_READ, SCOPE_WRITE};
 use muster_scim::parse_schema_definitions;
 use muster_scim::UndeclaredPolicy;
-use muster_server::{AppState, ServerConfig};
 use muster_store::postgres::{PostgresOptions, PostgresStore};
 use muster_store::sqlite::{pending_migrations, SqliteOptions, SqliteStore, DATABASE_FILE};
-use muster_store::{Actor, Store, TenantId, TokenRecord};
+use muster_store::{Actor, Store, TenantId};
 use serde_json::Value;
 
 /// mimalloc rather than the system allocator: serving a request allocates
@@ -40,7 +43,13 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Muster: a SCIM 2.0 provisioning hub for contact centers.
 #[derive(Parser)]
-#[command(name = "muster", version, about)]
+#[command(
+    name = "muster",
+    version = help::VERSION,
+    about = help::ABOUT,
+    long_about = help::LONG_ABOUT,
+    after_help = help::GETTING_STARTED
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -48,24 +57,86 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the SCIM server.
-    Serve(ServeArgs),
-    /// Manage API bearer tokens.
-    #[command(subcommand)]
+    /// Run the SCIM server identity providers provision.
+    ///
+    /// Serves SCIM 2.0 at /scim/v2 (each tenant at /t/TENANT/scim/v2), the
+    /// admin API at /admin/v1 and a health check at /healthz, and delivers
+    /// every change to the targets while it runs. HTTPS with --tls-cert and
+    /// --tls-key; settings from flags, MUSTER_* variables or --config. On
+    /// first start it says how to create a token.
+    #[command(after_help = "Examples:\n  \
+        muster serve --data-dir ./muster-data\n  \
+        muster serve --listen 0.0.0.0:443 --tls-cert /etc/muster/cert.pem \
+        --tls-key /etc/muster/key.pem --public-url https://muster.example.com\n  \
+        muster serve --config /etc/muster/muster.toml")]
+    Serve(serve::ServeArgs),
+    /// Check a configuration file of `muster serve`.
+    ///
+    /// Prints the settings it gives with the environment (secrets masked).
+    #[command(
+        subcommand,
+        after_help = "Example:\n  muster config check /etc/muster/muster.toml"
+    )]
+    Config(config::ConfigCommand),
+    /// Create, list and revoke the bearer tokens identity providers use.
+    ///
+    /// A token is printed once, when it is created; only its hash is
+    /// stored. Scopes: scim.read, scim.write (which implies scim.read) and
+    /// admin (which implies both).
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  \
+        muster token create --name entra --scope scim.write\n  \
+        muster token list\n  \
+        muster token revoke entra"
+    )]
     Token(TokenCommand),
-    /// OAuth 2.0 clients (client credentials at POST /oauth/token):
-    /// create, list, rotate, revoke.
-    #[command(subcommand)]
+    /// Create, list, rotate and revoke OAuth 2.0 clients.
+    ///
+    /// A client exchanges its client_id and client_secret for short-lived
+    /// access tokens at POST /oauth/token (the client credentials grant),
+    /// for identity providers and scripts that prefer OAuth to a fixed
+    /// bearer token.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  \
+        muster client create --name okta --scope scim.write\n  \
+        muster client rotate okta --grace 24h"
+    )]
     Client(clients::ClientCommand),
-    /// Tenants: create, list, remove. Each has its own SCIM base URL
-    /// (`/t/NAME/scim/v2`), tokens, schemas, rules, targets and data.
-    #[command(subcommand)]
+    /// Create, list and remove tenants (one Muster for several directories).
+    ///
+    /// Each tenant has its own SCIM base URL (`/t/NAME/scim/v2`), tokens,
+    /// schemas, rules, targets and data; `default` is served at /scim/v2.
+    /// Every other command takes --tenant NAME.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  \
+        muster tenant create emea\n  \
+        muster token create --tenant emea --name entra-emea"
+    )]
     Tenant(tenants::TenantCommand),
-    /// Declare, list and remove custom extension schemas (RFC 7643 section 7).
-    #[command(subcommand)]
+    /// Declare, list and remove custom attributes (extension schemas).
+    ///
+    /// An extension schema (RFC 7643 section 7) declares the attributes an
+    /// identity provider sends beyond the standard ones, such as
+    /// `extension_abc123_region`, so that they are typed, filterable and
+    /// explained rather than refused.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  \
+        muster schema apply contoso.json --searchable costCenter\n  \
+        muster schema list"
+    )]
     Schema(SchemaCommand),
-    /// Explain every attribute path: schema, type, how many resources hold a
-    /// value, and the last client and time that set one.
+    /// Show every attribute: its type, how many users hold it, who set it.
+    ///
+    /// One row per attribute path: schema, type, how many resources hold a
+    /// value, and the last client and time that set one; undeclared
+    /// (captured) attributes too.
+    #[command(after_help = "Examples:\n  \
+        muster attributes\n  \
+        muster attributes --tenant emea --json")]
     Attributes {
         #[command(flatten)]
         data: DataDir,
@@ -73,49 +144,131 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Show or change tenant settings.
-    #[command(subcommand)]
+    /// Show or change a tenant's settings (undeclared attributes, deletes).
+    ///
+    /// What happens to attributes no schema declares, what an identity
+    /// provider's DELETE means, how long deleted users stay restorable,
+    /// and which directory is the source of truth.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  \
+        muster settings show\n  \
+        muster settings set --delete-means deactivate"
+    )]
     Settings(SettingsCommand),
-    /// Contact-center entitlement rules: check, apply (with a dry run),
-    /// roll back, show, history, coverage.
-    #[command(subcommand)]
+    /// Rules that give agents their roles, skills, languages and licenses.
+    ///
+    /// Contact-center entitlements (roles in divisions, routing skills and
+    /// languages, a management unit, licenses) from groups and attributes.
+    /// Check a rule file, apply it (after a dry run), roll back, show the
+    /// rules in force, their history and how many users each matches.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  \
+        muster rules check rules.toml\n  \
+        muster rules apply --dry-run rules.toml\n  \
+        muster rules apply rules.toml"
+    )]
     Rules(rules::RulesCommand),
-    /// Explain why a user holds its entitlements, or (with --target) how
-    /// its attributes are delivered to a target.
-    #[command(subcommand)]
+    /// Explain a user's entitlements, or how it is delivered to a target.
+    ///
+    /// Why a user holds each entitlement (and why other rules did not
+    /// match), or, with --target, where each delivered value comes from.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  \
+        muster explain user agent.one@contoso.com\n  \
+        muster explain user agent.one@contoso.com --target genesys"
+    )]
     Explain(sync::ExplainCommand),
-    /// Downstream targets: apply, list, show, remove.
-    #[command(subcommand)]
+    /// Declare where Muster delivers: Genesys Cloud, NICE CXone, Five9, SCIM, CSV.
+    ///
+    /// A target document names the system, its credentials, which users it
+    /// gets and how each attribute is mapped.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  \
+        muster target apply genesys.json\n  \
+        muster target list"
+    )]
     Target(sync::TargetCommand),
-    /// Delivery to targets: status, dead letters, retry, discard, pause,
-    /// resume, reconcile, provision one user, CSV export.
-    #[command(subcommand)]
+    /// Watch and steer delivery to targets.
+    ///
+    /// Status, dead letters (retry or discard them), pause and resume,
+    /// reconcile a target with Muster, provision one user now, write a CSV
+    /// export.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  \
+        muster sync status\n  \
+        muster sync reconcile --target genesys --dry-run"
+    )]
     Sync(sync::SyncCommand),
-    /// Entra attribute-mapping expressions: evaluate one against attributes.
-    #[command(subcommand)]
+    /// Try an Entra attribute-mapping expression against sample values.
+    #[command(
+        subcommand,
+        after_help = "Example:\n  \
+        muster expr eval 'Join(\" \", [givenName], [surname])' --attributes user.json"
+    )]
     Expr(expr::ExprCommand),
-    /// Import users and groups from JSON Lines (as `muster export` writes):
-    /// ids kept, refused lines reported, resumable.
+    /// Load users and groups from a JSON Lines file.
+    ///
+    /// As `muster export` writes it, or any file of SCIM User and Group
+    /// bodies: each line is checked as a POST would be, ids are kept,
+    /// refused lines are reported in FILE.refused.jsonl, and an interrupted
+    /// import resumes where it stopped.
+    #[command(after_help = "Examples:\n  \
+        muster import --data-dir ./new-data muster.jsonl\n  \
+        muster import --database postgres://muster@db/muster muster.jsonl")]
     Import(transfer::ImportArgs),
-    /// Export every user and group as JSON Lines (users first).
+    /// Write every user and group to a JSON Lines file (users first).
+    ///
+    /// One SCIM resource per line, with its id and members (never password
+    /// hashes); `muster import` reads it back.
+    #[command(after_help = "Example:\n  \
+        muster export --data-dir ./muster-data --output muster.jsonl")]
     Export(transfer::ExportArgs),
-    /// Emergency offboarding: deactivate and lock a user now (its
-    /// entitlements revoked; the running server's sync workers deliver it
-    /// first); an identity provider cannot reactivate it until `muster unlock`.
+    /// Emergency offboarding: deactivate and lock a user now.
+    ///
+    /// Its entitlements are revoked and the running server's sync workers
+    /// deliver the change before any other; an identity provider cannot
+    /// reactivate the user until `muster unlock`.
+    #[command(after_help = "Example:\n  \
+        muster offboard agent.one@contoso.com --reason \"left the company\"")]
     Offboard(offboard::OffboardArgs),
-    /// Remove a user's offboarding lock (it stays inactive until the
-    /// identity provider or an admin sets `active` again).
+    /// Remove a user's offboarding lock.
+    ///
+    /// The user stays inactive until the identity provider or an admin
+    /// sets `active` again.
+    #[command(after_help = "Example:\n  muster unlock agent.one@contoso.com")]
     Unlock(offboard::UnlockArgs),
-    /// Soft-deleted users: list them, restore one, purge one or every
-    /// expired one (`muster user deleted|restore|purge`).
-    #[command(subcommand)]
+    /// List, restore or purge deleted users.
+    ///
+    /// A user an identity provider deletes is soft-deleted: restorable
+    /// within the retention (`muster settings`), then purged.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  \
+        muster user deleted\n  \
+        muster user restore agent.one@contoso.com"
+    )]
     User(lifecycle::UserCommand),
-    /// The audit trail: every change by user, client and time range
-    /// (`--jsonl` exports JSON Lines); `muster audit verify` checks its
-    /// hash chain.
+    /// Show the audit trail: who changed what, and when.
+    ///
+    /// Every change by user, client and time range (`--jsonl` exports
+    /// JSON Lines); `muster audit verify` checks its hash chain.
+    #[command(after_help = "Examples:\n  \
+        muster audit --user agent.one@contoso.com --since 2026-12-01T00:00:00Z\n  \
+        muster audit --jsonl > audit.jsonl\n  \
+        muster audit verify")]
     Audit(audit::AuditArgs),
-    /// Bring the database schema up to this build's version (as `serve`
-    /// does on start); `--dry-run` prints the steps instead.
+    /// Bring the database schema up to this version of Muster.
+    ///
+    /// `muster serve` does it on start; `--dry-run` prints the steps and
+    /// their SQL instead.
+    #[command(after_help = "Examples:\n  \
+        muster migrate --dry-run\n  \
+        muster migrate --database postgres://muster@db.example.com/muster")]
     Migrate {
         #[command(flatten)]
         data: DataDir,
@@ -123,12 +276,44 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Copy the database to a file while `muster serve` runs.
+    ///
+    /// A consistent copy of the SQLite database as of one moment, checked
+    /// (integrity, schema version) before it takes the file's name; an
+    /// existing file is never overwritten. PostgreSQL deployments use
+    /// `pg_dump` (the command says how).
+    #[command(after_help = "Examples:\n  \
+        muster backup --data-dir /var/lib/muster /backups/muster-2026-12-06.db\n  \
+        muster backup --data-dir ./muster-data ./muster-backup.db")]
+    Backup(backup::BackupArgs),
+    /// Replace a data directory's database with a backup (server stopped).
+    ///
+    /// Refused while a `muster serve` runs on the directory. The file must
+    /// be a Muster database that passes SQLite's integrity check; the
+    /// database it replaces is kept aside (renamed), never deleted.
+    #[command(after_help = "Example (stop muster serve first):\n  \
+        muster restore /backups/muster-2026-12-06.db --data-dir /var/lib/muster")]
+    Restore(backup::RestoreArgs),
+    /// Print a shell completion script for bash, zsh or fish.
+    ///
+    /// Also elvish and powershell. Install it where the shell looks for
+    /// completions (examples below), then start a new shell.
+    #[command(after_help = "Examples:\n  \
+        muster completions bash > /etc/bash_completion.d/muster\n  \
+        muster completions zsh > \"${fpath[1]}/_muster\"\n  \
+        muster completions fish > ~/.config/fish/completions/muster.fish")]
+    Completions(completions::CompletionsArgs),
 }
 
 #[derive(Subcommand)]
 enum SchemaCommand {
-    /// Declare or change custom schemas from a JSON file holding one schema
-    /// or an array of schemas; a running server picks them up within a second.
+    /// Declare or change custom schemas from a JSON file.
+    ///
+    /// The file holds one schema or an array of schemas; a running server
+    /// picks them up within a second.
+    #[command(after_help = "Examples:\n  \
+        muster schema apply contoso.json --dry-run\n  \
+        muster schema apply contoso.json --searchable costCenter,region")]
     Apply {
         #[command(flatten)]
         data: DataDir,
@@ -157,6 +342,7 @@ enum SchemaCommand {
         json: bool,
     },
     /// List the custom schemas.
+    #[command(after_help = "Example:\n  muster schema list --json")]
     List {
         #[command(flatten)]
         data: DataDir,
@@ -165,6 +351,8 @@ enum SchemaCommand {
         json: bool,
     },
     /// Remove a custom schema and, with --force, the values stored under it.
+    #[command(after_help = "Example:\n  \
+        muster schema remove urn:ietf:params:scim:schemas:extension:contoso:2.0:User --dry-run")]
     Remove {
         #[command(flatten)]
         data: DataDir,
@@ -192,12 +380,16 @@ impl SchemaCommand {
 
 #[derive(Subcommand)]
 enum SettingsCommand {
-    /// Print the settings.
+    /// Print the tenant's settings.
+    #[command(after_help = "Example:\n  muster settings show --tenant emea")]
     Show {
         #[command(flatten)]
         data: DataDir,
     },
-    /// Change settings.
+    /// Change the tenant's settings; the flags not given keep their values.
+    #[command(after_help = "Examples:\n  \
+        muster settings set --undeclared-attributes capture\n  \
+        muster settings set --delete-means softDelete --soft-delete-retention-days 30")]
     Set {
         #[command(flatten)]
         data: DataDir,
@@ -267,88 +459,15 @@ impl DataDir {
     }
 }
 
-#[derive(Args)]
-struct ServeArgs {
-    /// Address to listen on.
-    #[arg(long, env = "MUSTER_LISTEN", default_value = "127.0.0.1:8080")]
-    listen: SocketAddr,
-    /// Reader threads, each with its own database connection [default: one
-    /// per CPU, at least two]. More help only when reads wait on the disk.
-    #[arg(long, env = "MUSTER_READERS", value_parser = clap::value_parser!(u16).range(1..))]
-    readers: Option<u16>,
-    /// With --database: the most PostgreSQL connections this process
-    /// holds. Every replica holds its own, so the server's
-    /// `max_connections` must cover replicas times this, plus the admins'.
-    #[arg(long, env = "MUSTER_MAX_CONNECTIONS", default_value_t = 16,
-          value_parser = clap::value_parser!(u16).range(1..))]
-    max_connections: u16,
-    /// The URL identity providers reach Muster at, e.g.
-    /// https://muster.example.com (behind a TLS proxy): `Location` and
-    /// `meta.location` are built from it. Without it, the listen address.
-    #[arg(long, env = "MUSTER_PUBLIC_URL", value_parser = parse_public_url)]
-    public_url: Option<String>,
-    /// Take the public URL from the `Forwarded` / `X-Forwarded-Proto` /
-    /// `X-Forwarded-Host` headers. Only behind a proxy that sets them: any
-    /// client can send them.
-    #[arg(long, env = "MUSTER_TRUST_PROXY_HEADERS")]
-    trust_proxy_headers: bool,
-    /// Days the change feed keeps records that every sync target has
-    /// delivered (0 keeps them forever; records a target still needs are
-    /// never pruned).
-    #[arg(long, env = "MUSTER_FEED_RETENTION_DAYS", default_value_t = 90)]
-    feed_retention_days: u32,
-    /// The only directory (and below) CSV targets may write to [default:
-    /// DATA_DIR/exports].
-    #[arg(long, env = "MUSTER_EXPORT_ROOT")]
-    export_root: Option<std::path::PathBuf>,
-    /// How long an OAuth access token from POST /oauth/token lives, e.g.
-    /// 1h, 15m.
-    #[arg(long, env = "MUSTER_ACCESS_TOKEN_TTL", default_value = "1h",
-          value_parser = parse_positive_duration)]
-    access_token_ttl: std::time::Duration,
-    /// Requests per second of a client (token or OAuth client) that has no
-    /// limit of its own, with a burst of one second's worth; `off` or 0 for
-    /// none. Each replica counts its own requests.
-    #[arg(long, env = "MUSTER_CLIENT_RATE_LIMIT", default_value = "1000",
-          value_parser = muster_core::clients::parse_rate_limit)]
-    client_rate_limit: u32,
-    /// The longest a request may take before it is answered 503, e.g. 60s.
-    #[arg(long, env = "MUSTER_REQUEST_TIMEOUT", default_value = "60s",
-          value_parser = parse_positive_duration)]
-    request_timeout: std::time::Duration,
-    #[command(flatten)]
-    data: DataDir,
-}
-
-/// A duration such as `30s`, `15m`, `1h`, more than zero.
-fn parse_positive_duration(text: &str) -> Result<std::time::Duration, String> {
-    let duration = muster_core::clients::parse_duration(text)?;
-    if duration.is_zero() {
-        return Err(format!("'{text}' must be more than zero"));
-    }
-    Ok(duration)
-}
-
-/// An absolute `http` or `https` URL without query or fragment; a trailing
-/// slash is dropped.
-fn parse_public_url(text: &str) -> Result<String, String> {
-    let trimmed = text.trim().trim_end_matches('/');
-    let rest = trimmed
-        .strip_prefix("https://")
-        .or_else(|| trimmed.strip_prefix("http://"))
-        .ok_or_else(|| format!("'{text}' is not an http:// or https:// URL"))?;
-    let host = rest.split('/').next().unwrap_or_default();
-    if host.is_empty() || rest.contains(['?', '#', ' ']) {
-        return Err(format!(
-            "'{text}' must be a URL such as https://muster.example.com (a host, an optional path, no query)"
-        ));
-    }
-    Ok(trimmed.to_owned())
-}
-
 #[derive(Subcommand)]
 enum TokenCommand {
     /// Create a token and print it, alone, on standard output.
+    ///
+    /// Give it to the identity provider (Entra ID: Secret Token). It is
+    /// shown this once: only its hash is stored.
+    #[command(after_help = "Examples:\n  \
+        muster token create --name entra --scope scim.write\n  \
+        muster token create --name console --scope admin")]
     Create {
         #[command(flatten)]
         data: DataDir,
@@ -362,13 +481,16 @@ enum TokenCommand {
         #[command(flatten)]
         options: clients::CredentialArgs,
     },
-    /// List tokens (names, scopes, creation time, matching policy, rate
-    /// limit; never secrets).
+    /// List tokens: names, scopes, creation time, options (never secrets).
+    ///
+    /// Options are the matching policy and the rate limit.
+    #[command(after_help = "Example:\n  muster token list")]
     List {
         #[command(flatten)]
         data: DataDir,
     },
     /// Revoke a token by name.
+    #[command(after_help = "Example:\n  muster token revoke entra")]
     Revoke {
         #[command(flatten)]
         data: DataDir,
@@ -389,18 +511,19 @@ impl TokenCommand {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match parse_cli() {
+        Ok(cli) => cli,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            return ExitCode::from(2);
+        }
+    };
     let listing = cli.command.only_lists();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("MUSTER_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        // Colours only on a terminal: logs sent to a file or a collector
-        // must not carry escape codes.
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    // `serve` sets up its own logging from its settings (format, level,
+    // trace export), once the runtime it exports on runs.
+    if !matches!(cli.command, Command::Serve(_)) {
+        logging::init_for_commands();
+    }
     let outcome = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -421,6 +544,21 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The command line, with `serve`'s configuration file (`--config`,
+/// `MUSTER_CONFIG`) read as the defaults of its settings: flags, then
+/// environment variables, then the file, then built-in defaults.
+fn parse_cli() -> Result<Cli> {
+    let matches = Cli::command().get_matches();
+    let file = matches
+        .subcommand_matches("serve")
+        .and_then(|serve| serve.get_one::<PathBuf>("config"));
+    let matches = match file {
+        Some(file) => config::with_file_defaults(Cli::command(), file)?.get_matches(),
+        None => matches,
+    };
+    Cli::from_arg_matches(&matches).map_err(|error| error.exit())
 }
 
 impl Command {
@@ -462,7 +600,8 @@ fn say(line: impl std::fmt::Display) -> Result<()> {
 
 async fn run(command: Command) -> Result<()> {
     match command {
-        Command::Serve(args) => serve(args).await,
+        Command::Serve(args) => serve::serve(args).await,
+        Command::Config(command) => config::config(command).await,
         Command::Token(command) => token(command).await,
         Command::Client(command) => clients::client(command).await,
         Command::Tenant(command) => tenants::tenant(command).await,
@@ -483,6 +622,9 @@ async fn run(command: Command) -> Result<()> {
         Command::Migrate { data, dry_run } => {
             migrate(&data.data_dir, data.database.as_deref(), dry_run).await
         }
+        Command::Backup(args) => backup::backup(args),
+        Command::Restore(args) => backup::restore(args),
+        Command::Completions(args) => completions::completions(&args, Cli::command()),
     }
 }
 
@@ -636,135 +778,26 @@ async fn open_existing_registry(data: &DataDir) -> Result<Arc<dyn Store>> {
     open_registry(data).await
 }
 
-async fn serve(args: ServeArgs) -> Result<()> {
-    let mut options = SqliteOptions::default();
-    if let Some(readers) = args.readers {
-        options.max_readers = usize::from(readers);
-    }
-    let postgres = PostgresOptions {
-        max_connections: usize::from(args.max_connections),
-    };
-    let store = open_store_with(&args.data, &options, &postgres).await?;
-    let config = ServerConfig {
-        public_url: args.public_url.clone(),
-        trust_proxy_headers: args.trust_proxy_headers,
-        clients: muster_server::limits::ClientLimits {
-            access_token_ttl: args.access_token_ttl,
-            default_rate_limit: args.client_rate_limit,
-            request_timeout: args.request_timeout,
-        },
-        ..ServerConfig::default()
-    };
-    let key = muster_sync::secrets::SecretKey::load_or_create(&args.data.data_dir)
-        .context("the key that seals target secrets")?;
-    let retention = (args.feed_retention_days > 0)
-        .then(|| std::time::Duration::from_secs(u64::from(args.feed_retention_days) * 86_400));
-    let export_root = args
-        .export_root
-        .clone()
-        .unwrap_or_else(|| args.data.data_dir.join("exports"));
-    let sweeping = lifecycle::spawn_sweep(Arc::clone(&store));
-    let sealing = lifecycle::spawn_audit_sealer(Arc::clone(&store));
-    let state = AppState::new(store, config).with_sync(key, retention, export_root);
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("listening on {}", args.listen))?;
-    let address = listener.local_addr()?;
-    let public = args
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{address}"));
-    if args.public_url.is_none() && !address.ip().is_loopback() {
-        tracing::warn!(
-            %address,
-            "listening beyond loopback without --public-url: resource locations name the listen address"
-        );
-    }
-    let storage = match &args.data.database {
-        Some(url) => format!("Database: PostgreSQL, {}", database_name(url)),
-        None => format!("Data directory: {}", args.data.data_dir.display()),
-    };
-    let banner = say(format_args!("Muster SCIM base URL: {public}/scim/v2"))
-        .and_then(|()| say(format_args!("{storage}")));
-    if banner.is_err() {
-        // Serving matters more than the banner; the log says it all too.
-        tracing::warn!("standard output is closed; the base URL is in this log only");
-    }
-    tracing::info!(%address, %storage, "serving");
-    let served = muster_server::serve(listener, state, shutdown_signal())
-        .await
-        .context("serving HTTP");
-    sweeping.abort();
-    sealing.abort();
-    served
-}
-
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut terminate =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(signal) => signal,
-                Err(_) => return std::future::pending().await,
-            };
-        tokio::select! {
-            _ = interrupt => {},
-            _ = terminate.recv() => {},
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = interrupt.await;
-    tracing::info!("shutting down");
-}
-
 async fn token(command: TokenCommand) -> Result<()> {
     let tenant = command.data().tenant()?;
     match command {
         TokenCommand::Create {
             data,
             name,
-            mut scopes,
+            scopes,
             options,
         } => {
             let options = options.options()?;
-            if scopes.is_empty() {
-                scopes = vec![SCOPE_READ.to_owned(), SCOPE_WRITE.to_owned()];
-            }
-            if let Some(unknown) = scopes.iter().find(|s| !SCOPES.contains(&s.as_str())) {
-                bail!(
-                    "unknown scope '{unknown}'; use one of {}",
-                    SCOPES.join(", ")
-                );
-            }
+            // Refused before the store is opened: a refusal creates nothing.
+            muster_core::clients::check_scopes(&scopes).map_err(|problem| anyhow!("{problem}"))?;
             let store = open_store(&data).await?;
-            let token = mint_token();
-            store
-                .create_token(
-                    &tenant,
-                    TokenRecord {
-                        name: name.clone(),
-                        secret_hash: token.secret_hash,
-                        scopes: scopes.clone(),
-                        created: String::new(),
-                    },
-                )
-                .await?;
-            if options != muster_store::clients::CredentialOptions::default() {
-                if let Err(error) = store.set_token_options(&tenant, &name, options).await {
-                    // A token without the options asked for must not stay.
-                    let _ = store.revoke_token(&tenant, &name).await;
-                    return Err(error).context("storing the token's options");
-                }
-            }
-            muster_core::audit::record_admin_action(
+            let token = muster_core::credentials::create_token(
                 &*store,
                 &tenant,
                 &cli_actor(),
-                "create",
-                "Token",
                 &name,
-                serde_json::json!({"scopes": scopes}),
+                &scopes,
+                options,
             )
             .await
             .map_err(refused)?;
@@ -793,18 +826,9 @@ async fn token(command: TokenCommand) -> Result<()> {
         }
         TokenCommand::Revoke { data, name } => {
             let store = open_existing_store(&data).await?;
-            store.revoke_token(&tenant, &name).await?;
-            muster_core::audit::record_admin_action(
-                &*store,
-                &tenant,
-                &cli_actor(),
-                "revoke",
-                "Token",
-                &name,
-                serde_json::json!({}),
-            )
-            .await
-            .map_err(refused)?;
+            muster_core::credentials::revoke_token(&*store, &tenant, &cli_actor(), &name)
+                .await
+                .map_err(refused)?;
             eprintln!("revoked token '{name}'");
         }
     }

@@ -18,9 +18,14 @@ use crate::{cli_actor, open_existing_store, open_store, print_table, refused, sa
 
 #[derive(Subcommand)]
 pub(crate) enum RulesCommand {
-    /// Check a rule file and apply it as the next version (or, with
-    /// --dry-run, only show what it would change for every user). Example:
-    /// muster rules apply --dry-run --user agent.one@contoso.com rules.toml
+    /// Check a rule file and apply it as the next version.
+    ///
+    /// With --dry-run, only show what it would change for every user. With
+    /// --version N, apply an earlier version again (a rollback).
+    #[command(after_help = "Examples:\n  \
+        muster rules apply --dry-run --user agent.one@contoso.com rules.toml\n  \
+        muster rules apply rules.toml\n  \
+        muster rules apply --version 3")]
     Apply {
         #[command(flatten)]
         data: DataDir,
@@ -41,6 +46,7 @@ pub(crate) enum RulesCommand {
         json: bool,
     },
     /// Validate a rule file against the tenant's schemas and groups; change nothing.
+    #[command(after_help = "Example:\n  muster rules check rules.toml")]
     Check {
         #[command(flatten)]
         data: DataDir,
@@ -48,6 +54,9 @@ pub(crate) enum RulesCommand {
         file: PathBuf,
     },
     /// Print the rule set in force (or --version N) as it was applied.
+    #[command(after_help = "Examples:\n  \
+        muster rules show\n  \
+        muster rules show --version 2")]
     Show {
         #[command(flatten)]
         data: DataDir,
@@ -56,11 +65,13 @@ pub(crate) enum RulesCommand {
         version: Option<u64>,
     },
     /// List every version applied: when, by whom, why.
+    #[command(after_help = "Example:\n  muster rules history")]
     History {
         #[command(flatten)]
         data: DataDir,
     },
     /// Per rule, how many users it matches; the users with problems.
+    #[command(after_help = "Example:\n  muster rules stats --json")]
     Stats {
         #[command(flatten)]
         data: DataDir,
@@ -73,7 +84,8 @@ pub(crate) enum RulesCommand {
 #[derive(Subcommand)]
 pub(crate) enum ExplainCommand {
     /// Why a user holds each entitlement, and why the other rules did not
-    /// match. Example: muster explain user agent.one@contoso.com
+    /// match.
+    #[command(after_help = "Example:\n  muster explain user agent.one@contoso.com")]
     User {
         #[command(flatten)]
         data: DataDir,

@@ -13,8 +13,10 @@ use crate::{open_existing_registry, open_registry, print_table, say, DataDir};
 /// `muster tenant ...`.
 #[derive(Subcommand)]
 pub(crate) enum TenantCommand {
-    /// Register a tenant: its SCIM base URL is `/t/NAME/scim/v2`; then give
-    /// it tokens with `muster token create --tenant NAME`.
+    /// Register a tenant, served at `/t/NAME/scim/v2`.
+    ///
+    /// Then give it tokens with `muster token create --tenant NAME`.
+    #[command(after_help = "Example:\n  muster tenant create emea")]
     Create {
         #[command(flatten)]
         data: DataDir,
@@ -23,6 +25,7 @@ pub(crate) enum TenantCommand {
         name: String,
     },
     /// List the tenants with their users, groups and tokens.
+    #[command(after_help = "Example:\n  muster tenant list")]
     List {
         #[command(flatten)]
         data: DataDir,
@@ -30,9 +33,12 @@ pub(crate) enum TenantCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Remove a tenant. Refused while it holds anything (resources, tokens,
-    /// change records, schemas, rules, targets, ...) unless --force, which
-    /// erases all of it in one transaction. `default` cannot be removed.
+    /// Remove a tenant (refused while it holds anything, unless --force).
+    ///
+    /// Refused while it holds anything (resources, tokens, change records,
+    /// schemas, rules, targets, ...) unless --force, which erases all of it
+    /// in one transaction. `default` cannot be removed.
+    #[command(after_help = "Example:\n  muster tenant remove emea --force")]
     Remove {
         #[command(flatten)]
         data: DataDir,

@@ -23,6 +23,7 @@ use muster_store::{Actor, Store, TenantId};
 pub mod audit;
 pub mod bulk;
 pub mod clients;
+pub mod credentials;
 mod error;
 pub mod explain;
 pub mod lifecycle;

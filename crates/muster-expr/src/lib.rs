@@ -35,6 +35,7 @@ mod functions;
 mod lexer;
 mod parser;
 mod replace;
+pub mod request;
 mod source;
 mod text;
 mod value;

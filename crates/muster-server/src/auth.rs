@@ -103,6 +103,16 @@ async fn authenticate(state: &AppState, authorization: Option<&str>) -> Result<C
         })
         .filter(|secret| !secret.is_empty())
         .ok_or_else(|| ApiError::unauthorized("Authorization header must be 'Bearer <token>'"))?;
+    client_for_secret(state, secret).await
+}
+
+/// The client a bearer secret authenticates (a long-lived token or an
+/// unexpired OAuth access token of a client that exists), through the
+/// cache of verified credentials: what every `/scim/v2` and `/admin/v1`
+/// request is authenticated with, and the admin console's sign-in with a
+/// token. Its tenant is not checked here: the caller compares it with the
+/// URL's.
+pub async fn client_for_secret(state: &AppState, secret: &str) -> Result<Client, ApiError> {
     let hash = hash_secret(secret);
     if let Some(client) = state.tokens.get(&hash) {
         return Ok(client);
@@ -192,10 +202,21 @@ pub async fn authenticate_and_log(
         .and_then(|value| value.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    let span = tracing::info_span!("request", request_id = %request_id);
+    // Every event of the request (and its exported trace) carries these;
+    // the client is recorded once authenticated.
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        tenant = %crate::tenants::UrlTenant::of(&request).0,
+        client = tracing::field::Empty,
+    );
     async move {
-        let needs_auth =
-            path.starts_with("/scim/") || path.starts_with("/admin/") || path == "/metrics";
+        // The admin console's pages (`/admin/...` outside `/admin/v1`)
+        // authenticate with their session cookie instead.
+        let needs_auth = path.starts_with("/scim/")
+            || path == "/admin/v1"
+            || path.starts_with("/admin/v1/")
+            || path == "/metrics";
         let mut client_name = String::from("-");
         let mut response = if needs_auth {
             let authorization = request
@@ -210,6 +231,7 @@ pub async fn authenticate_and_log(
                 Ok(client) if client.tenant != url_tenant => foreign_credential().into_response(),
                 Ok(client) => {
                     client_name.clone_from(&client.name);
+                    tracing::Span::current().record("client", client.name.as_str());
                     // Counted against its rate limit before anything runs.
                     match state
                         .tokens

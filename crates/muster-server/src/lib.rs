@@ -35,7 +35,7 @@ mod lifecycle;
 pub mod limits;
 pub mod media;
 mod oauth;
-mod offboard;
+pub mod offboard;
 mod resources;
 pub mod routes;
 mod rules;
@@ -229,7 +229,16 @@ impl FromRef<AppState> for Arc<ServerConfig> {
 /// Every route, its scope and its handler are in the tables of [`routes`]
 /// (which also give `/openapi.json`); the outer middleware authenticates.
 pub fn router(state: AppState) -> Router {
+    router_with(state, Router::new())
+}
+
+/// [`router`] with `pages` added: routes outside `/scim/v2` and `/admin/v1`
+/// (the admin console's, `muster-console`) that authenticate themselves,
+/// served at the root and under `/t/{tenant}` like the others, behind the
+/// same request ids, time limit and request log.
+pub fn router_with(state: AppState, pages: Router<AppState>) -> Router {
     let app = routes::build(routes::root_routes())
+        .merge(pages)
         .nest("/scim/v2", routes::build(routes::scim_routes()))
         .nest("/admin/v1", routes::build(routes::admin_routes()))
         .fallback(health::not_found)
@@ -257,6 +266,16 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with(listener, state, Router::new(), shutdown).await
+}
+
+/// [`serve`] with `pages` added to the application ([`router_with`]).
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    pages: Router<AppState>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let state = match listener.local_addr() {
         Ok(address) => state.listening_on(address),
         Err(_) => state,
@@ -265,7 +284,7 @@ pub async fn serve(
         .sync
         .as_ref()
         .map(|sync| tokio::spawn(Arc::clone(&sync.engine).run()));
-    let served = axum::serve(listener, router(state))
+    let served = axum::serve(listener, router_with(state, pages))
         .with_graceful_shutdown(shutdown)
         .await;
     if let Some(engine) = engine {

@@ -149,8 +149,10 @@ fn millis(duration: Duration) -> f64 {
 }
 
 /// Delivers the user to every target of the client's tenant at once, all
-/// targets concurrently; one entry per target, in name order.
-async fn deliver_everywhere(
+/// targets concurrently; one entry per target, in name order (`target`,
+/// `delivered`, and `outcome` or `error`). Shared with the admin console's
+/// offboarding.
+pub async fn deliver_everywhere(
     state_store: &dyn muster_store::Store,
     sync: Arc<SyncHandle>,
     client: &Client,

@@ -70,7 +70,7 @@ fn split_tenant(uri: &Uri) -> Option<(TenantId, PathAndQuery)> {
     let rest = uri.path().strip_prefix("/t/")?;
     let (name, below) = rest.split_at(rest.find('/')?);
     let tenant = parse_tenant_name(name).ok()?;
-    if !(below.starts_with("/scim/") || below.starts_with("/admin/")) {
+    if !(below.starts_with("/scim/") || below.starts_with("/admin/") || below == "/admin") {
         return None;
     }
     let path_and_query = match uri.query() {
@@ -101,6 +101,9 @@ mod tests {
             Some(("acme-eu", "/scim/v2/Users?filter=userName%20eq%20%22x%22")),
         );
         check("/t/b/admin/v1/schemas", Some(("b", "/admin/v1/schemas")));
+        check("/t/b/admin", Some(("b", "/admin")));
+        check("/t/b/admin?x=1", Some(("b", "/admin?x=1")));
+        check("/t/b/adminx", None);
         check("/t/scim/scim/v2/Users", Some(("scim", "/scim/v2/Users")));
         check("/t/b/t/c/scim/v2/Users", None);
         check("/t/B/scim/v2/Users", None);

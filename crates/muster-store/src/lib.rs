@@ -51,6 +51,7 @@ pub use change::{
 };
 pub mod audit;
 pub mod clients;
+pub mod console;
 pub mod lifecycle;
 pub mod sync;
 pub mod tenants;
@@ -692,6 +693,7 @@ pub struct Migration {
 pub trait Store:
     sync::SyncStore
     + clients::ClientStore
+    + console::ConsoleSessionStore
     + tenants::TenantStore
     + lifecycle::LifecycleStore
     + audit::AuditStore

@@ -586,6 +586,7 @@ async fn migration_3_keeps_declared_attributes_searchable() {
              ALTER TABLE tokens DROP COLUMN match_policy; ALTER TABLE tokens DROP COLUMN rate_limit;
              DROP TABLE IF EXISTS deleted_resources;
              DROP TABLE IF EXISTS audit_log; DROP TABLE IF EXISTS audit_heads;
+             DROP TABLE IF EXISTS console_sessions;
              DELETE FROM schema_migrations WHERE version >= 3;",
         )
         .unwrap();

@@ -28,6 +28,7 @@
 
 mod audit;
 mod clients;
+mod console;
 mod consumers;
 mod derive;
 pub mod feed;

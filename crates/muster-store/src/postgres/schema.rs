@@ -31,6 +31,7 @@ pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
         super::lifecycle::MIGRATION,
     ),
     ("audit trail and change origins", super::audit::MIGRATION),
+    ("admin console sessions", super::console::MIGRATION),
 ];
 
 /// Version 1: every table of SQLite's schema version 7.

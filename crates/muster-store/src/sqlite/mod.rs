@@ -83,8 +83,10 @@
 //! registry passed to `list` says; writes are schema-agnostic.
 
 mod audit;
+pub mod backup;
 mod checkpoint;
 mod clients;
+mod console;
 pub(crate) mod derive;
 mod feed;
 pub(crate) mod lifecycle;

@@ -48,6 +48,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         super::lifecycle::MIGRATION,
     ),
     ("audit trail and change origins", super::audit::MIGRATION),
+    ("admin console sessions", super::console::MIGRATION),
 ];
 
 /// Version 8: who delivers a target (`lease_holder`, a sync engine of one
