@@ -31,6 +31,7 @@ pub mod matching;
 mod members;
 pub mod offboard;
 pub mod origin;
+mod rendered;
 mod resources;
 pub mod rules;
 pub mod schemas;
@@ -42,7 +43,9 @@ pub mod tokens;
 pub mod transfer;
 
 pub use error::{Error, INTERNAL_DETAIL};
-pub use resources::{etag, parse_etag, precondition_from_text, Imported, Rendered, Session};
+pub use resources::{
+    etag, parse_etag, precondition_from_text, Imported, Rendered, RenderedJson, Session,
+};
 pub use secrets::hash_password;
 
 /// How often a procedure runs again when the tenant's schemas changed
@@ -101,6 +104,7 @@ pub struct Service {
     store: Arc<dyn Store>,
     views: tenant::TenantViews,
     limits: Limits,
+    rendered: rendered::RenderedResources,
 }
 
 impl Service {
@@ -110,6 +114,7 @@ impl Service {
             store,
             views: tenant::TenantViews::default(),
             limits,
+            rendered: rendered::RenderedResources::default(),
         }
     }
 

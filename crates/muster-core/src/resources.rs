@@ -8,6 +8,7 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use muster_scim::patch::{apply_patch_with, canonical_operations, PatchOp};
 use muster_scim::projection::Projection;
 use muster_scim::resource::{check_immutable, normalize_with, Normalized};
@@ -20,6 +21,7 @@ use serde_json::{json, Map, Value};
 
 use crate::matching::MatchPolicy;
 use crate::members::{has_members, split_member_operations, split_members};
+use crate::rendered::{Entry, KeyRef};
 use crate::secrets::{hash_patch_passwords, hash_resource_password};
 use crate::tenant::TenantView;
 use crate::{Error, Service};
@@ -37,6 +39,15 @@ pub struct Rendered {
     /// The rendered resource; `None` where no body is wanted (a group PATCH
     /// answered with no content).
     pub body: Option<Value>,
+}
+
+/// A resource serialised as a GET answers it.
+#[derive(Debug, Clone)]
+pub struct RenderedJson {
+    /// Its version, the basis of the weak ETag.
+    pub version: u64,
+    /// The JSON body.
+    pub json: Bytes,
 }
 
 /// One caller's work in one tenant: the store, the tenant's schemas and
@@ -222,6 +233,55 @@ impl<'s> Session<'s> {
             )
             .await?;
         Ok(self.rendered(rt, stored, projection))
+    }
+
+    /// Reads one resource as `GET /{endpoint}/{id}` answers it: serialised,
+    /// from the cache of renderings when no projection is asked for and the
+    /// cached rendering is of the current version (see [`crate::rendered`]).
+    pub async fn get_json(
+        &self,
+        rt: &ResourceType,
+        id: &str,
+        projection: &Projection,
+    ) -> Result<RenderedJson, Error> {
+        let cacheable = projection.is_default();
+        if cacheable {
+            let key = KeyRef(&self.tenant.0, &rt.id, id);
+            let store = self.service.store();
+            if let Some(version) = store
+                .version(&self.tenant, &rt.id, &ResourceId(id.to_owned()))
+                .await?
+            {
+                let cached =
+                    self.service
+                        .rendered
+                        .get(&key, version, self.view.generation, &self.base);
+                if let Some(json) = cached {
+                    return Ok(RenderedJson { version, json });
+                }
+            }
+        }
+        let rendered = self.get(rt, id, projection).await?;
+        let json = Bytes::from(serde_json::to_vec(&rendered.body).map_err(|error| {
+            Error::Store(StoreError::Database(format!(
+                "cannot serialise a resource: {error}"
+            )))
+        })?);
+        if cacheable {
+            self.service.rendered.insert(
+                (self.tenant.0.clone(), rt.id.clone(), rendered.id),
+                Entry {
+                    version: rendered.version,
+                    generation: self.view.generation,
+                    base: self.base.clone(),
+                    json: json.clone(),
+                },
+            );
+        }
+        Ok(RenderedJson {
+            version: rendered.version,
+            json,
+        })
     }
 
     /// Creates a resource from a client body (POST and Bulk).

@@ -77,9 +77,24 @@ impl Default for ServerConfig {
     }
 }
 
-/// What every handler shares.
+/// What every handler shares: one reference-counted [`Shared`], so that
+/// the clones each request makes (one per extractor and middleware) touch
+/// one counter, not one per field (issue 15: the counters' cache lines
+/// moving between the cores showed in profiles of GET by id).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The state behind [`AppState`].
+#[derive(Clone)]
+pub struct Shared {
     /// Muster's procedures over the store.
     pub service: Arc<Service>,
     /// Limits and defaults.
@@ -103,13 +118,13 @@ pub struct SyncHandle {
 impl AppState {
     /// State over a store; each tenant's schemas are read from it.
     pub fn new(store: Arc<dyn Store>, config: ServerConfig) -> Self {
-        AppState {
+        AppState(Arc::new(Shared {
             service: Arc::new(Service::new(store, config.limits.clone())),
             config: Arc::new(config),
             listen: None,
             tokens: Arc::default(),
             sync: None,
-        }
+        }))
     }
 
     /// Enables the sync engine (target secrets sealed with `key`; change
@@ -122,10 +137,15 @@ impl AppState {
         retention: Option<std::time::Duration>,
         export_root: std::path::PathBuf,
     ) -> Self {
-        self.sync = Some(Arc::new(SyncHandle {
-            targets: muster_sync::Targets::new(Arc::clone(&self.service), key.clone(), export_root),
+        let shared = Arc::make_mut(&mut self.0);
+        shared.sync = Some(Arc::new(SyncHandle {
+            targets: muster_sync::Targets::new(
+                Arc::clone(&shared.service),
+                key.clone(),
+                export_root,
+            ),
             engine: muster_sync::SyncEngine::with_retention(
-                Arc::clone(&self.service),
+                Arc::clone(&shared.service),
                 key,
                 retention,
             ),
@@ -135,7 +155,7 @@ impl AppState {
 
     /// The state of a server listening on `address`.
     pub fn listening_on(mut self, address: SocketAddr) -> Self {
-        self.listen = Some(address);
+        Arc::make_mut(&mut self.0).listen = Some(address);
         self
     }
 

@@ -28,7 +28,7 @@ where
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let config = AppState::from_ref(state).config;
+        let config = std::sync::Arc::clone(&AppState::from_ref(state).config);
         let limits = config.max_payload_bytes;
         check_content_type(request.headers())?;
         let bytes = axum::body::to_bytes(request.into_body(), limits)
@@ -84,7 +84,7 @@ where
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let config = AppState::from_ref(state).config;
+        let config = std::sync::Arc::clone(&AppState::from_ref(state).config);
         let limit = config.max_payload_bytes;
         let essence = content_type(request.headers());
         let bytes = axum::body::to_bytes(request.into_body(), limit)

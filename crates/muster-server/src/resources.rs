@@ -4,7 +4,7 @@
 //! `muster-core`, which `/Bulk` runs too.
 
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use muster_core::tokens::Client;
@@ -16,7 +16,7 @@ use muster_store::{Actor, Precondition};
 use serde_json::Value;
 
 use crate::error::ApiError;
-use crate::media::{ScimJson, ScimResponse};
+use crate::media::{ScimJson, ScimResponse, SCIM_JSON};
 use crate::AppState;
 
 /// The actor recorded in change records for this client and request.
@@ -158,7 +158,7 @@ pub async fn get(
     let session = session(&state, &client, &headers).await?;
     let rt = session.resource_type(&endpoint)?;
     let projection = projection(&session, &rt, &query)?;
-    let rendered = session.get(&rt, &id, &projection).await?;
+    let rendered = session.get_json(&rt, &id, &projection).await?;
     if let Some(if_none_match) = headers.get(header::IF_NONE_MATCH) {
         let text = if_none_match.to_str().unwrap_or_default();
         let matches = text.trim() == "*"
@@ -174,7 +174,13 @@ pub async fn get(
                 .into_response());
         }
     }
-    Ok(respond(StatusCode::OK, rendered).into_response())
+    let mut response = Response::new(axum::body::Body::from(rendered.json));
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
+    if let Ok(etag) = HeaderValue::from_str(&etag(rendered.version)) {
+        headers.insert(header::ETAG, etag);
+    }
+    Ok(response)
 }
 
 /// `PUT /{endpoint}/{id}`.

@@ -719,6 +719,17 @@ pub trait Store:
         include_members: bool,
     ) -> Result<StoredResource, StoreError>;
 
+    /// The current version of one resource (`None`: no such resource): what
+    /// a cached rendering of it is checked against. Every change to what
+    /// [`Store::get`] returns, computed `groups` and `members` included,
+    /// gives the resource a new version.
+    async fn version(
+        &self,
+        tenant: &TenantId,
+        resource_type: &str,
+        id: &ResourceId,
+    ) -> Result<Option<u64>, StoreError>;
+
     /// Updates one resource atomically: `update` runs inside the write
     /// transaction on the current state (without members, and without a
     /// User's computed groups), so concurrent

@@ -354,6 +354,15 @@ impl Store for PostgresStore {
         read::get(self, tenant, resource_type, id, include_members).await
     }
 
+    async fn version(
+        &self,
+        tenant: &TenantId,
+        resource_type: &str,
+        id: &ResourceId,
+    ) -> Result<Option<u64>, StoreError> {
+        read::version(self, tenant, resource_type, id).await
+    }
+
     #[allow(clippy::too_many_arguments)]
     async fn update(
         &self,

@@ -83,6 +83,26 @@ pub(super) async fn get(
     Ok(stored)
 }
 
+/// The current version of one resource, if there is one.
+pub(super) async fn version(
+    store: &PostgresStore,
+    tenant: &TenantId,
+    resource_type: &str,
+    id: &ResourceId,
+) -> Result<Option<u64>, StoreError> {
+    if super::limits::holds_nul(&id.0) {
+        return Ok(None);
+    }
+    let client = store.client().await?;
+    let row = client
+        .query_typed_opt(
+            &format!("SELECT r.version {ONE}"),
+            &params(tenant, id, &resource_type),
+        )
+        .await?;
+    row.map(|row| Ok(to_version(row.try_get(0)?))).transpose()
+}
+
 /// The parameters of [`ONE_ROW`] and [`USER_WITH_GROUPS`]: tenant, id,
 /// resource type.
 fn params<'a>(

@@ -291,7 +291,9 @@ impl Store for SqliteStore {
         let scope = scope(tenant, actor);
         let resource_type = resource_type.to_owned();
         self.writer
-            .submit(move |connection| write::create(connection, &scope, &resource_type, new))
+            .submit_replayable(move |connection| {
+                write::create(connection, &scope, &resource_type, new.clone())
+            })
             .await
     }
 
@@ -302,6 +304,17 @@ impl Store for SqliteStore {
         id: &ResourceId,
         include_members: bool,
     ) -> Result<StoredResource, StoreError> {
+        // A user (its computed groups are as many as its memberships) or a
+        // group without its members is a point read: read on this thread.
+        // A group's members can be many: a reader thread, within budget.
+        if resource_type == read::USER || !include_members {
+            return self
+                .readers
+                .read_here(|connection| {
+                    read::get(connection, tenant, resource_type, id, include_members)
+                })?
+                .parse();
+        }
         let tenant = tenant.clone();
         let resource_type = resource_type.to_owned();
         let id = id.clone();
@@ -311,6 +324,16 @@ impl Store for SqliteStore {
             })
             .await?
             .parse()
+    }
+
+    async fn version(
+        &self,
+        tenant: &TenantId,
+        resource_type: &str,
+        id: &ResourceId,
+    ) -> Result<Option<u64>, StoreError> {
+        self.readers
+            .read_here(|connection| read::version(connection, tenant, resource_type, id))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -334,8 +357,13 @@ impl Store for SqliteStore {
             precondition,
             include_members,
         };
+        let mut update = write::KeptUpdate::new(update);
         self.writer
-            .submit(move |connection| write::update(connection, &scope, &request, update))
+            .submit_replayable(move |connection| {
+                write::update(connection, &scope, &request, |current| {
+                    update.answer(current)
+                })
+            })
             .await
     }
 
@@ -355,7 +383,7 @@ impl Store for SqliteStore {
         let resource_type = resource_type.to_owned();
         let id = id.clone();
         self.writer
-            .submit(move |connection| {
+            .submit_replayable(move |connection| {
                 write::delete(
                     connection,
                     &scope,

@@ -10,14 +10,22 @@
 //! The queue is bounded (`SqliteOptions::reader_queue` reads waiting): when
 //! it is full a read is refused at once with `StoreError::Busy` rather than
 //! queued behind reads that would keep the caller waiting anyway.
+//!
+//! Point reads whose cost is bounded by the resource itself (a user by id)
+//! skip the queue: [`ReaderPool::read_here`] runs them on the calling
+//! thread, on a connection of that thread's own. Handing such a read to a
+//! reader thread and back cost more (two wake-ups, a context switch each
+//! way) than the read itself (BENCHMARKS.md, issue 15).
 
+use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
+use thread_local::ThreadLocal;
 use tokio::sync::oneshot;
 
 use super::schema::open_reader;
@@ -47,6 +55,10 @@ pub(crate) struct ReaderPool {
     /// How long one read may run ([`READ_BUDGET`]).
     budget: Duration,
     threads: Vec<JoinHandle<()>>,
+    /// The database, for the connections of [`ReaderPool::read_here`].
+    path: PathBuf,
+    /// One read-only connection per thread that read here.
+    here: ThreadLocal<RefCell<Connection>>,
 }
 
 impl ReaderPool {
@@ -78,7 +90,35 @@ impl ReaderPool {
             capacity,
             budget: READ_BUDGET,
             threads,
+            path: path.to_owned(),
+            here: ThreadLocal::new(),
         })
+    }
+
+    /// Runs `work` at once on the calling thread, on a read-only connection
+    /// of the thread's own (opened on its first read): for reads that are
+    /// short whatever the data, such as one user by id. Anything a client
+    /// can make long goes through [`ReaderPool::read`] and its budget.
+    pub(crate) fn read_here<T>(
+        &self,
+        work: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let cell = self
+            .here
+            .get_or_try(|| open_reader(&self.path).map(RefCell::new))?;
+        // A thread runs one read at a time: nothing here awaits or calls back.
+        let Ok(connection) = cell.try_borrow_mut() else {
+            return Err(StoreError::Database(
+                "a read re-entered its thread's connection".to_owned(),
+            ));
+        };
+        let result = catch_unwind(AssertUnwindSafe(|| work(&connection)))
+            .unwrap_or_else(|_| Err(StoreError::Database("a read panicked".to_owned())));
+        // A read that failed mid-transaction must not leave it open.
+        if !connection.is_autocommit() {
+            connection.execute_batch("ROLLBACK")?;
+        }
+        result
     }
 
     /// Runs `work` on a reader connection, within the read budget.

@@ -147,6 +147,25 @@ pub(crate) fn get(
     Ok(read)
 }
 
+/// The current version of one resource, if there is one.
+pub(crate) fn version(
+    connection: &Connection,
+    tenant: &TenantId,
+    resource_type: &str,
+    id: &ResourceId,
+) -> Result<Option<u64>, StoreError> {
+    Ok(connection
+        .prepare_cached(
+            "SELECT version FROM resources
+             WHERE tenant_id = ?1 AND id = ?2 AND resource_type = ?3",
+        )?
+        .query_row(params![tenant.0, id.0, resource_type], |row| {
+            row.get::<_, i64>(0)
+        })
+        .optional()?
+        .map(to_version))
+}
+
 fn get_in_transaction(
     connection: &Connection,
     tenant: &TenantId,

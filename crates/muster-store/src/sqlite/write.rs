@@ -403,13 +403,53 @@ pub(crate) struct UpdateRequest {
     pub include_members: bool,
 }
 
+/// An update closure whose answer is kept, for a job the writer may run
+/// again after a rollback (`writer.rs`): the closure runs once, and a
+/// replay gets the same answer, computed on the same state (replaying the
+/// jobs before it reproduces the state the first run saw).
+pub(crate) struct KeptUpdate {
+    /// The closure, until its first run.
+    pending: Option<UpdateFn>,
+    /// Its answer, after.
+    answer: Option<Result<Option<Update>, crate::ScimError>>,
+}
+
+impl KeptUpdate {
+    /// Keeps `update` for its first run.
+    pub(crate) fn new(update: UpdateFn) -> KeptUpdate {
+        KeptUpdate {
+            pending: Some(update),
+            answer: None,
+        }
+    }
+
+    /// The closure's answer for `current`: computed the first time, the
+    /// same answer afterwards.
+    pub(crate) fn answer(
+        &mut self,
+        current: &StoredResource,
+    ) -> Result<Option<Update>, crate::ScimError> {
+        if let Some(update) = self.pending.take() {
+            let answer = update(current);
+            self.answer = Some(answer.clone());
+            return answer;
+        }
+        self.answer.clone().unwrap_or_else(|| {
+            Err(crate::ScimError::status(
+                500,
+                "an update closure was lost before its answer was kept",
+            ))
+        })
+    }
+}
+
 /// Updates a resource through `update`, which sees the current state
 /// (without `members` and `groups`).
 pub(crate) fn update(
     connection: &Connection,
     scope: &WriteScope,
     request: &UpdateRequest,
-    update: UpdateFn,
+    update: impl FnOnce(&StoredResource) -> Result<Option<Update>, crate::ScimError>,
 ) -> Result<(StoredResource, bool), StoreError> {
     let UpdateRequest {
         resource_type,

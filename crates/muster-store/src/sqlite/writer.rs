@@ -1,11 +1,22 @@
 //! The writer thread and group commit.
 //!
 //! One thread owns the only write connection. Callers send it jobs over a
-//! channel; it takes every job waiting, runs each inside its own `SAVEPOINT`
-//! within one transaction, commits once, and only then answers each job
-//! through its oneshot. A job that fails rolls back to its savepoint alone and
-//! gets its own error; the others commit. So N concurrent writes cost one
-//! fsync, and no caller hears "ok" before its write is durable.
+//! channel; it takes every job waiting, runs them in one transaction,
+//! commits once, and only then answers each job through its oneshot. A job
+//! that fails is undone alone and gets its own error; the others commit. So
+//! N concurrent writes cost one fsync, and no caller hears "ok" before its
+//! write is durable.
+//!
+//! How a failed job is undone alone: a job runs inside its own `SAVEPOINT`,
+//! except a *replayable* one ([`Writer::submit_replayable`]: the creates,
+//! updates and deletes of resources), whose work can run again with the same
+//! effect. While a batch holds only replayable work, its jobs run without
+//! savepoints, which spares SQLite a copy of every page each job changes
+//! (its statement journal); when one fails, the writer rolls the whole
+//! transaction back, runs the jobs that had succeeded again, each in a
+//! savepoint this time, and goes on with savepoints to the end of the batch
+//! (see `run_batch`). Only the last run of a job counts: answers are sent
+//! after the commit.
 //!
 //! The queue is bounded (`SqliteOptions::writer_queue` jobs waiting): when
 //! it is full a write is refused at once with `StoreError::Busy`, never
@@ -45,23 +56,36 @@ use crate::StoreError;
 /// Most jobs committed together; bounds a batch's latency and memory.
 const MAX_BATCH: usize = 512;
 
-/// What a job hands back after running: whether it succeeded (its savepoint
-/// is released, else rolled back) and how to deliver its answer once the
-/// transaction's fate is known.
-struct Ran {
-    succeeded: bool,
-    deliver: Box<dyn FnOnce(Option<String>) + Send>,
+/// The failure every job of a transaction hears when SQLite rolled it back.
+const ROLLED_BACK: &str = "the write transaction was rolled back by the database";
+
+/// How the writer runs a job.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Inside a savepoint of the batch's transaction.
+    Batched,
+    /// In the batch's transaction without a savepoint while the batch holds
+    /// only replayable work; run again after a rollback (see the module
+    /// documentation).
+    Replayable,
+    /// In a transaction of its own.
+    Alone,
 }
 
 /// A unit of work for the writer thread.
 trait WriteJob: Send {
-    /// Runs the work inside the current savepoint.
-    fn run(self: Box<Self>, connection: &Connection) -> Ran;
+    /// Runs the work in the open transaction and keeps its outcome (a
+    /// replayed job's replaces the previous one); whether it succeeded.
+    fn run(&mut self, connection: &Connection) -> bool;
+    /// Whether the last run succeeded.
+    fn succeeded(&self) -> bool;
+    /// How the writer runs the job.
+    fn kind(&self) -> Kind;
+    /// Answers with the kept outcome, or with `commit_failure` when the
+    /// work succeeded but its transaction did not commit.
+    fn deliver(self: Box<Self>, commit_failure: Option<String>);
     /// Answers without running: the transaction could not hold the job.
     fn fail(self: Box<Self>, failure: String);
-    /// Whether the job runs in a transaction of its own (see the module
-    /// documentation).
-    fn alone(&self) -> bool;
 }
 
 type Job = Box<dyn WriteJob>;
@@ -69,43 +93,51 @@ type Job = Box<dyn WriteJob>;
 /// A job with a typed answer.
 struct TypedJob<T, F> {
     work: F,
+    outcome: Option<Result<T, StoreError>>,
     reply: oneshot::Sender<Result<T, StoreError>>,
-    alone: bool,
+    kind: Kind,
 }
 
 impl<T, F> WriteJob for TypedJob<T, F>
 where
     T: Send + 'static,
-    F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    F: FnMut(&Connection) -> Result<T, StoreError> + Send + 'static,
 {
-    fn run(self: Box<Self>, connection: &Connection) -> Ran {
-        let TypedJob { work, reply, .. } = *self;
+    fn run(&mut self, connection: &Connection) -> bool {
+        let work = &mut self.work;
         let result = match catch_unwind(AssertUnwindSafe(|| work(connection))) {
             Ok(result) => result,
             Err(_) => Err(StoreError::Database(
                 "a write panicked; it was rolled back".to_owned(),
             )),
         };
-        Ran {
-            succeeded: result.is_ok(),
-            deliver: Box::new(move |commit_failure: Option<String>| {
-                let outcome = match (result, commit_failure) {
-                    (Ok(_), Some(failure)) => Err(StoreError::Database(failure)),
-                    (result, _) => result,
-                };
-                // The caller may have gone away (request cancelled); the
-                // write stands regardless.
-                let _ = reply.send(outcome);
-            }),
-        }
+        let succeeded = result.is_ok();
+        self.outcome = Some(result);
+        succeeded
+    }
+
+    fn succeeded(&self) -> bool {
+        matches!(self.outcome, Some(Ok(_)))
+    }
+
+    fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    fn deliver(self: Box<Self>, commit_failure: Option<String>) {
+        let TypedJob { outcome, reply, .. } = *self;
+        let outcome = match (outcome, commit_failure) {
+            (Some(Ok(_)) | None, Some(failure)) => Err(StoreError::Database(failure)),
+            (Some(result), _) => result,
+            (None, None) => Err(StoreError::Database("the write was not run".to_owned())),
+        };
+        // The caller may have gone away (request cancelled); the write
+        // stands regardless.
+        let _ = reply.send(outcome);
     }
 
     fn fail(self: Box<Self>, failure: String) {
         let _ = self.reply.send(Err(StoreError::Database(failure)));
-    }
-
-    fn alone(&self) -> bool {
-        self.alone
     }
 }
 
@@ -144,7 +176,19 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        self.send(work, false).await
+        self.send(run_once(work), Kind::Batched).await
+    }
+
+    /// [`Writer::submit`] for work that may run more than once: after a
+    /// rollback, the writer runs it again in a new transaction, and only
+    /// the last run counts (see the module documentation). Each run must
+    /// do what the first would in the same database state.
+    pub(crate) async fn submit_replayable<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnMut(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.send(work, Kind::Replayable).await
     }
 
     /// [`Writer::submit`] for a large job: it runs in a transaction of its
@@ -154,16 +198,21 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        self.send(work, true).await
+        self.send(run_once(work), Kind::Alone).await
     }
 
-    async fn send<T, F>(&self, work: F, alone: bool) -> Result<T, StoreError>
+    async fn send<T, F>(&self, work: F, kind: Kind) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        F: FnMut(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel::<Result<T, StoreError>>();
-        let job: Job = Box::new(TypedJob { work, reply, alone });
+        let job: Job = Box::new(TypedJob {
+            work,
+            outcome: None,
+            reply,
+            kind,
+        });
         let Some(sender) = &self.sender else {
             return Err(StoreError::Database("the store is closed".to_owned()));
         };
@@ -184,6 +233,20 @@ impl Writer {
         answer.await.map_err(|_| {
             StoreError::Database("the writer thread stopped before answering".to_owned())
         })?
+    }
+}
+
+/// Work that runs once, as a job the writer never replays.
+fn run_once<T, F>(work: F) -> impl FnMut(&Connection) -> Result<T, StoreError>
+where
+    F: FnOnce(&Connection) -> Result<T, StoreError>,
+{
+    let mut work = Some(work);
+    move |connection| match work.take() {
+        Some(work) => work(connection),
+        None => Err(StoreError::Database(
+            "a write that runs once was run again".to_owned(),
+        )),
     }
 }
 
@@ -210,14 +273,14 @@ fn run(connection: &Connection, receiver: &mpsc::Receiver<Job>) {
                 Err(_) => return,
             },
         };
-        if first.alone() {
+        if first.kind() == Kind::Alone {
             run_alone(connection, first);
             continue;
         }
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match receiver.try_recv() {
-                Ok(job) if job.alone() => {
+                Ok(job) if job.kind() == Kind::Alone => {
                     next = Some(job);
                     break;
                 }
@@ -231,84 +294,85 @@ fn run(connection: &Connection, receiver: &mpsc::Receiver<Job>) {
 
 /// Runs one job in its own transaction, without a savepoint: commit when it
 /// succeeds, roll back when it fails.
-fn run_alone(connection: &Connection, job: Job) {
-    if let Err(error) = execute(connection, "BEGIN IMMEDIATE") {
-        fail_without_running(job, &format!("cannot begin a write transaction: {error}"));
+fn run_alone(connection: &Connection, mut job: Job) {
+    if let Err(failure) = begin(connection) {
+        fail_without_running(job, &failure);
         return;
     }
-    rules::begin_transaction();
-    let ran = job.run(connection);
-    usage::end_job(ran.succeeded);
+    let succeeded = job.run(connection);
+    usage::end_job(succeeded);
     let failure = if connection.is_autocommit() {
-        Some("the write transaction was rolled back by the database".to_owned())
-    } else if ran.succeeded {
+        Some(ROLLED_BACK.to_owned())
+    } else if succeeded {
         commit(connection).err()
     } else {
         // The job's own error is what its caller hears.
         None
     };
-    if (failure.is_some() || !ran.succeeded) && !connection.is_autocommit() {
+    if (failure.is_some() || !succeeded) && !connection.is_autocommit() {
         if let Err(error) = execute(connection, "ROLLBACK") {
             tracing::error!(%error, "rollback of a write failed");
         }
     }
-    if failure.is_some() || !ran.succeeded {
-        paths::forget();
-        usage::forget();
-        rules::forget();
+    if failure.is_some() || !succeeded {
+        forget_transaction();
     }
     if let Some(failure) = &failure {
         tracing::error!(failure, "a write was not committed");
     }
-    (ran.deliver)(failure);
+    job.deliver(failure);
 }
 
+/// Runs a batch in one transaction and commits it once.
+///
+/// While every job run so far is replayable, jobs run without savepoints
+/// (a savepoint makes SQLite copy each page a job changes into its
+/// statement journal first). When one of them fails, the transaction is
+/// rolled back and the others that succeeded run again, each in a
+/// savepoint, and the rest of the batch runs in savepoints too; the failed
+/// job keeps its error without running again, as replaying the jobs before
+/// it reproduces the state it failed on. A job that is not replayable runs
+/// in a savepoint; once one has succeeded, a rollback could not be undone
+/// by replaying, so the rest of the batch runs in savepoints.
 fn run_batch(connection: &Connection, batch: Vec<Job>) {
-    if let Err(error) = execute(connection, "BEGIN IMMEDIATE") {
-        let failure = format!("cannot begin a write transaction: {error}");
+    if let Err(failure) = begin(connection) {
         for job in batch {
             // Run nothing: answer each job with the failure.
             fail_without_running(job, &failure);
         }
         return;
     }
-    rules::begin_transaction();
-    let mut deliveries = Vec::with_capacity(batch.len());
+    let mut ran: Vec<Job> = Vec::with_capacity(batch.len());
+    let mut without_savepoints = true;
     let mut transaction_lost: Option<String> = None;
-    for job in batch {
+    for mut job in batch {
         if let Some(failure) = &transaction_lost {
             fail_without_running(job, failure);
             continue;
         }
-        if let Err(error) = execute(connection, "SAVEPOINT job") {
-            let failure = format!("cannot open a savepoint: {error}");
-            fail_without_running(job, &failure);
-            transaction_lost = Some(failure);
+        if without_savepoints && job.kind() == Kind::Replayable {
+            let succeeded = job.run(connection);
+            usage::end_job(succeeded);
+            if connection.is_autocommit() {
+                transaction_lost = Some(ROLLED_BACK.to_owned());
+            } else if !succeeded {
+                without_savepoints = false;
+                if let Err(failure) = replay(connection, &mut ran) {
+                    transaction_lost = Some(failure);
+                }
+            }
+            ran.push(job);
             continue;
         }
-        let ran = job.run(connection);
-        usage::end_job(ran.succeeded);
-        if !ran.succeeded {
-            // Path numbers the job assigned were rolled back with it, and
-            // so were any rules it read.
-            paths::forget();
-            rules::forget();
-        }
-        if connection.is_autocommit() {
-            // SQLite rolled the whole transaction back (I/O error, disk
-            // full): every job of the batch so far is lost.
-            transaction_lost =
-                Some("the write transaction was rolled back by the database".to_owned());
-        } else if ran.succeeded {
-            if let Err(error) = execute(connection, "RELEASE job") {
-                transaction_lost = Some(format!("cannot release a savepoint: {error}"));
+        match run_in_savepoint(connection, &mut job) {
+            Ok(succeeded) => {
+                if succeeded && job.kind() != Kind::Replayable {
+                    without_savepoints = false;
+                }
             }
-        } else if let Err(error) =
-            execute(connection, "ROLLBACK TO job").and_then(|()| execute(connection, "RELEASE job"))
-        {
-            transaction_lost = Some(format!("cannot roll back a savepoint: {error}"));
+            Err(failure) => transaction_lost = Some(failure),
         }
-        deliveries.push(ran.deliver);
+        ran.push(job);
     }
     let commit_failure = match transaction_lost {
         Some(failure) => Some(failure),
@@ -320,14 +384,77 @@ fn run_batch(connection: &Connection, batch: Vec<Job>) {
         }
     }
     if let Some(failure) = &commit_failure {
-        paths::forget();
-        usage::forget();
-        rules::forget();
+        forget_transaction();
         tracing::error!(failure, "a write batch was not committed");
     }
-    for deliver in deliveries {
-        deliver(commit_failure.clone());
+    for job in ran {
+        job.deliver(commit_failure.clone());
     }
+}
+
+/// Rolls the transaction back and, in a new one, runs again each job of
+/// `ran` that succeeded, each in its own savepoint (all of them are
+/// replayable: a batch runs without savepoints only while they are). A job
+/// that fails this time keeps its new error. The failure text when the
+/// transaction itself is lost.
+fn replay(connection: &Connection, ran: &mut [Job]) -> Result<(), String> {
+    if !connection.is_autocommit() {
+        execute(connection, "ROLLBACK")
+            .map_err(|error| format!("cannot roll back a write batch: {error}"))?;
+    }
+    forget_transaction();
+    begin(connection)?;
+    for job in ran.iter_mut() {
+        if job.kind() == Kind::Replayable && job.succeeded() {
+            run_in_savepoint(connection, job)?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs a job inside its own savepoint: released when it succeeds, rolled
+/// back to when it fails. Whether it succeeded, or the failure text when
+/// the transaction is lost.
+fn run_in_savepoint(connection: &Connection, job: &mut Job) -> Result<bool, String> {
+    execute(connection, "SAVEPOINT job")
+        .map_err(|error| format!("cannot open a savepoint: {error}"))?;
+    let succeeded = job.run(connection);
+    usage::end_job(succeeded);
+    if !succeeded {
+        // Path numbers the job assigned were rolled back with it, and so
+        // were any rules it read.
+        paths::forget();
+        rules::forget();
+    }
+    if connection.is_autocommit() {
+        // SQLite rolled the whole transaction back (I/O error, disk full):
+        // every job of the batch so far is lost.
+        return Err(ROLLED_BACK.to_owned());
+    }
+    if succeeded {
+        execute(connection, "RELEASE job")
+            .map_err(|error| format!("cannot release a savepoint: {error}"))?;
+    } else {
+        execute(connection, "ROLLBACK TO job")
+            .and_then(|()| execute(connection, "RELEASE job"))
+            .map_err(|error| format!("cannot roll back a savepoint: {error}"))?;
+    }
+    Ok(succeeded)
+}
+
+/// Opens a write transaction; the failure text when it cannot.
+fn begin(connection: &Connection) -> Result<(), String> {
+    execute(connection, "BEGIN IMMEDIATE")
+        .map_err(|error| format!("cannot begin a write transaction: {error}"))?;
+    rules::begin_transaction();
+    Ok(())
+}
+
+/// Forgets the writer thread's state of a transaction rolled back.
+fn forget_transaction() {
+    paths::forget();
+    usage::forget();
+    rules::forget();
 }
 
 /// Writes the transaction's usage notes, then commits; the failure text

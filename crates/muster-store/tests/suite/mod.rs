@@ -81,6 +81,7 @@ macro_rules! every_store_test {
             concurrent_updates_of_one_user_serialise,
             failed_writes_do_not_affect_others,
             failed_jobs_in_one_batch_do_not_affect_others,
+            a_failure_in_a_batch_calls_no_update_closure_twice,
             a_panicking_update_fails_alone,
         );
     };
@@ -1150,6 +1151,78 @@ pub async fn failed_jobs_in_one_batch_do_not_affect_others(store: Arc<dyn Store>
     assert_eq!(page.total_results, 2 + 6);
     let changes = store.changes(&tenant(), 0, 100).await.unwrap();
     assert_eq!(changes.len(), 3 + 6);
+}
+
+/// A write that fails in a batch after others succeeded leaves those
+/// committed with what they computed, each update closure called once
+/// (SQLite replays a batch's successful writes after a failure).
+pub async fn a_failure_in_a_batch_calls_no_update_closure_twice(store: Arc<dyn Store>) {
+    let blocker = create(&*store, "User", user("blocker")).await;
+    let alice = create(&*store, "User", user("alice")).await;
+    create(&*store, "User", user("taken")).await;
+    let slow = {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move {
+            let sleeping: UpdateFn = Box::new(|_| {
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                Ok(None)
+            });
+            update(&*store, "User", &blocker.id, sleeping)
+                .await
+                .unwrap()
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    // Queued in this order behind the sleeping job: an update, a create that
+    // fails (the name is taken), a create that succeeds.
+    let updated = {
+        let (store, calls, id) = (Arc::clone(&store), Arc::clone(&calls), alice.id.clone());
+        tokio::spawn(async move {
+            let counting: UpdateFn = Box::new(move |current| {
+                calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let mut resource = current.resource.clone();
+                resource["displayName"] = json!("Alice Renamed");
+                Ok(Some(Update {
+                    resource,
+                    ..Update::default()
+                }))
+            });
+            update(&*store, "User", &id, counting).await
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let clash = {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move {
+            store
+                .create(&tenant(), &actor(), "User", new(user("taken"), Vec::new()))
+                .await
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let fresh = {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move {
+            store
+                .create(&tenant(), &actor(), "User", new(user("fresh"), Vec::new()))
+                .await
+        })
+    };
+    let (after, changed) = updated.await.unwrap().unwrap();
+    assert!(changed);
+    assert_eq!(after.version, 2);
+    assert!(matches!(clash.await.unwrap(), Err(StoreError::Conflict(_))));
+    let fresh = fresh.await.unwrap().unwrap();
+    slow.await.unwrap();
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+    let read = get(&*store, "User", &alice.id).await;
+    assert_eq!(read.resource["displayName"], "Alice Renamed");
+    assert_eq!(read.version, 2);
+    assert_eq!(get(&*store, "User", &fresh.id).await.version, 1);
+    // Three creates, the update and the last create: one record each.
+    let changes = store.changes(&tenant(), 0, 100).await.unwrap();
+    assert_eq!(changes.len(), 5);
 }
 
 /// An update closure that panics fails its own write only.
