@@ -222,6 +222,87 @@ async fn a_change_between_two_tenants_stops_after_one_round() {
     );
 }
 
+/// A target added after its own system's writes have arrived: its first
+/// step pushes every resource (no cursor yet), and that push must leave out
+/// what the target's own client wrote last, as the feed does (this raced
+/// in the test above: b's worker started after the user reached b).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_new_target_does_not_push_back_what_its_system_wrote() {
+    let server = TestServer::start().await;
+    for tenant in ["a", "b"] {
+        server
+            .store
+            .create_tenant(&TenantId(tenant.to_owned()))
+            .await
+            .unwrap();
+    }
+    let all = [SCOPE_READ, SCOPE_WRITE, SCOPE_ADMIN];
+    let admin_a = token(&server, "a", "admin-a", &all).await;
+    let admin_b = token(&server, "b", "admin-b", &all).await;
+    let idp_a = token(&server, "a", "idp", &[SCOPE_READ, SCOPE_WRITE]).await;
+    let idp_b = token(&server, "b", "idp", &[SCOPE_READ, SCOPE_WRITE]).await;
+    let from_a = token(&server, "b", "from-a", &[SCOPE_READ, SCOPE_WRITE]).await;
+    let from_b = token(&server, "a", "from-b", &[SCOPE_READ, SCOPE_WRITE]).await;
+    let put_target = |tenant: &'static str, admin: String, document: Value| {
+        let server = &server;
+        async move {
+            let name = document["name"].as_str().unwrap().to_owned();
+            let reply = call(
+                server,
+                &admin,
+                Method::PUT,
+                &format!("/t/{tenant}/admin/v1/targets/{name}"),
+                Some(document),
+            )
+            .await;
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        }
+    };
+    put_target(
+        "a",
+        admin_a.clone(),
+        target(&server, "b", &from_a, "+b", &["from-b"]),
+    )
+    .await;
+    for (tenant, token, name) in [("a", &idp_a, "ana"), ("b", &idp_b, "bea")] {
+        let reply = call(
+            &server,
+            token,
+            Method::POST,
+            &format!("/t/{tenant}/scim/v2/Users"),
+            Some(json!({"schemas": [USER], "userName": name, "title": "Agent", "active": true})),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    }
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while user_named(&server, "b", &admin_b, "ana").await.is_none() {
+        assert!(Instant::now() < deadline, "ana never reached b");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Now b's target to a: its first push sends bea (b's own), not ana.
+    put_target(
+        "b",
+        admin_b.clone(),
+        target(&server, "a", &from_b, "+a", &["from-a"]),
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while user_named(&server, "a", &admin_a, "bea").await.is_none() {
+        assert!(Instant::now() < deadline, "bea never reached a");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let back: Vec<Value> = entries_by(&server, "a", &admin_a, "from-b")
+        .await
+        .into_iter()
+        .filter(|entry| entry["userName"] == "ana")
+        .collect();
+    assert!(back.is_empty(), "b pushed ana back into a: {back:?}");
+    let at_a = user_named(&server, "a", &admin_a, "ana").await.unwrap();
+    assert_eq!(at_a["title"], "Agent", "{at_a}");
+}
+
 /// The tenant's origin settings: a Genesys `sourceOrg` declared by a
 /// custom schema, `hr` the primary directory.
 async fn origin_policy(server: &TestServer, policy: &str) {

@@ -490,6 +490,11 @@ impl Worker {
             .await?
         else {
             let head = self.store().change_head(&self.tenant).await?;
+            // Loop prevention holds for the first push too: what the
+            // target's own system wrote last is not sent back to it.
+            let returning =
+                returning_resources(self.store(), &self.tenant, &self.skip_changes_from, head)
+                    .await?;
             full_push(
                 &self.service,
                 &self.tenant,
@@ -498,6 +503,7 @@ impl Worker {
                 &self.status,
                 None,
                 Some(head),
+                &returning,
             )
             .await?;
             self.store()
@@ -662,6 +668,38 @@ fn skip_returning(
         .collect()
 }
 
+/// The resources whose last change up to `head` was made by one of the
+/// `skipped` clients (a target's `skipChangesFrom`): the state the target's
+/// own system wrote, which its first full push must not send back. A
+/// resource whose records were pruned is not among them (it is pushed).
+async fn returning_resources(
+    store: &dyn Store,
+    tenant: &TenantId,
+    skipped: &[String],
+    head: u64,
+) -> Result<HashSet<ResourceId>, SyncError> {
+    let mut returning = HashSet::new();
+    if skipped.is_empty() {
+        return Ok(returning);
+    }
+    let mut cursor = 0;
+    while cursor < head {
+        let changes = store.changes(tenant, cursor, BATCH).await?;
+        let Some(last) = changes.last().map(|change| change.sequence) else {
+            break;
+        };
+        for change in changes.into_iter().filter(|change| change.sequence <= head) {
+            if skipped.contains(&change.actor.client) {
+                returning.insert(change.resource_id);
+            } else {
+                returning.remove(&change.resource_id);
+            }
+        }
+        cursor = last;
+    }
+    Ok(returning)
+}
+
 /// Delivers what a batch of change records touched.
 pub(crate) async fn deliver_changes(
     delivery: &Delivery,
@@ -797,7 +835,9 @@ pub(crate) async fn each_resource(
 /// Delivers every user and group (a new target's first push, a reconcile,
 /// a CSV full export), calling `progress` with (done, total). With `after`
 /// (the feed's head when the push began), offboarding committed since is
-/// delivered as it comes, not after the push.
+/// delivered as it comes, not after the push. The resources in `returning`
+/// are left out (see [`returning_resources`]).
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn full_push(
     service: &Arc<Service>,
     tenant: &TenantId,
@@ -806,17 +846,20 @@ pub(crate) async fn full_push(
     status: &TargetStatus,
     progress: Option<&(dyn Fn(u64, u64) + Send + Sync)>,
     after: Option<u64>,
+    returning: &HashSet<ResourceId>,
 ) -> Result<Vec<(ResourceId, Outcome)>, SyncError> {
     let store = service.store();
-    let users = each_resource(store, tenant, registry, "User").await?;
+    let mut users = each_resource(store, tenant, registry, "User").await?;
+    users.retain(|id| !returning.contains(id));
     let mut outcomes = Vec::new();
     match delivery {
         Delivery::Scim(scim) => {
-            let groups = if scim.target.delivers_groups() {
+            let mut groups = if scim.target.delivers_groups() {
                 each_resource(store, tenant, registry, "Group").await?
             } else {
                 Vec::new()
             };
+            groups.retain(|id| !returning.contains(id));
             let total = u64::try_from(users.len() + groups.len()).unwrap_or(u64::MAX);
             scim.discard_platform().await;
             let mut remote_ids = RemoteIds::default();

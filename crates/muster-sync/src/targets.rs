@@ -3,6 +3,7 @@
 //! documents (secrets sealed, never returned), status, dead letters,
 //! provision on demand, reconcile, and the end-to-end explain of a user.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -540,6 +541,7 @@ impl Targets {
                 &status,
                 progress,
                 None,
+                &HashSet::new(),
             )
             .await?;
             return Ok(summarise(outcomes, Vec::new()));
@@ -555,6 +557,7 @@ impl Targets {
             &status,
             progress,
             None,
+            &HashSet::new(),
         )
         .await?;
         let Delivery::Scim(scim) = delivery else {
