@@ -311,7 +311,14 @@ async fn run(args: ServeArgs) -> Result<()> {
                 .public_url
                 .as_deref()
                 .is_some_and(|url| url.starts_with("https://"));
-        if tls.is_none() && !behind_proxy {
+        if tls.is_none() && behind_proxy {
+            tracing::warn!(
+                %address,
+                "serving plain HTTP beyond loopback behind a TLS proxy: tokens cross the hop \
+                 between the proxy and Muster in clear; keep that hop on a private network, or \
+                 give --tls-cert and --tls-key"
+            );
+        } else if tls.is_none() {
             tracing::warn!(
                 %address,
                 "serving plain HTTP beyond loopback: identity providers provision only to HTTPS \

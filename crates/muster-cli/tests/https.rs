@@ -266,6 +266,18 @@ async fn plain_http_beyond_loopback_is_warned_about() {
             .args(["serve", "--listen", "0.0.0.0:0", "--data-dir"])
             .arg(dir.path().join("other"));
     });
+    // Behind a TLS proxy the warning stays, about the hop to the proxy.
+    let proxied = Server::spawn(|command| {
+        command
+            .args(["serve", "--listen", "0.0.0.0:0"])
+            .args(["--trust-proxy-headers", "--data-dir"])
+            .arg(dir.path().join("proxied"));
+    });
     assert!(everywhere.log().contains(WARNING), "{}", everywhere.log());
     assert!(!loopback.log().contains(WARNING), "{}", loopback.log());
+    assert!(
+        proxied.log().contains(WARNING) && proxied.log().contains("behind a TLS proxy"),
+        "{}",
+        proxied.log()
+    );
 }
