@@ -406,7 +406,7 @@ async fn user(State(state): State<AppState>, admin: Admin, Path(id): Path<String
                                 tr data-test="attribute" data-attribute=(name) {
                                     th scope="row" { (name) }
                                     td { (value_cell(value)) }
-                                    td data-test="set-by" { @if let Some(who) = who { (who.client) } @else { span.hint { "before the audit trail" } } }
+                                    td data-test="set-by" { @if let Some(who) = who { (who.client) } @else { span.hint { (unattributed(&schema, name)) } } }
                                     td { @if let Some(who) = who { (time_element(&who.at)) } }
                                 }
                             }
@@ -816,6 +816,18 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/admin/users/{id}/provision", post(provision))
         .route("/admin/users/{id}/offboard", post(offboard))
         .route("/admin/users/{id}/unlock", post(unlock))
+}
+
+/// Who set an attribute the audit trail names no client for: computed
+/// values say what computes them.
+fn unattributed(schema: &str, name: &str) -> &'static str {
+    if schema.eq_ignore_ascii_case(muster_rules::CONTACT_CENTER_URN) {
+        "computed by the entitlement rules"
+    } else if name.eq_ignore_ascii_case("groups") {
+        "computed from group memberships"
+    } else {
+        "before the audit trail"
+    }
 }
 
 #[cfg(test)]
