@@ -240,23 +240,98 @@ fn toml_literal(value: &str) -> String {
     }
 }
 
-/// `scheme://user:****@host/...` for a URL holding a password, and
-/// `password=****` in a `key=value` PostgreSQL connection string; other
-/// text unchanged.
+/// `scheme://user:****@host/...` for a URL holding a password (and
+/// `****` for the value of every query parameter naming a password, such
+/// as `?password=` or `?sslpassword=`), and `password=****` in a
+/// `key=value` PostgreSQL connection string (quoted or not, spaces around
+/// `=` or not); other text unchanged.
 pub(crate) fn mask_credentials(text: &str) -> String {
     if let Ok(mut url) = url::Url::parse(text) {
-        if url.password().is_some() && url.set_password(Some("****")).is_ok() {
-            return url.to_string();
+        let in_query = url.query_pairs().any(|(name, _)| names_a_password(&name));
+        let in_userinfo = url.password().is_some() && url.set_password(Some("****")).is_ok();
+        if !in_query && !in_userinfo {
+            return text.to_owned();
         }
-        return text.to_owned();
+        if in_query {
+            let pairs: Vec<(String, String)> = url
+                .query_pairs()
+                .map(|(name, value)| {
+                    let value = if names_a_password(&name) {
+                        "****".to_owned()
+                    } else {
+                        value.into_owned()
+                    };
+                    (name.into_owned(), value)
+                })
+                .collect();
+            url.query_pairs_mut().clear().extend_pairs(pairs);
+        }
+        return url.to_string();
     }
-    text.split(' ')
-        .map(|pair| match pair.split_once('=') {
-            Some((name, _)) if name.eq_ignore_ascii_case("password") => format!("{name}=****"),
-            _ => pair.to_owned(),
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
+    mask_key_values(text)
+}
+
+/// Whether a connection parameter holds a password (`password`,
+/// `sslpassword`, any case).
+fn names_a_password(name: &str) -> bool {
+    name.to_ascii_lowercase().ends_with("password")
+}
+
+/// A libpq `key=value` connection string with the value of every password
+/// key replaced by `****`; past anything it cannot read, the rest is
+/// masked whole when it mentions a password.
+fn mask_key_values(text: &str) -> String {
+    let mut masked = String::with_capacity(text.len());
+    let mut rest = text;
+    loop {
+        let trimmed = rest.trim_start();
+        masked.push_str(rest.get(..rest.len() - trimmed.len()).unwrap_or_default());
+        rest = trimmed;
+        if rest.is_empty() {
+            return masked;
+        }
+        let key_end = rest
+            .find(|c: char| c == '=' || c.is_whitespace())
+            .unwrap_or(rest.len());
+        let (key, after_key) = rest.split_at(key_end);
+        let Some(after_equals) = after_key.trim_start().strip_prefix('=') else {
+            if names_a_password(rest) || rest.to_ascii_lowercase().contains("password") {
+                masked.push_str("****");
+            } else {
+                masked.push_str(rest);
+            }
+            return masked;
+        };
+        let value = after_equals.trim_start();
+        let value_end = if value.starts_with('\'') {
+            // A quoted value ends at the first quote not escaped by `\`.
+            let mut escaped = false;
+            value
+                .char_indices()
+                .skip(1)
+                .find(|(_, c)| {
+                    let closes = *c == '\'' && !escaped;
+                    escaped = *c == '\\' && !escaped;
+                    closes
+                })
+                .map_or(value.len(), |(at, _)| at + 1)
+        } else {
+            value.find(char::is_whitespace).unwrap_or(value.len())
+        };
+        let (value_text, after_value) = value.split_at(value_end);
+        masked.push_str(key);
+        masked.push_str(
+            after_key
+                .get(..after_key.len() - value.len())
+                .unwrap_or_default(),
+        );
+        masked.push_str(if names_a_password(key) {
+            "****"
+        } else {
+            value_text
+        });
+        rest = after_value;
+    }
 }
 
 #[cfg(test)]
@@ -299,6 +374,45 @@ mod tests {
             "host=db user=muster password=**** dbname=muster",
         );
         check_mask("https://muster.example.com", "https://muster.example.com");
+    }
+
+    #[test]
+    fn passwords_are_masked_in_every_spelling() {
+        for (input, expected) in [
+            (
+                "postgres://db.example.com/muster?password=s3cret&sslmode=require",
+                "postgres://db.example.com/muster?password=****&sslmode=require",
+            ),
+            (
+                "postgres://db/m?user=x&Password=s3cret",
+                "postgres://db/m?user=x&Password=****",
+            ),
+            (
+                "postgres://db/m?sslpassword=s3cret",
+                "postgres://db/m?sslpassword=****",
+            ),
+            (
+                "postgres://muster:s3%40cret@db/m?password=s3cret",
+                "postgres://muster:****@db/m?password=****",
+            ),
+            (
+                "host=db password='s3 cret' dbname=m",
+                "host=db password=**** dbname=m",
+            ),
+            (
+                "host=db password = s3cret dbname=m",
+                "host=db password = **** dbname=m",
+            ),
+            (
+                r"host=db password='it\'s s3cret' dbname=m",
+                "host=db password=**** dbname=m",
+            ),
+            ("host=db sslpassword=s3cret", "host=db sslpassword=****"),
+            ("host=db password", "host=db ****"),
+        ] {
+            check_mask(input, expected);
+            assert!(!mask_credentials(input).contains("s3"), "{input}");
+        }
     }
 
     #[test]

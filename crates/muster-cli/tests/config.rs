@@ -151,6 +151,24 @@ fn config_check_prints_the_effective_settings_with_their_sources_and_masks_secre
 }
 
 #[test]
+fn config_check_masks_database_passwords_in_every_spelling() {
+    let dir = tempfile::tempdir().unwrap();
+    for database in [
+        "postgres://db.example.com/muster?password=hunter2-a&sslmode=require",
+        "postgres://db/m?user=x&Password=hunter2-b",
+        "postgres://db/m?sslpassword=hunter2-c",
+        "host=db password='hunter2 d' dbname=m",
+        "host=db password = hunter2-e dbname=m",
+    ] {
+        let file = config_file(dir.path(), &format!("database = {database:?}\n"));
+        let output = run(muster().args(["config", "check"]).arg(&file));
+        assert!(output.status.success(), "{output}");
+        assert!(output.stdout.contains("****"), "{database}: {output}");
+        assert!(!output.stdout.contains("hunter2"), "{database}: {output}");
+    }
+}
+
+#[test]
 fn bad_files_are_refused_naming_the_file_the_key_and_what_was_expected() {
     let dir = tempfile::tempdir().unwrap();
     let check = |text: &str, expected: &[&str]| {

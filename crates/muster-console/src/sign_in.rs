@@ -102,7 +102,8 @@ impl axum::extract::FromRequestParts<AppState> for RequestTenant {
 }
 
 /// Where to go after signing in: a console page of the tenant, else the
-/// dashboard (never another site).
+/// dashboard (never another site, nothing a `Location` header cannot
+/// carry).
 fn safe_next(tenant: &TenantId, next: &str) -> String {
     let base = base_for(tenant);
     let inside = next
@@ -113,6 +114,7 @@ fn safe_next(tenant: &TenantId, next: &str) -> String {
         && !next.contains('\\')
         && !next.contains("..")
         && !next.contains("/sign-")
+        && !next.chars().any(char::is_control)
     {
         next.to_owned()
     } else {

@@ -4,7 +4,9 @@
 //!
 //! A secret is returned once, to be shown once; only its hash is stored
 //! ([`crate::tokens`], [`crate::clients`]), and the audit trail records
-//! names, scopes and grace periods, never a secret.
+//! names, scopes and grace periods, never a secret. Revoking a credential
+//! (or rotating a client's secret with no grace) ends the console sessions
+//! it signed in.
 
 use std::time::Duration;
 
@@ -89,6 +91,7 @@ pub async fn revoke_token(
     name: &str,
 ) -> Result<(), Error> {
     store.revoke_token(tenant, name).await?;
+    store.delete_console_sessions_of(tenant, name).await?;
     record_admin_action(store, tenant, actor, "revoke", "Token", name, json!({})).await
 }
 
@@ -157,6 +160,10 @@ pub async fn rotate_client(
     store
         .rotate_client_secret(tenant, name, hash, until)
         .await?;
+    if until.is_none() {
+        // The old secret stops now: so do the console sessions it opened.
+        store.delete_console_sessions_of(tenant, name).await?;
+    }
     record_admin_action(
         store,
         tenant,
@@ -178,6 +185,7 @@ pub async fn revoke_client(
     name: &str,
 ) -> Result<(), Error> {
     store.revoke_client(tenant, name).await?;
+    store.delete_console_sessions_of(tenant, name).await?;
     record_admin_action(
         store,
         tenant,

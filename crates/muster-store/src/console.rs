@@ -61,6 +61,16 @@ pub trait ConsoleSessionStore: Send + Sync {
 
     /// Deletes a session (signing out); no error when there is none.
     async fn delete_console_session(&self, id_hash: &str) -> Result<(), StoreError>;
+
+    /// Deletes every session of `tenant` signed in with the credential
+    /// named `actor` (revoked or rotated: a session lives no longer than
+    /// the credential it signed in with, even when a new credential takes
+    /// the name).
+    async fn delete_console_sessions_of(
+        &self,
+        tenant: &TenantId,
+        actor: &str,
+    ) -> Result<(), StoreError>;
 }
 
 /// A session's `last_seen` is rewritten only when it is at least this old

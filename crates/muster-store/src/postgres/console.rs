@@ -113,4 +113,19 @@ impl ConsoleSessionStore for PostgresStore {
             .await?;
         Ok(())
     }
+
+    async fn delete_console_sessions_of(
+        &self,
+        tenant: &TenantId,
+        actor: &str,
+    ) -> Result<(), StoreError> {
+        self.client()
+            .await?
+            .execute(
+                "DELETE FROM console_sessions WHERE tenant_id = $1 AND actor = $2",
+                &[&tenant.0, &actor],
+            )
+            .await?;
+        Ok(())
+    }
 }

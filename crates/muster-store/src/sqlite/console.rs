@@ -132,4 +132,22 @@ impl ConsoleSessionStore for SqliteStore {
             })
             .await
     }
+
+    async fn delete_console_sessions_of(
+        &self,
+        tenant: &TenantId,
+        actor: &str,
+    ) -> Result<(), StoreError> {
+        let (tenant, actor) = (tenant.0.clone(), actor.to_owned());
+        self.writer
+            .submit(move |connection| {
+                connection
+                    .prepare_cached(
+                        "DELETE FROM console_sessions WHERE tenant_id = ?1 AND actor = ?2",
+                    )?
+                    .execute(params![tenant, actor])?;
+                Ok(())
+            })
+            .await
+    }
 }
