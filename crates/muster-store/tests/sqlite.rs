@@ -99,6 +99,7 @@ async fn migration_2_keeps_existing_resources() {
              ALTER TABLE tokens DROP COLUMN rate_limit;
              DROP TABLE deleted_resources;
              DROP TABLE audit_log; DROP TABLE audit_heads;
+             DROP TABLE console_sessions;
              DELETE FROM schema_migrations WHERE version >= 2;",
         )
         .unwrap();
