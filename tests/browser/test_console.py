@@ -66,7 +66,7 @@ PAGES = {
     "users": ("/admin/users?q=contoso", "#users"),
     "user": ("/admin/users/{user_id}", "#entitlements"),
     "mapping": ("/admin/mapping?target=downstream&user={user}", "#mapping-table"),
-    "schemas": ("/admin/schemas", "#custom-schemas"),
+    "schemas": ("/admin/schemas", "#attributes"),
     "rules": ("/admin/rules", "#rules-form"),
     "targets": ("/admin/targets", "#targets"),
     "target": ("/admin/targets/downstream", "#target-status"),

@@ -3,7 +3,9 @@
 //! declare or change one, whose dry-run report (what the change adds,
 //! removes and converts in the stored resources) is shown before the
 //! change can be applied; and the attribute explain table, searched and
-//! paged on the server.
+//! paged on the server. Counting each attribute's holders reads every
+//! resource, so the table loads right after the page
+//! (`/admin/schemas/attributes`, a plain link when JavaScript is off).
 //!
 //! The procedures are [`muster_core::schemas::apply_schema`] and
 //! [`muster_core::explain::explain`], those of `PUT /admin/v1/schemas/{urn}`
@@ -21,7 +23,10 @@ use muster_store::SchemaRecord;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::layout::{notice, ok, page_at, pager, time_element, PageError, PageResult};
+use crate::data::full_read;
+use crate::layout::{
+    html_response, notice, ok, page_at, pager, time_element, PageError, PageResult,
+};
 use crate::session::{csrf_field, Admin, CsrfForm};
 
 /// Attribute rows shown per page.
@@ -31,6 +36,7 @@ const ROWS_PER_PAGE: usize = 50;
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/admin/schemas", get(show))
+        .route("/admin/schemas/attributes", get(attributes))
         .route("/admin/schemas/dry-run", post(dry_run))
         .route("/admin/schemas/apply", post(apply))
 }
@@ -48,6 +54,9 @@ struct SchemasQuery {
     start: Option<usize>,
     /// A custom schema to put in the form.
     edit: Option<String>,
+    /// `/admin/schemas/attributes` only: the table alone, for the page to
+    /// load in place.
+    fragment: bool,
 }
 
 /// The declare-or-change form, as posted (and carried from the dry run to
@@ -125,7 +134,7 @@ async fn show(
         }
         None => SchemaForm::default(),
     };
-    render(&admin, &state, &query, &schemas, &form, None).await
+    render(&admin, &query, &schemas, &form, None)
 }
 
 /// `POST /admin/schemas/dry-run`: the report of what the change would do,
@@ -152,13 +161,11 @@ async fn dry_run(
     let schemas = state.store().list_schemas(&admin.tenant).await?;
     render(
         &admin,
-        &state,
         &SchemasQuery::default(),
         &schemas,
         &form,
         Some(result),
     )
-    .await
 }
 
 /// `POST /admin/schemas/apply`.
@@ -187,13 +194,11 @@ async fn apply(
     let schemas = state.store().list_schemas(&admin.tenant).await?;
     render(
         &admin,
-        &state,
         &SchemasQuery::default(),
         &schemas,
         &form,
         Some(result),
     )
-    .await
 }
 
 /// What a posted form gave.
@@ -215,17 +220,13 @@ fn refused(error: muster_core::Error) -> Result<Outcome, PageError> {
     }
 }
 
-async fn render(
+fn render(
     admin: &Admin,
-    state: &AppState,
     query: &SchemasQuery,
     schemas: &[SchemaRecord],
     form: &SchemaForm,
     outcome: Option<Outcome>,
 ) -> PageResult {
-    let view = state.service.view(&admin.tenant).await?;
-    let usage = state.store().attribute_usage(&admin.tenant).await?;
-    let rows = explain(&view.registry, &usage, schemas);
     let status = match &outcome {
         Some(Outcome::Refused(status, _)) => *status,
         _ => StatusCode::OK,
@@ -251,7 +252,7 @@ async fn render(
             }
             (schemas_section(admin, schemas))
             (declare_section(admin, form))
-            (attributes_section(admin, query, &rows))
+            (attributes_section(admin, query, None))
         },
     );
     let mut response = ok(markup)?;
@@ -458,6 +459,79 @@ fn path_list(title: &str, id: &str, paths: &[String]) -> Markup {
     }
 }
 
+/// `GET /admin/schemas/attributes`: the attribute explain table; with
+/// `fragment=true` only its rows and pager, which the schemas page loads in
+/// place.
+async fn attributes(
+    admin: Admin,
+    State(state): State<AppState>,
+    Query(query): Query<SchemasQuery>,
+) -> PageResult {
+    let usage = {
+        let (state, tenant) = (state.clone(), admin.tenant.clone());
+        full_read(async move { Ok(state.store().attribute_usage(&tenant).await?) })
+    };
+    let (view, schemas, usage) = tokio::join!(
+        state.service.view(&admin.tenant),
+        state.store().list_schemas(&admin.tenant),
+        usage,
+    );
+    let rows = explain(&view?.registry, &usage?, &schemas?);
+    if query.fragment {
+        return Ok(html_response(
+            StatusCode::OK,
+            attributes_table(&admin, query.search(), &rows, "/schemas"),
+        ));
+    }
+    ok(page_at(
+        &admin,
+        "/schemas",
+        "Attributes",
+        attributes_section(&admin, &query, Some(&rows)),
+    ))
+}
+
+/// The search of the explain table: lower-cased text and resource type.
+struct AttributeSearch<'a> {
+    needle: String,
+    wanted_type: &'a str,
+    start: Option<usize>,
+}
+
+impl SchemasQuery {
+    fn search(&self) -> AttributeSearch<'_> {
+        AttributeSearch {
+            needle: self
+                .q
+                .as_deref()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase(),
+            wanted_type: self.r#type.as_deref().unwrap_or_default(),
+            start: self.start,
+        }
+    }
+}
+
+impl AttributeSearch<'_> {
+    /// The query string of this search from row `start` (with `extra`
+    /// pairs).
+    fn query_string(&self, start: Option<usize>, extra: &[(&str, &str)]) -> String {
+        let mut pairs = url::form_urlencoded::Serializer::new(String::new());
+        if !self.needle.is_empty() {
+            pairs.append_pair("q", &self.needle);
+        }
+        if !self.wanted_type.is_empty() {
+            pairs.append_pair("type", self.wanted_type);
+        }
+        if let Some(start) = start {
+            pairs.append_pair("start", &start.to_string());
+        }
+        pairs.extend_pairs(extra);
+        pairs.finish()
+    }
+}
+
 /// Whether a row matches the search text (lower case).
 fn matches(row: &AttributeRow, needle: &str) -> bool {
     let contains = |text: &str| text.to_ascii_lowercase().contains(needle);
@@ -467,95 +541,117 @@ fn matches(row: &AttributeRow, needle: &str) -> bool {
         || row.last_client.as_deref().is_some_and(contains)
 }
 
-fn attributes_section(admin: &Admin, query: &SchemasQuery, rows: &[AttributeRow]) -> Markup {
-    let needle = query
-        .q
-        .as_deref()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    let wanted_type = query.r#type.as_deref().unwrap_or_default();
-    let found: Vec<&AttributeRow> = rows
-        .iter()
-        .filter(|row| wanted_type.is_empty() || row.resource_type.eq_ignore_ascii_case(wanted_type))
-        .filter(|row| needle.is_empty() || matches(row, &needle))
-        .collect();
-    let start = query.start.unwrap_or(1).clamp(1, found.len().max(1));
-    let link = |first: usize| {
-        let mut pairs = url::form_urlencoded::Serializer::new(String::new());
-        if !needle.is_empty() {
-            pairs.append_pair("q", &needle);
-        }
-        if !wanted_type.is_empty() {
-            pairs.append_pair("type", wanted_type);
-        }
-        pairs.append_pair("start", &first.to_string());
-        format!(
-            "{}?{}#attributes-heading",
-            admin.link("/schemas"),
-            pairs.finish()
-        )
+/// The explain table's heading, explanation and search form; then the
+/// table (`rows`), or, on the schemas page (`None`), the place it loads
+/// into right after the page.
+fn attributes_section(
+    admin: &Admin,
+    query: &SchemasQuery,
+    rows: Option<&[AttributeRow]>,
+) -> Markup {
+    let search = query.search();
+    // The schemas page searches in place; the table's own page (no
+    // JavaScript) stays on itself.
+    let base = if rows.is_some() {
+        "/schemas/attributes"
+    } else {
+        "/schemas"
     };
     html! {
         section aria-labelledby="attributes-heading" {
             h2 id="attributes-heading" { "Attributes" }
             p { "Every attribute each resource type declares, how many resources hold a value there and who set one last; then the undeclared values captured for admins. Indexed attributes are searchable with filters through the index; the others are checked one by one." }
-            form.inline id="attributes-search" method="get" action={(admin.link("/schemas")) "#attributes-heading"} role="search" {
+            form.inline id="attributes-search" method="get" action={(admin.link(base)) "#attributes-heading"} role="search" {
                 div.field {
                     label for="attributes-q" { "Search attributes" }
-                    input type="search" id="attributes-q" name="q" value=(needle);
+                    input type="search" id="attributes-q" name="q" value=(search.needle);
                 }
                 div.field {
                     label for="attributes-type" { "Resource type" }
                     select id="attributes-type" name="type" {
-                        option value="" selected[wanted_type.is_empty()] { "All" }
-                        option value="User" selected[wanted_type == "User"] { "User" }
-                        option value="Group" selected[wanted_type == "Group"] { "Group" }
+                        option value="" selected[search.wanted_type.is_empty()] { "All" }
+                        option value="User" selected[search.wanted_type == "User"] { "User" }
+                        option value="Group" selected[search.wanted_type == "Group"] { "Group" }
                     }
                 }
                 button type="submit" id="attributes-search-button" { "Search" }
             }
-            div.table-wrap {
-                table id="attributes" {
-                    caption { "Attribute explain table" }
-                    thead {
-                        tr {
-                            th scope="col" { "Resource type" }
-                            th scope="col" { "Attribute" }
-                            th scope="col" { "Schema" }
-                            th scope="col" { "Type" }
-                            th scope="col" { "Multi-valued" }
-                            th scope="col" { "Searchable (indexed)" }
-                            th scope="col" { "Holders" }
-                            th scope="col" { "Last set by" }
-                        }
+            @if let Some(rows) = rows {
+                div id="attributes-table" { (attributes_table(admin, search, rows, base)) }
+            } @else {
+                div id="attributes-table" hx-get={(admin.link("/schemas/attributes")) "?" (search.query_string(search.start, &[("fragment", "true")]))} hx-trigger="load" hx-swap="innerHTML" {
+                    p { a href={(admin.link("/schemas/attributes")) "?" (search.query_string(search.start, &[]))} id="attributes-link" { "Show the attribute explain table (counts every resource)" } }
+                }
+            }
+        }
+    }
+}
+
+/// The rows of the explain table that match `search`, a page of them, and
+/// the pager (whose links go to `base`).
+fn attributes_table(
+    admin: &Admin,
+    search: AttributeSearch<'_>,
+    rows: &[AttributeRow],
+    base: &str,
+) -> Markup {
+    let found: Vec<&AttributeRow> = rows
+        .iter()
+        .filter(|row| {
+            search.wanted_type.is_empty()
+                || row.resource_type.eq_ignore_ascii_case(search.wanted_type)
+        })
+        .filter(|row| search.needle.is_empty() || matches(row, &search.needle))
+        .collect();
+    let start = search.start.unwrap_or(1).clamp(1, found.len().max(1));
+    let link = |first: usize| {
+        format!(
+            "{}?{}#attributes-heading",
+            admin.link(base),
+            search.query_string(Some(first), &[])
+        )
+    };
+    html! {
+        div.table-wrap {
+            table id="attributes" {
+                caption { "Attribute explain table" }
+                thead {
+                    tr {
+                        th scope="col" { "Resource type" }
+                        th scope="col" { "Attribute" }
+                        th scope="col" { "Schema" }
+                        th scope="col" { "Type" }
+                        th scope="col" { "Multi-valued" }
+                        th scope="col" { "Searchable (indexed)" }
+                        th scope="col" { "Holders" }
+                        th scope="col" { "Last set by" }
                     }
-                    tbody {
-                        @for row in found.iter().skip(start.saturating_sub(1)).take(ROWS_PER_PAGE) {
-                            tr data-test={"attribute-" (row.path)} {
-                                td { (row.resource_type) }
-                                th scope="row" {
-                                    code { (row.path) }
-                                    @if !row.declared { " " span.hint { "captured, undeclared" } }
-                                }
-                                td { (row.schema.as_deref().unwrap_or("—")) }
-                                td { (row.r#type.as_deref().unwrap_or("—")) }
-                                td { @match row.multi_valued { Some(true) => "yes", Some(false) => "no", None => "—" } }
-                                td data-test="indexed" { @if row.indexed { "yes" } @else { "no" } }
-                                td data-test="holders" { (row.holders) }
-                                td {
-                                    @match (&row.last_client, &row.last_set) {
-                                        (Some(client), Some(at)) => { (client) " at " (time_element(at)) }
-                                        (Some(client), None) => { (client) }
-                                        _ => { "—" }
-                                    }
+                }
+                tbody {
+                    @for row in found.iter().skip(start.saturating_sub(1)).take(ROWS_PER_PAGE) {
+                        tr data-test={"attribute-" (row.path)} {
+                            td { (row.resource_type) }
+                            th scope="row" {
+                                code { (row.path) }
+                                @if !row.declared { " " span.hint { "captured, undeclared" } }
+                            }
+                            td { (row.schema.as_deref().unwrap_or("—")) }
+                            td { (row.r#type.as_deref().unwrap_or("—")) }
+                            td { @match row.multi_valued { Some(true) => "yes", Some(false) => "no", None => "—" } }
+                            td data-test="indexed" { @if row.indexed { "yes" } @else { "no" } }
+                            td data-test="holders" { (row.holders) }
+                            td {
+                                @match (&row.last_client, &row.last_set) {
+                                    (Some(client), Some(at)) => { (client) " at " (time_element(at)) }
+                                    (Some(client), None) => { (client) }
+                                    _ => { "—" }
                                 }
                             }
                         }
                     }
                 }
             }
-            (pager(start, ROWS_PER_PAGE, found.len(), link))
         }
+        (pager(start, ROWS_PER_PAGE, found.len(), link))
     }
 }

@@ -133,20 +133,11 @@ async fn sign_in(
     let tenant = request_tenant.0;
     check_same_origin(&headers, &state)?;
     let next = safe_next(&tenant, &form.next);
-    if let Some(wait) = throttle.wait(&tenant) {
-        let mut response = html_response(
-            StatusCode::TOO_MANY_REQUESTS,
-            sign_in_page(
-                &tenant,
-                &next,
-                Some("Too many failed sign-ins at this tenant: wait a minute and try again."),
-            ),
-        );
-        if let Ok(value) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
-            response.headers_mut().insert(header::RETRY_AFTER, value);
-        }
-        return Ok(response);
-    }
+    // Past the limit of failures, client secrets (argon2, costly) are not
+    // verified at all; admin tokens still are (a hash lookup, as every API
+    // request does), so a flood of wrong guesses cannot lock the tenant's
+    // admins out of the console.
+    let wait = throttle.wait(&tenant);
     let signed_in = match (
         form.token.trim(),
         form.client_id.trim(),
@@ -154,6 +145,9 @@ async fn sign_in(
     ) {
         (token, "", "") if !token.is_empty() => with_token(&state, &tenant, token).await?,
         ("", client_id, secret) if !client_id.is_empty() && !secret.is_empty() => {
+            if let Some(wait) = wait {
+                return Ok(throttled(&tenant, &next, wait));
+            }
             with_client(&state, &tenant, client_id, secret).await?
         }
         _ => {
@@ -168,6 +162,9 @@ async fn sign_in(
         }
     };
     let Some(actor) = signed_in else {
+        if let Some(wait) = wait {
+            return Ok(throttled(&tenant, &next, wait));
+        }
         throttle.failed(&tenant);
         return Ok(html_response(
             StatusCode::UNAUTHORIZED,
@@ -183,6 +180,23 @@ async fn sign_in(
         Redirect::to(&next).into_response(),
     )
     .await
+}
+
+/// The answer to a sign-in refused while the tenant's failures are over
+/// their limit.
+fn throttled(tenant: &TenantId, next: &str, wait: std::time::Duration) -> Response {
+    let mut response = html_response(
+        StatusCode::TOO_MANY_REQUESTS,
+        sign_in_page(
+            tenant,
+            next,
+            Some("Too many failed sign-ins at this tenant: wait a minute and try again."),
+        ),
+    );
+    if let Ok(value) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
 }
 
 /// The name of the admin token of `tenant` that `secret` is, if it is one.

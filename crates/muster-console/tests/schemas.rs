@@ -77,8 +77,24 @@ async fn an_extension_is_declared_through_its_dry_run() {
             URN: {"region": "EMEA"}
         }))
         .await;
-    let found = console.get("/admin/schemas?q=region").await;
+    // The page loads the table right after itself, searched as asked; the
+    // table alone is a fragment, and a page of its own without JavaScript.
+    let page = console.get("/admin/schemas?q=region").await;
+    assert_eq!(page.status, StatusCode::OK);
+    page.expect_text("hx-get=\"/admin/schemas/attributes?q=region&amp;fragment=true\"")
+        .expect_text("href=\"/admin/schemas/attributes?q=region\"");
+    assert!(
+        !page.text.contains("id=\"attributes\""),
+        "the table is not in the page itself"
+    );
+    let whole = console.get("/admin/schemas/attributes?q=region").await;
+    assert_eq!(whole.status, StatusCode::OK);
+    whole.expect_text(&format!("data-test=\"attribute-{URN}:region\""));
+    let found = console
+        .get("/admin/schemas/attributes?q=region&fragment=true")
+        .await;
     assert_eq!(found.status, StatusCode::OK);
+    assert!(!found.text.contains("<html"), "a fragment, not a page");
     let row_start = found
         .text
         .find(&format!("data-test=\"attribute-{URN}:region\""))
