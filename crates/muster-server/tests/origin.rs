@@ -106,10 +106,20 @@ async fn user_named(server: &TestServer, tenant: &str, admin: &str, name: &str) 
         .map(|user| Value::Object(user.clone()))
 }
 
-/// Two tenants feeding each other: a change goes once around, never back.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_change_between_two_tenants_stops_after_one_round() {
-    let server = TestServer::start().await;
+/// The tokens of two tenants, `a` and `b`, that feed each other.
+struct Tenants {
+    admin_a: String,
+    admin_b: String,
+    /// Each tenant's identity provider.
+    idp_a: String,
+    idp_b: String,
+    /// What each side's target writes with, into the other: `from_a` is a
+    /// token of b, `from_b` one of a.
+    from_a: String,
+    from_b: String,
+}
+
+async fn two_tenants(server: &TestServer) -> Tenants {
     for tenant in ["a", "b"] {
         server
             .store
@@ -118,12 +128,29 @@ async fn a_change_between_two_tenants_stops_after_one_round() {
             .unwrap();
     }
     let all = [SCOPE_READ, SCOPE_WRITE, SCOPE_ADMIN];
-    let admin_a = token(&server, "a", "admin-a", &all).await;
-    let admin_b = token(&server, "b", "admin-b", &all).await;
-    let idp = token(&server, "a", "idp", &[SCOPE_READ, SCOPE_WRITE]).await;
-    // What each side's target writes with, into the other.
-    let from_a = token(&server, "b", "from-a", &[SCOPE_READ, SCOPE_WRITE]).await;
-    let from_b = token(&server, "a", "from-b", &[SCOPE_READ, SCOPE_WRITE]).await;
+    let scim = [SCOPE_READ, SCOPE_WRITE];
+    Tenants {
+        admin_a: token(server, "a", "admin-a", &all).await,
+        admin_b: token(server, "b", "admin-b", &all).await,
+        idp_a: token(server, "a", "idp", &scim).await,
+        idp_b: token(server, "b", "idp", &scim).await,
+        from_a: token(server, "b", "from-a", &scim).await,
+        from_b: token(server, "a", "from-b", &scim).await,
+    }
+}
+
+/// Two tenants feeding each other: a change goes once around, never back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_change_between_two_tenants_stops_after_one_round() {
+    let server = TestServer::start().await;
+    let Tenants {
+        admin_a,
+        admin_b,
+        idp_a: idp,
+        from_a,
+        from_b,
+        ..
+    } = two_tenants(&server).await;
     for (tenant, admin, document) in [
         (
             "a",
@@ -229,20 +256,14 @@ async fn a_change_between_two_tenants_stops_after_one_round() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_new_target_does_not_push_back_what_its_system_wrote() {
     let server = TestServer::start().await;
-    for tenant in ["a", "b"] {
-        server
-            .store
-            .create_tenant(&TenantId(tenant.to_owned()))
-            .await
-            .unwrap();
-    }
-    let all = [SCOPE_READ, SCOPE_WRITE, SCOPE_ADMIN];
-    let admin_a = token(&server, "a", "admin-a", &all).await;
-    let admin_b = token(&server, "b", "admin-b", &all).await;
-    let idp_a = token(&server, "a", "idp", &[SCOPE_READ, SCOPE_WRITE]).await;
-    let idp_b = token(&server, "b", "idp", &[SCOPE_READ, SCOPE_WRITE]).await;
-    let from_a = token(&server, "b", "from-a", &[SCOPE_READ, SCOPE_WRITE]).await;
-    let from_b = token(&server, "a", "from-b", &[SCOPE_READ, SCOPE_WRITE]).await;
+    let Tenants {
+        admin_a,
+        admin_b,
+        idp_a,
+        idp_b,
+        from_a,
+        from_b,
+    } = two_tenants(&server).await;
     let put_target = |tenant: &'static str, admin: String, document: Value| {
         let server = &server;
         async move {
