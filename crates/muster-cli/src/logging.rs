@@ -36,10 +36,23 @@ pub(crate) fn parse_log_level(text: &str) -> Result<String, String> {
         .map_err(|error| format!("'{text}' is not a log level or filter ({error})"))
 }
 
+/// `directives` with the PostgreSQL driver held at `info` unless they name
+/// it: at `debug` it logs every statement's parameters, which carry
+/// personal data and a console session's CSRF token.
+fn with_quiet_driver(directives: &str) -> String {
+    if directives.contains("tokio_postgres") {
+        directives.to_owned()
+    } else {
+        format!("{directives},tokio_postgres=info")
+    }
+}
+
 /// Logging of the commands other than `serve`: text on standard error at
 /// the level `MUSTER_LOG` names (default `info`).
 pub(crate) fn init_for_commands() {
-    let filter = EnvFilter::try_from_env("MUSTER_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let directives = std::env::var("MUSTER_LOG").unwrap_or_else(|_| "info".to_owned());
+    let filter = EnvFilter::try_new(with_quiet_driver(&directives))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -74,7 +87,8 @@ pub(crate) fn init_for_serve(
     format: LogFormat,
     otlp_endpoint: Option<&str>,
 ) -> Result<Option<Traces>> {
-    let filter = EnvFilter::try_new(level).map_err(|error| anyhow!("--log-level: {error}"))?;
+    let filter = EnvFilter::try_new(with_quiet_driver(level))
+        .map_err(|error| anyhow!("--log-level: {error}"))?;
     let lines = match format {
         LogFormat::Text => tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
@@ -155,5 +169,21 @@ impl HttpClient for OnRuntime {
                 Ok::<_, HttpError>(answer.body(body)?)
             })
             .await?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_database_driver_stays_at_info_unless_named() {
+        assert_eq!(with_quiet_driver("debug"), "debug,tokio_postgres=info");
+        assert_eq!(
+            with_quiet_driver("tokio_postgres=debug,info"),
+            "tokio_postgres=debug,info"
+        );
+        let filter = EnvFilter::try_new(with_quiet_driver("muster_server=debug,debug"));
+        assert!(filter.is_ok(), "{filter:?}");
     }
 }
