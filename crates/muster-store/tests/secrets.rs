@@ -540,6 +540,8 @@ async fn migration_4_removes_password_rows_and_payload_keys() {
              DROP TABLE IF EXISTS deleted_resources;
              DROP TABLE IF EXISTS audit_log; DROP TABLE IF EXISTS audit_heads;
              DROP TABLE IF EXISTS console_sessions;
+             DROP TRIGGER IF EXISTS resources_counted_on_insert; DROP TRIGGER IF EXISTS resources_counted_on_delete;
+             DROP TRIGGER IF EXISTS resources_counted_on_move; DROP TABLE IF EXISTS resource_counts;
              DELETE FROM schema_migrations WHERE version >= 4;",
         )
         .unwrap();

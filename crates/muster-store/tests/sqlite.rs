@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use muster_store::sqlite::{SqliteOptions, SqliteStore, DATABASE_FILE};
 use muster_store::{
-    ChangePayload, MemberChange, MembershipDelta, Precondition, ResourceId, Store, StoreError,
-    TenantId, TokenRecord,
+    ChangePayload, MemberChange, MembershipDelta, Page, Precondition, ResourceId, Store,
+    StoreError, TenantId, TokenRecord,
 };
 use serde_json::json;
 use suite::audit;
@@ -100,6 +100,8 @@ async fn migration_2_keeps_existing_resources() {
              DROP TABLE deleted_resources;
              DROP TABLE audit_log; DROP TABLE audit_heads;
              DROP TABLE console_sessions;
+             DROP TRIGGER IF EXISTS resources_counted_on_insert; DROP TRIGGER IF EXISTS resources_counted_on_delete;
+             DROP TRIGGER IF EXISTS resources_counted_on_move; DROP TABLE IF EXISTS resource_counts;
              DELETE FROM schema_migrations WHERE version >= 2;",
         )
         .unwrap();
@@ -118,6 +120,41 @@ async fn migration_2_keeps_existing_resources() {
         (user_name.holders, user_name.last_client.as_ref()),
         (1, None)
     );
+}
+
+/// Migration 13 counts the resources a file already holds: deep pages of
+/// an unfiltered list, answered from those counts, are right at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migration_13_counts_existing_resources() {
+    let dir = tempfile::tempdir().unwrap();
+    let all = {
+        let store = open(&dir);
+        suite::users(&*store, 300).await
+    };
+    let connection = rusqlite::Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
+    connection
+        .execute_batch(
+            "DROP TRIGGER resources_counted_on_insert; DROP TRIGGER resources_counted_on_delete;
+             DROP TRIGGER resources_counted_on_move; DROP TABLE resource_counts;
+             DELETE FROM schema_migrations WHERE version >= 13;",
+        )
+        .unwrap();
+    drop(connection);
+    let store = open(&dir);
+    let page = Page::Index {
+        start_index: 200,
+        count: 10,
+    };
+    let listed = store
+        .list(
+            &suite::tenant(),
+            &suite::registry(),
+            &suite::query("User", None, page),
+        )
+        .await
+        .unwrap();
+    assert_eq!(listed.total_results, 300);
+    assert_eq!(suite::ids(&listed.resources), all[199..209].to_vec());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

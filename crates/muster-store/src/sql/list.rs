@@ -35,6 +35,8 @@ pub(crate) struct ListPlan {
     with_count: &'static str,
     with_page: &'static str,
     filter: String,
+    /// Whether the query has no filter (every resource of the type matches).
+    unfiltered: bool,
     filter_params: usize,
     sort_value: Option<String>,
     sort_kind: SortKind,
@@ -89,6 +91,7 @@ pub(crate) fn plan(
         with_count,
         with_page: builder.with_clause(),
         filter,
+        unfiltered: query.filter.is_none(),
         filter_params,
         sort_value,
         sort_kind,
@@ -108,6 +111,33 @@ pub(crate) struct Position {
     pub seq: i64,
 }
 
+/// Every [`Landmarks::STRIDE`]-th `seq` of the resources of one type, in
+/// creation order, as of one generation of that type's set of resources: a
+/// page deep in an unfiltered listing starts from the nearest landmark
+/// instead of stepping over every row before it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Landmarks {
+    /// The generation of the set of resources they were taken from.
+    pub generation: i64,
+    /// The `seq` of rows 0, STRIDE, 2 × STRIDE, ... in creation order.
+    pub seqs: Vec<i64>,
+}
+
+impl Landmarks {
+    /// Rows between two landmarks.
+    pub(crate) const STRIDE: u64 = 128;
+
+    /// Takes every [`Landmarks::STRIDE`]-th of `seqs` (all the type's rows,
+    /// in creation order).
+    pub(crate) fn take(generation: i64, seqs: impl IntoIterator<Item = i64>) -> Landmarks {
+        let stride = usize::try_from(Landmarks::STRIDE).unwrap_or(usize::MAX);
+        Landmarks {
+            generation,
+            seqs: seqs.into_iter().step_by(stride).collect(),
+        }
+    }
+}
+
 /// The rows a page reads: `limit` from `offset`, after `after`.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Window {
@@ -115,6 +145,13 @@ pub(crate) struct Window {
     pub limit: u64,
     offset: u64,
     after: Option<Position>,
+}
+
+impl Window {
+    /// How many matching rows the window skips before its first.
+    pub(crate) fn offset(&self) -> u64 {
+        self.offset
+    }
 }
 
 impl ListPlan {
@@ -146,6 +183,39 @@ impl ListPlan {
                 },
             },
         })
+    }
+
+    /// Whether the plan pages by index through every resource of its type in
+    /// creation order: the listing an identity provider's full import makes,
+    /// whose total and page start [`Landmarks`] answer without counting.
+    pub(crate) fn lists_every_resource_by_index(&self) -> bool {
+        self.unfiltered && self.sort_value.is_none() && matches!(self.page, Page::Index { .. })
+    }
+
+    /// Moves an index window of an unfiltered listing in creation order (see
+    /// [`ListPlan::lists_every_resource_by_index`]) to start at the last
+    /// landmark before its offset: the same rows, with at most
+    /// [`Landmarks::STRIDE`] - 1 stepped over.
+    pub(crate) fn skip_to_landmark(&self, window: &mut Window, landmarks: &Landmarks) {
+        if !self.lists_every_resource_by_index() || window.after.is_some() {
+            return;
+        }
+        let index = window.offset / Landmarks::STRIDE;
+        if index == 0 {
+            return;
+        }
+        let Some(&seq) = usize::try_from(index)
+            .ok()
+            .and_then(|index| landmarks.seqs.get(index))
+        else {
+            return;
+        };
+        window.offset -= index * Landmarks::STRIDE;
+        // Rows are ordered by `seq` alone: "after seq - 1" starts at seq.
+        window.after = Some(Position {
+            sort_value: None,
+            seq: seq - 1,
+        });
     }
 
     /// The total when the rows found on `window` hold every match: a first

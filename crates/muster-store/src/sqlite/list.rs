@@ -2,15 +2,117 @@
 //! a reader connection in one read transaction, so the total and the page
 //! come from the same snapshot.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
 use muster_scim::SchemaRegistry;
 use rusqlite::types::{ToSqlOutput, ValueRef};
-use rusqlite::{params_from_iter, Connection, ToSql};
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, ToSql};
 
 use super::read::{to_version, ReadResource, ResourceRow};
 use super::rules::{self, IndexRules};
-use crate::sql::list::{self as planner, ListPlan, Position};
+use crate::sql::list::{self as planner, Landmarks, ListPlan, Position};
 use crate::sql::{Dialect, Param};
 use crate::{ListPage, ListQuery, ResourceId, StoreError, TenantId};
+
+/// The migration step of this module (see `schema.rs`), version 13: how
+/// many resources each tenant has of each type, and a generation that
+/// every insert or delete of one moves on, kept by triggers in the
+/// transaction that changes `resources` (whichever code or process writes
+/// it). An unfiltered list answers its total from here, and finds where a
+/// deep page starts from [`Landmarks`] of the current generation, instead
+/// of counting and stepping over 100,000 rows per page (BENCHMARKS.md,
+/// issue 15).
+pub(crate) const MIGRATION: &str = "
+CREATE TABLE resource_counts (
+    tenant_id TEXT NOT NULL,
+    resource_type TEXT NOT NULL,
+    total INTEGER NOT NULL,
+    generation INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, resource_type)
+) WITHOUT ROWID;
+INSERT INTO resource_counts (tenant_id, resource_type, total, generation)
+    SELECT tenant_id, resource_type, count(*), 1 FROM resources
+    GROUP BY tenant_id, resource_type;
+CREATE TRIGGER resources_counted_on_insert AFTER INSERT ON resources BEGIN
+    INSERT INTO resource_counts (tenant_id, resource_type, total, generation)
+        VALUES (NEW.tenant_id, NEW.resource_type, 1, 1)
+        ON CONFLICT (tenant_id, resource_type)
+        DO UPDATE SET total = total + 1, generation = generation + 1;
+END;
+CREATE TRIGGER resources_counted_on_delete AFTER DELETE ON resources BEGIN
+    UPDATE resource_counts SET total = total - 1, generation = generation + 1
+        WHERE tenant_id = OLD.tenant_id AND resource_type = OLD.resource_type;
+END;
+CREATE TRIGGER resources_counted_on_move
+    AFTER UPDATE OF tenant_id, resource_type, seq ON resources BEGIN
+    UPDATE resource_counts SET total = total - 1, generation = generation + 1
+        WHERE tenant_id = OLD.tenant_id AND resource_type = OLD.resource_type;
+    INSERT INTO resource_counts (tenant_id, resource_type, total, generation)
+        VALUES (NEW.tenant_id, NEW.resource_type, 1, 1)
+        ON CONFLICT (tenant_id, resource_type)
+        DO UPDATE SET total = total + 1, generation = generation + 1;
+END;
+";
+
+/// The [`Landmarks`] of each tenant's resource types, as last taken; used
+/// only while their generation is the one read in a list's transaction.
+#[derive(Default)]
+pub(crate) struct LandmarkCache {
+    by_type: Mutex<HashMap<(TenantId, String), Arc<Landmarks>>>,
+}
+
+impl LandmarkCache {
+    /// The landmarks of `plan`'s type at `generation`: kept ones, or taken
+    /// now (one pass over the type's `seq`s) and kept.
+    fn at(
+        &self,
+        connection: &Connection,
+        plan: &ListPlan,
+        generation: i64,
+    ) -> Result<Arc<Landmarks>, StoreError> {
+        let key = (plan.tenant.clone(), plan.resource_type.clone());
+        let kept = self
+            .by_type
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
+            .filter(|landmarks| landmarks.generation == generation)
+            .cloned();
+        if let Some(landmarks) = kept {
+            return Ok(landmarks);
+        }
+        let mut statement = connection.prepare_cached(
+            "SELECT seq FROM resources WHERE tenant_id = ?1 AND resource_type = ?2 ORDER BY seq",
+        )?;
+        let seqs = statement
+            .query_map(params![plan.tenant.0, plan.resource_type], |row| row.get(0))?
+            .collect::<Result<Vec<i64>, _>>()?;
+        let landmarks = Arc::new(Landmarks::take(generation, seqs));
+        self.by_type
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(key, Arc::clone(&landmarks));
+        Ok(landmarks)
+    }
+}
+
+/// How many resources of `plan`'s type its tenant has, and the generation
+/// of that set (0 and 0 before the first).
+fn counted(connection: &Connection, plan: &ListPlan) -> Result<(u64, i64), StoreError> {
+    let counted = connection
+        .prepare_cached(
+            "SELECT total, generation FROM resource_counts
+             WHERE tenant_id = ?1 AND resource_type = ?2",
+        )?
+        .query_row(params![plan.tenant.0, plan.resource_type], |row| {
+            Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?))
+        })
+        .optional()?;
+    Ok(counted.map_or((0, 0), |(total, generation)| {
+        (to_version(total), generation)
+    }))
+}
 
 /// What running a plan gives.
 pub(crate) enum Listed {
@@ -67,10 +169,14 @@ fn sort_value(value: ValueRef<'_>) -> Result<Option<Param>, StoreError> {
 /// Runs a plan, in one read transaction that first checks the tenant's
 /// index rule generation is the plan's (one SELECT): SQL written for other
 /// rules could rely on the lookup index for rows no longer in it.
-pub(crate) fn run(connection: &Connection, plan: ListPlan) -> Result<Listed, StoreError> {
+pub(crate) fn run(
+    connection: &Connection,
+    plan: ListPlan,
+    landmarks: &LandmarkCache,
+) -> Result<Listed, StoreError> {
     connection.prepare_cached("BEGIN")?.execute([])?;
     let listed = if rules::generation(connection, &plan.tenant)? == plan.generation {
-        Listed::Page(run_in_transaction(connection, &plan)?)
+        Listed::Page(run_in_transaction(connection, &plan, landmarks)?)
     } else {
         Listed::Stale(rules::load(connection, &plan.tenant)?)
     };
@@ -112,8 +218,20 @@ impl ReadPage {
     }
 }
 
-fn run_in_transaction(connection: &Connection, plan: &ListPlan) -> Result<ReadPage, StoreError> {
-    let window = plan.window()?;
+fn run_in_transaction(
+    connection: &Connection,
+    plan: &ListPlan,
+    landmarks: &LandmarkCache,
+) -> Result<ReadPage, StoreError> {
+    let mut window = plan.window()?;
+    let mut known_total = None;
+    if plan.lists_every_resource_by_index() {
+        let (total, generation) = counted(connection, plan)?;
+        known_total = Some(total);
+        if window.offset() >= Landmarks::STRIDE {
+            plan.skip_to_landmark(&mut window, &*landmarks.at(connection, plan, generation)?);
+        }
+    }
     // Each match's position and row.
     let mut found: Vec<(Position, ResourceRow)> = Vec::new();
     if window.limit > 0 {
@@ -135,7 +253,7 @@ fn run_in_transaction(connection: &Connection, plan: &ListPlan) -> Result<ReadPa
             found.push((position, resource));
         }
     }
-    let total_results = match plan.total_from(&window, found.len()) {
+    let total_results = match known_total.or_else(|| plan.total_from(&window, found.len())) {
         Some(total) => total,
         None => {
             let (count_sql, count_params) = plan.count_query();

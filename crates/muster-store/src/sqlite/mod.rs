@@ -191,6 +191,8 @@ pub struct SqliteStore {
     /// Each tenant's index rules as last read by a list, to plan the next
     /// one; the list's read transaction checks them (`list::run`).
     list_rules: Mutex<HashMap<TenantId, Arc<IndexRules>>>,
+    /// Where deep pages of unfiltered lists start (see `list.rs`).
+    landmarks: Arc<list::LandmarkCache>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -227,6 +229,7 @@ impl SqliteStore {
             readers,
             checkpointer,
             list_rules: Mutex::new(HashMap::new()),
+            landmarks: Arc::default(),
         })
     }
 
@@ -407,9 +410,10 @@ impl Store for SqliteStore {
         let mut rules = self.rules_for_list(tenant).await?;
         for _ in 0..MAX_PLANS {
             let plan = list::plan(tenant, registry, query, &rules)?;
+            let landmarks = Arc::clone(&self.landmarks);
             match self
                 .readers
-                .read(move |connection| list::run(connection, plan))
+                .read(move |connection| list::run(connection, plan, &landmarks))
                 .await?
             {
                 Listed::Page(page) => return page.parse(),

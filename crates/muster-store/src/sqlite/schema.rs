@@ -49,6 +49,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ),
     ("audit trail and change origins", super::audit::MIGRATION),
     ("admin console sessions", super::console::MIGRATION),
+    (
+        "resource counts per tenant and type, kept by triggers",
+        super::list::MIGRATION,
+    ),
 ];
 
 /// Version 8: who delivers a target (`lease_holder`, a sync engine of one

@@ -44,6 +44,7 @@ macro_rules! every_store_test {
             change_records_follow_writes,
             tokens,
             index_paging,
+            deep_index_pages_follow_creates_and_deletes,
             cursor_paging,
             sorting,
             filters_of_every_operator,
@@ -253,7 +254,7 @@ pub async fn update(
         .await
 }
 
-fn query(resource_type: &str, filter: Option<&str>, page: Page) -> ListQuery {
+pub fn query(resource_type: &str, filter: Option<&str>, page: Page) -> ListQuery {
     ListQuery {
         resource_type: resource_type.to_owned(),
         filter: filter.map(|text| Filter::parse(text).unwrap()),
@@ -271,7 +272,7 @@ fn everything() -> Page {
     }
 }
 
-fn ids(resources: &[StoredResource]) -> Vec<ResourceId> {
+pub fn ids(resources: &[StoredResource]) -> Vec<ResourceId> {
     resources.iter().map(|stored| stored.id.clone()).collect()
 }
 
@@ -1394,7 +1395,7 @@ pub async fn tokens(store: &dyn Store) {
 
 // ---------------------------------------------------------------- paging ----
 
-async fn users(store: &dyn Store, count: usize) -> Vec<ResourceId> {
+pub async fn users(store: &dyn Store, count: usize) -> Vec<ResourceId> {
     let mut created = Vec::new();
     for index in 0..count {
         created.push(
@@ -1447,6 +1448,66 @@ pub async fn index_paging(store: &dyn Store) {
         .unwrap();
     assert_eq!(filtered.total_results, 10);
     assert_eq!(ids(&filtered.resources), all[11..14].to_vec());
+}
+
+/// Deep index pages of an unfiltered list (which SQLite starts from
+/// landmarks every 128 rows, with a kept count) hold the same resources as
+/// the same slice of the whole list, and the total is right, after
+/// creates and deletes anywhere in the order.
+pub async fn deep_index_pages_follow_creates_and_deletes(store: &dyn Store) {
+    let registry = registry();
+    create(store, "Group", group("not a user")).await;
+    let mut expected = users(store, 600).await;
+    let page = |start_index, count| query("User", None, Page::Index { start_index, count });
+    for round in 0..3 {
+        let whole = store
+            .list(&tenant(), &registry, &page(1, 1_000))
+            .await
+            .unwrap();
+        assert_eq!(ids(&whole.resources), expected, "round {round}");
+        for start in [1, 2, 127, 128, 129, 130, 256, 257, 300, 385, 513, 590] {
+            let listed = store
+                .list(&tenant(), &registry, &page(start, 40))
+                .await
+                .unwrap();
+            let from = usize::try_from(start - 1).unwrap().min(expected.len());
+            let to = (from + 40).min(expected.len());
+            assert_eq!(listed.total_results, expected.len() as u64, "round {round}");
+            assert_eq!(
+                ids(&listed.resources),
+                expected[from..to].to_vec(),
+                "round {round}, startIndex {start}"
+            );
+        }
+        // Take users out at and around the landmarks, then add some.
+        for position in [300, 257, 256, 255, 128, 127, 0] {
+            let id = expected.remove(position);
+            store
+                .delete(&tenant(), &actor(), "User", &id, Precondition::None)
+                .await
+                .unwrap();
+        }
+        for index in 0..5 {
+            let name = format!("later{round}-{index}");
+            expected.push(create(store, "User", user(&name)).await.id);
+        }
+    }
+    let groups = store
+        .list(
+            &tenant(),
+            &registry,
+            &query(
+                "Group",
+                None,
+                Page::Index {
+                    start_index: 1,
+                    count: 10,
+                },
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(groups.total_results, 1);
 }
 
 pub async fn cursor_paging(store: &dyn Store) {
