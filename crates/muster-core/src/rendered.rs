@@ -3,7 +3,8 @@
 //!
 //! A hit costs one lookup of the resource's version ([`Store::version`])
 //! instead of reading its JSON and computed attributes, parsing, rendering
-//! and serialising it again (BENCHMARKS.md, issue 15). An entry is used
+//! and serialising it again (BENCHMARKS.md, issue 15); a resource with no
+//! rendering kept is read at once, without that lookup. An entry is used
 //! only when the version read now, the tenant's schema generation and the
 //! base URL all equal those it was rendered with: every change to a
 //! resource, to its computed `groups` or `members`, or to the tenant's
@@ -16,10 +17,10 @@ use quick_cache::sync::Cache;
 use quick_cache::{Equivalent, Weighter};
 
 /// How many bytes of rendered resources the cache holds at most.
-const CAPACITY_BYTES: u64 = 32 * 1024 * 1024;
+const CAPACITY_BYTES: u64 = 8 * 1024 * 1024;
 
 /// About how many entries it holds at most (a user renders to about 1 KB).
-const ESTIMATED_ENTRIES: usize = 32 * 1024;
+const ESTIMATED_ENTRIES: usize = 8 * 1024;
 
 /// Which resource an entry renders: tenant, resource type id, id.
 pub(crate) type Key = (String, String, String);
@@ -73,20 +74,13 @@ impl Default for RenderedResources {
 }
 
 impl RenderedResources {
-    /// The body rendered for exactly this version, generation and base.
-    pub(crate) fn get(
-        &self,
-        key: &KeyRef<'_>,
-        version: u64,
-        generation: u64,
-        base: &str,
-    ) -> Option<Bytes> {
+    /// The rendering kept for this resource, if it was made for this
+    /// schema generation and base URL: its version is still to be checked
+    /// against the stored one before it is used.
+    pub(crate) fn get(&self, key: &KeyRef<'_>, generation: u64, base: &str) -> Option<Entry> {
         self.cache
             .get(key)
-            .filter(|entry| {
-                entry.version == version && entry.generation == generation && entry.base == base
-            })
-            .map(|entry| entry.json)
+            .filter(|entry| entry.generation == generation && entry.base == base)
     }
 
     /// Keeps a rendering.

@@ -247,17 +247,21 @@ impl<'s> Session<'s> {
         let cacheable = projection.is_default();
         if cacheable {
             let key = KeyRef(&self.tenant.0, &rt.id, id);
-            let store = self.service.store();
-            if let Some(version) = store
-                .version(&self.tenant, &rt.id, &ResourceId(id.to_owned()))
-                .await?
-            {
-                let cached =
-                    self.service
-                        .rendered
-                        .get(&key, version, self.view.generation, &self.base);
-                if let Some(json) = cached {
-                    return Ok(RenderedJson { version, json });
+            let kept = self
+                .service
+                .rendered
+                .get(&key, self.view.generation, &self.base);
+            if let Some(kept) = kept {
+                let current = self
+                    .service
+                    .store()
+                    .version(&self.tenant, &rt.id, &ResourceId(id.to_owned()))
+                    .await?;
+                if current == Some(kept.version) {
+                    return Ok(RenderedJson {
+                        version: kept.version,
+                        json: kept.json,
+                    });
                 }
             }
         }
