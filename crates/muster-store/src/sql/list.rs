@@ -200,7 +200,10 @@ impl ListPlan {
         if !self.lists_every_resource_by_index() || window.after.is_some() {
             return;
         }
-        let index = window.offset / Landmarks::STRIDE;
+        // Past the last row, the last landmark: the page is then empty
+        // after at most STRIDE rows instead of a walk over all of them.
+        let last = landmarks.seqs.len().saturating_sub(1) as u64;
+        let index = (window.offset / Landmarks::STRIDE).min(last);
         if index == 0 {
             return;
         }

@@ -1465,7 +1465,9 @@ pub async fn deep_index_pages_follow_creates_and_deletes(store: &dyn Store) {
             .await
             .unwrap();
         assert_eq!(ids(&whole.resources), expected, "round {round}");
-        for start in [1, 2, 127, 128, 129, 130, 256, 257, 300, 385, 513, 590] {
+        for start in [
+            1, 2, 127, 128, 129, 130, 256, 257, 300, 385, 513, 590, 600, 601, 5_000,
+        ] {
             let listed = store
                 .list(&tenant(), &registry, &page(start, 40))
                 .await
