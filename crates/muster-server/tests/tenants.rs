@@ -53,24 +53,6 @@ impl Tenant {
     }
 }
 
-async fn token_in(server: &TestServer, tenant: &TenantId, name: &str, scopes: &[&str]) -> String {
-    let token = mint_token();
-    server
-        .store
-        .create_token(
-            tenant,
-            TokenRecord {
-                name: name.to_owned(),
-                secret_hash: token.secret_hash,
-                scopes: scopes.iter().map(|scope| (*scope).to_owned()).collect(),
-                created: String::new(),
-            },
-        )
-        .await
-        .expect("create token");
-    token.secret
-}
-
 async fn tenant(server: &TestServer, name: &str) -> Tenant {
     let id = TenantId(name.to_owned());
     server
@@ -79,9 +61,15 @@ async fn tenant(server: &TestServer, name: &str) -> Tenant {
         .await
         .expect("create tenant");
     Tenant {
-        read: token_in(server, &id, &format!("{name}-read"), &[SCOPE_READ]).await,
-        write: token_in(server, &id, &format!("{name}-write"), &[SCOPE_WRITE]).await,
-        admin: token_in(server, &id, &format!("{name}-admin"), &[SCOPE_ADMIN]).await,
+        read: server
+            .token_in(&id, &format!("{name}-read"), &[SCOPE_READ])
+            .await,
+        write: server
+            .token_in(&id, &format!("{name}-write"), &[SCOPE_WRITE])
+            .await,
+        admin: server
+            .token_in(&id, &format!("{name}-admin"), &[SCOPE_ADMIN])
+            .await,
         id,
     }
 }
@@ -1111,7 +1099,7 @@ async fn a_removed_tenants_tokens_stop_working() {
         server.store.create_tenant(&c.id).await,
         Err(StoreError::Conflict(_))
     ));
-    let fresh = token_in(&server, &c.id, "fresh", &[SCOPE_READ]).await;
+    let fresh = server.token_in(&c.id, "fresh", &[SCOPE_READ]).await;
     let listed = server
         .call_as(&fresh, Method::GET, "/t/c/scim/v2/Users", None)
         .await;

@@ -274,10 +274,17 @@ impl TestServer {
 
     /// Mints a token with the given scopes and returns its secret.
     pub async fn token_with(&self, name: &str, scopes: &[&str]) -> String {
+        self.token_in(&TenantId::default_tenant(), name, scopes)
+            .await
+    }
+
+    /// Mints a token of `tenant` with the given scopes and returns its
+    /// secret.
+    pub async fn token_in(&self, tenant: &TenantId, name: &str, scopes: &[&str]) -> String {
         let token = mint_token();
         self.store
             .create_token(
-                &TenantId::default_tenant(),
+                tenant,
                 TokenRecord {
                     name: name.to_owned(),
                     secret_hash: token.secret_hash,
