@@ -281,20 +281,7 @@ impl TestServer {
     /// Mints a token of `tenant` with the given scopes and returns its
     /// secret.
     pub async fn token_in(&self, tenant: &TenantId, name: &str, scopes: &[&str]) -> String {
-        let token = mint_token();
-        self.store
-            .create_token(
-                tenant,
-                TokenRecord {
-                    name: name.to_owned(),
-                    secret_hash: token.secret_hash,
-                    scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
-                    created: String::new(),
-                },
-            )
-            .await
-            .expect("create token");
-        token.secret
+        mint_token_in(&*self.store, tenant, name, scopes).await
     }
 
     /// Sends a request to `base_url + path` with the admin token.
@@ -375,4 +362,28 @@ impl TestServer {
     pub async fn delete(&self, path: &str) -> Reply {
         self.call(Method::DELETE, path, None).await
     }
+}
+
+/// Stores a bearer token with `scopes` in `tenant` of `store`; returns its
+/// secret.
+pub async fn mint_token_in(
+    store: &dyn Store,
+    tenant: &TenantId,
+    name: &str,
+    scopes: &[&str],
+) -> String {
+    let token = mint_token();
+    store
+        .create_token(
+            tenant,
+            TokenRecord {
+                name: name.to_owned(),
+                secret_hash: token.secret_hash,
+                scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+                created: String::new(),
+            },
+        )
+        .await
+        .expect("create token");
+    token.secret
 }

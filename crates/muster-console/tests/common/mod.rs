@@ -11,11 +11,11 @@
 
 use std::sync::Arc;
 
-use muster_core::tokens::{mint_token, SCOPE_ADMIN, SCOPE_READ, SCOPE_WRITE};
+use muster_core::tokens::{SCOPE_ADMIN, SCOPE_READ, SCOPE_WRITE};
 use muster_server::{AppState, ServerConfig};
 use muster_store::postgres::{PostgresOptions, PostgresStore};
 use muster_store::sqlite::SqliteStore;
-use muster_store::{Store, TenantId, TokenRecord};
+use muster_store::{Store, TenantId};
 use muster_testkit::{on_postgres, TestDatabase};
 use reqwest::header::{HeaderMap, COOKIE, LOCATION, ORIGIN, SET_COOKIE};
 use reqwest::{Method, StatusCode};
@@ -254,22 +254,7 @@ impl Console {
 }
 
 /// Stores a bearer token with `scopes` in `tenant`; returns its secret.
-pub async fn mint(store: &dyn Store, tenant: &TenantId, name: &str, scopes: &[&str]) -> String {
-    let token = mint_token();
-    store
-        .create_token(
-            tenant,
-            TokenRecord {
-                name: name.to_owned(),
-                secret_hash: token.secret_hash,
-                scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
-                created: String::new(),
-            },
-        )
-        .await
-        .expect("create token");
-    token.secret
-}
+pub use muster_testkit::mint_token_in as mint;
 
 /// The session cookie a response sets, if any (its value).
 pub fn session_cookie(page: &Page) -> Option<String> {
