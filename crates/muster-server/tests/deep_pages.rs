@@ -14,15 +14,13 @@
     reason = "test code fails the test on unexpected results"
 )]
 
-use muster_core::tokens::SCOPE_ADMIN;
+use muster_core::tokens::{SCOPE_ADMIN, SCOPE_READ, SCOPE_WRITE};
+use muster_scim::message::{BULK_REQUEST_URN as BULK, SEARCH_REQUEST_URN as SEARCH};
+use muster_scim::schema::builtin::{GROUP_SCHEMA, USER_SCHEMA as USER};
 use muster_store::TenantId;
 use muster_testkit::TestServer;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-
-const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
-const SEARCH: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
-const BULK: &str = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
 
 /// Who lists: a token and the root of its tenant's URLs (`""` or `/t/x`).
 struct Lister<'a> {
@@ -129,7 +127,7 @@ async fn deep_pages_equal_slices_of_the_whole_list() {
     let other = Lister {
         server: &server,
         token: server
-            .token_in(&acme, "acme", &[SCOPE_ADMIN, "scim.read", "scim.write"])
+            .token_in(&acme, "acme", &[SCOPE_ADMIN, SCOPE_READ, SCOPE_WRITE])
             .await,
         prefix: "/t/acme".to_owned(),
     };
@@ -137,7 +135,7 @@ async fn deep_pages_equal_slices_of_the_whole_list() {
         main.bulk_create(&format!("main{round}-"), 100).await;
     }
     other.bulk_create("acme-", 150).await;
-    let group = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+    let group = json!({"schemas": [GROUP_SCHEMA],
                        "displayName": "not a user"});
     main.call(Method::POST, "/scim/v2/Groups", Some(group))
         .await;
